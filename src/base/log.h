@@ -1,0 +1,39 @@
+// A small structured logger: one line per event, "time level component: message key=value ...",
+// to stderr. Thread-safe. Secrets must never be passed to it (see docs/style: callers log ids,
+// not payloads).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <string_view>
+
+namespace pp::log {
+
+enum class Level : int { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+void setLevel(Level level);
+Level level();
+// Parses "debug", "info", "warn", "error"; returns false for anything else.
+bool parseLevel(std::string_view text, Level* out);
+
+void write(Level level, std::string_view component, std::string_view message);
+
+template <typename... Args>
+void debug(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
+  if (level() <= Level::kDebug) write(Level::kDebug, component, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void info(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
+  if (level() <= Level::kInfo) write(Level::kInfo, component, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void warn(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
+  if (level() <= Level::kWarn) write(Level::kWarn, component, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void error(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
+  write(Level::kError, component, fmt::format(f, std::forward<Args>(args)...));
+}
+
+}  // namespace pp::log
