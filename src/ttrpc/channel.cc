@@ -1,0 +1,126 @@
+#include "ttrpc/channel.h"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cstring>
+
+namespace pp::ttrpc {
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+}
+
+FrameChannel::FrameChannel(std::unique_ptr<ByteStream> stream)
+    : stream_(std::move(stream)), readBuf_(kReadChunk), wake_(stream_->executor()) {
+  wake_.expires_at(asio::steady_timer::time_point::max());
+}
+
+FrameChannel::~FrameChannel() { stream_->close(); }
+
+asio::awaitable<Status> FrameChannel::fill(size_t want) {
+  // Ensure `want` unread bytes are buffered.
+  if (readEnd_ - readPos_ >= want) co_return Status{};
+  if (readPos_ > 0) {
+    std::memmove(readBuf_.data(), readBuf_.data() + readPos_, readEnd_ - readPos_);
+    readEnd_ -= readPos_;
+    readPos_ = 0;
+  }
+  if (readBuf_.size() < want) readBuf_.resize(want);
+  while (readEnd_ < want) {
+    auto [ec, n] = co_await stream_->readSome(
+        asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_));
+    if (ec || n == 0) {
+      co_return fail(Code::kUnavailable, ec == asio::error::eof || !ec
+                                             ? std::string("connection closed by peer")
+                                             : "read: " + ec.message());
+    }
+    readEnd_ += n;
+  }
+  co_return Status{};
+}
+
+asio::awaitable<Result<Frame>> FrameChannel::readFrame() {
+  if (auto st = co_await fill(kHeaderSize); !st) co_return fail(st.error());
+  Frame frame;
+  frame.header = decodeHeader(reinterpret_cast<const uint8_t*>(readBuf_.data() + readPos_));
+  readPos_ += kHeaderSize;
+  uint32_t length = frame.header.length;
+  if (length > kMaxMessageLength) {
+    // Skip the body without buffering it: memory stays bounded whatever the peer claims.
+    frame.oversized = true;
+    size_t left = length;
+    while (left > 0) {
+      size_t have = readEnd_ - readPos_;
+      if (have == 0) {
+        readPos_ = readEnd_ = 0;
+        auto [ec, n] = co_await stream_->readSome(asio::buffer(readBuf_.data(), kReadChunk));
+        if (ec || n == 0) co_return fail(Code::kUnavailable, "connection closed while skipping an oversized frame");
+        readEnd_ = n;
+        have = n;
+      }
+      size_t take = std::min(have, left);
+      readPos_ += take;
+      left -= take;
+    }
+    co_return frame;
+  }
+  if (auto st = co_await fill(length); !st) co_return fail(st.error());
+  frame.body.assign(readBuf_.data() + readPos_, length);
+  readPos_ += length;
+  if (readBuf_.size() > 4 * kReadChunk && readEnd_ == readPos_) {
+    // A large frame grew the buffer; give the memory back once it is drained.
+    readBuf_.resize(kReadChunk);
+    readBuf_.shrink_to_fit();
+    readPos_ = readEnd_ = 0;
+  }
+  co_return frame;
+}
+
+bool FrameChannel::send(uint32_t streamId, MessageType type, uint8_t flags, std::string_view body) {
+  if (closed_) return false;
+  pending_.push_back(encodeFrame(streamId, type, flags, body));
+  if (writerWaiting_) wake_.cancel();
+  return true;
+}
+
+void FrameChannel::startWriter() {
+  asio::co_spawn(stream_->executor(), [self = shared_from_this()] { return self->writeLoop(); },
+                 asio::detached);
+}
+
+asio::awaitable<void> FrameChannel::writeLoop() {
+  std::vector<asio::const_buffer> bufs;
+  while (!closed_) {
+    if (pending_.empty()) {
+      writerWaiting_ = true;
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await wake_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      writerWaiting_ = false;
+      continue;
+    }
+    inFlight_.clear();
+    while (!pending_.empty()) {
+      inFlight_.push_back(std::move(pending_.front()));
+      pending_.pop_front();
+    }
+    bufs.clear();
+    for (const auto& f : inFlight_) bufs.push_back(asio::buffer(f));
+    auto ec = co_await stream_->writeAll(bufs);
+    if (ec) {
+      close();
+      break;
+    }
+  }
+  inFlight_.clear();
+}
+
+void FrameChannel::close() {
+  if (closed_) return;
+  closed_ = true;
+  pending_.clear();
+  wake_.cancel();
+  stream_->close();
+}
+
+}  // namespace pp::ttrpc

@@ -1,0 +1,23 @@
+// Encoding of the ttrpc.Request / ttrpc.Response envelope (protocols.md §1.4).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+#include "ttrpc/server.h"
+
+namespace pp::ttrpc {
+
+// Go-server style: success omits the status and an empty payload gives a zero-length body;
+// errors carry google.rpc.Status{code, message}.
+std::string encodeResponse(const Result<std::string>& result);
+
+// Accepts Go-style (no status) and Rust-style (status code 0) success; a non-zero code becomes
+// the Error. Returns the payload on success.
+Result<std::string> decodeResponse(std::string_view body);
+
+std::string encodeRequest(std::string_view service, std::string_view method,
+                          std::string_view payload, int64_t timeoutNano, const Metadata& metadata);
+
+}  // namespace pp::ttrpc

@@ -1,0 +1,366 @@
+#include "ttrpc/server.h"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include "base/log.h"
+#include "ttrpc/channel.h"
+#include "ttrpc/envelope.h"
+#include "ttrpc/request.pb.h"
+
+namespace pp::ttrpc {
+
+namespace {
+constexpr size_t kStreamInboxLimit = 64;
+constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
+}  // namespace
+
+class ServerConnection;
+
+struct Server::Registry {
+  struct StreamMethod {
+    bool streamingInput = false;
+    bool streamingOutput = false;
+    StreamHandler handler;
+  };
+  std::map<std::pair<std::string, std::string>, RawHandler, std::less<>> unary;
+  std::map<std::pair<std::string, std::string>, StreamMethod, std::less<>> streams;
+  std::set<std::string, std::less<>> services;
+  RawHandler fallback;
+
+  mutable std::mutex mu;  // guards connections only
+  std::vector<std::weak_ptr<ServerConnection>> connections;
+};
+
+// The state of one client stream on a connection.
+class ServerStreamState final : public ServerStream {
+ public:
+  ServerStreamState(std::weak_ptr<ServerConnection> conn, uint32_t id, asio::any_io_executor ex,
+                    bool streamingOutput)
+      : conn_(std::move(conn)), id_(id), wake_(ex), streamingOutput_(streamingOutput) {}
+
+  asio::awaitable<Result<std::optional<std::string>>> recv() override;
+  Status send(std::string_view payload) override;
+
+  // Called by the read loop.
+  bool deliver(std::string payload) {
+    if (inbox_.size() >= kStreamInboxLimit) return false;
+    inbox_.push_back(std::move(payload));
+    wake_.cancel();
+    return true;
+  }
+  void remoteClose() {
+    remoteClosed_ = true;
+    wake_.cancel();
+  }
+  void fail(Error e) {
+    failure_ = std::move(e);
+    wake_.cancel();
+  }
+  bool remoteClosed() const { return remoteClosed_; }
+
+ private:
+  std::weak_ptr<ServerConnection> conn_;
+  uint32_t id_;
+  asio::steady_timer wake_;
+  bool streamingOutput_;
+  std::deque<std::string> inbox_;
+  bool remoteClosed_ = false;
+  std::optional<Error> failure_;
+};
+
+class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
+ public:
+  ServerConnection(std::shared_ptr<Server::Registry> registry, std::unique_ptr<ByteStream> stream)
+      : registry_(std::move(registry)), channel_(std::make_shared<FrameChannel>(std::move(stream))) {}
+
+  void start() {
+    channel_->startWriter();
+    asio::co_spawn(channel_->executor(), [self = shared_from_this()] { return self->readLoop(); },
+                   asio::detached);
+  }
+
+  void close() { channel_->close(); }
+  asio::any_io_executor executor() { return channel_->executor(); }
+  FrameChannel& channel() { return *channel_; }
+
+  void respond(uint32_t id, const Result<std::string>& result) {
+    channel_->send(id, MessageType::kResponse, 0, encodeResponse(result));
+  }
+
+ private:
+  asio::awaitable<void> readLoop();
+  void onRequest(Frame& frame);
+  void onData(Frame& frame);
+  asio::awaitable<void> runUnary(uint32_t id, CallContext ctx, std::string payload, const RawHandler* handler);
+  asio::awaitable<void> runStream(uint32_t id, CallContext ctx,
+                                  const Server::Registry::StreamMethod* method,
+                                  std::shared_ptr<ServerStreamState> stream);
+
+  std::shared_ptr<Server::Registry> registry_;
+  std::shared_ptr<FrameChannel> channel_;
+  uint32_t lastStreamId_ = 0;
+  std::unordered_map<uint32_t, std::shared_ptr<ServerStreamState>> streams_;
+};
+
+asio::awaitable<Result<std::optional<std::string>>> ServerStreamState::recv() {
+  while (true) {
+    if (failure_) co_return pp::fail(*failure_);
+    if (!inbox_.empty()) {
+      std::string next = std::move(inbox_.front());
+      inbox_.pop_front();
+      co_return std::optional<std::string>(std::move(next));
+    }
+    if (remoteClosed_) co_return std::optional<std::string>();
+    auto conn = conn_.lock();
+    if (!conn || conn->channel().closed()) co_return pp::fail(Code::kUnavailable, "connection closed");
+    wake_.expires_at(asio::steady_timer::time_point::max());
+    conn.reset();
+    co_await wake_.async_wait(kUse);
+  }
+}
+
+Status ServerStreamState::send(std::string_view payload) {
+  if (!streamingOutput_) return pp::fail(Code::kFailedPrecondition, "method does not stream its output");
+  if (payload.size() > kMaxMessageLength) {
+    return pp::fail(Code::kResourceExhausted, "message length " + std::to_string(payload.size()) +
+                                                  " exceed maximum message size of " +
+                                                  std::to_string(kMaxMessageLength));
+  }
+  auto conn = conn_.lock();
+  if (!conn || !conn->channel().send(id_, MessageType::kData, 0, payload)) {
+    return pp::fail(Code::kUnavailable, "connection closed");
+  }
+  return {};
+}
+
+asio::awaitable<void> ServerConnection::readLoop() {
+  while (true) {
+    auto frame = co_await channel_->readFrame();
+    if (!frame) break;
+    switch (static_cast<MessageType>(frame->header.type)) {
+      case MessageType::kRequest:
+        onRequest(*frame);
+        break;
+      case MessageType::kData:
+        onData(*frame);
+        break;
+      default:
+        log::debug("ttrpc", "ignoring frame of unknown type {} on stream {} from {}",
+                   frame->header.type, frame->header.streamId, channel_->peer());
+        break;
+    }
+  }
+  channel_->close();
+  for (auto& [id, stream] : streams_) stream->fail(Error{Code::kUnavailable, "connection closed"});
+  streams_.clear();
+}
+
+void ServerConnection::onRequest(Frame& frame) {
+  const uint32_t id = frame.header.streamId;
+  if (id % 2 == 0) {
+    respond(id, pp::fail(Code::kInvalidArgument, "StreamID must be odd for client initiated streams"));
+    return;
+  }
+  if (id <= lastStreamId_) {
+    respond(id, pp::fail(Code::kInvalidArgument, "StreamID cannot be re-used and must increment"));
+    return;
+  }
+  lastStreamId_ = id;
+  if (frame.oversized) {
+    respond(id, pp::fail(Code::kResourceExhausted,
+                         "message length " + std::to_string(frame.header.length) +
+                             " exceed maximum message size of " + std::to_string(kMaxMessageLength)));
+    return;
+  }
+  ::ttrpc::Request req;
+  if (!req.ParseFromString(frame.body)) {
+    respond(id, pp::fail(Code::kInvalidArgument, "unmarshal request error: malformed ttrpc.Request"));
+    return;
+  }
+  CallContext ctx;
+  ctx.service = std::move(*req.mutable_service());
+  ctx.method = std::move(*req.mutable_method());
+  ctx.timeoutNano = req.timeout_nano();
+  if (ctx.timeoutNano > 0) {
+    ctx.deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ctx.timeoutNano);
+  }
+  ctx.metadata.reserve(req.metadata_size());
+  for (auto& kv : *req.mutable_metadata()) {
+    ctx.metadata.emplace_back(std::move(*kv.mutable_key()), std::move(*kv.mutable_value()));
+  }
+  ctx.peer = channel_->peer();
+
+  const auto key = std::make_pair(ctx.service, ctx.method);
+  const bool nonUnary = (frame.header.flags & (kFlagRemoteClosed | kFlagRemoteOpen)) != 0;
+  if (auto it = registry_->streams.find(key); it != registry_->streams.end()) {
+    auto stream = std::make_shared<ServerStreamState>(weak_from_this(), id, executor(),
+                                                      it->second.streamingOutput);
+    if (!req.payload().empty() || !it->second.streamingInput) stream->deliver(std::move(*req.mutable_payload()));
+    if (!it->second.streamingInput || (frame.header.flags & kFlagRemoteClosed)) stream->remoteClose();
+    if (it->second.streamingInput && !stream->remoteClosed()) streams_[id] = stream;
+    asio::co_spawn(executor(),
+                   runStream(id, std::move(ctx), &it->second, std::move(stream)), asio::detached);
+    return;
+  }
+  const RawHandler* handler = nullptr;
+  if (auto it = registry_->unary.find(key); it != registry_->unary.end()) {
+    handler = &it->second;
+  } else if (registry_->fallback) {
+    handler = &registry_->fallback;
+  } else if (!registry_->services.contains(ctx.service)) {
+    respond(id, pp::fail(Code::kUnimplemented, "service " + ctx.service));
+    return;
+  } else {
+    respond(id, pp::fail(Code::kUnimplemented, "method " + ctx.method));
+    return;
+  }
+  if (nonUnary && (frame.header.flags & kFlagRemoteOpen)) {
+    // The client will stream Data frames that a unary handler cannot take.
+    respond(id, pp::fail(Code::kInvalidArgument, "method " + ctx.method + " is unary"));
+    return;
+  }
+  asio::co_spawn(executor(), runUnary(id, std::move(ctx), std::move(*req.mutable_payload()), handler),
+                 asio::detached);
+}
+
+void ServerConnection::onData(Frame& frame) {
+  const uint32_t id = frame.header.streamId;
+  auto it = streams_.find(id);
+  if (it == streams_.end()) {
+    respond(id, pp::fail(Code::kInvalidArgument, "StreamID is no longer active"));
+    return;
+  }
+  auto& stream = it->second;
+  if (frame.oversized) {
+    stream->fail(Error{Code::kResourceExhausted, "message length " + std::to_string(frame.header.length) +
+                                                     " exceed maximum message size of " +
+                                                     std::to_string(kMaxMessageLength)});
+    streams_.erase(it);
+    return;
+  }
+  const bool noData = frame.header.flags & kFlagNoData;
+  if (!noData && !stream->deliver(std::move(frame.body))) {
+    stream->fail(Error{Code::kResourceExhausted, "stream buffer full"});
+    streams_.erase(it);
+    return;
+  }
+  if (frame.header.flags & kFlagRemoteClosed) {
+    stream->remoteClose();
+    streams_.erase(it);
+  }
+}
+
+namespace {
+
+// Awaits the handler, bounded by the caller's deadline when there is one.
+asio::awaitable<Result<std::string>> withDeadline(asio::awaitable<Result<std::string>> work,
+                                                  const std::optional<std::chrono::steady_clock::time_point>& deadline) {
+  if (!deadline) co_return co_await std::move(work);
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(co_await asio::this_coro::executor, *deadline);
+  auto r = co_await (std::move(work) || timer.async_wait(asio::use_awaitable));
+  if (r.index() == 1) co_return pp::fail(Code::kDeadlineExceeded, "context deadline exceeded");
+  co_return std::move(std::get<0>(r));
+}
+
+Result<std::string> guarded(std::exception_ptr ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    return pp::fail(Code::kInternal, std::string("handler failed: ") + e.what());
+  } catch (...) {
+    return pp::fail(Code::kInternal, "handler failed");
+  }
+}
+
+}  // namespace
+
+asio::awaitable<void> ServerConnection::runUnary(uint32_t id, CallContext ctx, std::string payload,
+                                                 const RawHandler* handler) {
+  auto self = shared_from_this();  // keeps the registry and channel alive
+  Result<std::string> result;
+  try {
+    result = co_await withDeadline((*handler)(ctx, std::move(payload)), ctx.deadline);
+  } catch (...) {
+    result = guarded(std::current_exception());
+  }
+  respond(id, result);
+}
+
+asio::awaitable<void> ServerConnection::runStream(uint32_t id, CallContext ctx,
+                                                  const Server::Registry::StreamMethod* method,
+                                                  std::shared_ptr<ServerStreamState> stream) {
+  auto self = shared_from_this();
+  Result<std::string> result;
+  try {
+    result = co_await withDeadline(method->handler(ctx, *stream), ctx.deadline);
+  } catch (...) {
+    result = guarded(std::current_exception());
+  }
+  streams_.erase(id);
+  if (result && method->streamingOutput) {
+    channel_->send(id, MessageType::kData, kFlagRemoteClosed | kFlagNoData, {});
+  } else {
+    respond(id, result);
+  }
+}
+
+Server::Server() : registry_(std::make_shared<Registry>()) {}
+
+Server::~Server() { shutdown(); }
+
+void Server::addMethod(std::string service, std::string method, RawHandler handler) {
+  registry_->services.insert(service);
+  registry_->unary[{std::move(service), std::move(method)}] = std::move(handler);
+}
+
+void Server::addStream(std::string service, std::string method, bool streamingInput,
+                       bool streamingOutput, StreamHandler handler) {
+  registry_->services.insert(service);
+  registry_->streams[{std::move(service), std::move(method)}] =
+      Registry::StreamMethod{streamingInput, streamingOutput, std::move(handler)};
+}
+
+void Server::setFallback(RawHandler handler) { registry_->fallback = std::move(handler); }
+
+void Server::serveConnection(std::unique_ptr<ByteStream> stream) {
+  auto conn = std::make_shared<ServerConnection>(registry_, std::move(stream));
+  {
+    std::lock_guard lock(registry_->mu);
+    std::erase_if(registry_->connections, [](auto& w) { return w.expired(); });
+    registry_->connections.push_back(conn);
+  }
+  conn->start();
+}
+
+void Server::shutdown() {
+  std::vector<std::shared_ptr<ServerConnection>> live;
+  {
+    std::lock_guard lock(registry_->mu);
+    for (auto& w : registry_->connections) {
+      if (auto c = w.lock()) live.push_back(std::move(c));
+    }
+    registry_->connections.clear();
+  }
+  // Each connection is closed on its own executor.
+  for (auto& c : live) asio::post(c->executor(), [c] { c->close(); });
+}
+
+size_t Server::connectionCount() const {
+  std::lock_guard lock(registry_->mu);
+  size_t n = 0;
+  for (auto& w : registry_->connections) {
+    if (auto c = w.lock(); c && !c->channel().closed()) ++n;
+  }
+  return n;
+}
+
+}  // namespace pp::ttrpc

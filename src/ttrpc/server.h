@@ -1,0 +1,101 @@
+// ttrpc server: many concurrent streams per connection, each answered independently.
+// Handlers are coroutines on the connection's executor; one that must block (a cloud call)
+// offloads its work and awaits it. Register every method before serving connections.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+#include "ttrpc/stream.h"
+
+namespace pp::ttrpc {
+
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+struct CallContext {
+  std::string service;
+  std::string method;
+  Metadata metadata;
+  int64_t timeoutNano = 0;  // as received; 0 = no deadline
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::string peer;
+};
+
+// Returns the response payload bytes, or an error that becomes the Response status.
+using RawHandler =
+    std::function<asio::awaitable<Result<std::string>>(const CallContext&, std::string payload)>;
+
+class ServerStream;
+// Streaming handler. For methods whose output is not streamed, the returned string is the
+// Response payload; for streamed output the handler sends Data frames with stream.send() and
+// returns an empty string (the server closes the stream with an empty Data RC|ND frame).
+using StreamHandler =
+    std::function<asio::awaitable<Result<std::string>>(const CallContext&, ServerStream&)>;
+
+class ServerStream {
+ public:
+  virtual ~ServerStream() = default;
+  // Next message from the client; std::nullopt once the client closed its side.
+  virtual asio::awaitable<Result<std::optional<std::string>>> recv() = 0;
+  // Sends one message to the client (streamed output only).
+  virtual Status send(std::string_view payload) = 0;
+};
+
+class Server {
+ public:
+  Server();
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void addMethod(std::string service, std::string method, RawHandler handler);
+  void addStream(std::string service, std::string method, bool streamingInput, bool streamingOutput,
+                 StreamHandler handler);
+  // Called for every unary (service, method) not registered; lets a proxy relay unknown calls.
+  void setFallback(RawHandler handler);
+
+  // Typed unary method: Req and Resp are protobuf messages.
+  template <typename Req, typename Resp, typename Fn>
+  void addTyped(std::string service, std::string method, Fn fn) {
+    addMethod(std::move(service), std::move(method),
+              [fn](const CallContext& ctx, std::string payload) {
+                return invokeTyped<Req, Resp, Fn>(fn, ctx, std::move(payload));
+              });
+  }
+
+  // Serves one connection until the peer closes it or shutdown() is called.
+  void serveConnection(std::unique_ptr<ByteStream> stream);
+
+  // Closes every connection; handlers still running see their writes dropped.
+  void shutdown();
+  size_t connectionCount() const;
+
+  struct Registry;
+
+ private:
+  template <typename Req, typename Resp, typename Fn>
+  static asio::awaitable<Result<std::string>> invokeTyped(Fn fn, const CallContext& ctx,
+                                                          std::string payload) {
+    Req req;
+    if (!req.ParseFromString(payload)) {
+      co_return fail(Code::kInternal, "ttrpc: error unmarshalling payload: invalid " +
+                                          req.GetTypeName());
+    }
+    Result<Resp> resp = co_await fn(ctx, std::move(req));
+    if (!resp) co_return fail(std::move(resp.error()));
+    co_return resp->SerializeAsString();
+  }
+
+  std::shared_ptr<Registry> registry_;
+};
+
+}  // namespace pp::ttrpc
