@@ -1,0 +1,103 @@
+#include "base/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+namespace pp::files {
+namespace {
+
+std::string errnoText(int err) { return std::strerror(err); }
+
+Status writeAll(int fd, std::string_view content, const std::string& path) {
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(Code::kInternal, "write " + path + ": " + errnoText(errno));
+    }
+    off += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+Status writeAtomic(const std::string& path, std::string_view content, mode_t mode) {
+  auto dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::random_device rd;
+  std::string tmp = (dir / ("." + std::filesystem::path(path).filename().string() + ".tmp" +
+                            std::to_string(rd())))
+                        .string();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return fail(Code::kInternal, "create " + tmp + ": " + errnoText(errno));
+  auto st = writeAll(fd, content, tmp);
+  if (st && ::fchmod(fd, mode) != 0) st = fail(Code::kInternal, "chmod " + tmp + ": " + errnoText(errno));
+  if (st && ::fsync(fd) != 0) st = fail(Code::kInternal, "fsync " + tmp + ": " + errnoText(errno));
+  ::close(fd);
+  if (st && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    st = fail(Code::kInternal, "rename " + tmp + " to " + path + ": " + errnoText(errno));
+  }
+  if (!st) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  // Make the rename itself durable.
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return {};
+}
+
+Result<std::string> readFile(const std::string& path, size_t maxBytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    return fail(err == ENOENT ? Code::kNotFound : Code::kInternal, "open " + path + ": " + errnoText(err));
+  }
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return fail(Code::kInternal, "read " + path + ": " + errnoText(err));
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > maxBytes) {
+      ::close(fd);
+      return fail(Code::kOutOfRange, path + " is larger than " + std::to_string(maxBytes) + " bytes");
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+Status makeDirs(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return fail(Code::kInternal, "create directory " + path + ": " + ec.message());
+  ::chmod(path.c_str(), mode);
+  return {};
+}
+
+Status removeAll(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return fail(Code::kInternal, "remove " + path + ": " + ec.message());
+  return {};
+}
+
+}  // namespace pp::files
