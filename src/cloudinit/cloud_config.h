@@ -1,0 +1,31 @@
+// Cloud-config user data for pod VMs: a "#cloud-config" YAML document whose write_files
+// process-user-data (or cloud-init) turns into files under /run/peerpod.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+
+namespace pp::cloudinit {
+
+struct WriteFile {
+  std::string path;
+  std::string content;
+};
+
+// Renders "#cloud-config\nwrite_files:\n- path: ...\n  content: ...". Contents are emitted by a
+// YAML emitter, so any bytes (newlines, quotes, colons) round-trip.
+std::string renderCloudConfig(const std::vector<WriteFile>& files);
+
+// Parses the strict subset we produce and process-user-data accepts: a mapping with only
+// `write_files`, each entry with only `path` and `content` (strings).
+Result<std::vector<WriteFile>> parseCloudConfig(const std::string& text);
+
+// Initdata as kata passes it (pod annotation cc_init_data): base64(gzip(TOML)). Accepts that
+// form, or plain TOML (re-encoded), and checks the TOML has `algorithm` and `version`.
+// Returns the base64(gzip(TOML)) form.
+Result<std::string> normaliseInitdata(const std::string& value);
+Result<std::string> decodeInitdata(const std::string& encoded);  // -> TOML text
+
+}  // namespace pp::cloudinit

@@ -1,0 +1,53 @@
+#include "cloudinit/cloud_config.h"
+
+#include <gtest/gtest.h>
+
+#include "base/encoding.h"
+
+namespace pp::cloudinit {
+namespace {
+
+TEST(CloudConfigTest, RoundTripsAnyContent) {
+  std::vector<WriteFile> files = {
+      {"/run/peerpod/apf.json", R"({"pod-name":"a: b","x":"#notacomment"})"},
+      {"/run/peerpod/initdata", "line1\nline2: value\n  indented\n"},
+      {"/run/peerpod/scratch-space.marker", ""},
+  };
+  std::string text = renderCloudConfig(files);
+  EXPECT_EQ(text.rfind("#cloud-config\n", 0), 0u);
+  auto parsed = parseCloudConfig(text);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_EQ(parsed->size(), 3u);
+  for (size_t i = 0; i < files.size(); ++i) {
+    EXPECT_EQ((*parsed)[i].path, files[i].path);
+    EXPECT_EQ((*parsed)[i].content, files[i].content);
+  }
+}
+
+TEST(CloudConfigTest, StrictParsing) {
+  EXPECT_FALSE(parseCloudConfig("just text"));
+  EXPECT_FALSE(parseCloudConfig("runcmd: [ls]\n"));
+  EXPECT_FALSE(parseCloudConfig("write_files:\n- path: /x\n  owner: root\n"));
+  EXPECT_FALSE(parseCloudConfig("write_files:\n- content: x\n"));
+  EXPECT_FALSE(parseCloudConfig("write_files: {a: b}\n"));
+  EXPECT_FALSE(parseCloudConfig("write_files:\n- path: [1]\n"));
+  EXPECT_FALSE(parseCloudConfig("write_files: [\n"));
+}
+
+TEST(CloudConfigTest, InitdataNormalisation) {
+  std::string toml = "algorithm = \"sha256\"\nversion = \"0.1.0\"\n[data]\n\"aa.toml\" = '''x'''\n";
+  auto enc = normaliseInitdata(toml);
+  ASSERT_TRUE(enc) << enc.error().message;
+  auto back = decodeInitdata(*enc);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, toml);
+  // Already encoded: kept as is.
+  EXPECT_EQ(*normaliseInitdata(*enc), *enc);
+  EXPECT_FALSE(normaliseInitdata("version = \"0.1.0\"\n"));
+  EXPECT_FALSE(normaliseInitdata("algorithm = \"md5\"\nversion = \"1\"\n"));
+  EXPECT_FALSE(decodeInitdata(encoding::base64Encode("not gzip")));
+  EXPECT_TRUE(*normaliseInitdata("") == "");
+}
+
+}  // namespace
+}  // namespace pp::cloudinit
