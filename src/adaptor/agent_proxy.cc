@@ -1,0 +1,219 @@
+#include "adaptor/agent_proxy.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <filesystem>
+#include <random>
+
+#include "peerpods/agent_edit.pb.h"
+#include "base/encoding.h"
+#include "base/log.h"
+
+namespace pp::adaptor {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
+
+constexpr char kTargetPathAnnotation[] = "io.confidentialcontainers.org.peerpodvolumes.target_path";
+constexpr char kGpuAnnotation[] = "io.katacontainers.config.hypervisor.default_gpus";
+constexpr char kCdiAnnotation[] = "cdi.k8s.io/peer-pods";
+
+std::string cleanPath(const std::string& p) {
+  return std::filesystem::path(p).lexically_normal().string();
+}
+
+bool isDirectory(const std::string& p) {
+  std::error_code ec;
+  return std::filesystem::is_directory(p, ec);
+}
+
+}  // namespace
+
+Result<std::string> editCreateContainer(std::string_view payload, const std::string& directVolumesDir) {
+  ::peerpods::edit::CreateContainerRequest req;
+  if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return fail(Code::kInvalidArgument, "CreateContainer: malformed request");
+  }
+  auto* spec = req.mutable_oci();
+  auto* annotations = spec->mutable_annotations();
+  std::string targets;
+  for (const auto& m : spec->mounts()) {
+    std::string source = cleanPath(m.source());
+    if (source.find("/volumes/kubernetes.io~csi/") == std::string::npos) continue;
+    if (!isDirectory(directVolumesDir + "/" + encoding::base64UrlEncode(source))) continue;
+    // Comma-joined without the leading comma upstream produces when the first CSI mount is not
+    // the first mount.
+    if (!targets.empty()) targets += ",";
+    targets += source;
+  }
+  if (!targets.empty()) (*annotations)[kTargetPathAnnotation] = targets;
+  if (auto it = annotations->find(kGpuAnnotation); it != annotations->end() && !it->second.empty()) {
+    (*annotations)[kCdiAnnotation] = "nvidia.com/gpu=all";
+  }
+  bool guestPull = false;
+  for (const auto& s : req.storages()) guestPull |= s.driver() == "image_guest_pull";
+  if (!guestPull) {
+    log::warn("proxy", "CreateContainer {}: no image_guest_pull storage; the image will not be pulled in the guest",
+              req.container_id());
+  }
+  return req.SerializeAsString();
+}
+
+std::shared_ptr<AgentProxy> AgentProxy::create(asio::any_io_executor ex, AgentProxyOptions options) {
+  std::shared_ptr<AgentProxy> p(new AgentProxy(std::move(ex), std::move(options)));
+  // Handlers hold the proxy weakly: the shim's connections may outlive a shut-down proxy.
+  std::weak_ptr<AgentProxy> weak = p;
+  p->server_.setFallback([weak](const ttrpc::CallContext& ctx, std::string payload) {
+    return relayWeak(weak, ctx, std::move(payload), false);
+  });
+  p->server_.addMethod("grpc.AgentService", "CreateContainer",
+                       [weak](const ttrpc::CallContext& ctx, std::string payload) {
+                         return relayWeak(weak, ctx, std::move(payload), true);
+                       });
+  return p;
+}
+
+asio::awaitable<Result<std::string>> AgentProxy::relayWeak(std::weak_ptr<AgentProxy> weak,
+                                                           const ttrpc::CallContext& ctx,
+                                                           std::string payload, bool createContainer) {
+  auto self = weak.lock();
+  if (!self || self->stopped_) co_return fail(Code::kUnavailable, "agent proxy is shut down");
+  if (createContainer) {
+    auto edited = editCreateContainer(payload, self->options_.directVolumesDir);
+    if (!edited) co_return fail(edited.error());
+    log::info("proxy", "sandbox {}: CreateContainer", self->options_.sandboxId);
+    payload = std::move(*edited);
+  }
+  co_return co_await self->relay(ctx, std::move(payload));
+}
+
+AgentProxy::AgentProxy(asio::any_io_executor ex, AgentProxyOptions options)
+    : ex_(std::move(ex)), options_(std::move(options)) {}
+
+AgentProxy::~AgentProxy() = default;
+
+asio::awaitable<Status> AgentProxy::listenCo() {
+  if (listener_) co_return Status{};
+  auto self = shared_from_this();
+  auto l = ttrpc::listenUnix(ex_, options_.socketPath, [weak = weak_from_this()](std::unique_ptr<ttrpc::ByteStream> s) {
+    if (auto p = weak.lock(); p && !p->stopped_) p->server_.serveConnection(std::move(s));
+  });
+  if (!l) co_return fail(l.error());
+  listener_ = std::move(*l);
+  co_return Status{};
+}
+
+asio::awaitable<Status> AgentProxy::startCo(Clock::time_point readyBy) {
+  auto self = shared_from_this();
+  if (auto st = co_await listenCo(); !st) co_return st;
+  auto deadline = std::min(readyBy, Clock::now() + options_.proxyTimeout);
+  auto c = co_await upstream(deadline);
+  if (!c) co_return fail(c.error());
+  co_return Status{};
+}
+
+std::future<Status> AgentProxy::start(Clock::time_point readyBy) {
+  return asio::co_spawn(ex_, startCo(readyBy), asio::use_future);
+}
+
+std::future<Status> AgentProxy::listenOnly() {
+  return asio::co_spawn(ex_, [self = shared_from_this()]() { return self->listenCo(); }, asio::use_future);
+}
+
+void AgentProxy::shutdown() {
+  auto done = asio::co_spawn(
+      ex_,
+      [self = shared_from_this()]() -> asio::awaitable<void> {
+        self->stopped_ = true;
+        if (self->listener_) self->listener_->close();
+        self->listener_.reset();
+        self->server_.shutdown();
+        if (self->client_) self->client_->close();
+        self->client_.reset();
+        for (auto* w : self->dialWaiters_) w->cancel();
+        std::error_code ec;
+        std::filesystem::remove(self->options_.socketPath, ec);
+        co_return;
+      },
+      asio::use_future);
+  done.wait();
+}
+
+asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(Clock::time_point deadline) {
+  auto self = shared_from_this();
+  while (true) {
+    if (stopped_) co_return fail(Code::kUnavailable, "agent proxy is shut down");
+    if (client_ && !client_->closed()) co_return client_;
+    if (!dialing_) break;
+    // Another call is dialling: wait for it (or for our deadline).
+    asio::steady_timer wait(ex_, deadline);
+    dialWaiters_.push_back(&wait);
+    auto [ec] = co_await wait.async_wait(kUse);
+    std::erase(dialWaiters_, &wait);
+    if (!ec && Clock::now() >= deadline) {
+      co_return fail(Code::kDeadlineExceeded, "waiting for the pod VM's agent-protocol-forwarder at " +
+                                                  options_.vmHost + ":" + std::to_string(options_.vmPort));
+    }
+  }
+  if (client_) log::info("proxy", "sandbox {}: upstream connection lost, reconnecting", options_.sandboxId);
+  client_.reset();
+  dialing_ = true;
+  std::minstd_rand rng(std::random_device{}());
+  auto backoff = 100ms;
+  Result<std::shared_ptr<ttrpc::Client>> result = fail(Code::kUnavailable, "not dialled");
+  int attempts = 0;
+  while (!stopped_) {
+    auto now = Clock::now();
+    if (now >= deadline) {
+      result = fail(Code::kDeadlineExceeded,
+                    "cannot reach the pod VM's agent-protocol-forwarder at " + options_.vmHost + ":" +
+                        std::to_string(options_.vmPort) + " after " + std::to_string(attempts) +
+                        " attempts: " + lastDialError_);
+      break;
+    }
+    ++attempts;
+    ttrpc::TcpTarget target{options_.vmHost, options_.vmPort, options_.tls, options_.serverName,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::min<Clock::duration>(deadline - now, 30s))};
+    auto stream = co_await ttrpc::connectTcp(ex_, target);
+    if (stream) {
+      client_ = ttrpc::Client::create(std::move(*stream));
+      ++connects_;
+      log::info("proxy", "sandbox {}: connected to agent-protocol-forwarder {}:{} (attempt {})",
+                options_.sandboxId, options_.vmHost, options_.vmPort, attempts);
+      result = client_;
+      break;
+    }
+    lastDialError_ = stream.error().message;
+    log::debug("proxy", "sandbox {}: dial attempt {} failed: {}", options_.sandboxId, attempts, lastDialError_);
+    auto jitter = std::chrono::milliseconds(rng() % 100);
+    auto wait = std::min<Clock::duration>(backoff + jitter, deadline - Clock::now());
+    if (wait > Clock::duration::zero()) {
+      asio::steady_timer t(ex_, wait);
+      co_await t.async_wait(kUse);
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+  dialing_ = false;
+  for (auto* w : dialWaiters_) w->cancel();
+  if (stopped_ && result) result = fail(Code::kUnavailable, "agent proxy is shut down");
+  co_return result;
+}
+
+asio::awaitable<Result<std::string>> AgentProxy::relay(const ttrpc::CallContext& ctx, std::string payload) {
+  auto self = shared_from_this();
+  auto deadline = Clock::now() + options_.proxyTimeout;
+  if (ctx.deadline) deadline = std::min(deadline, *ctx.deadline);
+  auto client = co_await upstream(deadline);
+  if (!client) co_return fail(client.error());
+  ttrpc::CallOptions opts;
+  opts.deadline = ctx.deadline;
+  opts.metadata = ctx.metadata;
+  co_return co_await (*client)->call(ctx.service, ctx.method, payload, std::move(opts));
+}
+
+}  // namespace pp::adaptor

@@ -1,0 +1,96 @@
+#include "adaptor/hypervisor_service.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "base/log.h"
+#include "hypervisor/hypervisor.pb.h"
+#include "podvminfo/podvminfo.pb.h"
+
+namespace pp::adaptor {
+namespace {
+
+using asio::awaitable;
+
+// Runs a blocking function on the pool and resumes the caller on its own executor.
+template <typename F>
+awaitable<std::invoke_result_t<F>> offload(asio::thread_pool& pool, F f) {
+  using R = std::invoke_result_t<F>;
+  co_return co_await asio::co_spawn(
+      pool, [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); }, asio::use_awaitable);
+}
+
+// The shim's deadline for StartVM (remote_hypervisor_timeout, 600 s) or a generous default.
+Clock::time_point deadlineOf(const ttrpc::CallContext& ctx) {
+  return ctx.deadline.value_or(Clock::now() + std::chrono::minutes(10));
+}
+
+}  // namespace
+
+void HypervisorService::registerWith(ttrpc::Server& server) {
+  SandboxManager* m = &manager_;
+  asio::thread_pool* pool = &workers_;
+
+  server.addTyped<hypervisor::CreateVMRequest, hypervisor::CreateVMResponse>(
+      "hypervisor.Hypervisor", "CreateVM",
+      [m, pool](const ttrpc::CallContext&, hypervisor::CreateVMRequest req)
+          -> awaitable<Result<hypervisor::CreateVMResponse>> {
+        CreateVmInput in;
+        in.id = req.id();
+        in.annotations.insert(req.annotations().begin(), req.annotations().end());
+        in.netnsPath = req.networknamespacepath();
+        auto r = co_await offload(*pool, [m, in] { return m->createVM(in); });
+        if (!r) {
+          log::warn("hypervisor", "CreateVM {}: {}", in.id, r.error().toString());
+          co_return fail(r.error());
+        }
+        hypervisor::CreateVMResponse resp;
+        resp.set_agentsocketpath(*r);
+        co_return resp;
+      });
+
+  server.addTyped<hypervisor::StartVMRequest, hypervisor::StartVMResponse>(
+      "hypervisor.Hypervisor", "StartVM",
+      [m, pool](const ttrpc::CallContext& ctx, hypervisor::StartVMRequest req)
+          -> awaitable<Result<hypervisor::StartVMResponse>> {
+        auto deadline = deadlineOf(ctx);
+        auto id = req.id();
+        auto st = co_await offload(*pool, [m, id, deadline] { return m->startVM(id, deadline); });
+        if (!st) co_return fail(st.error());
+        co_return hypervisor::StartVMResponse();
+      });
+
+  server.addTyped<hypervisor::StopVMRequest, hypervisor::StopVMResponse>(
+      "hypervisor.Hypervisor", "StopVM",
+      [m, pool](const ttrpc::CallContext&, hypervisor::StopVMRequest req)
+          -> awaitable<Result<hypervisor::StopVMResponse>> {
+        auto id = req.id();
+        auto st = co_await offload(*pool, [m, id] { return m->stopVM(id); });
+        if (!st) co_return fail(st.error());
+        co_return hypervisor::StopVMResponse();
+      });
+
+  server.addTyped<hypervisor::VersionRequest, hypervisor::VersionResponse>(
+      "hypervisor.Hypervisor", "Version",
+      [](const ttrpc::CallContext&, hypervisor::VersionRequest) -> awaitable<Result<hypervisor::VersionResponse>> {
+        hypervisor::VersionResponse resp;
+        resp.set_version("0.0.0");  // what upstream answers
+        co_return resp;
+      });
+
+  server.addTyped<podvminfo::GetInfoRequest, podvminfo::GetInfoResponse>(
+      "podvminfo.PodVMInfo", "GetInfo",
+      [m, pool](const ttrpc::CallContext& ctx, podvminfo::GetInfoRequest req)
+          -> awaitable<Result<podvminfo::GetInfoResponse>> {
+        auto deadline = ctx.deadline.value_or(Clock::now() + std::chrono::minutes(10));
+        auto r = co_await offload(*pool, [m, req, deadline] {
+          return m->vmId(req.podname(), req.podnamespace(), req.wait(), deadline);
+        });
+        if (!r) co_return fail(r.error());
+        podvminfo::GetInfoResponse resp;
+        resp.set_vmid(*r);
+        co_return resp;
+      });
+}
+
+}  // namespace pp::adaptor

@@ -1,0 +1,24 @@
+// The ttrpc services on -socket: hypervisor.Hypervisor (CreateVM, StartVM, StopVM, Version)
+// and podvminfo.PodVMInfo (GetInfo). Handlers run the blocking SandboxManager calls on a
+// worker pool so that the I/O thread keeps serving other sandboxes.
+#pragma once
+
+#include <asio/thread_pool.hpp>
+
+#include "adaptor/sandbox_manager.h"
+#include "ttrpc/server.h"
+
+namespace pp::adaptor {
+
+class HypervisorService {
+ public:
+  HypervisorService(SandboxManager& manager, asio::thread_pool& workers)
+      : manager_(manager), workers_(workers) {}
+  void registerWith(ttrpc::Server& server);
+
+ private:
+  SandboxManager& manager_;
+  asio::thread_pool& workers_;
+};
+
+}  // namespace pp::adaptor

@@ -1,0 +1,472 @@
+#include "adaptor/sandbox_manager.h"
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+#include <future>
+
+#include "base/encoding.h"
+#include "base/log.h"
+#include "cloudinit/cloud_config.h"
+
+namespace pp::adaptor {
+namespace {
+
+constexpr char kSandboxName[] = "io.kubernetes.cri.sandbox-name";
+constexpr char kSandboxNamespace[] = "io.kubernetes.cri.sandbox-namespace";
+constexpr char kPrefix[] = "io.katacontainers.config.hypervisor.";
+
+int64_t unixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+double msSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+Result<uint32_t> parseSize(const std::map<std::string, std::string>& a, const std::string& key) {
+  auto it = a.find(kPrefix + key);
+  if (it == a.end() || it->second.empty()) return 0u;
+  uint32_t v = 0;
+  const auto& s = it->second;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) {
+    return fail(Code::kInvalidArgument, "annotation " + it->first + "=\"" + s +
+                                            "\" is not a non-negative integer");
+  }
+  return v;
+}
+
+std::string annotation(const std::map<std::string, std::string>& a, const std::string& key) {
+  auto it = a.find(key);
+  return it == a.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+Status validateSandboxId(const std::string& id) {
+  if (id.empty()) return fail(Code::kInvalidArgument, "CreateVM: sandbox id is empty");
+  if (id.size() > 128) return fail(Code::kInvalidArgument, "CreateVM: sandbox id is longer than 128 characters");
+  if (id[0] == '.' || id[0] == '-') {
+    return fail(Code::kInvalidArgument, "CreateVM: sandbox id \"" + id + "\" must start with a letter or digit");
+  }
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return fail(Code::kInvalidArgument,
+                  "CreateVM: sandbox id may only contain letters, digits, '-', '_' and '.'");
+    }
+  }
+  return {};
+}
+
+std::string podNameFromSandboxName(const std::string& name) {
+  // CRI-O passes "k8s_<pod>_<namespace>_<uid>_<attempt>".
+  if (name.rfind("k8s_", 0) == 0) {
+    auto rest = name.substr(4);
+    auto end = rest.find('_');
+    if (end != std::string::npos && end > 0) return rest.substr(0, end);
+  }
+  return name;
+}
+
+std::string instanceName(const std::string& podName, const std::string& sandboxId) {
+  std::string pod;
+  for (char c : podName) {
+    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    pod += (std::isalnum(static_cast<unsigned char>(l)) || l == '-') ? l : '-';
+  }
+  if (pod.size() > 48) pod.resize(48);
+  std::string id = sandboxId.substr(0, 8);
+  for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string name = "podvm-" + pod + "-" + id;
+  if (name.size() > 63) name.resize(63);
+  return name;
+}
+
+Result<providers::InstanceSpec> specFromAnnotations(const std::map<std::string, std::string>& a) {
+  providers::InstanceSpec spec;
+  spec.instanceType = annotation(a, std::string(kPrefix) + "machine_type");
+  spec.image = annotation(a, std::string(kPrefix) + "image");
+  spec.gpuModel = annotation(a, std::string(kPrefix) + "default_gpu_model");
+  auto vcpus = parseSize(a, "default_vcpus");
+  if (!vcpus) return fail(vcpus.error());
+  auto mem = parseSize(a, "default_memory");
+  if (!mem) return fail(mem.error());
+  auto gpus = parseSize(a, "default_gpus");
+  if (!gpus) return fail(gpus.error());
+  spec.vcpus = *vcpus;
+  spec.memoryMiB = *mem;
+  spec.gpus = *gpus;
+  return spec;
+}
+
+SandboxManager::SandboxManager(ManagerOptions options, providers::Provider& provider, StateStore& store,
+                               PodNetwork& network, CertIssuer* issuer, asio::any_io_executor io)
+    : options_(std::move(options)), provider_(provider), store_(store), network_(network),
+      issuer_(issuer), io_(std::move(io)) {}
+
+SandboxManager::~SandboxManager() { shutdown(); }
+
+std::string SandboxManager::agentSocketPath(const std::string& id) const {
+  return options_.podsDir + "/" + id + "/agent.ttrpc";
+}
+
+std::shared_ptr<SandboxManager::Entry> SandboxManager::find(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  return it == entries_.end() ? nullptr : it->second;
+}
+
+size_t SandboxManager::sandboxCount() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+Status SandboxManager::save(const SandboxState& state) {
+  auto st = store_.save(state);
+  if (!st) log::error("sandbox", "{}: saving state failed: {}", state.id, st.error().message);
+  return st;
+}
+
+uint32_t SandboxManager::allocateVni() {
+  std::lock_guard lock(mu_);
+  uint32_t vni = options_.vxlanMinId;
+  while (vnis_.contains(vni)) ++vni;
+  vnis_.insert(vni);
+  return vni;
+}
+
+void SandboxManager::releaseVni(uint32_t vni) {
+  std::lock_guard lock(mu_);
+  vnis_.erase(vni);
+}
+
+Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
+  auto t0 = Clock::now();
+  if (auto st = validateSandboxId(in.id); !st) return fail(st.error());
+  std::string sandboxName = annotation(in.annotations, kSandboxName);
+  std::string ns = annotation(in.annotations, kSandboxNamespace);
+  if (sandboxName.empty()) {
+    return fail(Code::kInvalidArgument, std::string("CreateVM: annotation ") + kSandboxName +
+                                            " is missing: the runtime must pass the pod name");
+  }
+  if (ns.empty()) {
+    return fail(Code::kInvalidArgument, std::string("CreateVM: annotation ") + kSandboxNamespace +
+                                            " is missing: the runtime must pass the pod namespace");
+  }
+  auto spec = specFromAnnotations(in.annotations);
+  if (!spec) return fail(spec.error().wrap("CreateVM"));
+  std::string initdata = options_.initdata;
+  if (auto a = annotation(in.annotations, std::string(kPrefix) + "cc_init_data"); !a.empty()) {
+    auto norm = cloudinit::normaliseInitdata(a);
+    if (!norm) return fail(norm.error().wrap("CreateVM: pod annotation cc_init_data"));
+    initdata = *norm;
+  }
+
+  auto entry = std::make_shared<Entry>();
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = entries_.find(in.id); it != entries_.end()) {
+      // A retried CreateVM for a sandbox we already know answers the same socket.
+      if (it->second->state.phase == Phase::kCreated) return agentSocketPath(in.id);
+      return fail(Code::kAlreadyExists, "CreateVM: sandbox " + in.id + " already exists (" +
+                                            std::string(phaseName(it->second->state.phase)) + ")");
+    }
+    entries_[in.id] = entry;
+  }
+  std::lock_guard elock(entry->mu);
+  auto abandon = [&](Error e) {
+    std::lock_guard lock(mu_);
+    entries_.erase(in.id);
+    return fail(std::move(e));
+  };
+
+  SandboxState& s = entry->state;
+  s.id = in.id;
+  s.phase = Phase::kCreated;
+  s.podName = podNameFromSandboxName(sandboxName);
+  s.podNamespace = ns;
+  s.netnsPath = in.netnsPath;
+  s.spec = *spec;
+  s.instanceName = instanceName(s.podName, s.id);
+  s.createdAt = unixNow();
+  s.vni = allocateVni();
+
+  auto net = network_.inspect(in.netnsPath, s.vni);
+  if (!net) {
+    releaseVni(s.vni);
+    return abandon(net.error().wrap("CreateVM: inspecting pod network " + in.netnsPath));
+  }
+  s.network = std::move(*net);
+
+  nlohmann::json apf = {{"pod-namespace", options_.podNamespacePathInVm}, {"pod-name", s.podName}};
+  if (!s.network.is_null()) apf["pod-network"] = s.network;
+  if (!options_.disableTls && issuer_) {
+    auto server = issuer_->issueServer(s.instanceName);
+    if (!server) {
+      releaseVni(s.vni);
+      return abandon(server.error().wrap("CreateVM: issuing the pod VM's certificate"));
+    }
+    // Go marshals []byte as base64; the forwarder decodes these.
+    apf["tls-server-key"] = encoding::base64Encode(server->keyPem);
+    apf["tls-server-cert"] = encoding::base64Encode(server->certPem);
+    apf["tls-client-ca"] = encoding::base64Encode(issuer_->clientCaPem());
+    auto bundle = issuer_->clientBundle();
+    s.caCertPem = bundle.caCertPem;
+    s.clientCertPem = bundle.clientCertPem;
+    s.clientKeyPem = bundle.clientKeyPem;
+  }
+  std::vector<cloudinit::WriteFile> files = {{"/run/peerpod/apf.json", apf.dump()}};
+  if (!initdata.empty()) files.push_back({"/run/peerpod/initdata", initdata});
+  if (options_.enableScratchSpace) files.push_back({"/run/peerpod/scratch-space.marker", ""});
+  s.userData = cloudinit::renderCloudConfig(files);
+
+  if (auto st = save(s); !st) {
+    releaseVni(s.vni);
+    return abandon(st.error().wrap("CreateVM"));
+  }
+  log::info("sandbox", "{}: created pod={}/{} instance-name={} vni={} ({:.1f} ms)", s.id, s.podNamespace,
+            s.podName, s.instanceName, s.vni, msSince(t0));
+  return agentSocketPath(in.id);
+}
+
+Result<std::shared_ptr<AgentProxy>> SandboxManager::makeProxy(const SandboxState& s) {
+  AgentProxyOptions po;
+  po.sandboxId = s.id;
+  po.socketPath = agentSocketPath(s.id);
+  po.vmHost = s.ips.empty() ? "" : s.ips.front();
+  po.vmPort = options_.forwarderPort;
+  po.proxyTimeout = options_.proxyTimeout;
+  po.serverName = s.instanceName;
+  po.directVolumesDir = options_.directVolumesDir;
+  if (!options_.disableTls) {
+    auto ctx = makeClientContext({s.caCertPem, s.clientCertPem, s.clientKeyPem}, options_.tlsSkipVerify);
+    if (!ctx) return fail(ctx.error().wrap("agent proxy TLS"));
+    po.tls = *ctx;
+  }
+  return AgentProxy::create(io_, std::move(po));
+}
+
+void SandboxManager::cleanupFailedStart(Entry& e, const std::string& reason) {
+  SandboxState& s = e.state;
+  if (e.proxy) {
+    e.proxy->shutdown();
+    e.proxy.reset();
+  }
+  if (!s.ips.empty()) {
+    if (auto st = network_.teardown(s.netnsPath, s.network); !st) {
+      log::warn("sandbox", "{}: pod network teardown after failed start: {}", s.id, st.error().message);
+    }
+  }
+  if (!s.instanceId.empty()) {
+    // Upstream leaks the instance here; we delete it.
+    if (auto st = provider_.deleteInstance(s.instanceId); !st) {
+      log::error("sandbox", "{}: deleting instance {} after failed start: {}", s.id, s.instanceId,
+                 st.error().message);
+      s.lastError = reason + "; instance delete failed: " + st.error().message;
+      save(s);  // phase stays starting: restore() retries the delete
+      return;
+    }
+    log::info("sandbox", "{}: deleted instance {} after failed start", s.id, s.instanceId);
+    s.instanceId.clear();
+  }
+  s.ips.clear();
+  s.phase = Phase::kFailed;
+  s.lastError = reason;
+  save(s);
+}
+
+Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline) {
+  auto t0 = Clock::now();
+  auto e = find(id);
+  if (!e) return fail(Code::kNotFound, "StartVM: unknown sandbox " + id);
+  std::lock_guard elock(e->mu);
+  SandboxState& s = e->state;
+  if (s.phase == Phase::kRunning) return {};
+  if (s.phase != Phase::kCreated && s.phase != Phase::kFailed) {
+    return fail(Code::kFailedPrecondition, "StartVM: sandbox " + id + " is " + std::string(phaseName(s.phase)));
+  }
+  s.phase = Phase::kStarting;
+  s.lastError.clear();
+  if (auto st = save(s); !st) return fail(st.error().wrap("StartVM"));
+
+  providers::CreateRequest req;
+  req.podName = s.podName;
+  req.podNamespace = s.podNamespace;
+  req.sandboxId = s.id;
+  req.instanceName = s.instanceName;
+  req.userData = s.userData;
+  req.spec = s.spec;
+  log::info("sandbox", "{}: creating pod VM {}", id, s.instanceName);
+  auto instance = provider_.createInstance(req);
+  if (!instance) {
+    auto err = instance.error().wrap("creating pod VM " + s.instanceName);
+    cleanupFailedStart(*e, err.message);
+    log::error("sandbox", "{}: StartVM failed: {}", id, err.message);
+    return fail(std::move(err));
+  }
+  auto tCreated = Clock::now();
+  {
+    std::lock_guard lock(mu_);
+    s.instanceId = instance->id;
+    s.ips = instance->ips;
+  }
+  instanceKnown_.notify_all();
+  save(s);
+  log::info("sandbox", "{}: instance {} created, ips [{}] ({:.0f} ms)", id, s.instanceId,
+            fmt::join(s.ips, ","), msSince(t0));
+
+  auto failStart = [&](Error err) -> Status {
+    cleanupFailedStart(*e, err.message);
+    log::error("sandbox", "{}: StartVM failed: {}", id, err.message);
+    return fail(std::move(err));
+  };
+  if (s.ips.empty()) return failStart(Error{Code::kInternal, "pod VM " + s.instanceId + " has no IP address"});
+  if (auto st = network_.setup(s.netnsPath, s.network, s.ips.front()); !st) {
+    return failStart(st.error().wrap("pod network setup"));
+  }
+  auto proxy = makeProxy(s);
+  if (!proxy) return failStart(proxy.error());
+  e->proxy = *proxy;
+  auto ready = e->proxy->start(deadline);
+  if (auto st = ready.get(); !st) return failStart(st.error().wrap("connecting to the pod VM's agent"));
+
+  s.phase = Phase::kRunning;
+  s.startedAt = unixNow();
+  save(s);
+  log::info("sandbox", "{}: running; agent reachable {:.0f} ms after instance creation, StartVM took {:.0f} ms",
+            id, std::chrono::duration<double, std::milli>(Clock::now() - tCreated).count(), msSince(t0));
+  return {};
+}
+
+Status SandboxManager::stopVM(const std::string& id) {
+  auto t0 = Clock::now();
+  auto e = find(id);
+  if (!e) return fail(Code::kNotFound, "StopVM: unknown sandbox " + id);
+  std::unique_lock elock(e->mu);
+  SandboxState& s = e->state;
+  s.phase = Phase::kStopping;
+  save(s);
+  if (e->proxy) {
+    e->proxy->shutdown();
+    e->proxy.reset();
+  }
+  bool deleted = true;
+  if (!s.instanceId.empty()) {
+    if (auto st = provider_.deleteInstance(s.instanceId); !st) {
+      // The state stays (phase stopping) so that restore() or peerpod-ctrl retries: StopVM
+      // itself succeeds, as upstream, because the shim cannot do anything better with an error.
+      log::error("sandbox", "{}: deleting instance {}: {}", id, s.instanceId, st.error().message);
+      s.lastError = st.error().message;
+      save(s);
+      deleted = false;
+    }
+  }
+  if (auto st = network_.teardown(s.netnsPath, s.network); !st) {
+    log::warn("sandbox", "{}: pod network teardown: {}", id, st.error().message);
+  }
+  if (!deleted) return {};
+  releaseVni(s.vni);
+  store_.remove(id);
+  {
+    std::lock_guard lock(mu_);
+    entries_.erase(id);
+  }
+  log::info("sandbox", "{}: stopped, instance {} deleted ({:.0f} ms)", id,
+            s.instanceId.empty() ? "-" : s.instanceId, msSince(t0));
+  return {};
+}
+
+Result<std::string> SandboxManager::vmId(const std::string& podName, const std::string& podNamespace,
+                                         bool wait, Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  auto lookup = [&]() -> std::string {
+    for (auto& [id, e] : entries_) {
+      if (e->state.podName == podName && e->state.podNamespace == podNamespace && !e->state.instanceId.empty()) {
+        return e->state.instanceId;
+      }
+    }
+    return {};
+  };
+  while (true) {
+    if (auto found = lookup(); !found.empty()) return found;
+    if (!wait) return fail(Code::kNotFound, "no pod VM for pod " + podNamespace + "/" + podName);
+    // Unlike upstream, the caller's deadline bounds the wait.
+    if (instanceKnown_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      if (auto found = lookup(); !found.empty()) return found;
+      return fail(Code::kDeadlineExceeded, "timed out waiting for the pod VM of " + podNamespace + "/" + podName);
+    }
+  }
+}
+
+int SandboxManager::restore() {
+  std::vector<std::string> problems;
+  auto states = store_.loadAll(&problems);
+  for (auto& p : problems) log::warn("sandbox", "skipping unreadable sandbox state: {}", p);
+  int reattached = 0;
+  for (auto& st : states) {
+    auto e = std::make_shared<Entry>();
+    e->state = std::move(st);
+    SandboxState& s = e->state;
+    {
+      std::lock_guard lock(mu_);
+      entries_[s.id] = e;
+      vnis_.insert(s.vni);
+    }
+    switch (s.phase) {
+      case Phase::kCreated:
+      case Phase::kFailed:
+        log::info("sandbox", "{}: restored in phase {}", s.id, phaseName(s.phase));
+        break;
+      case Phase::kRunning: {
+        auto proxy = makeProxy(s);
+        if (!proxy) {
+          log::error("sandbox", "{}: cannot rebuild agent proxy: {}", s.id, proxy.error().message);
+          break;
+        }
+        e->proxy = *proxy;
+        if (auto r = e->proxy->listenOnly().get(); !r) {
+          log::error("sandbox", "{}: cannot listen on {}: {}", s.id, agentSocketPath(s.id), r.error().message);
+          break;
+        }
+        ++reattached;
+        log::info("sandbox", "{}: reattached to instance {} ({})", s.id, s.instanceId, s.instanceName);
+        break;
+      }
+      case Phase::kStarting: {
+        // The adaptor died during StartVM: the shim saw it fail; do not leave the VM behind.
+        std::lock_guard elock(e->mu);
+        if (s.instanceId.empty()) {
+          log::warn("sandbox", "{}: was starting instance {} when the adaptor stopped; its id is unknown, "
+                    "check the cloud for a leftover instance of that name", s.id, s.instanceName);
+          s.phase = Phase::kFailed;
+          s.lastError = "adaptor restarted during StartVM";
+          save(s);
+        } else {
+          cleanupFailedStart(*e, "adaptor restarted during StartVM");
+        }
+        break;
+      }
+      case Phase::kStopping:
+        log::info("sandbox", "{}: finishing an interrupted StopVM", s.id);
+        stopVM(s.id);
+        break;
+    }
+  }
+  return reattached;
+}
+
+void SandboxManager::shutdown() {
+  std::vector<std::shared_ptr<Entry>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : entries_) all.push_back(e);
+  }
+  for (auto& e : all) {
+    std::lock_guard elock(e->mu);
+    if (e->proxy) {
+      e->proxy->shutdown();
+      e->proxy.reset();
+    }
+  }
+}
+
+}  // namespace pp::adaptor

@@ -1,0 +1,109 @@
+// SandboxManager: the life cycle of pod sandboxes behind the hypervisor service.
+//
+// CreateVM records the sandbox (validated input, instance name, pod network inspection, TLS
+// material, user data) and answers the agent socket path; StartVM creates the instance through
+// the provider, sets up the pod network and starts the agent proxy; StopVM undoes all of it.
+// Each transition is saved to <pods-dir>/<id>/state.json before the call answers, so a
+// restarted adaptor reattaches (restore()). Calls are blocking (provider calls are) and
+// thread-safe; different sandboxes never wait on each other's provider calls.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "adaptor/agent_proxy.h"
+#include "adaptor/pod_network.h"
+#include "adaptor/sandbox_state.h"
+#include "adaptor/tls_material.h"
+#include "base/error.h"
+#include "providers/provider.h"
+
+namespace pp::adaptor {
+
+struct ManagerOptions {
+  std::string podsDir = "/run/peerpod/pods";
+  uint16_t forwarderPort = 15150;
+  std::chrono::milliseconds proxyTimeout{std::chrono::minutes(5)};
+  bool disableTls = false;
+  bool tlsSkipVerify = false;
+  uint32_t vxlanMinId = 555000;
+  std::string initdata;  // global default, base64(gzip(TOML))
+  bool enableScratchSpace = false;
+  std::string podNamespacePathInVm = "/run/netns/podns";
+  std::string directVolumesDir = "/run/kata-containers/shared/direct-volumes";
+};
+
+struct CreateVmInput {
+  std::string id;
+  std::map<std::string, std::string> annotations;
+  std::string netnsPath;
+};
+
+using Clock = std::chrono::steady_clock;
+
+class SandboxManager {
+ public:
+  SandboxManager(ManagerOptions options, providers::Provider& provider, StateStore& store,
+                 PodNetwork& network, CertIssuer* issuer, asio::any_io_executor ioExecutor);
+  ~SandboxManager();
+
+  // Returns the agent socket path.
+  Result<std::string> createVM(const CreateVmInput& input);
+  Status startVM(const std::string& id, Clock::time_point deadline);
+  Status stopVM(const std::string& id);
+  // PodVMInfo.GetInfo: the instance id of the pod's VM; with wait, blocks until it exists or
+  // the deadline passes.
+  Result<std::string> vmId(const std::string& podName, const std::string& podNamespace, bool wait,
+                           Clock::time_point deadline);
+
+  // Reloads saved sandboxes at start: running ones get their proxy back, half-started ones
+  // have their instance deleted, stopping ones finish stopping. Returns how many were reattached.
+  int restore();
+  // Graceful shutdown: proxies close, VMs keep running, state stays on disk.
+  void shutdown();
+
+  size_t sandboxCount() const;
+  std::string agentSocketPath(const std::string& id) const;
+
+ private:
+  struct Entry {
+    std::mutex mu;  // held for the duration of one transition of this sandbox
+    SandboxState state;
+    std::shared_ptr<AgentProxy> proxy;
+  };
+
+  std::shared_ptr<Entry> find(const std::string& id) const;
+  Status save(const SandboxState& state);
+  Result<std::shared_ptr<AgentProxy>> makeProxy(const SandboxState& state);
+  void cleanupFailedStart(Entry& e, const std::string& reason);
+  uint32_t allocateVni();
+  void releaseVni(uint32_t vni);
+
+  ManagerOptions options_;
+  providers::Provider& provider_;
+  StateStore& store_;
+  PodNetwork& network_;
+  CertIssuer* issuer_;
+  asio::any_io_executor io_;
+
+  mutable std::mutex mu_;  // guards entries_, vnis_; never held during provider calls
+  std::map<std::string, std::shared_ptr<Entry>> entries_;
+  std::set<uint32_t> vnis_;
+  std::condition_variable instanceKnown_;
+};
+
+// Validation and naming helpers (exposed for tests).
+Status validateSandboxId(const std::string& id);
+// "k8s_<pod>_<ns>_..." (CRI-O) is reduced to the pod name.
+std::string podNameFromSandboxName(const std::string& name);
+// podvm-<sanitised pod name, ≤48>-<first 8 chars of the sandbox id>, ≤63 chars.
+std::string instanceName(const std::string& podName, const std::string& sandboxId);
+Result<providers::InstanceSpec> specFromAnnotations(const std::map<std::string, std::string>& a);
+
+}  // namespace pp::adaptor

@@ -1,0 +1,75 @@
+// The persisted state of one sandbox (<pods-dir>/<id>/state.json, mode 0600: it holds the
+// sandbox's TLS client key). Written atomically at every phase transition so that a restarted
+// adaptor can reattach to running pod VMs and delete them at StopVM.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "providers/provider.h"
+
+namespace pp::adaptor {
+
+enum class Phase {
+  kCreated,   // CreateVM answered; no cloud resources yet
+  kStarting,  // provider.createInstance in flight (instance name known, id maybe not)
+  kRunning,   // instance exists; proxy serves agent.ttrpc
+  kStopping,  // StopVM in progress
+  kFailed,    // StartVM failed; resources were cleaned up
+};
+
+std::string_view phaseName(Phase p);
+Result<Phase> parsePhase(std::string_view name);
+
+struct SandboxState {
+  std::string id;
+  Phase phase = Phase::kCreated;
+  std::string podName;
+  std::string podNamespace;
+  std::string netnsPath;
+  providers::InstanceSpec spec;
+  std::string instanceName;
+  std::string instanceId;
+  std::vector<std::string> ips;
+  nlohmann::json network;  // pod network config (podnetwork's apf.json "pod-network" object)
+  uint32_t vni = 0;
+  std::string userData;    // cloud-config sent at StartVM (holds the VM's TLS key)
+  // TLS material used to talk to this sandbox's forwarder.
+  std::string caCertPem;
+  std::string clientCertPem;
+  std::string clientKeyPem;
+  int64_t createdAt = 0;  // unix seconds
+  int64_t startedAt = 0;
+  std::string lastError;
+
+  nlohmann::json toJson() const;
+  static Result<SandboxState> fromJson(const nlohmann::json& j);
+};
+
+// Where sandbox states live. The file store is the real one; tests may use others.
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual Status save(const SandboxState& state) = 0;
+  virtual Status remove(const std::string& id) = 0;
+  // Every readable state; unreadable ones are reported in `problems` and skipped.
+  virtual std::vector<SandboxState> loadAll(std::vector<std::string>* problems) = 0;
+};
+
+class FileStateStore final : public StateStore {
+ public:
+  explicit FileStateStore(std::string podsDir) : podsDir_(std::move(podsDir)) {}
+  Status save(const SandboxState& state) override;
+  Status remove(const std::string& id) override;
+  std::vector<SandboxState> loadAll(std::vector<std::string>* problems) override;
+  std::string sandboxDir(const std::string& id) const { return podsDir_ + "/" + id; }
+
+ private:
+  std::string podsDir_;
+};
+
+}  // namespace pp::adaptor

@@ -1,0 +1,28 @@
+#include <openssl/ssl.h>
+
+#include "adaptor/tls_material.h"
+
+namespace pp::adaptor {
+
+Result<std::shared_ptr<asio::ssl::context>> makeClientContext(const ClientBundle& bundle, bool skipVerify) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  asio::error_code ec;
+  if (!bundle.clientCertPem.empty()) {
+    ctx->use_certificate_chain(asio::buffer(bundle.clientCertPem), ec);
+    if (ec) return fail(Code::kInvalidArgument, "client certificate: " + ec.message());
+    ctx->use_private_key(asio::buffer(bundle.clientKeyPem), asio::ssl::context::pem, ec);
+    if (ec) return fail(Code::kInvalidArgument, "client key: " + ec.message());
+  }
+  if (skipVerify) {
+    ctx->set_verify_mode(asio::ssl::verify_none);
+    return ctx;
+  }
+  if (bundle.caCertPem.empty()) return fail(Code::kInvalidArgument, "no CA certificate to verify the pod VM");
+  ctx->add_certificate_authority(asio::buffer(bundle.caCertPem), ec);
+  if (ec) return fail(Code::kInvalidArgument, "CA certificate: " + ec.message());
+  ctx->set_verify_mode(asio::ssl::verify_peer);
+  return ctx;
+}
+
+}  // namespace pp::adaptor
