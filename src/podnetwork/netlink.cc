@@ -23,10 +23,17 @@
 #include <netlink/route/qdisc.h>
 #include <netlink/route/route.h>
 #include <netlink/route/tc.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 namespace pp::podnetwork::netlink {
@@ -132,16 +139,27 @@ Result<RouteSocket> RouteSocket::open(const Netns& ns) {
     nl_socket_free(sock);
     return fail(nlError(err, "connecting a netlink socket", ns.path()));
   }
-  return RouteSocket(sock, ns.path());
+  auto own = ns.duplicate();
+  if (!own) {
+    nl_socket_free(sock);
+    return fail(own.error());
+  }
+  return RouteSocket(sock, std::move(*own));
 }
 
+RouteSocket::RouteSocket(nl_sock* sock, Netns netns)
+    : sock_(sock), netns_(std::move(netns)), netnsPath_(netns_.path()) {}
+
 RouteSocket::RouteSocket(RouteSocket&& other) noexcept
-    : sock_(std::exchange(other.sock_, nullptr)), netnsPath_(std::move(other.netnsPath_)) {}
+    : sock_(std::exchange(other.sock_, nullptr)),
+      netns_(std::move(other.netns_)),
+      netnsPath_(std::move(other.netnsPath_)) {}
 
 RouteSocket& RouteSocket::operator=(RouteSocket&& other) noexcept {
   if (this != &other) {
     if (sock_) nl_socket_free(sock_);
     sock_ = std::exchange(other.sock_, nullptr);
+    netns_ = std::move(other.netns_);
     netnsPath_ = std::move(other.netnsPath_);
   }
   return *this;
@@ -233,15 +251,101 @@ Status RouteSocket::addVxlan(const VxlanSpec& spec) {
   return {};
 }
 
-Status RouteSocket::deleteLink(const std::string& name) {
-  LinkPtr link(rtnl_link_alloc());
-  if (!link) return fail(Code::kResourceExhausted, "allocating a link");
-  rtnl_link_set_name(link.get(), name.c_str());
-  int err = rtnl_link_delete(sock_, link.get());
-  if (err < 0 && !isNotFound(err)) {
-    return fail(nlError(err, fmt::format("deleting interface {}", name), netnsPath_));
+namespace {
+
+// Shared between deleteLink and the thread that carries out the deletion.
+struct Deletion {
+  std::mutex mutex;
+  std::optional<Status> result;  // set when the kernel call returned
+  int doneFd = -1;               // eventfd, written when result is set
+  ~Deletion() {
+    if (doneFd >= 0) close(doneFd);
   }
-  return {};
+};
+
+// True when `buffer` holds an RTM_DELLINK notification for ifindex.
+bool isDelLink(const char* buffer, ssize_t length, int ifindex) {
+  for (auto* h = reinterpret_cast<const nlmsghdr*>(buffer); NLMSG_OK(h, length);
+       h = NLMSG_NEXT(h, length)) {
+    if (h->nlmsg_type != RTM_DELLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) continue;
+    auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+    if (ifi->ifi_index == ifindex) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status RouteSocket::deleteLink(const std::string& name) {
+  auto found = findLink(name);
+  if (!found) return fail(found.error());
+  if (!*found) return {};
+  const int ifindex = (*found)->index;
+  const std::string what = fmt::format("deleting interface {}", name);
+
+  // Listen for the kernel's announcement before asking, so it cannot be missed. nl_connect
+  // creates the socket, so it runs inside the namespace.
+  std::unique_ptr<nl_sock, void (*)(nl_sock*)> monitor(nl_socket_alloc(), nl_socket_free);
+  if (!monitor) return fail(Code::kResourceExhausted, "allocating a netlink socket");
+  {
+    auto scope = NetnsScope::enter(netns_);
+    if (!scope) return fail(scope.error());
+    if (int err = nl_connect(monitor.get(), NETLINK_ROUTE); err < 0) {
+      return fail(nlError(err, "connecting a netlink monitor", netnsPath_));
+    }
+  }
+  if (int err = nl_socket_add_membership(monitor.get(), RTNLGRP_LINK); err < 0) {
+    return fail(nlError(err, "subscribing to link events", netnsPath_));
+  }
+
+  auto deletion = std::make_shared<Deletion>();
+  deletion->doneFd = eventfd(0, EFD_CLOEXEC);
+  auto ns = netns_.duplicate();
+  if (deletion->doneFd < 0 || !ns) {
+    return fail(Code::kResourceExhausted, fmt::format("{}: no descriptors left", what));
+  }
+  // The kernel answers RTM_DELLINK only after its deferred cleanup; that wait belongs to this
+  // thread, which owns everything it touches.
+  std::thread([deletion, ns = std::move(*ns), ifindex, what, path = netnsPath_]() mutable {
+    Status status;
+    auto socket = RouteSocket::open(ns);
+    if (!socket) {
+      status = fail(socket.error());
+    } else {
+      LinkPtr link(rtnl_link_alloc());
+      rtnl_link_set_ifindex(link.get(), ifindex);
+      int err = rtnl_link_delete(socket->sock_, link.get());
+      if (err < 0 && !isNotFound(err)) status = fail(nlError(err, what, path));
+    }
+    std::lock_guard lock(deletion->mutex);
+    deletion->result = status;
+    uint64_t one = 1;
+    (void)!write(deletion->doneFd, &one, sizeof(one));
+  }).detach();
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const int monitorFd = nl_socket_get_fd(monitor.get());
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return fail(Code::kDeadlineExceeded,
+                  fmt::format("{} (netns {}): timed out", what, netnsPath_));
+    }
+    pollfd fds[2] = {{monitorFd, POLLIN, 0}, {deletion->doneFd, POLLIN, 0}};
+    if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+      return fail(Code::kInternal, fmt::format("{}: poll: {}", what, std::strerror(errno)));
+    }
+    if (fds[1].revents) {
+      std::lock_guard lock(deletion->mutex);
+      return *deletion->result;  // finished (or failed) before we saw the event
+    }
+    if (fds[0].revents) {
+      char buffer[16384];
+      ssize_t n = recv(monitorFd, buffer, sizeof(buffer), MSG_DONTWAIT);
+      if (n > 0 && isDelLink(buffer, n, ifindex)) return {};
+    }
+  }
 }
 
 Status RouteSocket::moveLink(const LinkInfo& info, const Netns& target,

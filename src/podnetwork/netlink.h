@@ -64,7 +64,11 @@ class RouteSocket {
   Result<std::vector<LinkInfo>> links();
   Result<std::optional<VxlanInfo>> vxlanInfo(const std::string& name);  // nullopt: not vxlan
   Status addVxlan(const VxlanSpec& spec);
-  Status deleteLink(const std::string& name);  // a missing link is not an error
+  // Deletes a link; a missing link is not an error. Returns once the kernel has unlisted the
+  // device (its name, VNI and port are free again and it is gone from the namespace), without
+  // waiting for the kernel's deferred release of the device, which waits for RCU grace periods
+  // (tens of ms on a small VM) and changes nothing visible; a background thread waits for that.
+  Status deleteLink(const std::string& name);
   // Moves a link into another namespace, optionally renaming it on the way.
   Status moveLink(const LinkInfo& link, const Netns& target, const std::string& newName);
   Status setLinkUp(const LinkInfo& link);
@@ -89,9 +93,9 @@ class RouteSocket {
   Status deleteIngressQdisc(const LinkInfo& link);
 
  private:
-  RouteSocket(nl_sock* sock, std::string netnsPath)
-      : sock_(sock), netnsPath_(std::move(netnsPath)) {}
+  RouteSocket(nl_sock* sock, Netns netns);
   nl_sock* sock_ = nullptr;
+  Netns netns_;
   std::string netnsPath_;
 };
 

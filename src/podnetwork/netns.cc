@@ -57,6 +57,15 @@ Netns::~Netns() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+Result<Netns> Netns::duplicate() const {
+  int fd = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    return fail(Code::kResourceExhausted,
+                fmt::format("duplicating network namespace {}: {}", path_, std::strerror(errno)));
+  }
+  return Netns(fd, path_, dev_, ino_);
+}
+
 bool Netns::sameAs(const Netns& other) const {
   return dev_ == other.dev_ && ino_ == other.ino_;
 }

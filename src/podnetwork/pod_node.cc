@@ -277,27 +277,34 @@ Status VxlanPodNode::teardown(const PodNetworkConfig& config, const std::string&
   auto context = [&](const Error& e) {
     return e.wrap(fmt::format("tearing down the pod network in {}", podNamespacePath));
   };
+  std::optional<netlink::RouteSocket> pod;
   std::optional<uint32_t> vni;
   auto podNs = Netns::open(podNamespacePath);
   if (!podNs && podNs.error().code != Code::kNotFound) return fail(context(podNs.error()));
   if (podNs && !config.interfaceName.empty()) {
-    auto pod = netlink::RouteSocket::open(*podNs);
-    if (!pod) return fail(context(pod.error()));
-    auto link = pod->findLink(config.interfaceName);
+    auto socket = netlink::RouteSocket::open(*podNs);
+    if (!socket) return fail(context(socket.error()));
+    auto link = socket->findLink(config.interfaceName);
     if (!link) return fail(context(link.error()));
     if (*link) {
-      auto info = pod->vxlanInfo(config.interfaceName);
+      auto info = socket->vxlanInfo(config.interfaceName);
       if (!info) return fail(context(info.error()));
       if (*info) {
         vni = (*info)->vni;
-        if (auto s = pod->deleteLink(config.interfaceName); !s) return fail(context(s.error()));
+        pod.emplace(std::move(*socket));
       }
     }
   }
-  uint32_t ruleVni = vni.value_or(config.vxlanId);
-  if (auto s = withHostNs([&] { return rules_.remove(ruleVni); }); !s) {
-    return fail(context(s.error()));
-  }
+  // As on the node: rules and device go at the same time (see worker_node.cc).
+  const uint32_t ruleVni = vni.value_or(config.vxlanId);
+  Status rulesStatus;
+  std::thread rulesThread(
+      [&] { rulesStatus = withHostNs([&] { return rules_.remove(ruleVni); }); });
+  Status linkStatus;
+  if (pod) linkStatus = pod->deleteLink(config.interfaceName);
+  rulesThread.join();
+  if (!linkStatus) return fail(context(linkStatus.error()));
+  if (!rulesStatus) return fail(context(rulesStatus.error()));
   return {};
 }
 

@@ -138,6 +138,9 @@ class Netns {
   Netns& operator=(const Netns&) = delete;
   ~Netns();
 
+  // Another handle on the same namespace (a dup of the descriptor), e.g. for another thread.
+  Result<Netns> duplicate() const;
+
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }
   bool sameAs(const Netns& other) const;

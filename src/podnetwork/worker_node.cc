@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <linux/rtnetlink.h>
 
+#include <thread>
 #include <utility>
 
 #include "base/log.h"
@@ -221,23 +222,27 @@ Status VxlanWorkerNode::teardown(const std::string& podNetnsPath, const PodNetwo
   auto context = [&](const Error& e) {
     return e.wrap(fmt::format("tearing down the tunnel of pod netns {}", podNetnsPath));
   };
+  const std::string tunnel(kWorkerTunnelInterface);
+  std::optional<netlink::RouteSocket> pod;
+  std::optional<netlink::LinkInfo> podLink, tunnelLink;
   std::optional<uint32_t> deviceVni;
+
+  // First read what is there; nothing is changed until everything needed is known.
   auto podNs = Netns::open(podNetnsPath);
   if (!podNs && podNs.error().code != Code::kNotFound) return fail(context(podNs.error()));
   if (podNs) {
-    auto pod = netlink::RouteSocket::open(*podNs);
-    if (!pod) return fail(context(pod.error()));
+    auto socket = netlink::RouteSocket::open(*podNs);
+    if (!socket) return fail(context(socket.error()));
+    pod.emplace(std::move(*socket));
     if (!config.interfaceName.empty()) {
-      auto podLink = pod->findLink(config.interfaceName);
-      if (!podLink) return fail(context(podLink.error()));
-      if (*podLink) {
-        if (auto s = pod->deleteIngressQdisc(**podLink); !s) return fail(context(s.error()));
-      }
+      auto found = pod->findLink(config.interfaceName);
+      if (!found) return fail(context(found.error()));
+      podLink = *found;
     }
-    std::string tunnel(kWorkerTunnelInterface);
-    auto tunnelLink = pod->findLink(tunnel);
-    if (!tunnelLink) return fail(context(tunnelLink.error()));
-    if (*tunnelLink) {
+    auto found = pod->findLink(tunnel);
+    if (!found) return fail(context(found.error()));
+    tunnelLink = *found;
+    if (tunnelLink) {
       auto info = pod->vxlanInfo(tunnel);
       if (!info) return fail(context(info.error()));
       if (!*info) {
@@ -248,7 +253,6 @@ Status VxlanWorkerNode::teardown(const std::string& podNetnsPath, const PodNetwo
       log::info(kLog, "pod netns {}: deleting {} (vni {}, remote {}:{})", podNetnsPath, tunnel,
                 (*info)->vni, (*info)->remote ? (*info)->remote->toString() : std::string("-"),
                 (*info)->port);
-      if (auto s = pod->deleteLink(tunnel); !s) return fail(context(s.error()));
     }
   } else {
     // The pod's namespace is already gone and the kernel deleted vxlan1 with it; the rules in the
@@ -258,16 +262,29 @@ Status VxlanWorkerNode::teardown(const std::string& podNetnsPath, const PodNetwo
   }
   if (deviceVni && config.vxlanId != 0 && *deviceVni != config.vxlanId) {
     log::warn(kLog, "pod netns {}: {} carries vni {} but the sandbox recorded {}", podNetnsPath,
-              kWorkerTunnelInterface, *deviceVni, config.vxlanId);
+              tunnel, *deviceVni, config.vxlanId);
   }
   std::vector<uint32_t> ruleVnis;
   if (deviceVni) ruleVnis.push_back(*deviceVni);
   if (config.vxlanId != 0 && config.vxlanId != deviceVni.value_or(0)) {
     ruleVnis.push_back(config.vxlanId);
   }
-  for (uint32_t vni : ruleVnis) {
-    if (auto s = removeRules(vni); !s) return fail(context(s.error()));
-  }
+
+  // The rules (two iptables runs) and the device (whose deletion waits for an RCU grace period
+  // in the kernel) are independent: remove them at the same time.
+  Status rulesStatus;
+  std::thread rulesThread([&] {
+    for (uint32_t vni : ruleVnis) {
+      rulesStatus = removeRules(vni);
+      if (!rulesStatus) return;
+    }
+  });
+  Status linkStatus;
+  if (pod && podLink) linkStatus = pod->deleteIngressQdisc(*podLink);
+  if (linkStatus && pod && tunnelLink) linkStatus = pod->deleteLink(tunnel);
+  rulesThread.join();
+  if (!linkStatus) return fail(context(linkStatus.error()));
+  if (!rulesStatus) return fail(context(rulesStatus.error()));
   if (config.vxlanId != 0) vnis_.release(config.vxlanId);
   return {};
 }
