@@ -109,7 +109,9 @@ asio::awaitable<Status> AgentProxy::listenCo() {
 
 asio::awaitable<Status> AgentProxy::startCo(Clock::time_point readyBy) {
   auto self = shared_from_this();
+  log::debug("proxy", "sandbox {}: listening on {}", options_.sandboxId, options_.socketPath);
   if (auto st = co_await listenCo(); !st) co_return st;
+  log::debug("proxy", "sandbox {}: dialling {}:{}", options_.sandboxId, options_.vmHost, options_.vmPort);
   auto deadline = std::min(readyBy, Clock::now() + options_.proxyTimeout);
   auto c = co_await upstream(deadline);
   if (!c) co_return fail(c.error());
@@ -213,7 +215,7 @@ asio::awaitable<Result<std::string>> AgentProxy::relay(const ttrpc::CallContext&
   ttrpc::CallOptions opts;
   opts.deadline = ctx.deadline;
   opts.metadata = ctx.metadata;
-  co_return co_await (*client)->call(ctx.service, ctx.method, payload, std::move(opts));
+  co_return co_await (*client)->call(ctx.service, ctx.method, payload, opts);
 }
 
 }  // namespace pp::adaptor

@@ -12,12 +12,17 @@ namespace {
 
 using asio::awaitable;
 
+template <typename F>
+awaitable<std::invoke_result_t<F>> callOnPool(F f) {
+  co_return f();
+}
+
 // Runs a blocking function on the pool and resumes the caller on its own executor.
+// (A plain function coroutine, not a capturing lambda coroutine: the lambda object would not
+// outlive the coroutine frame that refers to it.)
 template <typename F>
 awaitable<std::invoke_result_t<F>> offload(asio::thread_pool& pool, F f) {
-  using R = std::invoke_result_t<F>;
-  co_return co_await asio::co_spawn(
-      pool, [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); }, asio::use_awaitable);
+  co_return co_await asio::co_spawn(pool, callOnPool(std::move(f)), asio::use_awaitable);
 }
 
 // The shim's deadline for StartVM (remote_hypervisor_timeout, 600 s) or a generous default.
@@ -39,7 +44,9 @@ void HypervisorService::registerWith(ttrpc::Server& server) {
         in.id = req.id();
         in.annotations.insert(req.annotations().begin(), req.annotations().end());
         in.netnsPath = req.networknamespacepath();
-        auto r = co_await offload(*pool, [m, in] { return m->createVM(in); });
+        // Named callables: GCC 12 destroys lambda temporaries inside co_await expressions twice.
+        auto work = [m, in] { return m->createVM(in); };
+        auto r = co_await offload(*pool, std::move(work));
         if (!r) {
           log::warn("hypervisor", "CreateVM {}: {}", in.id, r.error().toString());
           co_return fail(r.error());
@@ -55,7 +62,8 @@ void HypervisorService::registerWith(ttrpc::Server& server) {
           -> awaitable<Result<hypervisor::StartVMResponse>> {
         auto deadline = deadlineOf(ctx);
         auto id = req.id();
-        auto st = co_await offload(*pool, [m, id, deadline] { return m->startVM(id, deadline); });
+        auto work = [m, id, deadline] { return m->startVM(id, deadline); };
+        auto st = co_await offload(*pool, std::move(work));
         if (!st) co_return fail(st.error());
         co_return hypervisor::StartVMResponse();
       });
@@ -65,7 +73,8 @@ void HypervisorService::registerWith(ttrpc::Server& server) {
       [m, pool](const ttrpc::CallContext&, hypervisor::StopVMRequest req)
           -> awaitable<Result<hypervisor::StopVMResponse>> {
         auto id = req.id();
-        auto st = co_await offload(*pool, [m, id] { return m->stopVM(id); });
+        auto work = [m, id] { return m->stopVM(id); };
+        auto st = co_await offload(*pool, std::move(work));
         if (!st) co_return fail(st.error());
         co_return hypervisor::StopVMResponse();
       });
@@ -83,9 +92,10 @@ void HypervisorService::registerWith(ttrpc::Server& server) {
       [m, pool](const ttrpc::CallContext& ctx, podvminfo::GetInfoRequest req)
           -> awaitable<Result<podvminfo::GetInfoResponse>> {
         auto deadline = ctx.deadline.value_or(Clock::now() + std::chrono::minutes(10));
-        auto r = co_await offload(*pool, [m, req, deadline] {
+        auto work = [m, req, deadline] {
           return m->vmId(req.podname(), req.podnamespace(), req.wait(), deadline);
-        });
+        };
+        auto r = co_await offload(*pool, std::move(work));
         if (!r) co_return fail(r.error());
         podvminfo::GetInfoResponse resp;
         resp.set_vmid(*r);

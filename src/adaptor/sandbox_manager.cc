@@ -152,6 +152,10 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     return fail(Code::kInvalidArgument, std::string("CreateVM: annotation ") + kSandboxNamespace +
                                             " is missing: the runtime must pass the pod namespace");
   }
+  if (agentSocketPath(in.id).size() > 107) {
+    return fail(Code::kInvalidArgument, "CreateVM: agent socket path " + agentSocketPath(in.id) +
+                                            " would exceed the 107-byte unix socket limit; use a shorter -pods-dir");
+  }
   auto spec = specFromAnnotations(in.annotations);
   if (!spec) return fail(spec.error().wrap("CreateVM"));
   std::string initdata = options_.initdata;

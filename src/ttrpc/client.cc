@@ -23,6 +23,11 @@ struct Client::PendingCall {
   Result<std::string> result;
 };
 
+const CallOptions& Client::noOptions() {
+  static const CallOptions none;
+  return none;
+}
+
 std::shared_ptr<Client> Client::create(std::unique_ptr<ByteStream> stream) {
   std::shared_ptr<Client> client(new Client(std::move(stream)));
   client->channel_->startWriter();
@@ -102,7 +107,7 @@ void Client::onFrame(Frame& frame) {
 }
 
 asio::awaitable<Result<std::string>> Client::call(std::string_view service, std::string_view method,
-                                                  std::string_view payload, CallOptions options) {
+                                                  std::string_view payload, const CallOptions& options) {
   if (closed()) {
     co_return fail(closedReason_ ? *closedReason_ : Error{Code::kUnavailable, "ttrpc: client closed"});
   }

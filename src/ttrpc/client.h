@@ -35,13 +35,21 @@ class Client : public std::enable_shared_from_this<Client> {
 
   // Unary call: returns the response payload, or the server's status as an Error.
   // Transport failures are UNAVAILABLE; an expired deadline is DEADLINE_EXCEEDED.
+  // `options` by reference, no default temporary: GCC 12 mishandles temporaries with
+  // destructors that live across a co_await.
   asio::awaitable<Result<std::string>> call(std::string_view service, std::string_view method,
-                                            std::string_view payload, CallOptions options = {});
+                                            std::string_view payload, const CallOptions& options);
+  asio::awaitable<Result<std::string>> call(std::string_view service, std::string_view method,
+                                            std::string_view payload) {
+    return call(service, method, payload, noOptions());
+  }
+  static const CallOptions& noOptions();
 
   template <typename Resp, typename Req>
   asio::awaitable<Result<Resp>> callTyped(std::string_view service, std::string_view method,
-                                          const Req& req, CallOptions options = {}) {
-    auto bytes = co_await call(service, method, req.SerializeAsString(), std::move(options));
+                                          const Req& req, const CallOptions& options = noOptions()) {
+    std::string payload = req.SerializeAsString();
+    auto bytes = co_await call(service, method, payload, options);
     if (!bytes) co_return fail(std::move(bytes.error()));
     Resp resp;
     if (!resp.ParseFromString(*bytes)) {

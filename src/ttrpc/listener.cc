@@ -1,6 +1,7 @@
 #include "ttrpc/listener.h"
 
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/co_spawn.hpp>
@@ -103,6 +104,10 @@ class TcpListener final : public Listener, public std::enable_shared_from_this<T
 
 Result<std::unique_ptr<Listener>> listenUnix(asio::any_io_executor ex, const std::string& path,
                                              StreamCallback onStream) {
+  if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return fail(Code::kInvalidArgument, "unix socket path " + path + " is longer than " +
+                                            std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
+  }
   std::error_code fec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, fec);

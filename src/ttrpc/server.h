@@ -22,6 +22,8 @@ namespace pp::ttrpc {
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 
 struct CallContext {
+  // Not an aggregate on purpose: GCC 12 mis-copies aggregate coroutine parameters.
+  CallContext() = default;
   std::string service;
   std::string method;
   Metadata metadata;

@@ -133,6 +133,7 @@ std::unique_ptr<ByteStream> wrapTcp(asio::ip::tcp::socket socket) {
 
 asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectUnix(asio::any_io_executor ex,
                                                                   std::string path) {
+  if (path.size() >= 108) co_return fail(Code::kInvalidArgument, "unix socket path " + path + " is too long");
   asio::local::stream_protocol::socket socket(ex);
   auto [ec] = co_await socket.async_connect(asio::local::stream_protocol::endpoint(path), kUse);
   if (ec) {
@@ -142,7 +143,7 @@ asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectUnix(asio::any_io_ex
 }
 
 asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectTcp(asio::any_io_executor ex,
-                                                                 TcpTarget target) {
+                                                                 const TcpTarget& target) {
   const std::string where = target.host + ":" + std::to_string(target.port);
   asio::ip::tcp::resolver resolver(ex);
   auto [rec, endpoints] = co_await resolver.async_resolve(target.host, std::to_string(target.port),

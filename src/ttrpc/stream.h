@@ -50,8 +50,10 @@ struct TcpTarget {
   std::string serverName;                   // name the server certificate must carry
   std::chrono::milliseconds timeout{30000};  // connect + handshake
 };
+// `target` is taken by reference (the caller awaits the call): GCC 12 destroys by-value
+// aggregate coroutine parameters twice when they are created inside a co_await expression.
 asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectTcp(asio::any_io_executor ex,
-                                                                 TcpTarget target);
+                                                                 const TcpTarget& target);
 
 // Server side of TLS: performs the handshake on an accepted TCP socket.
 asio::awaitable<Result<std::unique_ptr<ByteStream>>> acceptTls(asio::ip::tcp::socket socket,

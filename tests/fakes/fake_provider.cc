@@ -1,0 +1,153 @@
+#include "fake_provider.h"
+
+#include <openssl/ssl.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "base/encoding.h"
+#include "cloudinit/cloud_config.h"
+
+namespace pp::fakes {
+
+class FakeVm {
+ public:
+  std::string id;
+  std::string ip;
+  ttrpc::Server server;
+  std::unique_ptr<ttrpc::Listener> listener;
+  mutable std::mutex mu;
+  std::vector<RecordedCall> calls;
+};
+
+namespace {
+
+Result<std::shared_ptr<asio::ssl::context>> serverContextFromUserData(const std::string& userData) {
+  auto files = cloudinit::parseCloudConfig(userData);
+  if (!files) return fail(files.error());
+  for (const auto& f : *files) {
+    if (f.path != "/run/peerpod/apf.json") continue;
+    auto apf = nlohmann::json::parse(f.content, nullptr, false);
+    if (apf.is_discarded()) return fail(Code::kInvalidArgument, "apf.json is not JSON");
+    if (!apf.contains("tls-server-cert")) return std::shared_ptr<asio::ssl::context>();  // TLS disabled
+    auto cert = encoding::base64Decode(apf["tls-server-cert"].get<std::string>());
+    auto key = encoding::base64Decode(apf["tls-server-key"].get<std::string>());
+    auto ca = encoding::base64Decode(apf["tls-client-ca"].get<std::string>());
+    if (!cert || !key || !ca) return fail(Code::kInvalidArgument, "apf.json TLS fields are not base64");
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    ctx->use_certificate_chain(asio::buffer(*cert));
+    ctx->use_private_key(asio::buffer(*key), asio::ssl::context::pem);
+    ctx->add_certificate_authority(asio::buffer(*ca));
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    return ctx;
+  }
+  return fail(Code::kInvalidArgument, "user data has no /run/peerpod/apf.json");
+}
+
+}  // namespace
+
+FakeProvider::~FakeProvider() {
+  std::lock_guard lock(mu_);
+  for (auto& [id, vm] : vms_) {
+    auto v = vm;
+    io_.run([v]() -> asio::awaitable<void> {
+      if (v->listener) v->listener->close();
+      v->server.shutdown();
+      co_return;
+    });
+  }
+  vms_.clear();
+}
+
+Result<providers::Instance> FakeProvider::createInstance(const providers::CreateRequest& req) {
+  if (createDelay.count() > 0) std::this_thread::sleep_for(createDelay);
+  if (failCreate) return fail(Code::kInvalidArgument, "fake cloud: image \"" + req.spec.image + "\" not found");
+  auto tls = serverContextFromUserData(req.userData);
+  if (!tls) return fail(tls.error());
+  auto vm = std::make_shared<FakeVm>();
+  vm->id = "fake-" + req.instanceName;
+  vm->ip = "127.0.0." + std::to_string(nextHost_++);
+  std::weak_ptr<FakeVm> weak = vm;
+  vm->server.setFallback([weak](const ttrpc::CallContext& ctx, std::string payload) -> asio::awaitable<Result<std::string>> {
+    auto v = weak.lock();
+    if (!v) co_return fail(Code::kUnavailable, "vm gone");
+    {
+      std::lock_guard lock(v->mu);
+      v->calls.push_back({ctx.service, ctx.method, payload, ctx.metadata});
+    }
+    if (ctx.service == "grpc.Health" && ctx.method == "Check") co_return std::string("\x08\x01", 2);
+    if (ctx.method == "Fail") co_return fail(Code::kInternal, "agent says no");
+    if (ctx.method == "GetGuestDetails") co_return std::string("\x12\x07\x0a\x05" "3.23.0", 11);
+    co_return std::string();
+  });
+  if (startVmServer) {
+    auto l = io_.run([&]() -> asio::awaitable<Result<std::unique_ptr<ttrpc::Listener>>> {
+      co_return ttrpc::listenTcp(io_.executor(), vm->ip, port_, *tls,
+                                 [weak](std::unique_ptr<ttrpc::ByteStream> s) {
+                                   if (auto v = weak.lock()) v->server.serveConnection(std::move(s));
+                                 });
+    });
+    if (!l) return fail(l.error().wrap("fake VM listen"));
+    vm->listener = std::move(*l);
+  }
+  {
+    std::lock_guard lock(mu_);
+    vms_[vm->id] = vm;
+  }
+  if (failAfterCreate) {
+    // The provider contract: a create that fails after the instance exists deletes it.
+    (void)deleteInstance(vm->id);
+    return fail(Code::kInternal, "fake cloud: instance " + vm->id + " failed to boot");
+  }
+  return providers::Instance{vm->id, req.instanceName, {vm->ip}};
+}
+
+Status FakeProvider::deleteInstance(const std::string& id) {
+  std::shared_ptr<FakeVm> vm;
+  {
+    std::lock_guard lock(mu_);
+    auto it = vms_.find(id);
+    if (it == vms_.end()) return {};  // already gone is success
+    vm = it->second;
+    vms_.erase(it);
+  }
+  ++deletes_;
+  io_.run([vm]() -> asio::awaitable<void> {
+    if (vm->listener) vm->listener->close();
+    vm->server.shutdown();
+    co_return;
+  });
+  return {};
+}
+
+size_t FakeProvider::liveInstances() const {
+  std::lock_guard lock(mu_);
+  return vms_.size();
+}
+
+bool FakeProvider::exists(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  return vms_.contains(id);
+}
+
+std::vector<RecordedCall> FakeProvider::calls(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = vms_.find(id);
+  if (it == vms_.end()) return {};
+  std::lock_guard vlock(it->second->mu);
+  return it->second->calls;
+}
+
+void FakeProvider::dropConnections(const std::string& id) {
+  std::shared_ptr<FakeVm> vm;
+  {
+    std::lock_guard lock(mu_);
+    auto it = vms_.find(id);
+    if (it == vms_.end()) return;
+    vm = it->second;
+  }
+  vm->server.shutdown();
+}
+
+}  // namespace pp::fakes

@@ -1,0 +1,347 @@
+// The whole chain in one process: a client playing the Kata shim calls CreateVM/StartVM on the
+// real hypervisor service, then agent calls through <pods-dir>/<id>/agent.ttrpc and the real
+// proxy, over mutual TLS, to a fake pod VM; then StopVM. Also restart, reconnect and failures.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/thread_pool.hpp>
+#include <filesystem>
+#include <random>
+
+#include "adaptor/cert_issuer.h"
+#include "adaptor/hypervisor_service.h"
+#include "adaptor/sandbox_manager.h"
+#include "fake_provider.h"
+#include "hypervisor/hypervisor.pb.h"
+#include "podvminfo/podvminfo.pb.h"
+#include "ttrpc/client.h"
+#include "ttrpc/io_thread.h"
+#include "ttrpc/listener.h"
+
+namespace pp {
+namespace {
+
+using namespace std::chrono_literals;
+using asio::awaitable;
+
+std::string sandboxId(int n) {
+  char buf[65];
+  std::snprintf(buf, sizeof buf, "%08x%056x", 0xabc00000u + n, n);
+  return buf;
+}
+
+std::map<std::string, std::string> podAnnotations(const std::string& pod) {
+  return {{"io.kubernetes.cri.sandbox-name", pod},
+          {"io.kubernetes.cri.sandbox-namespace", "default"},
+          {"io.katacontainers.config.hypervisor.machine_type", ""},
+          {"io.katacontainers.config.hypervisor.image", ""},
+          {"io.katacontainers.config.hypervisor.default_vcpus", "2"},
+          {"io.katacontainers.config.hypervisor.default_memory", "2048"},
+          {"io.katacontainers.config.hypervisor.cc_init_data", ""},
+          {"io.katacontainers.config.hypervisor.default_gpus", "0"},
+          {"io.katacontainers.config.hypervisor.default_gpu_model", ""}};
+}
+
+// One adaptor instance: manager + hypervisor service on a unix socket. Destroying it is the
+// in-process equivalent of stopping the daemon: VMs and state files stay.
+class Adaptor {
+ public:
+  Adaptor(const std::string& dir, providers::Provider& provider, uint16_t forwarderPort)
+      : store_(dir + "/pods"), workers_(8) {
+    auto issuer = adaptor::OpensslCertIssuer::loadOrCreate(dir + "/tls");
+    EXPECT_TRUE(issuer) << issuer.error().message;
+    issuer_ = std::move(*issuer);
+    adaptor::ManagerOptions opts;
+    opts.podsDir = dir + "/pods";
+    opts.forwarderPort = forwarderPort;
+    opts.proxyTimeout = 10s;
+    manager_ = std::make_unique<adaptor::SandboxManager>(opts, provider, store_, network_, issuer_.get(),
+                                                         io_.executor());
+    reattached = manager_->restore();
+    service_ = std::make_unique<adaptor::HypervisorService>(*manager_, workers_);
+    service_->registerWith(server_);
+    socket = dir + "/hypervisor.sock";
+    auto l = io_.run([&]() -> awaitable<Result<std::unique_ptr<ttrpc::Listener>>> {
+      co_return ttrpc::listenUnix(io_.executor(), socket, [this](std::unique_ptr<ttrpc::ByteStream> s) {
+        server_.serveConnection(std::move(s));
+      });
+    });
+    EXPECT_TRUE(l);
+    listener_ = std::move(*l);
+  }
+  ~Adaptor() {
+    listener_.reset();
+    server_.shutdown();
+    manager_->shutdown();
+    workers_.join();
+    io_.stop();
+  }
+
+  // Each call on a new connection, like the Go shim.
+  template <typename Resp, typename Req>
+  Result<Resp> call(const std::string& method, const Req& req, std::chrono::seconds timeout = 60s) {
+    return shim_.run([&]() -> awaitable<Result<Resp>> {
+      auto s = co_await ttrpc::connectUnix(shim_.executor(), socket);
+      if (!s) co_return fail(s.error());
+      auto c = ttrpc::Client::create(std::move(*s));
+      ttrpc::CallOptions o;
+      o.deadline = std::chrono::steady_clock::now() + timeout;
+      auto svc = std::string(method == "GetInfo" ? "podvminfo.PodVMInfo" : "hypervisor.Hypervisor");
+      auto r = co_await c->template callTyped<Resp>(svc, method, req, o);
+      c->close();
+      co_return r;
+    });
+  }
+
+  adaptor::SandboxManager& manager() { return *manager_; }
+  std::string socket;
+  int reattached = 0;
+
+ private:
+  ttrpc::IoThread io_;
+  ttrpc::IoThread shim_;
+  adaptor::FileStateStore store_;
+  adaptor::NoPodNetwork network_;
+  std::unique_ptr<adaptor::OpensslCertIssuer> issuer_;
+  asio::thread_pool workers_;
+  std::unique_ptr<adaptor::SandboxManager> manager_;
+  std::unique_ptr<adaptor::HypervisorService> service_;
+  ttrpc::Server server_;
+  std::unique_ptr<ttrpc::Listener> listener_;
+};
+
+// The shim's agent connection: one long-lived connection to agent.ttrpc.
+class AgentConn {
+ public:
+  explicit AgentConn(const std::string& path) {
+    client_ = io_.run([&]() -> awaitable<std::shared_ptr<ttrpc::Client>> {
+      auto s = co_await ttrpc::connectUnix(io_.executor(), path);
+      if (!s) co_return nullptr;
+      co_return ttrpc::Client::create(std::move(*s));
+    });
+  }
+  ~AgentConn() {
+    if (client_) io_.run([&]() -> awaitable<void> { client_->close(); co_return; });
+    client_.reset();
+    io_.stop();
+  }
+  bool ok() const { return client_ != nullptr; }
+  Result<std::string> call(const std::string& svc, const std::string& method, const std::string& payload,
+                           ttrpc::Metadata md = {}) {
+    return io_.run([&]() -> awaitable<Result<std::string>> {
+      ttrpc::CallOptions o;
+      o.deadline = std::chrono::steady_clock::now() + 30s;
+      o.metadata = md;
+      co_return co_await client_->call(svc, method, payload, o);
+    });
+  }
+
+ private:
+  ttrpc::IoThread io_;
+  std::shared_ptr<ttrpc::Client> client_;
+};
+
+class AdaptorChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Short: <dir>/pods/<64-char id>/agent.ttrpc must fit a unix socket address.
+    dir_ = std::filesystem::path("/tmp") / ("pc" + std::to_string(std::random_device{}() % 100000));
+    std::filesystem::create_directories(dir_);
+    port_ = static_cast<uint16_t>(20000 + std::random_device{}() % 20000);
+    provider_ = std::make_unique<fakes::FakeProvider>(port_);
+  }
+  void TearDown() override {
+    provider_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  hypervisor::CreateVMRequest createReq(const std::string& id, const std::string& pod) {
+    hypervisor::CreateVMRequest r;
+    r.set_id(id);
+    for (auto& [k, v] : podAnnotations(pod)) (*r.mutable_annotations())[k] = v;
+    return r;
+  }
+
+  std::filesystem::path dir_;
+  uint16_t port_ = 0;
+  std::unique_ptr<fakes::FakeProvider> provider_;
+};
+
+TEST_F(AdaptorChainTest, ShimCallsReachTheAgentThroughProxyAndTls) {
+  Adaptor a(dir_.string(), *provider_, port_);
+  auto id = sandboxId(1);
+  auto created = a.call<hypervisor::CreateVMResponse>("CreateVM", createReq(id, "web-0"));
+  ASSERT_TRUE(created) << created.error().toString();
+  EXPECT_EQ(created->agentsocketpath(), dir_.string() + "/pods/" + id + "/agent.ttrpc");
+  // State is on disk, private.
+  struct stat st{};
+  ASSERT_EQ(::stat((dir_ / "pods" / id / "state.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  hypervisor::StartVMRequest start;
+  start.set_id(id);
+  auto started = a.call<hypervisor::StartVMResponse>("StartVM", start);
+  ASSERT_TRUE(started) << started.error().toString();
+  ASSERT_EQ(provider_->liveInstances(), 1u);
+  ASSERT_TRUE(std::filesystem::exists(created->agentsocketpath()));
+
+  podvminfo::GetInfoRequest info;
+  info.set_podname("web-0");
+  info.set_podnamespace("default");
+  auto vmid = a.call<podvminfo::GetInfoResponse>("GetInfo", info);
+  ASSERT_TRUE(vmid) << vmid.error().toString();
+  EXPECT_EQ(vmid->vmid(), "fake-" + adaptor::instanceName("web-0", id));
+
+  AgentConn agent(created->agentsocketpath());
+  ASSERT_TRUE(agent.ok());
+  auto health = agent.call("grpc.Health", "Check", "");
+  ASSERT_TRUE(health) << health.error().toString();
+  EXPECT_EQ(*health, std::string("\x08\x01", 2));
+  // An RPC the proxy does not know is relayed as bytes, metadata included.
+  auto diag = agent.call("grpc.AgentService", "GetDiagnosticData", "\x0a\x03log", {{"traceparent", "00-x"}});
+  ASSERT_TRUE(diag) << diag.error().toString();
+  auto err = agent.call("grpc.AgentService", "Fail", "");
+  ASSERT_FALSE(err);
+  EXPECT_EQ(err.error().code, Code::kInternal);
+  EXPECT_EQ(err.error().message, "agent says no");
+  auto calls = provider_->calls(vmid->vmid());
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[1].method, "GetDiagnosticData");
+  EXPECT_EQ(calls[1].payload, "\x0a\x03log");
+  ASSERT_EQ(calls[1].metadata.size(), 1u);
+  EXPECT_EQ(calls[1].metadata[0].second, "00-x");
+
+  hypervisor::StopVMRequest stop;
+  stop.set_id(id);
+  ASSERT_TRUE(a.call<hypervisor::StopVMResponse>("StopVM", stop));
+  EXPECT_EQ(provider_->liveInstances(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "pods" / id));
+  // Unknown sandbox: the only StopVM error.
+  auto again = a.call<hypervisor::StopVMResponse>("StopVM", stop);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Code::kNotFound);
+}
+
+TEST_F(AdaptorChainTest, BadCreateVmInputIsInvalidArgument) {
+  Adaptor a(dir_.string(), *provider_, port_);
+  auto noName = createReq(sandboxId(2), "");
+  auto r = a.call<hypervisor::CreateVMResponse>("CreateVM", noName);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("io.kubernetes.cri.sandbox-name"), std::string::npos);
+
+  auto badId = createReq("../../etc", "p");
+  r = a.call<hypervisor::CreateVMResponse>("CreateVM", badId);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+
+  auto badMem = createReq(sandboxId(3), "p");
+  (*badMem.mutable_annotations())["io.katacontainers.config.hypervisor.default_memory"] = "lots";
+  r = a.call<hypervisor::CreateVMResponse>("CreateVM", badMem);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("default_memory"), std::string::npos);
+  EXPECT_EQ(a.manager().sandboxCount(), 0u);
+}
+
+TEST_F(AdaptorChainTest, FailedStartDeletesTheInstanceAndReportsTheError) {
+  Adaptor a(dir_.string(), *provider_, port_);
+  auto id = sandboxId(4);
+  ASSERT_TRUE(a.call<hypervisor::CreateVMResponse>("CreateVM", createReq(id, "broken")));
+  provider_->failAfterCreate = true;
+  hypervisor::StartVMRequest start;
+  start.set_id(id);
+  auto r = a.call<hypervisor::StartVMResponse>("StartVM", start);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("failed to boot"), std::string::npos);
+  EXPECT_EQ(provider_->liveInstances(), 0u);  // upstream would have leaked it
+  EXPECT_EQ(provider_->deletes(), 1);
+
+  // The VM never answers: StartVM gives up at its deadline and cleans up.
+  provider_->failAfterCreate = false;
+  provider_->startVmServer = false;
+  auto id2 = sandboxId(5);
+  ASSERT_TRUE(a.call<hypervisor::CreateVMResponse>("CreateVM", createReq(id2, "silent")));
+  start.set_id(id2);
+  r = a.call<hypervisor::StartVMResponse>("StartVM", start, 2s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kDeadlineExceeded);
+  // The adaptor gives up at the same deadline and deletes the instance it created.
+  for (int i = 0; i < 50 && provider_->liveInstances() > 0; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(provider_->liveInstances(), 0u);
+  EXPECT_EQ(provider_->deletes(), 2);
+}
+
+TEST_F(AdaptorChainTest, RestartReattachesAndStopDeletes) {
+  auto id = sandboxId(6);
+  std::string agentPath;
+  {
+    Adaptor a(dir_.string(), *provider_, port_);
+    auto c = a.call<hypervisor::CreateVMResponse>("CreateVM", createReq(id, "survivor"));
+    ASSERT_TRUE(c);
+    agentPath = c->agentsocketpath();
+    hypervisor::StartVMRequest start;
+    start.set_id(id);
+    ASSERT_TRUE(a.call<hypervisor::StartVMResponse>("StartVM", start));
+  }  // adaptor stops; the VM keeps running
+  ASSERT_EQ(provider_->liveInstances(), 1u);
+  Adaptor b(dir_.string(), *provider_, port_);
+  EXPECT_EQ(b.reattached, 1);
+  {
+    AgentConn agent(agentPath);
+    ASSERT_TRUE(agent.ok());
+    auto health = agent.call("grpc.Health", "Check", "");
+    ASSERT_TRUE(health) << health.error().toString();
+  }
+  hypervisor::StopVMRequest stop;
+  stop.set_id(id);
+  ASSERT_TRUE(b.call<hypervisor::StopVMResponse>("StopVM", stop));
+  EXPECT_EQ(provider_->liveInstances(), 0u);
+}
+
+TEST_F(AdaptorChainTest, ProxyReconnectsAfterTheUpstreamConnectionDrops) {
+  Adaptor a(dir_.string(), *provider_, port_);
+  auto id = sandboxId(7);
+  auto c = a.call<hypervisor::CreateVMResponse>("CreateVM", createReq(id, "flaky"));
+  ASSERT_TRUE(c);
+  hypervisor::StartVMRequest start;
+  start.set_id(id);
+  ASSERT_TRUE(a.call<hypervisor::StartVMResponse>("StartVM", start));
+  AgentConn agent(c->agentsocketpath());
+  ASSERT_TRUE(agent.call("grpc.Health", "Check", ""));
+  auto vm = "fake-" + adaptor::instanceName("flaky", id);
+  ASSERT_TRUE(provider_->exists(vm));
+  provider_->dropConnections(vm);
+  std::this_thread::sleep_for(100ms);
+  // The shim's connection to agent.ttrpc is unaffected; the next call re-dials the VM.
+  auto r = agent.call("grpc.Health", "Check", "");
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(provider_->calls(vm).size(), 2u);
+}
+
+TEST_F(AdaptorChainTest, ManySandboxesStartConcurrently) {
+  provider_->createDelay = 1s;
+  Adaptor a(dir_.string(), *provider_, port_);
+  constexpr int kCount = 24;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kCount; ++i) {
+    threads.emplace_back([&, i] {
+      auto id = sandboxId(100 + i);
+      if (!a.call<hypervisor::CreateVMResponse>("CreateVM", createReq(id, "pod-" + std::to_string(i)))) return;
+      hypervisor::StartVMRequest start;
+      start.set_id(id);
+      if (a.call<hypervisor::StartVMResponse>("StartVM", start)) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(ok, kCount);
+  // 8 workers, 1 s per create: about 3 s; serialised it would take 24 s.
+  EXPECT_LT(took, 12s);
+}
+
+}  // namespace
+}  // namespace pp
