@@ -126,19 +126,6 @@ Status SandboxManager::save(const SandboxState& state) {
   return st;
 }
 
-uint32_t SandboxManager::allocateVni() {
-  std::lock_guard lock(mu_);
-  uint32_t vni = options_.vxlanMinId;
-  while (vnis_.contains(vni)) ++vni;
-  vnis_.insert(vni);
-  return vni;
-}
-
-void SandboxManager::releaseVni(uint32_t vni) {
-  std::lock_guard lock(mu_);
-  vnis_.erase(vni);
-}
-
 Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   auto t0 = Clock::now();
   if (auto st = validateSandboxId(in.id); !st) return fail(st.error());
@@ -192,21 +179,18 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   s.spec = *spec;
   s.instanceName = instanceName(s.podName, s.id);
   s.createdAt = unixNow();
-  s.vni = allocateVni();
 
-  auto net = network_.inspect(in.netnsPath, s.vni);
-  if (!net) {
-    releaseVni(s.vni);
-    return abandon(net.error().wrap("CreateVM: inspecting pod network " + in.netnsPath));
-  }
+  auto net = network_.inspect(in.netnsPath);
+  if (!net) return abandon(net.error().wrap("CreateVM: inspecting pod network " + in.netnsPath));
   s.network = std::move(*net);
+  if (s.network.is_object()) s.vni = s.network.value("vxlan-id", 0u);
 
   nlohmann::json apf = {{"pod-namespace", options_.podNamespacePathInVm}, {"pod-name", s.podName}};
   if (!s.network.is_null()) apf["pod-network"] = s.network;
   if (!options_.disableTls && issuer_) {
     auto server = issuer_->issueServer(s.instanceName);
     if (!server) {
-      releaseVni(s.vni);
+      network_.release(s.network);
       return abandon(server.error().wrap("CreateVM: issuing the pod VM's certificate"));
     }
     // Go marshals []byte as base64; the forwarder decodes these.
@@ -224,7 +208,7 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   s.userData = cloudinit::renderCloudConfig(files);
 
   if (auto st = save(s); !st) {
-    releaseVni(s.vni);
+    network_.release(s.network);
     return abandon(st.error().wrap("CreateVM"));
   }
   log::info("sandbox", "{}: created pod={}/{} instance-name={} vni={} ({:.1f} ms)", s.id, s.podNamespace,
@@ -324,7 +308,7 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
     return fail(std::move(err));
   };
   if (s.ips.empty()) return failStart(Error{Code::kInternal, "pod VM " + s.instanceId + " has no IP address"});
-  if (auto st = network_.setup(s.netnsPath, s.network, s.ips.front()); !st) {
+  if (auto st = network_.setup(s.netnsPath, s.network, s.ips); !st) {
     return failStart(st.error().wrap("pod network setup"));
   }
   auto proxy = makeProxy(s);
@@ -368,7 +352,6 @@ Status SandboxManager::stopVM(const std::string& id) {
     log::warn("sandbox", "{}: pod network teardown: {}", id, st.error().message);
   }
   if (!deleted) return {};
-  releaseVni(s.vni);
   store_.remove(id);
   {
     std::lock_guard lock(mu_);
@@ -413,8 +396,8 @@ int SandboxManager::restore() {
     {
       std::lock_guard lock(mu_);
       entries_[s.id] = e;
-      vnis_.insert(s.vni);
     }
+    network_.reserve(s.network);
     switch (s.phase) {
       case Phase::kCreated:
       case Phase::kFailed:

@@ -32,7 +32,6 @@ struct ManagerOptions {
   std::chrono::milliseconds proxyTimeout{std::chrono::minutes(5)};
   bool disableTls = false;
   bool tlsSkipVerify = false;
-  uint32_t vxlanMinId = 555000;
   std::string initdata;  // global default, base64(gzip(TOML))
   bool enableScratchSpace = false;
   std::string podNamespacePathInVm = "/run/netns/podns";
@@ -82,8 +81,6 @@ class SandboxManager {
   Status save(const SandboxState& state);
   Result<std::shared_ptr<AgentProxy>> makeProxy(const SandboxState& state);
   void cleanupFailedStart(Entry& e, const std::string& reason);
-  uint32_t allocateVni();
-  void releaseVni(uint32_t vni);
 
   ManagerOptions options_;
   providers::Provider& provider_;
@@ -92,9 +89,8 @@ class SandboxManager {
   CertIssuer* issuer_;
   asio::any_io_executor io_;
 
-  mutable std::mutex mu_;  // guards entries_, vnis_; never held during provider calls
+  mutable std::mutex mu_;  // guards entries_; never held during provider calls
   std::map<std::string, std::shared_ptr<Entry>> entries_;
-  std::set<uint32_t> vnis_;
   std::condition_variable instanceKnown_;
 };
 

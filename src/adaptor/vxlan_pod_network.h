@@ -1,0 +1,28 @@
+// PodNetwork over src/podnetwork's VXLAN WorkerNode. Sandboxes without a network namespace
+// path get no tunnel (null config).
+#pragma once
+
+#include <memory>
+
+#include "adaptor/pod_network.h"
+#include "podnetwork/podnetwork.h"
+
+namespace pp::adaptor {
+
+class VxlanPodNetwork final : public PodNetwork {
+ public:
+  static Result<std::unique_ptr<VxlanPodNetwork>> create(podnetwork::WorkerNodeOptions options,
+                                                         uint32_t vxlanMinId);
+  Result<nlohmann::json> inspect(const std::string& netnsPath) override;
+  void reserve(const nlohmann::json& config) override;
+  void release(const nlohmann::json& config) override;
+  Status setup(const std::string& netnsPath, const nlohmann::json& config,
+               const std::vector<std::string>& vmIps) override;
+  Status teardown(const std::string& netnsPath, const nlohmann::json& config) override;
+
+ private:
+  std::unique_ptr<podnetwork::VniAllocator> vnis_;
+  std::unique_ptr<podnetwork::WorkerNode> node_;
+};
+
+}  // namespace pp::adaptor
