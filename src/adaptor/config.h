@@ -1,0 +1,51 @@
+// cloud-api-adaptor's common flags and environment variables (upstream-core.md §3.1), with
+// upstream's names, defaults and precedence (default < env < flag).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/flags.h"
+
+namespace pp::adaptor {
+
+struct AdaptorConfig {
+  std::string socket;
+  std::string podsDir;
+  std::string pauseImage;
+  uint64_t forwarderPort = 15150;
+  std::string caCertFile;
+  std::string certFile;
+  std::string certKey;
+  bool tlsSkipVerify = false;
+  std::chrono::nanoseconds proxyTimeout{};
+  std::string tunnelType;
+  uint64_t vxlanPort = 4789;
+  std::string initdata;
+  bool cloudConfigVerify = false;
+  int64_t peerpodsLimitPerNode = 10;
+  bool enableScratchSpace = false;
+  bool secureComms = false;
+  bool secureCommsNoTrustee = false;
+  std::string secureCommsInbounds;
+  std::string secureCommsOutbounds;
+  std::string secureCommsPpInbounds;
+  std::string secureCommsPpOutbounds;
+  std::string secureCommsKbs;
+  bool disableTls = false;
+  std::string hostInterface;
+  uint64_t vxlanMinId = 555000;
+  bool extNetworkViaPodvm = false;
+  std::vector<std::string> podSubnetCidrs;
+  // Ours: worker threads for provider calls; a probe port as upstream reads PROBE_PORT.
+  uint64_t workers = 32;
+  uint64_t probePort = 8000;
+
+  void registerFlags(flags::FlagSet& fs);
+  // Cross-flag checks (e.g. -tls-skip-verify with a CA), with messages a user can act on.
+  Status validate() const;
+};
+
+}  // namespace pp::adaptor

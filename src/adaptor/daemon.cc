@@ -1,0 +1,106 @@
+#include "adaptor/daemon.h"
+
+#include <unistd.h>
+
+#include "adaptor/vxlan_pod_network.h"
+#include "base/files.h"
+#include "base/log.h"
+#include "base/sd_notify.h"
+#include "cloudinit/cloud_config.h"
+
+namespace pp::adaptor {
+
+Daemon::Daemon(AdaptorConfig config, std::unique_ptr<providers::Provider> provider)
+    : config_(std::move(config)), provider_(std::move(provider)) {}
+
+Daemon::~Daemon() { stop(); }
+
+Status Daemon::start() {
+  if (auto st = config_.validate(); !st) return st;
+  if (config_.cloudConfigVerify) {
+    // Upstream returns success here and then hangs unready; we stop with the reason.
+    if (auto st = provider_->verifyConfig(); !st) return fail(st.error().wrap("cloud provider configuration check failed"));
+    log::info("adaptor", "cloud provider configuration verified");
+  }
+  ManagerOptions mo;
+  mo.podsDir = config_.podsDir;
+  mo.forwarderPort = static_cast<uint16_t>(config_.forwarderPort);
+  mo.proxyTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.proxyTimeout);
+  mo.disableTls = config_.disableTls;
+  mo.tlsSkipVerify = config_.tlsSkipVerify;
+  mo.enableScratchSpace = config_.enableScratchSpace;
+  if (!config_.initdata.empty()) {
+    auto init = cloudinit::normaliseInitdata(config_.initdata);
+    if (!init) return fail(init.error().wrap("-initdata"));
+    mo.initdata = *init;
+  }
+  if (auto st = files::makeDirs(config_.podsDir, 0755); !st) return st;
+
+  if (!config_.disableTls) {
+    // Kept beside the sandboxes so that a restarted adaptor still talks to its VMs.
+    auto issuer = OpensslCertIssuer::loadOrCreate(config_.podsDir + "/.tls");
+    if (!issuer) return fail(issuer.error().wrap("TLS material"));
+    issuer_ = std::move(*issuer);
+    if (auto st = issuer_->useFiles(config_.caCertFile, config_.certFile, config_.certKey); !st) return st;
+  } else {
+    log::warn("adaptor", "-disable-tls: agent traffic to pod VMs is not encrypted or authenticated");
+  }
+
+  if (::geteuid() == 0) {
+    podnetwork::WorkerNodeOptions wo;
+    wo.hostInterface = config_.hostInterface;
+    wo.vxlanPort = static_cast<int>(config_.vxlanPort);
+    wo.podSubnetCidrs = config_.podSubnetCidrs;
+    wo.externalNetViaPodVm = config_.extNetworkViaPodvm;
+    auto net = VxlanPodNetwork::create(wo, static_cast<uint32_t>(config_.vxlanMinId));
+    if (!net) return fail(net.error().wrap("pod network"));
+    network_ = std::move(*net);
+  } else {
+    log::warn("adaptor", "not running as root: pod network tunnels are disabled");
+    network_ = std::make_unique<NoPodNetwork>();
+  }
+
+  io_ = std::make_unique<ttrpc::IoThread>();
+  workers_ = std::make_unique<asio::thread_pool>(config_.workers);
+  store_ = std::make_unique<FileStateStore>(config_.podsDir);
+  manager_ = std::make_unique<SandboxManager>(mo, *provider_, *store_, *network_, issuer_.get(), io_->executor());
+  int reattached = manager_->restore();
+  if (manager_->sandboxCount() > 0) {
+    log::info("adaptor", "restored {} sandboxes from {} ({} reattached to running pod VMs)",
+              manager_->sandboxCount(), config_.podsDir, reattached);
+  }
+  server_ = std::make_unique<ttrpc::Server>();
+  service_ = std::make_unique<HypervisorService>(*manager_, *workers_);
+  service_->registerWith(*server_);
+  auto* server = server_.get();
+  auto socket = config_.socket;
+  auto l = io_->run([&]() -> asio::awaitable<Result<std::unique_ptr<ttrpc::Listener>>> {
+    co_return ttrpc::listenUnix(io_->executor(), socket, [server](std::unique_ptr<ttrpc::ByteStream> s) {
+      server->serveConnection(std::move(s));
+    });
+  });
+  if (!l) return fail(l.error());
+  listener_ = std::move(*l);
+  log::info("adaptor", "serving hypervisor.Hypervisor and podvminfo.PodVMInfo on {}", config_.socket);
+  sdNotify("READY=1");
+  return {};
+}
+
+void Daemon::stop() {
+  if (stopped_ || !io_) return;
+  stopped_ = true;
+  sdNotify("STOPPING=1");
+  log::info("adaptor", "shutting down: pod VMs keep running, their state stays in {}", config_.podsDir);
+  listener_.reset();
+  if (server_) server_->shutdown();
+  if (manager_) manager_->shutdown();
+  if (workers_) workers_->join();
+  if (provider_) {
+    if (auto st = provider_->teardown(); !st) log::warn("adaptor", "provider teardown: {}", st.error().message);
+  }
+  io_->stop();
+  std::error_code ec;
+  ::unlink(config_.socket.c_str());
+}
+
+}  // namespace pp::adaptor

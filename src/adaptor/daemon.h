@@ -1,0 +1,46 @@
+// The cloud-api-adaptor daemon: wires configuration, provider, TLS material, pod network,
+// sandbox manager and the ttrpc services together, and runs them until asked to stop.
+#pragma once
+
+#include <asio/thread_pool.hpp>
+#include <memory>
+
+#include "adaptor/cert_issuer.h"
+#include "adaptor/config.h"
+#include "adaptor/hypervisor_service.h"
+#include "adaptor/pod_network.h"
+#include "adaptor/sandbox_manager.h"
+#include "providers/provider.h"
+#include "ttrpc/io_thread.h"
+#include "ttrpc/listener.h"
+#include "ttrpc/server.h"
+
+namespace pp::adaptor {
+
+class Daemon {
+ public:
+  Daemon(AdaptorConfig config, std::unique_ptr<providers::Provider> provider);
+  ~Daemon();
+
+  // Verifies the config (and the provider's with -cloud-config-verify), reloads saved
+  // sandboxes and listens on -socket. Errors say what to fix.
+  Status start();
+  // Graceful: stop listening, close proxies; pod VMs keep running and their state stays.
+  void stop();
+
+ private:
+  AdaptorConfig config_;
+  std::unique_ptr<providers::Provider> provider_;
+  std::unique_ptr<ttrpc::IoThread> io_;
+  std::unique_ptr<asio::thread_pool> workers_;
+  std::unique_ptr<FileStateStore> store_;
+  std::unique_ptr<PodNetwork> network_;
+  std::unique_ptr<OpensslCertIssuer> issuer_;
+  std::unique_ptr<SandboxManager> manager_;
+  std::unique_ptr<HypervisorService> service_;
+  std::unique_ptr<ttrpc::Server> server_;
+  std::unique_ptr<ttrpc::Listener> listener_;
+  bool stopped_ = false;
+};
+
+}  // namespace pp::adaptor
