@@ -166,7 +166,7 @@ std::expected<int64_t, std::string_view> parseSigned(std::string_view s, int bas
 }
 
 // strconv.ParseFloat(s, 64), close enough: optional sign, decimal or 0x hex, inf/nan.
-std::expected<double, std::string_view> parseFloat(std::string_view s) {
+std::expected<double, std::string_view> parseFloatText(std::string_view s) {
   if (s.empty()) return std::unexpected(kParseError);
   bool negative = false;
   std::string_view body = s;
@@ -188,7 +188,7 @@ std::expected<double, std::string_view> parseFloat(std::string_view s) {
 }
 
 // Go's %v for float64 in help output: shortest representation that round-trips.
-std::string formatFloat(double v) {
+std::string formatFloatText(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   if (std::isnan(v)) return "NaN";
   char buf[64];
@@ -197,7 +197,7 @@ std::string formatFloat(double v) {
   return std::string(buf, end);
 }
 
-std::vector<std::string> splitList(std::string_view text) {
+std::vector<std::string> splitItems(std::string_view text) {
   std::vector<std::string> items;
   while (true) {
     size_t comma = text.find(',');
@@ -216,6 +216,15 @@ std::string joinList(const std::vector<std::string>& items) {
     out += item;
   }
   return out;
+}
+
+// strconv.ParseBool.
+std::expected<bool, std::string_view> parseBoolText(std::string_view text) {
+  static constexpr std::string_view kTrue[] = {"1", "t", "T", "TRUE", "true", "True"};
+  static constexpr std::string_view kFalse[] = {"0", "f", "F", "FALSE", "false", "False"};
+  if (std::ranges::find(kTrue, text) != std::end(kTrue)) return true;
+  if (std::ranges::find(kFalse, text) != std::end(kFalse)) return false;
+  return std::unexpected(kParseError);
 }
 
 // --- The built-in kinds.
@@ -239,17 +248,10 @@ class StringValue final : public Value {
 class BoolValue final : public Value {
  public:
   explicit BoolValue(bool* target) : target_(target) {}
-  // strconv.ParseBool.
   Status set(std::string_view text) override {
-    static constexpr std::string_view kTrue[] = {"1", "t", "T", "TRUE", "true", "True"};
-    static constexpr std::string_view kFalse[] = {"0", "f", "F", "FALSE", "false", "False"};
-    if (std::ranges::find(kTrue, text) != std::end(kTrue)) {
-      *target_ = true;
-    } else if (std::ranges::find(kFalse, text) != std::end(kFalse)) {
-      *target_ = false;
-    } else {
-      return fail(invalid(std::string(kParseError)));
-    }
+    auto v = parseBoolText(text);
+    if (!v) return fail(invalid(std::string(v.error())));
+    *target_ = *v;
     return {};
   }
   // Upstream: true iff "1" or "true" in any case; anything else is false, never an error.
@@ -319,12 +321,12 @@ class FloatValue final : public Value {
  public:
   explicit FloatValue(double* target) : target_(target) {}
   Status set(std::string_view text) override {
-    auto v = parseFloat(text);
+    auto v = parseFloatText(text);
     if (!v) return fail(invalid(std::string(v.error())));
     *target_ = *v;
     return {};
   }
-  std::string toString() const override { return formatFloat(*target_); }
+  std::string toString() const override { return formatFloatText(*target_); }
   std::string_view typeName() const override { return "float"; }
   bool isZero() const override { return *target_ == 0; }
 
@@ -354,11 +356,11 @@ class StringListValue final : public Value {
  public:
   explicit StringListValue(std::vector<std::string>* target) : target_(target) {}
   Status set(std::string_view text) override {
-    for (auto& item : splitList(text)) target_->push_back(std::move(item));
+    for (auto& item : splitItems(text)) target_->push_back(std::move(item));
     return {};
   }
   Status setFromEnv(std::string_view text) override {
-    *target_ = splitList(text);
+    *target_ = splitItems(text);
     return {};
   }
   void beginCommandLine() override { target_->clear(); }
@@ -377,7 +379,7 @@ class KeyValueValue final : public Value {
   Status set(std::string_view text) override {
     // Validate the whole text first so a bad item leaves the map untouched.
     std::vector<std::pair<std::string, std::string>> parsed;
-    for (const auto& item : splitList(text)) {
+    for (const auto& item : splitItems(text)) {
       size_t eq = item.find('=');
       if (eq == std::string::npos) {
         return fail(invalid("key-value pair \"" + item + "\" has no '='"));
@@ -430,6 +432,40 @@ std::pair<std::string, std::string> unquoteUsage(const Flag& flag) {
 }
 
 }  // namespace
+
+// --- Value parsers for code that takes command-line syntax from elsewhere.
+
+Result<bool> parseBool(std::string_view text) {
+  auto v = parseBoolText(text);
+  if (!v) return fail(invalid(std::string(v.error())));
+  return *v;
+}
+
+Result<int64_t> parseInt(std::string_view text) {
+  auto v = parseSigned(text, 0);
+  if (!v) return fail(invalid(std::string(v.error())));
+  return *v;
+}
+
+Result<uint64_t> parseUint(std::string_view text) {
+  auto v = parseMagnitude(text, 0);
+  if (!v) return fail(invalid(std::string(v.error())));
+  return *v;
+}
+
+Result<double> parseFloat(std::string_view text) {
+  auto v = parseFloatText(text);
+  if (!v) return fail(invalid(std::string(v.error())));
+  return *v;
+}
+
+std::vector<std::string> splitList(std::string_view text) {
+  return splitItems(text);
+}
+
+std::string formatFloat(double value) {
+  return formatFloatText(value);
+}
 
 // --- Durations, as Go's time package.
 

@@ -33,6 +33,17 @@ Result<std::chrono::nanoseconds> parseDuration(std::string_view text);
 // Go's Duration.String: "5m0s", "1h30m0s", "300ms", "1.5µs", "0s".
 std::string formatDuration(std::chrono::nanoseconds d);
 
+// The command-line value parsers, for code that receives Go-syntax values by other routes
+// (plugin flag defaults). Errors are INVALID_ARGUMENT "parse error" / "value out of range".
+Result<bool> parseBool(std::string_view text);      // strconv.ParseBool
+Result<int64_t> parseInt(std::string_view text);    // strconv.ParseInt(text, 0, 64)
+Result<uint64_t> parseUint(std::string_view text);  // strconv.ParseUint(text, 0, 64)
+Result<double> parseFloat(std::string_view text);   // strconv.ParseFloat(text, 64)
+// Comma-separated items, spaces around items trimmed, empty items dropped.
+std::vector<std::string> splitList(std::string_view text);
+// Shortest text that parses back to the same double ("2", "0.5", "+Inf").
+std::string formatFloat(double value);
+
 // The parser behind one flag. The built-in kinds below cover upstream's flags; a provider with
 // an unusual type (byom's IP ranges) implements its own and registers it with FlagSet::var().
 class Value {

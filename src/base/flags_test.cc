@@ -365,6 +365,24 @@ TEST(FlagsTest, CustomValue) {
   EXPECT_EQ(n, 12);
 }
 
+TEST(FlagsTest, PublicValueParsers) {
+  EXPECT_EQ(*parseBool("T"), true);
+  EXPECT_EQ(*parseBool("0"), false);
+  EXPECT_EQ(parseBool("yes").error().message, "parse error");
+  EXPECT_EQ(*parseInt("-0x10"), -16);
+  EXPECT_EQ(*parseInt("-9223372036854775808"), INT64_MIN);
+  EXPECT_EQ(parseInt("9223372036854775808").error().message, "value out of range");
+  EXPECT_EQ(*parseUint("18446744073709551615"), UINT64_MAX);
+  EXPECT_EQ(parseUint("+1").error().message, "parse error");
+  EXPECT_EQ(*parseFloat("+1.25"), 1.25);
+  EXPECT_EQ(*parseFloat("0x1p-2"), 0.25);
+  EXPECT_EQ(parseFloat("1e400").error().message, "value out of range");
+  EXPECT_EQ(parseFloat("1.5x").error().message, "parse error");
+  EXPECT_EQ(formatFloat(0.5), "0.5");
+  EXPECT_EQ(formatFloat(2), "2");
+  EXPECT_EQ(splitList(" a, ,b ,"), (std::vector<std::string>{"a", "b"}));
+}
+
 TEST(DurationTest, Parse) {
   struct Case {
     std::string text;
