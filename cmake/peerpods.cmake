@@ -17,3 +17,27 @@ function(pp_test)
     PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
 endfunction()
+
+# pp_provider(NAME <name> SOURCES ... [LIBS ...])
+# Builds a cloud provider's static library, pp_provider_<name>, from a folder under
+# src/providers. Nothing references the provider's PP_REGISTER_PROVIDER object, so a plain
+# static link would drop it; pp_providers_all, which the binaries link, therefore takes the
+# library whole. Link a provider's own tests to pp_provider_<name> directly (or whole, with
+# $<LINK_LIBRARY:WHOLE_ARCHIVE,...>, if they look it up in the registry), not to
+# pp_providers_all as well. The global properties PP_PROVIDER_NAMES and PP_PROVIDER_LIBS list
+# what was added.
+function(pp_provider)
+  cmake_parse_arguments(P "" "NAME" "SOURCES;LIBS" ${ARGN})
+  if(NOT P_NAME OR NOT P_SOURCES)
+    message(FATAL_ERROR "pp_provider: NAME and SOURCES are required")
+  endif()
+  if(NOT TARGET pp_providers_all)
+    message(FATAL_ERROR "pp_provider(${P_NAME}): call it from a folder below src/providers")
+  endif()
+  set(target pp_provider_${P_NAME})
+  add_library(${target} STATIC ${P_SOURCES})
+  target_link_libraries(${target} PUBLIC pp_providers ${P_LIBS})
+  target_link_libraries(pp_providers_all INTERFACE "$<LINK_LIBRARY:WHOLE_ARCHIVE,${target}>")
+  set_property(GLOBAL APPEND PROPERTY PP_PROVIDER_NAMES ${P_NAME})
+  set_property(GLOBAL APPEND PROPERTY PP_PROVIDER_LIBS ${target})
+endfunction()

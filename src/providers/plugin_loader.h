@@ -1,0 +1,46 @@
+// External provider plugins (upstream-core.md §3.2, upstream-providers.md §1.3): a shared
+// object implementing the C ABI of plugin_abi.h, loaded only after upstream's checks, in
+// upstream's order:
+//   1. ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN is exactly "true";
+//   2. the parent directory of CLOUD_PROVIDER_EXTERNAL_PLUGIN_PATH is a directory with the
+//      owner-execute bit;
+//   3. CLOUD_PROVIDER_EXTERNAL_PLUGIN_PATH and CLOUD_PROVIDER_EXTERNAL_PLUGIN_HASH are set;
+//   4. the file's basename is "<provider>.so", compared case-insensitively;
+//   5. the lowercase hex SHA-256 of the file equals the hash exactly.
+// A plugin that passes replaces the built-in provider of the same name. Any failure is logged
+// and the built-in table is used.
+//
+// Unlike upstream, the bytes that were hashed are the bytes that are loaded: the file is opened
+// once and loaded through /proc/self/fd, so it cannot be swapped between check and load.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+#include "base/flags.h"
+#include "providers/registry.h"
+
+namespace pp::providers {
+
+inline constexpr std::string_view kPluginEnableEnv = "ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN";
+inline constexpr std::string_view kPluginPathEnv = "CLOUD_PROVIDER_EXTERNAL_PLUGIN_PATH";
+inline constexpr std::string_view kPluginHashEnv = "CLOUD_PROVIDER_EXTERNAL_PLUGIN_HASH";
+
+// Lowercase hex SHA-256 of a file's contents.
+Result<std::string> sha256FileHex(const std::string& path);
+
+// Runs the checks for provider `name` and, if they pass, loads the plugin and registers it in
+// `table` with ProviderOrigin::kPlugin. Returns false when plugins are not enabled (check 1),
+// true when the plugin was registered, and an error naming the failed check otherwise.
+Result<bool> loadExternalPlugin(std::string_view name, Registry& table,
+                                const flags::EnvLookup& env = flags::processEnv());
+
+// What the binaries call to pick their provider: tries the external plugin (logging why it was
+// not used), then returns a setup from `table`; NOT_FOUND "unsupported cloud provider: x".
+Result<std::unique_ptr<ProviderSetup>> lookupProvider(
+    std::string_view name, Registry& table = registry(),
+    const flags::EnvLookup& env = flags::processEnv());
+
+}  // namespace pp::providers
