@@ -1,0 +1,123 @@
+// cloud-api-adaptor <provider> [flags] | help | version
+// The Kata remote hypervisor: creates a pod VM per sandbox through a cloud provider.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adaptor/config.h"
+#include "adaptor/daemon.h"
+#include "base/flags.h"
+#include "base/log.h"
+#include "providers/plugin_loader.h"
+#include "providers/registry.h"
+
+#ifndef PEERPODS_VERSION
+#define PEERPODS_VERSION "0.0.0-dev"
+#endif
+
+namespace {
+
+using namespace pp;
+
+void usage(FILE* out) {
+  std::string names;
+  for (const auto& n : providers::registry().names()) names += "  " + n + "\n";
+  std::fprintf(out,
+               "Usage: cloud-api-adaptor <provider> [flags]\n"
+               "       cloud-api-adaptor help | version\n\n"
+               "Providers:\n%s\n"
+               "Run 'cloud-api-adaptor <provider> -help' for the flags of a provider.\n",
+               names.empty() ? "  (none built in)\n" : names.c_str());
+}
+
+// Blocks SIGTERM/SIGINT in every thread (they are taken by sigwait below), so the first one
+// stops the daemon gracefully and a second one exits at once.
+sigset_t blockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    usage(stderr);
+    return 1;
+  }
+  const std::string& cmd = args[0];
+  if (cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help") {
+    usage(stdout);
+    return 0;
+  }
+  if (cmd == "version" || cmd == "-version" || cmd == "--version") {
+    std::printf("cloud-api-adaptor (peerpods) %s\n", PEERPODS_VERSION);
+    return 0;
+  }
+  if (cmd[0] == '-') {
+    std::fprintf(stderr, "cloud-api-adaptor: the provider name must come first, got flag %s\n\n", cmd.c_str());
+    usage(stderr);
+    return 1;
+  }
+  // An external plugin (ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN=true ...) overrides a built-in provider.
+  auto setup = providers::lookupProvider(cmd);
+  if (!setup) {
+    std::fprintf(stderr, "cloud-api-adaptor: %s\n\n", setup.error().message.c_str());
+    usage(stderr);
+    return 1;
+  }
+
+  adaptor::AdaptorConfig config;
+  flags::FlagSet fs("cloud-api-adaptor " + cmd);
+  config.registerFlags(fs);
+  (*setup)->registerFlags(fs);
+  auto parsed = fs.parse(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (!parsed) {
+    std::fprintf(stderr, "cloud-api-adaptor %s: %s\nRun 'cloud-api-adaptor %s -help' for the flags.\n",
+                 cmd.c_str(), parsed.error().message.c_str(), cmd.c_str());
+    return 1;
+  }
+  if (parsed->helpRequested) {
+    std::printf("Usage: cloud-api-adaptor %s [flags]\n\nFlags (flag > environment variable > default):\n%s",
+                cmd.c_str(), fs.helpText().c_str());
+    return 0;
+  }
+  if (!parsed->remaining.empty()) {
+    std::fprintf(stderr, "cloud-api-adaptor %s: unexpected argument %s\n", cmd.c_str(), parsed->remaining[0].c_str());
+    return 1;
+  }
+
+  sigset_t stopSignals = blockStopSignals();
+  log::info("adaptor", "cloud-api-adaptor {} starting with provider {}", PEERPODS_VERSION, cmd);
+  for (const auto& line : fs.dump()) log::info("adaptor", "  {}", line);
+  auto provider = (*setup)->build();
+  if (!provider) {
+    log::error("adaptor", "provider {}: {}", cmd, provider.error().message);
+    return 1;
+  }
+  adaptor::Daemon daemon(std::move(config), std::move(*provider));
+  if (auto st = daemon.start(); !st) {
+    log::error("adaptor", "{}", st.error().message);
+    return 1;
+  }
+
+  int sig = 0;
+  sigwait(&stopSignals, &sig);
+  log::info("adaptor", "received {}, stopping gracefully (send it again to exit at once)", strsignal(sig));
+  std::thread second([stopSignals]() mutable {
+    int again = 0;
+    sigwait(&stopSignals, &again);
+    _exit(1);
+  });
+  second.detach();
+  daemon.stop();
+  return 0;
+}

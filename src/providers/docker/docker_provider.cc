@@ -1,0 +1,205 @@
+#include "providers/docker/docker_provider.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "base/files.h"
+#include "base/flags.h"
+#include "base/log.h"
+#include "providers/registry.h"
+
+namespace pp::providers::docker {
+namespace {
+
+bool exists(const std::string& p) {
+  std::error_code ec;
+  return std::filesystem::exists(p, ec);
+}
+
+// Engine API path segments are ids or names we created; reject anything else.
+bool safeId(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+std::string urlEscape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+void registerFlags(flags::FlagSet& fs, DockerConfig& c) {
+  fs.stringVar(&c.dockerHost, "docker-host", "unix:///var/run/docker.sock", "DOCKER_HOST", "Docker engine address");
+  fs.stringVar(&c.apiVersion, "docker-api-version", "1.44", "DOCKER_API_VERSION", "Docker engine API version");
+  fs.stringVar(&c.certPath, "docker-cert-path", "", "DOCKER_CERT_PATH",
+               "directory with ca.pem, cert.pem and key.pem for a TLS engine");
+  fs.boolVar(&c.tlsVerify, "docker-tls-verify", false, "DOCKER_TLS_VERIFY", "use TLS to talk to the engine");
+  fs.stringVar(&c.podvmImage, "podvm-docker-image", "quay.io/confidential-containers/podvm-docker-image",
+               "DOCKER_PODVM_IMAGE", "pod VM container image");
+  fs.stringVar(&c.networkName, "docker-network-name", "bridge", "DOCKER_NETWORK_NAME",
+               "Docker network the pod VM containers join");
+  fs.stringVar(&c.dataDir, "data-dir", "/var/lib/docker/peerpods", "", "directory for pod VM user data and shared state");
+}
+
+Result<std::unique_ptr<Provider>> build(const DockerConfig& c) { return DockerProvider::create(c); }
+
+}  // namespace
+
+PP_REGISTER_PROVIDER("docker", DockerConfig, registerFlags, build)
+
+Result<std::unique_ptr<Provider>> DockerProvider::create(const DockerConfig& config) {
+  EngineOptions eo;
+  eo.host = config.dockerHost;
+  eo.apiVersion = config.apiVersion;
+  eo.certPath = config.certPath;
+  eo.tlsVerify = config.tlsVerify;
+  auto engine = EngineClient::create(eo);
+  if (!engine) return fail(engine.error());
+  return std::unique_ptr<Provider>(new DockerProvider(config, std::move(*engine)));
+}
+
+Status DockerProvider::verifyConfig() {
+  auto ping = engine_.call("GET", "/_ping");
+  if (!ping) return fail(ping.error());
+  if (ping->status != 200) return fail(Code::kUnavailable, "docker engine ping: " + EngineClient::errorMessage(*ping));
+  auto image = engine_.call("GET", "/images/" + urlEscape(config_.podvmImage) + "/json");
+  if (!image) return fail(image.error());
+  if (image->status != 200) {
+    return fail(Code::kFailedPrecondition, "pod VM image " + config_.podvmImage + ": " + EngineClient::errorMessage(*image));
+  }
+  return {};
+}
+
+Result<Instance> DockerProvider::createInstance(const CreateRequest& req) {
+  const std::string image = req.spec.image.empty() ? config_.podvmImage : req.spec.image;
+  // The user data lives in a per-instance directory, removed again at delete (upstream leaves it).
+  const std::string dir = config_.dataDir + "/" + req.instanceName;
+  if (auto st = files::makeDirs(dir, 0700); !st) return fail(st.error());
+  const std::string userData = dir + "/user-data";
+  if (auto st = files::writeAtomic(userData, req.userData, 0600); !st) return fail(st.error());
+  if (auto st = files::makeDirs(config_.dataDir + "/kata-containers", 0755); !st) return fail(st.error());
+  if (auto st = files::makeDirs(config_.dataDir + "/image", 0755); !st) return fail(st.error());
+
+  nlohmann::json binds = nlohmann::json::array({
+      userData + ":/media/cidata/user-data:ro",
+      config_.dataDir + "/kata-containers:/run/kata-containers",
+      config_.dataDir + "/image:/image",
+  });
+  // Only host paths that exist: docker would otherwise create directories in their place.
+  for (const char* p : {"/lib/modules", "/run/xtables.lock"}) {
+    if (exists(p)) binds.push_back(std::string(p) + ":" + p);
+  }
+  nlohmann::json body = {
+      {"Image", image},
+      {"Hostname", req.instanceName},
+      {"ExposedPorts", {{"15150/tcp", nlohmann::json::object()}}},
+      {"Labels", {{kLabelSandbox, req.sandboxId}, {kLabelPod, req.podName}, {kLabelNamespace, req.podNamespace}}},
+      {"HostConfig", {{"Privileged", true}, {"Binds", binds}, {"NetworkMode", config_.networkName}}},
+      {"NetworkingConfig", {{"EndpointsConfig", {{config_.networkName, nlohmann::json::object()}}}}},
+  };
+  auto created = engine_.call("POST", "/containers/create?name=" + urlEscape(req.instanceName), &body);
+  if (!created) return fail(created.error());
+  if (created->status != 201) {
+    files::removeAll(dir);
+    Code code = created->status == 404 ? Code::kNotFound
+                : created->status == 409 ? Code::kAlreadyExists
+                                         : Code::kInternal;
+    return fail(code, "docker: creating container " + req.instanceName + " from image " + image + ": " +
+                          EngineClient::errorMessage(*created));
+  }
+  std::string id = created->body.is_object() ? created->body.value("Id", "") : "";
+  if (!safeId(id)) {
+    files::removeAll(dir);
+    return fail(Code::kInternal, "docker: container create answered no usable Id");
+  }
+  auto cleanup = [&](Error e) -> Result<Instance> {
+    // A create that fails after the container exists removes it (provider contract).
+    (void)deleteInstance(id);
+    return fail(std::move(e));
+  };
+  auto started = engine_.call("POST", "/containers/" + id + "/start");
+  if (!started) return cleanup(started.error());
+  if (started->status != 204 && started->status != 304) {
+    return cleanup(Error{Code::kInternal, "docker: starting container " + req.instanceName + ": " +
+                                              EngineClient::errorMessage(*started)});
+  }
+  auto inst = inspect(id, req.instanceName);
+  if (!inst) return cleanup(inst.error());
+  log::info("docker", "container {} ({}) running at {}", req.instanceName, id.substr(0, 12),
+            inst->ips.empty() ? "-" : inst->ips.front());
+  return inst;
+}
+
+Result<Instance> DockerProvider::inspect(const std::string& id, const std::string& name) {
+  auto r = engine_.call("GET", "/containers/" + id + "/json");
+  if (!r) return fail(r.error());
+  if (r->status != 200) return fail(Code::kInternal, "docker: inspecting " + name + ": " + EngineClient::errorMessage(*r));
+  Instance inst{id, name, {}};
+  try {
+    const auto& nets = r->body.at("NetworkSettings").at("Networks");
+    if (nets.contains(config_.networkName)) {
+      auto ip = nets.at(config_.networkName).value("IPAddress", "");
+      if (!ip.empty()) inst.ips.push_back(ip);
+    }
+    if (inst.ips.empty()) {
+      for (const auto& [netName, net] : nets.items()) {
+        auto ip = net.value("IPAddress", "");
+        if (!ip.empty()) inst.ips.push_back(ip);
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return fail(Code::kInternal, std::string("docker: unexpected inspect reply: ") + e.what());
+  }
+  if (inst.ips.empty()) {
+    return fail(Code::kInternal, "docker: container " + name + " has no IP address on network " + config_.networkName);
+  }
+  return inst;
+}
+
+Status DockerProvider::deleteInstance(const std::string& id) {
+  if (!safeId(id)) return fail(Code::kInvalidArgument, "docker: bad container id \"" + id + "\"");
+  std::string name;
+  if (auto r = engine_.call("GET", "/containers/" + id + "/json"); r && r->status == 200 && r->body.is_object()) {
+    name = r->body.value("Name", "");
+    if (!name.empty() && name[0] == '/') name.erase(0, 1);
+  }
+  auto r = engine_.call("DELETE", "/containers/" + id + "?force=true&v=true");
+  if (!r) return fail(r.error());
+  if (r->status != 204 && r->status != 404) {
+    return fail(Code::kInternal, "docker: removing container " + id + ": " + EngineClient::errorMessage(*r));
+  }
+  if (!name.empty() && safeId(name)) (void)files::removeAll(config_.dataDir + "/" + name);
+  return {};
+}
+
+Result<std::vector<Instance>> DockerProvider::listInstances(const std::string& tag) {
+  nlohmann::json filter = {{"label", {tag.empty() ? std::string(kLabelSandbox) : std::string(kLabelSandbox) + "=" + tag}}};
+  auto r = engine_.call("GET", "/containers/json?all=true&filters=" + urlEscape(filter.dump()));
+  if (!r) return fail(r.error());
+  if (r->status != 200 || !r->body.is_array()) return fail(Code::kInternal, "docker: listing containers: " + EngineClient::errorMessage(*r));
+  std::vector<Instance> out;
+  for (const auto& c : r->body) {
+    Instance i;
+    i.id = c.value("Id", "");
+    if (c.contains("Names") && c["Names"].is_array() && !c["Names"].empty()) {
+      i.name = c["Names"][0].get<std::string>();
+      if (!i.name.empty() && i.name[0] == '/') i.name.erase(0, 1);
+    }
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+}  // namespace pp::providers::docker

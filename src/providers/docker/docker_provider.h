@@ -1,0 +1,48 @@
+// The docker provider: each pod "VM" is a privileged container of the pod VM image, with the
+// user data bind-mounted at /media/cidata/user-data where process-user-data finds it
+// (upstream-providers.md §2.8). Cheapest full-stack environment; no cloud account needed.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "providers/docker/engine_client.h"
+#include "providers/provider.h"
+
+namespace pp::providers::docker {
+
+struct DockerConfig {
+  std::string dockerHost;
+  std::string apiVersion;
+  std::string certPath;
+  bool tlsVerify = false;
+  std::string podvmImage;
+  std::string networkName;
+  std::string dataDir;
+};
+
+// Labels that tie a container to its sandbox (and let orphan sweeps find them).
+inline constexpr char kLabelSandbox[] = "io.peerpods.sandbox-id";
+inline constexpr char kLabelPod[] = "io.peerpods.pod-name";
+inline constexpr char kLabelNamespace[] = "io.peerpods.pod-namespace";
+
+class DockerProvider final : public Provider {
+ public:
+  static Result<std::unique_ptr<Provider>> create(const DockerConfig& config);
+
+  Result<Instance> createInstance(const CreateRequest& request) override;
+  Status deleteInstance(const std::string& id) override;
+  Status verifyConfig() override;
+  Result<std::vector<Instance>> listInstances(const std::string& tag) override;
+
+ private:
+  DockerProvider(DockerConfig config, EngineClient engine)
+      : config_(std::move(config)), engine_(std::move(engine)) {}
+  Result<Instance> inspect(const std::string& id, const std::string& name);
+
+  DockerConfig config_;
+  EngineClient engine_;
+};
+
+}  // namespace pp::providers::docker
