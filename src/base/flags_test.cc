@@ -383,7 +383,7 @@ TEST(FlagsTest, PublicValueParsers) {
   EXPECT_EQ(splitList(" a, ,b ,"), (std::vector<std::string>{"a", "b"}));
 }
 
-TEST(DurationTest, Parse) {
+TEST(FlagsDurationTest, Parse) {
   struct Case {
     std::string text;
     std::chrono::nanoseconds value;
@@ -436,7 +436,7 @@ TEST(DurationTest, Parse) {
   }
 }
 
-TEST(DurationTest, Format) {
+TEST(FlagsDurationTest, Format) {
   struct Case {
     std::chrono::nanoseconds value;
     std::string text;
