@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "base/files.h"
 #include "base/flags.h"
@@ -11,6 +12,30 @@
 
 namespace pp::providers::docker {
 namespace {
+
+// Capabilities missing from our bounding set (dockerd inherits it). A privileged container asks
+// runc for every capability, which fails with EPERM where some are withheld (some sandboxes
+// withhold CAP_SYS_RESOURCE); then we ask for all that exist instead.
+std::vector<std::string> missingCapabilities() {
+  static const char* names[] = {
+      "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+      "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+      "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+      "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+      "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+      "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"};
+  std::vector<std::string> missing;
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapBnd:", 0) != 0) continue;
+    uint64_t bnd = std::stoull(line.substr(7), nullptr, 16);
+    for (size_t i = 0; i < std::size(names); ++i) {
+      if (!(bnd & (uint64_t{1} << i))) missing.push_back(names[i]);
+    }
+  }
+  return missing;
+}
 
 bool exists(const std::string& p) {
   std::error_code ec;
@@ -109,6 +134,14 @@ Result<Instance> DockerProvider::createInstance(const CreateRequest& req) {
       {"HostConfig", {{"Privileged", true}, {"Binds", binds}, {"NetworkMode", config_.networkName}}},
       {"NetworkingConfig", {{"EndpointsConfig", {{config_.networkName, nlohmann::json::object()}}}}},
   };
+  static const std::vector<std::string> missing = missingCapabilities();
+  if (!missing.empty()) {
+    auto& hc = body["HostConfig"];
+    hc["Privileged"] = false;
+    hc["CapAdd"] = {"ALL"};
+    hc["CapDrop"] = missing;
+    hc["SecurityOpt"] = {"seccomp=unconfined", "apparmor=unconfined"};
+  }
   auto created = engine_.call("POST", "/containers/create?name=" + urlEscape(req.instanceName), &body);
   if (!created) return fail(created.error());
   if (created->status != 201) {

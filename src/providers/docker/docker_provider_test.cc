@@ -1,0 +1,170 @@
+// The docker provider against a real dockerd. The daemon runs in a network namespace made by
+// the test, with its bridge on 198.18.201.0/24 and no iptables changes, and its state in a
+// temporary directory; everything is removed at the end. The pod VM image is a busybox rootfs
+// imported into that daemon. Skipped (with a message) when not root or dockerd is missing.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "providers/docker/docker_provider.h"
+#include "providers/docker/engine_client.h"
+
+namespace pp::providers::docker {
+namespace {
+
+using namespace std::chrono_literals;
+
+int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+class DockerdFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run dockerd in a network namespace";
+    if (sh("command -v dockerd >/dev/null") != 0) GTEST_SKIP() << "dockerd is not installed (scripts/install-deps)";
+    if (sh("command -v busybox >/dev/null") != 0) GTEST_SKIP() << "busybox is not installed (scripts/install-deps)";
+    int n = static_cast<int>(std::random_device{}() % 100000);
+    dir_ = "/tmp/pd" + std::to_string(n);
+    netns_ = "ppdock" + std::to_string(n);
+    std::filesystem::create_directories(dir_);
+    ASSERT_EQ(sh("ip netns add " + netns_), 0);
+    ASSERT_EQ(sh("ip netns exec " + netns_ + " ip link set lo up"), 0);
+    // nsenter, not "ip netns exec": the latter remounts /sys and hides the cgroup mounts.
+    std::string cmd = "nsenter --net=/run/netns/" + netns_ + " dockerd --host unix://" + dir_ + "/d.sock --data-root " + dir_ +
+                      "/root --exec-root " + dir_ + "/x --pidfile " + dir_ + "/d.pid --bip 198.18.201.1/24" +
+                      " --iptables=false --ip-masq=false --ip-forward=false >" + dir_ + "/dockerd.log 2>&1 &";
+    ASSERT_EQ(sh(cmd), 0);
+    EngineOptions eo;
+    eo.host = "unix://" + dir_ + "/d.sock";
+    eo.apiVersion = "1.41";
+    auto engine = EngineClient::create(eo);
+    ASSERT_TRUE(engine);
+    bool up = false;
+    for (int i = 0; i < 200 && !up; ++i) {
+      auto r = engine->call("GET", "/_ping");
+      up = r && r->status == 200;
+      if (!up) std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_TRUE(up) << "dockerd did not start; see " << dir_ << "/dockerd.log";
+    // A busybox rootfs as the "pod VM" image.
+    ASSERT_EQ(sh("mkdir -p " + dir_ + "/rootfs/bin && cp $(command -v busybox) " + dir_ +
+                 "/rootfs/bin/busybox && ln -sf busybox " + dir_ + "/rootfs/bin/sh && ln -sf busybox " + dir_ +
+                 "/rootfs/bin/sleep && ln -sf busybox " + dir_ + "/rootfs/bin/cat"), 0);
+    ASSERT_EQ(sh("tar -C " + dir_ + "/rootfs -c . | curl -sf --unix-socket " + dir_ +
+                 "/d.sock -X POST -H 'Content-Type: application/x-tar' --data-binary @- "
+                 "'http://d/v1.41/images/create?fromSrc=-&repo=pp-test-podvm&tag=1&changes=CMD%20%5B%22%2Fbin%2Fsleep%22%2C%22600%22%5D' >/dev/null"),
+              0);
+    config_.dockerHost = eo.host;
+    config_.apiVersion = "1.41";
+    config_.podvmImage = "pp-test-podvm:1";
+    config_.networkName = "bridge";
+    config_.dataDir = dir_ + "/data";
+  }
+
+  void TearDown() override {
+    if (dir_.empty()) return;
+    std::ifstream pidFile(dir_ + "/d.pid");
+    pid_t pid = 0;
+    if (pidFile >> pid && pid > 0) {
+      ::kill(pid, SIGTERM);
+      for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(100ms);
+    }
+    sh("umount -R " + dir_ + "/root " + dir_ + "/x 2>/dev/null; true");
+    sh("ip netns del " + netns_ + " 2>/dev/null; true");
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string dir_;
+  std::string netns_;
+  DockerConfig config_;
+};
+
+TEST_F(DockerdFixture, CreateInspectDeleteWithUserDataAndLabels) {
+  auto provider = DockerProvider::create(config_);
+  ASSERT_TRUE(provider) << provider.error().message;
+  ASSERT_TRUE((*provider)->verifyConfig());
+  CreateRequest req;
+  req.podName = "web";
+  req.podNamespace = "default";
+  req.sandboxId = "abcdef0123";
+  req.instanceName = "podvm-web-abcdef01";
+  req.userData = "#cloud-config\nwrite_files: []\n";
+  auto inst = (*provider)->createInstance(req);
+  ASSERT_TRUE(inst) << inst.error().message;
+  ASSERT_EQ(inst->ips.size(), 1u);
+  EXPECT_EQ(inst->ips[0].rfind("198.18.201.", 0), 0u) << inst->ips[0];
+  EXPECT_EQ(inst->name, req.instanceName);
+
+  // The user data is where process-user-data looks, with the content we gave.
+  auto engine = EngineClient::create({config_.dockerHost, "1.41"});
+  auto info = engine->call("GET", "/containers/" + inst->id + "/json");
+  ASSERT_TRUE(info);
+  bool mounted = false;
+  for (const auto& m : info->body["Mounts"]) {
+    if (m.value("Destination", "") == "/media/cidata/user-data") {
+      std::ifstream in(m.value("Source", ""));
+      std::string content((std::istreambuf_iterator<char>(in)), {});
+      EXPECT_EQ(content, req.userData);
+      mounted = true;
+    }
+  }
+  EXPECT_TRUE(mounted);
+  // Privileged, or every capability this machine grants when some are withheld.
+  const auto& hc = info->body["HostConfig"];
+  EXPECT_TRUE(hc.value("Privileged", false) ||
+              (hc["CapAdd"].is_array() && !hc["CapAdd"].empty() && hc["CapAdd"][0] == "ALL"));
+  EXPECT_EQ(info->body["Config"]["Labels"].value(kLabelSandbox, ""), "abcdef0123");
+  auto listed = (*provider)->listInstances("abcdef0123");
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, inst->id);
+
+  ASSERT_TRUE((*provider)->deleteInstance(inst->id));
+  auto gone = engine->call("GET", "/containers/" + inst->id + "/json");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+  EXPECT_FALSE(std::filesystem::exists(config_.dataDir + "/" + req.instanceName));
+  // Already gone is success.
+  EXPECT_TRUE((*provider)->deleteInstance(inst->id));
+}
+
+TEST_F(DockerdFixture, EngineErrorsReachTheCaller) {
+  auto provider = DockerProvider::create(config_);
+  ASSERT_TRUE(provider);
+  CreateRequest req;
+  req.instanceName = "podvm-bad-00000000";
+  req.spec.image = "no-such-image:latest";
+  auto inst = (*provider)->createInstance(req);
+  ASSERT_FALSE(inst);
+  EXPECT_EQ(inst.error().code, Code::kNotFound);
+  EXPECT_NE(inst.error().message.find("no-such-image"), std::string::npos) << inst.error().message;
+  EXPECT_FALSE(std::filesystem::exists(config_.dataDir + "/" + req.instanceName));
+  auto listed = (*provider)->listInstances("");
+  ASSERT_TRUE(listed);
+  EXPECT_TRUE(listed->empty());
+}
+
+TEST(DockerProviderTest, BadHostIsAClearError) {
+  DockerConfig c;
+  c.dockerHost = "ftp://x";
+  auto p = DockerProvider::create(c);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("unix:// or tcp://"), std::string::npos);
+  c.dockerHost = "unix:///nonexistent/docker.sock";
+  auto q = DockerProvider::create(c);
+  ASSERT_TRUE(q);
+  auto v = (*q)->verifyConfig();
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, Code::kUnavailable);
+  EXPECT_FALSE((*q)->deleteInstance("../etc"));
+}
+
+}  // namespace
+}  // namespace pp::providers::docker
