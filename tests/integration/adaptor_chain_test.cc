@@ -223,6 +223,36 @@ TEST_F(AdaptorChainTest, ShimCallsReachTheAgentThroughProxyAndTls) {
   EXPECT_EQ(again.error().code, Code::kNotFound);
 }
 
+TEST_F(AdaptorChainTest, OneLongLivedConnectionLikeRuntimeRs) {
+  Adaptor a(dir_.string(), *provider_, port_);
+  ttrpc::IoThread io;
+  auto id = sandboxId(9);
+  auto req = createReq(id, "rs-pod");
+  auto ok = io.run([&]() -> awaitable<bool> {
+    auto s = co_await ttrpc::connectUnix(io.executor(), a.socket);
+    if (!s) co_return false;
+    auto c = ttrpc::Client::create(std::move(*s));
+    ttrpc::CallOptions o;
+    o.deadline = std::chrono::steady_clock::now() + 60s;
+    auto created = co_await c->callTyped<hypervisor::CreateVMResponse>("hypervisor.Hypervisor", "CreateVM", req, o);
+    if (!created) co_return false;
+    hypervisor::StartVMRequest start;
+    start.set_id(id);
+    auto started = co_await c->callTyped<hypervisor::StartVMResponse>("hypervisor.Hypervisor", "StartVM", start, o);
+    if (!started) co_return false;
+    hypervisor::VersionRequest v;
+    auto version = co_await c->callTyped<hypervisor::VersionResponse>("hypervisor.Hypervisor", "Version", v, o);
+    if (!version || version->version() != "0.0.0") co_return false;
+    hypervisor::StopVMRequest stop;
+    stop.set_id(id);
+    auto stopped = co_await c->callTyped<hypervisor::StopVMResponse>("hypervisor.Hypervisor", "StopVM", stop, o);
+    c->close();
+    co_return bool(stopped);
+  });
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(provider_->liveInstances(), 0u);
+}
+
 TEST_F(AdaptorChainTest, BadCreateVmInputIsInvalidArgument) {
   Adaptor a(dir_.string(), *provider_, port_);
   auto noName = createReq(sandboxId(2), "");
