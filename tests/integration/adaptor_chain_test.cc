@@ -253,6 +253,38 @@ TEST_F(AdaptorChainTest, OneLongLivedConnectionLikeRuntimeRs) {
   EXPECT_EQ(provider_->liveInstances(), 0u);
 }
 
+TEST_F(AdaptorChainTest, PodVmInfoWaitsWithinTheCallersDeadline) {
+  Adaptor a(dir_.string(), *provider_, port_);
+  podvminfo::GetInfoRequest info;
+  info.set_podname("later");
+  info.set_podnamespace("default");
+  auto nowait = a.call<podvminfo::GetInfoResponse>("GetInfo", info);
+  ASSERT_FALSE(nowait);
+  EXPECT_EQ(nowait.error().code, Code::kNotFound);
+  info.set_wait(true);
+  auto t0 = std::chrono::steady_clock::now();
+  auto timedOut = a.call<podvminfo::GetInfoResponse>("GetInfo", info, 1s);
+  ASSERT_FALSE(timedOut);
+  EXPECT_EQ(timedOut.error().code, Code::kDeadlineExceeded);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+
+  // A waiter started before StartVM gets the instance id as soon as it exists.
+  auto id = sandboxId(10);
+  ASSERT_TRUE(a.call<hypervisor::CreateVMResponse>("CreateVM", createReq(id, "later")));
+  std::thread waiter([&] {
+    auto r = a.call<podvminfo::GetInfoResponse>("GetInfo", info, 30s);
+    EXPECT_TRUE(r);
+    if (r) {
+      EXPECT_EQ(r->vmid(), "fake-" + adaptor::instanceName("later", id));
+    }
+  });
+  std::this_thread::sleep_for(200ms);
+  hypervisor::StartVMRequest start;
+  start.set_id(id);
+  ASSERT_TRUE(a.call<hypervisor::StartVMResponse>("StartVM", start));
+  waiter.join();
+}
+
 TEST_F(AdaptorChainTest, BadCreateVmInputIsInvalidArgument) {
   Adaptor a(dir_.string(), *provider_, port_);
   auto noName = createReq(sandboxId(2), "");
