@@ -22,8 +22,11 @@ constexpr char kTargetPathAnnotation[] = "io.confidentialcontainers.org.peerpodv
 constexpr char kGpuAnnotation[] = "io.katacontainers.config.hypervisor.default_gpus";
 constexpr char kCdiAnnotation[] = "cdi.k8s.io/peer-pods";
 
+// Like Go's filepath.Clean: lexical normalisation without a trailing slash.
 std::string cleanPath(const std::string& p) {
-  return std::filesystem::path(p).lexically_normal().string();
+  std::string out = std::filesystem::path(p).lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 bool isDirectory(const std::string& p) {
