@@ -8,7 +8,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -50,17 +55,31 @@ std::string idOf(int n) {
 }
 
 template <typename Resp, typename Req>
-Result<Resp> shimCall(ttrpc::IoThread& io, const std::string& socket, const std::string& method, const Req& req) {
-  return io.run([&]() -> asio::awaitable<Result<Resp>> {
-    auto s = co_await ttrpc::connectUnix(io.executor(), socket);
-    if (!s) co_return fail(s.error());
-    auto c = ttrpc::Client::create(std::move(*s));
-    ttrpc::CallOptions o;
-    o.deadline = std::chrono::steady_clock::now() + 600s;
-    auto r = co_await c->template callTyped<Resp>("hypervisor.Hypervisor", method, req, o);
-    c->close();
-    co_return r;
-  });
+asio::awaitable<Result<Resp>> callOnce(const std::string& socket, const std::string& method, const Req& req) {
+  auto ex = co_await asio::this_coro::executor;
+  auto s = co_await ttrpc::connectUnix(ex, socket);
+  if (!s) co_return fail(s.error());
+  auto c = ttrpc::Client::create(std::move(*s));
+  ttrpc::CallOptions o;
+  o.deadline = std::chrono::steady_clock::now() + 600s;
+  auto r = co_await c->template callTyped<Resp>("hypervisor.Hypervisor", method, req, o);
+  c->close();
+  co_return r;
+}
+
+asio::awaitable<void> startOne(const std::string& socket, int i, int* good, int* left, asio::steady_timer* done) {
+  hypervisor::CreateVMRequest c;
+  c.set_id(idOf(i));
+  (*c.mutable_annotations())["io.kubernetes.cri.sandbox-name"] = "bench-" + std::to_string(i);
+  (*c.mutable_annotations())["io.kubernetes.cri.sandbox-namespace"] = "default";
+  auto created = co_await callOnce<hypervisor::CreateVMResponse>(socket, "CreateVM", c);
+  if (created) {
+    hypervisor::StartVMRequest s;
+    s.set_id(idOf(i));
+    auto started = co_await callOnce<hypervisor::StartVMResponse>(socket, "StartVM", s);
+    if (started) ++*good;
+  }
+  if (--*left == 0) done->cancel();
 }
 
 struct Run {
@@ -97,22 +116,19 @@ Run runAdaptor(int count, int workers) {
       });
     });
     run.rssBefore = rssKiB();
-    std::atomic<int> ok{0};
+    // All shim calls are coroutines on one client thread (each call on its own connection, as
+    // the Go shim does), so that no per-caller thread stacks inflate the measured RSS.
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::thread> callers;
-    for (int i = 0; i < count; ++i) {
-      callers.emplace_back([&, i] {
-        hypervisor::CreateVMRequest c;
-        c.set_id(idOf(i));
-        (*c.mutable_annotations())["io.kubernetes.cri.sandbox-name"] = "bench-" + std::to_string(i);
-        (*c.mutable_annotations())["io.kubernetes.cri.sandbox-namespace"] = "default";
-        if (!shimCall<hypervisor::CreateVMResponse>(shim, socket, "CreateVM", c)) return;
-        hypervisor::StartVMRequest s;
-        s.set_id(idOf(i));
-        if (shimCall<hypervisor::StartVMResponse>(shim, socket, "StartVM", s)) ++ok;
-      });
-    }
-    for (auto& t : callers) t.join();
+    int ok = shim.run([&]() -> asio::awaitable<int> {
+      auto ex = co_await asio::this_coro::executor;
+      int good = 0, left = count;
+      asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+      for (int i = 0; i < count; ++i) {
+        asio::co_spawn(ex, startOne(socket, i, &good, &left, &done), asio::detached);
+      }
+      co_await done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      co_return good;
+    });
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     run.rssAfter = rssKiB();
     run.ok = ok;

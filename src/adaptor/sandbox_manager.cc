@@ -226,9 +226,18 @@ Result<std::shared_ptr<AgentProxy>> SandboxManager::makeProxy(const SandboxState
   po.serverName = s.instanceName;
   po.directVolumesDir = options_.directVolumesDir;
   if (!options_.disableTls) {
-    auto ctx = makeClientContext({s.caCertPem, s.clientCertPem, s.clientKeyPem}, options_.tlsSkipVerify);
-    if (!ctx) return fail(ctx.error().wrap("agent proxy TLS"));
-    po.tls = *ctx;
+    // Sandboxes share a TLS context when their material is the same (the usual case): an
+    // SSL_CTX with its certificates costs tens of KiB.
+    std::string key = s.caCertPem + '\0' + s.clientCertPem;
+    std::lock_guard lock(mu_);
+    if (auto it = tlsContexts_.find(key); it != tlsContexts_.end()) po.tls = it->second.lock();
+    if (!po.tls) {
+      auto ctx = makeClientContext({s.caCertPem, s.clientCertPem, s.clientKeyPem}, options_.tlsSkipVerify);
+      if (!ctx) return fail(ctx.error().wrap("agent proxy TLS"));
+      po.tls = *ctx;
+      std::erase_if(tlsContexts_, [](const auto& kv) { return kv.second.expired(); });
+      tlsContexts_[key] = po.tls;
+    }
   }
   return AgentProxy::create(io_, std::move(po));
 }

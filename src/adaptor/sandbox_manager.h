@@ -91,6 +91,7 @@ class SandboxManager {
 
   mutable std::mutex mu_;  // guards entries_; never held during provider calls
   std::map<std::string, std::shared_ptr<Entry>> entries_;
+  std::map<std::string, std::weak_ptr<asio::ssl::context>> tlsContexts_;
   std::condition_variable instanceKnown_;
 };
 

@@ -7,6 +7,8 @@ namespace pp::adaptor {
 Result<std::shared_ptr<asio::ssl::context>> makeClientContext(const ClientBundle& bundle, bool skipVerify) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  // Idle agent connections give their 16 KiB record buffers back.
+  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   asio::error_code ec;
   if (!bundle.clientCertPem.empty()) {
     ctx->use_certificate_chain(asio::buffer(bundle.clientCertPem), ec);

@@ -36,6 +36,7 @@ Result<std::shared_ptr<asio::ssl::context>> serverContextFromUserData(const std:
     if (!cert || !key || !ca) return fail(Code::kInvalidArgument, "apf.json TLS fields are not base64");
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     ctx->use_certificate_chain(asio::buffer(*cert));
     ctx->use_private_key(asio::buffer(*key), asio::ssl::context::pem);
     ctx->add_certificate_authority(asio::buffer(*ca));
