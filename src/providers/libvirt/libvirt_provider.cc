@@ -1,0 +1,318 @@
+#include "providers/libvirt/libvirt_provider.h"
+
+#include <libvirt/virterror.h>
+
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "base/files.h"
+#include "base/flags.h"
+#include "base/log.h"
+#include "cloudinit/nocloud_iso.h"
+#include "providers/registry.h"
+
+namespace pp::providers::libvirt {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string lastError(const std::string& what) {
+  virErrorPtr e = virGetLastError();
+  std::string msg = what + ": " + (e && e->message ? e->message : "unknown libvirt error");
+  virResetLastError();
+  return msg;
+}
+
+int lastErrorCode() {
+  virErrorPtr e = virGetLastError();
+  return e ? e->code : 0;
+}
+
+// XML text escaping for values we put in the domain definition.
+std::string esc(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string newUuid() {
+  std::random_device rd;
+  unsigned char b[16];
+  for (auto& x : b) x = static_cast<unsigned char>(rd());
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  char out[37];
+  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  return out;
+}
+
+struct DomainCloser {
+  void operator()(virDomainPtr d) const {
+    if (d) virDomainFree(d);
+  }
+};
+using Domain = std::unique_ptr<virDomain, DomainCloser>;
+
+void registerFlags(flags::FlagSet& fs, LibvirtConfig& c) {
+  fs.stringVar(&c.uri, "uri", "qemu:///system", "LIBVIRT_URI", "libvirt URI");
+  fs.stringVar(&c.poolName, "pool-name", "default", "LIBVIRT_POOL", "libvirt storage pool");
+  fs.stringVar(&c.networkName, "network-name", "default", "LIBVIRT_NET", "libvirt network pool");
+  fs.stringVar(&c.volName, "vol-name", "podvm-base.qcow2", "LIBVIRT_VOL_NAME", "volume name of the pod VM base image");
+  fs.stringVar(&c.launchSecurity, "launch-security", "", "LIBVIRT_LAUNCH_SECURITY", "libvirt launch security type (s390-pv)");
+  fs.stringVar(&c.firmware, "firmware", "", "LIBVIRT_EFI_FIRMWARE", "path to the EFI firmware");
+  fs.intVar(&c.cpu, "cpu", 2, "LIBVIRT_CPU", "number of vCPUs of a pod VM");
+  fs.intVar(&c.memoryMiB, "memory", 8192, "LIBVIRT_MEMORY", "memory of a pod VM in MiB");
+  fs.stringVar(&c.dataDir, "data-dir", "/var/lib/libvirt/images", "", "directory for per-VM files (cidata ISO)");
+  fs.boolVar(&c.disableCvm, "disable-cvm", false, "DISABLECVM", "use non-confidential VMs");
+  fs.stringVar(&c.domainType, "domain-type", "kvm", "LIBVIRT_DOMAIN_TYPE",
+               "libvirt domain type: kvm, or qemu for software emulation where KVM does not work");
+  fs.stringVar(&c.kernel, "kernel", "", "LIBVIRT_KERNEL", "boot this kernel directly (with -initrd) instead of a disk image");
+  fs.stringVar(&c.initrd, "initrd", "", "LIBVIRT_INITRD", "initramfs for direct kernel boot");
+  fs.stringVar(&c.cmdline, "kernel-cmdline", "console=ttyS0 panic=-1", "LIBVIRT_KERNEL_CMDLINE",
+               "kernel command line for direct kernel boot");
+  fs.durationVar(&c.ipTimeout, "ip-timeout", 180s, "LIBVIRT_IP_TIMEOUT", "how long to wait for the pod VM's DHCP lease");
+}
+
+Result<std::unique_ptr<Provider>> build(const LibvirtConfig& c) { return LibvirtProvider::create(c); }
+
+}  // namespace
+
+PP_REGISTER_PROVIDER("libvirt", LibvirtConfig, registerFlags, build)
+
+Result<std::unique_ptr<Provider>> LibvirtProvider::create(const LibvirtConfig& config) {
+  if (config.domainType != "kvm" && config.domainType != "qemu") {
+    return fail(Code::kInvalidArgument, "-domain-type must be kvm or qemu, not \"" + config.domainType + "\"");
+  }
+  if (config.kernel.empty() != config.initrd.empty()) {
+    return fail(Code::kInvalidArgument, "-kernel and -initrd must be given together");
+  }
+  if (!config.launchSecurity.empty() && !config.disableCvm) {
+    return fail(Code::kUnimplemented, "-launch-security " + config.launchSecurity + " is only supported on s390x");
+  }
+  if (config.cpu <= 0 || config.memoryMiB <= 0) return fail(Code::kInvalidArgument, "-cpu and -memory must be positive");
+  // Errors are reported through our results; keep libvirt from printing them to stderr too.
+  virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+  std::unique_ptr<LibvirtProvider> p(new LibvirtProvider(config));
+  p->conn_ = virConnectOpen(config.uri.c_str());
+  if (!p->conn_) return fail(Code::kUnavailable, lastError("connecting to libvirt at " + config.uri));
+  return std::unique_ptr<Provider>(std::move(p));
+}
+
+LibvirtProvider::~LibvirtProvider() {
+  if (conn_) virConnectClose(conn_);
+}
+
+Status LibvirtProvider::teardown() { return {}; }
+
+Status LibvirtProvider::verifyConfig() {
+  if (config_.kernel.empty()) {
+    virStoragePoolPtr pool = virStoragePoolLookupByName(conn_, config_.poolName.c_str());
+    if (!pool) return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
+    virStorageVolPtr vol = virStorageVolLookupByName(pool, config_.volName.c_str());
+    virStoragePoolFree(pool);
+    if (!vol) return fail(Code::kFailedPrecondition, lastError("base volume " + config_.volName));
+    virStorageVolFree(vol);
+  } else {
+    for (const auto& f : {config_.kernel, config_.initrd}) {
+      if (!std::filesystem::exists(f)) return fail(Code::kFailedPrecondition, "boot file " + f + " does not exist");
+    }
+  }
+  virNetworkPtr net = virNetworkLookupByName(conn_, config_.networkName.c_str());
+  if (!net) return fail(Code::kFailedPrecondition, lastError("network " + config_.networkName));
+  virNetworkFree(net);
+  return {};
+}
+
+std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::string& uuid,
+                                       const std::string& isoPath, const std::string& rootDiskPath) const {
+  // vCPU and memory annotations each override the configuration.
+  int64_t vcpus = req.spec.vcpus > 0 ? req.spec.vcpus : config_.cpu;
+  int64_t mem = req.spec.memoryMiB > 0 ? req.spec.memoryMiB : config_.memoryMiB;
+  std::string x;
+  x += "<domain type='" + config_.domainType + "'>\n";
+  x += "  <name>" + esc(req.instanceName) + "</name>\n";
+  x += "  <uuid>" + uuid + "</uuid>\n";
+  x += "  <metadata><peerpods:sandbox xmlns:peerpods='https://github.com/confidential-containers/peerpods'>" +
+       esc(req.sandboxId) + "</peerpods:sandbox></metadata>\n";
+  x += "  <memory unit='MiB'>" + std::to_string(mem) + "</memory>\n";
+  x += "  <vcpu>" + std::to_string(vcpus) + "</vcpu>\n";
+  x += "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n";
+  if (!config_.kernel.empty()) {
+    x += "    <kernel>" + esc(config_.kernel) + "</kernel>\n    <initrd>" + esc(config_.initrd) + "</initrd>\n";
+    x += "    <cmdline>" + esc(config_.cmdline) + "</cmdline>\n";
+  } else {
+    x += "    <boot dev='hd'/>\n";
+  }
+  if (!config_.firmware.empty()) x += "    <loader readonly='yes' type='pflash'>" + esc(config_.firmware) + "</loader>\n";
+  x += "  </os>\n  <features><acpi/><apic/></features>\n";
+  if (config_.domainType == "kvm") x += "  <cpu mode='host-model'/>\n";
+  x += "  <on_poweroff>destroy</on_poweroff>\n  <on_crash>destroy</on_crash>\n";
+  x += "  <devices>\n";
+  if (!rootDiskPath.empty()) {
+    x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n";
+    x += "      <source file='" + esc(rootDiskPath) + "'/>\n      <target dev='sda' bus='sata'/>\n";
+    x += "      <boot order='1'/>\n    </disk>\n";
+  }
+  // IDE: the cloud kernel has no AHCI (local-e2e.md); IDE works with every x86 kernel.
+  x += "    <disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n";
+  x += "      <source file='" + esc(isoPath) + "'/>\n      <target dev='hda' bus='ide'/>\n      <readonly/>\n";
+  x += "    </disk>\n";
+  x += "    <interface type='network'>\n      <source network='" + esc(config_.networkName) + "'/>\n";
+  x += "      <model type='virtio'/>\n    </interface>\n";
+  x += "    <serial type='pty'><target port='0'/></serial>\n    <console type='pty'><target type='serial' port='0'/></console>\n";
+  x += "  </devices>\n</domain>\n";
+  return x;
+}
+
+Result<std::string> LibvirtProvider::createRootDisk(const std::string& name, const std::string& baseVolume) {
+  virStoragePoolPtr pool = virStoragePoolLookupByName(conn_, config_.poolName.c_str());
+  if (!pool) return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
+  auto closePool = std::unique_ptr<virStoragePool, int (*)(virStoragePoolPtr)>(pool, virStoragePoolFree);
+  (void)virStoragePoolRefresh(pool, 0);
+  virStorageVolPtr base = virStorageVolLookupByName(pool, baseVolume.c_str());
+  if (!base) return fail(Code::kNotFound, lastError("base volume " + baseVolume + " in pool " + config_.poolName));
+  virStorageVolInfo info{};
+  char* basePath = virStorageVolGetPath(base);
+  virStorageVolGetInfo(base, &info);
+  virStorageVolFree(base);
+  if (!basePath) return fail(Code::kInternal, lastError("path of base volume " + baseVolume));
+  std::string xml = "<volume><name>" + esc(name + "-root.qcow2") + "</name><capacity unit='bytes'>" +
+                    std::to_string(info.capacity) + "</capacity><target><format type='qcow2'/></target>" +
+                    "<backingStore><path>" + esc(basePath) + "</path><format type='qcow2'/></backingStore></volume>";
+  std::free(basePath);
+  virStorageVolPtr vol = virStorageVolCreateXML(pool, xml.c_str(), 0);
+  if (!vol) return fail(Code::kInternal, lastError("creating volume " + name + "-root.qcow2"));
+  char* path = virStorageVolGetPath(vol);
+  virStorageVolFree(vol);
+  if (!path) return fail(Code::kInternal, lastError("path of volume " + name + "-root.qcow2"));
+  std::string out(path);
+  std::free(path);
+  return out;
+}
+
+void LibvirtProvider::removeArtifacts(const std::string& name) {
+  std::error_code ec;
+  std::filesystem::remove(config_.dataDir + "/" + name + "-cloudinit.iso", ec);
+  if (!config_.kernel.empty()) return;
+  virStoragePoolPtr pool = virStoragePoolLookupByName(conn_, config_.poolName.c_str());
+  if (!pool) {
+    virResetLastError();
+    return;
+  }
+  virStorageVolPtr vol = virStorageVolLookupByName(pool, (name + "-root.qcow2").c_str());
+  if (vol) {
+    if (virStorageVolDelete(vol, 0) != 0) log::warn("libvirt", "{}", lastError("deleting volume " + name + "-root.qcow2"));
+    virStorageVolFree(vol);
+  }
+  virResetLastError();
+  virStoragePoolFree(pool);
+}
+
+Result<std::vector<std::string>> LibvirtProvider::waitForIps(virDomainPtr dom, const std::string& name) {
+  auto until = std::chrono::steady_clock::now() + config_.ipTimeout;
+  auto delay = 200ms;
+  while (true) {
+    virDomainInterfacePtr* ifaces = nullptr;
+    int n = virDomainInterfaceAddresses(dom, &ifaces, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0);
+    std::vector<std::string> ips;
+    for (int i = 0; i < n; ++i) {
+      for (unsigned j = 0; j < ifaces[i]->naddrs; ++j) {
+        if (ifaces[i]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4 && ifaces[i]->addrs[j].addr) {
+          ips.push_back(ifaces[i]->addrs[j].addr);
+        }
+      }
+      virDomainInterfaceFree(ifaces[i]);
+    }
+    std::free(ifaces);
+    if (n < 0) virResetLastError();
+    if (!ips.empty()) return ips;
+    if (std::chrono::steady_clock::now() >= until) {
+      return fail(Code::kDeadlineExceeded, "libvirt: domain " + name + " got no DHCP lease on network " +
+                                               config_.networkName + " within " + flags::formatDuration(config_.ipTimeout));
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min<std::chrono::milliseconds>(delay * 2, 2s);
+  }
+}
+
+Result<Instance> LibvirtProvider::createInstance(const CreateRequest& req) {
+  const std::string& name = req.instanceName;
+  if (name.empty() || name.find('/') != std::string::npos) return fail(Code::kInvalidArgument, "libvirt: bad instance name");
+  if (virDomainPtr existing = virDomainLookupByName(conn_, name.c_str())) {
+    virDomainFree(existing);
+    return fail(Code::kAlreadyExists, "libvirt: a domain named " + name + " already exists");
+  }
+  virResetLastError();
+  auto iso = cloudinit::buildNoCloudIso(req.userData, "instance-id: " + name + "\nlocal-hostname: " + name + "\n");
+  if (!iso) return fail(iso.error());
+  if (auto st = files::makeDirs(config_.dataDir, 0755); !st) return fail(st.error());
+  const std::string isoPath = config_.dataDir + "/" + name + "-cloudinit.iso";
+  if (auto st = files::writeAtomic(isoPath, *iso, 0644); !st) return fail(st.error());
+
+  std::string rootDisk;
+  if (config_.kernel.empty()) {
+    // The image annotation selects the base volume for this pod only (upstream makes it sticky).
+    auto disk = createRootDisk(name, req.spec.image.empty() ? config_.volName : req.spec.image);
+    if (!disk) {
+      removeArtifacts(name);
+      return fail(disk.error());
+    }
+    rootDisk = *disk;
+  }
+  const std::string uuid = newUuid();
+  std::string xml = domainXml(req, uuid, isoPath, rootDisk);
+  Domain dom(virDomainDefineXML(conn_, xml.c_str()));
+  if (!dom) {
+    auto e = lastError("libvirt: defining domain " + name);
+    removeArtifacts(name);
+    return fail(Code::kInternal, e);
+  }
+  auto undo = [&](Error e) -> Result<Instance> {
+    // A create that fails after the domain exists removes it (provider contract).
+    (void)deleteInstance(uuid);
+    removeArtifacts(name);
+    return fail(std::move(e));
+  };
+  if (virDomainCreate(dom.get()) != 0) return undo(Error{Code::kInternal, lastError("libvirt: starting domain " + name)});
+  auto ips = waitForIps(dom.get(), name);
+  if (!ips) return undo(ips.error());
+  log::info("libvirt", "domain {} ({}) running at {}", name, uuid, ips->front());
+  return Instance{uuid, name, *ips};
+}
+
+Status LibvirtProvider::deleteInstance(const std::string& id) {
+  Domain dom(virDomainLookupByUUIDString(conn_, id.c_str()));
+  if (!dom) {
+    int code = lastErrorCode();
+    auto e = lastError("libvirt: looking up domain " + id);
+    if (code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_INVALID_ARG) return {};  // already gone
+    return fail(Code::kUnavailable, e);
+  }
+  std::string name = virDomainGetName(dom.get()) ? virDomainGetName(dom.get()) : "";
+  if (virDomainIsActive(dom.get()) == 1 && virDomainDestroy(dom.get()) != 0) {
+    if (lastErrorCode() != VIR_ERR_OPERATION_INVALID) return fail(Code::kInternal, lastError("libvirt: destroying " + name));
+    virResetLastError();
+  }
+  if (virDomainUndefineFlags(dom.get(), VIR_DOMAIN_UNDEFINE_NVRAM) != 0) {
+    virResetLastError();
+    if (virDomainUndefine(dom.get()) != 0 && lastErrorCode() != VIR_ERR_NO_DOMAIN) {
+      return fail(Code::kInternal, lastError("libvirt: undefining " + name));
+    }
+    virResetLastError();
+  }
+  if (!name.empty()) removeArtifacts(name);
+  return {};
+}
+
+}  // namespace pp::providers::libvirt
