@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,6 +95,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cloud-api-adaptor %s: unexpected argument %s\n", cmd.c_str(), parsed->remaining[0].c_str());
     return 1;
   }
+
+  if (const auto* f = fs.lookup("probe-port")) config.probeRequested = f->source() != "default";
+  if (const char* k = std::getenv("KUBERNETES_SERVICE_HOST"); k && *k) config.probeRequested = true;
 
   sigset_t stopSignals = blockStopSignals();
   log::info("adaptor", "cloud-api-adaptor {} starting with provider {}", PEERPODS_VERSION, cmd);

@@ -42,6 +42,8 @@ struct AdaptorConfig {
   // Ours: worker threads for provider calls; a probe port as upstream reads PROBE_PORT.
   uint64_t workers = 32;
   uint64_t probePort = 8000;
+  // Upstream serves the probe only in Kubernetes; we also serve it when the port is set.
+  bool probeRequested = false;
 
   void registerFlags(flags::FlagSet& fs);
   // Cross-flag checks (e.g. -tls-skip-verify with a CA), with messages a user can act on.

@@ -82,6 +82,12 @@ Status Daemon::start() {
   if (!l) return fail(l.error());
   listener_ = std::move(*l);
   log::info("adaptor", "serving hypervisor.Hypervisor and podvminfo.PodVMInfo on {}", config_.socket);
+  if (config_.probeRequested) {
+    auto probe = StartupProbe::start(io_->executor(), "0.0.0.0", static_cast<uint16_t>(config_.probePort), config_.socket);
+    if (!probe) return fail(probe.error());
+    probe_ = *probe;
+    log::info("adaptor", "startup probe on :{}/startup", probe_->port());
+  }
   sdNotify("READY=1");
   return {};
 }
@@ -92,6 +98,7 @@ void Daemon::stop() {
   sdNotify("STOPPING=1");
   log::info("adaptor", "shutting down: pod VMs keep running, their state stays in {}", config_.podsDir);
   listener_.reset();
+  if (probe_) probe_->stop();
   if (server_) server_->shutdown();
   if (manager_) manager_->shutdown();
   if (workers_) workers_->join();

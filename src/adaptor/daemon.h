@@ -9,6 +9,7 @@
 #include "adaptor/config.h"
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/pod_network.h"
+#include "adaptor/probe.h"
 #include "adaptor/sandbox_manager.h"
 #include "providers/provider.h"
 #include "ttrpc/io_thread.h"
@@ -40,6 +41,7 @@ class Daemon {
   std::unique_ptr<HypervisorService> service_;
   std::unique_ptr<ttrpc::Server> server_;
   std::unique_ptr<ttrpc::Listener> listener_;
+  std::shared_ptr<StartupProbe> probe_;
   bool stopped_ = false;
 };
 
