@@ -15,6 +15,8 @@
 #include "ttrpc/envelope.h"
 #include "ttrpc/request.pb.h"
 
+#include <google/protobuf/stubs/logging.h>
+
 namespace pp::ttrpc {
 
 namespace {
@@ -313,7 +315,16 @@ asio::awaitable<void> ServerConnection::runStream(uint32_t id, CallContext ctx,
   }
 }
 
-Server::Server() : registry_(std::make_shared<Registry>()) {}
+Server::Server() : registry_(std::make_shared<Registry>()) {
+  // Malformed input from peers makes libprotobuf print an error per message; keep that out of
+  // the logs unless debugging (a peer must not be able to flood them).
+  static std::once_flag once;
+  std::call_once(once, [] {
+    google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*, int, const std::string& msg) {
+      log::debug("protobuf", "{}", msg);
+    });
+  });
+}
 
 Server::~Server() { shutdown(); }
 
