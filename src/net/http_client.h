@@ -1,0 +1,69 @@
+// Blocking HTTP(S) client on libcurl for cloud, Kubernetes and Docker Engine API calls. Each
+// send() uses its own easy handle, so one HttpClient may be used from many threads at once;
+// connections, DNS answers and TLS sessions are shared between the calls of one client (and
+// its copies) so that consecutive calls to the same API reuse a kept-alive connection.
+// Transport failures become UNAVAILABLE (DEADLINE_EXCEEDED on timeout); HTTP error statuses
+// are not errors here, callers look at HttpResponse::status.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+
+namespace pp::net {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // Whole exchange, connecting included.
+  std::chrono::milliseconds timeout{30000};
+  // Connect to this unix socket instead of the URL's host (Docker Engine API); the URL still
+  // gives the path, e.g. "http://localhost/v1.41/containers/json".
+  std::string unixSocket;
+  // TLS: CA bundle to verify the server with (files or PEM text), client certificate and key.
+  std::string caFile;
+  std::string caPem;
+  std::string clientCertFile, clientKeyFile;
+  std::string clientCertPem, clientKeyPem;
+  bool insecureSkipVerify = false;
+  // Larger response bodies are refused (RESOURCE_EXHAUSTED) rather than buffered.
+  size_t maxResponseBytes = 64 << 20;
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // of the final response
+  std::string body;
+
+  // First value of the header `name` (case-insensitive); "" when absent.
+  std::string header(std::string_view name) const;
+  bool ok() const { return status >= 200 && status < 300; }
+};
+
+class HttpClient {
+ public:
+  HttpClient();
+  ~HttpClient();
+  HttpClient(const HttpClient&);
+  HttpClient& operator=(const HttpClient&);
+
+  Result<HttpResponse> send(const HttpRequest& request) const;
+
+ private:
+  struct Shared;
+  std::shared_ptr<Shared> shared_;
+};
+
+// Percent-encodes everything but RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~), for
+// query values and path segments.
+std::string urlEncode(std::string_view text);
+
+}  // namespace pp::net

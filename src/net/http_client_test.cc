@@ -1,0 +1,272 @@
+#include "net/http_client.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "net/http_server.h"
+#include "net/raw_socket_test_util.h"
+
+namespace pp::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Records the requests it receives and answers according to the path.
+class RecordingServer {
+ public:
+  explicit RecordingServer(HttpServerOptions options = {}) {
+    options.threads = 2;  // a sleeping handler must not hold up the next test request
+    auto s = HttpServer::start(options, [this](const ServerRequest& r) { return handle(r); });
+    if (!s) throw std::runtime_error(s.error().toString());
+    server_ = std::move(*s);
+  }
+  std::string url(std::string_view path) const { return server_->baseUrl() + std::string(path); }
+  ServerRequest last() {
+    std::lock_guard lock(mu_);
+    return last_;
+  }
+  HttpServer& server() { return *server_; }
+
+ private:
+  ServerResponse handle(const ServerRequest& r) {
+    {
+      std::lock_guard lock(mu_);
+      last_ = r;
+    }
+    if (r.path == "/sleep") {
+      std::this_thread::sleep_for(1s);
+      return ServerResponse{200, {}, "late"};
+    }
+    if (r.path == "/big") {
+      size_t n = std::stoul(*r.queryParam("n"));
+      return ServerResponse{200, {}, std::string(n, 'b')};
+    }
+    if (r.path == "/status") {
+      return ServerResponse{std::stoi(*r.queryParam("code")), {{"X-Reason", "asked"}}, "status"};
+    }
+    return ServerResponse{200,
+                          {{"X-Method", r.method}, {"Set-Cookie", "a=1"}, {"set-cookie", "b=2"}},
+                          r.method + ":" + r.body};
+  }
+
+  std::mutex mu_;
+  ServerRequest last_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST(HttpClient, MethodsBodiesAndHeadersBothWays) {
+  RecordingServer server;
+  HttpClient client;
+  for (std::string method : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
+    bool withBody = method != "GET" && method != "DELETE";
+    HttpRequest req{.method = method,
+                    .url = server.url("/things/1?x=y"),
+                    .headers = {{"Authorization", "Bearer t0ken"}, {"X-Empty", ""}},
+                    .body = withBody ? "{\"k\":1}" : ""};
+    if (withBody) req.headers.emplace_back("Content-Type", "application/json");
+    auto r = client.send(req);
+    ASSERT_TRUE(r) << method << ": " << r.error().toString();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, method + ":" + req.body);
+    EXPECT_EQ(r->header("x-method"), method);
+    EXPECT_EQ(r->header("X-METHOD"), method);
+    ServerRequest seen = server.last();
+    EXPECT_EQ(seen.method, method);
+    EXPECT_EQ(seen.path, "/things/1");
+    EXPECT_EQ(seen.query, "x=y");
+    EXPECT_EQ(seen.header("authorization"), "Bearer t0ken");
+    // An empty header is sent as such rather than dropped.
+    bool sawEmpty = false;
+    for (const auto& [name, value] : seen.headers)
+      sawEmpty = sawEmpty || (name == "X-Empty" && value.empty());
+    EXPECT_TRUE(sawEmpty) << method;
+    EXPECT_EQ(seen.header("content-type"), withBody ? "application/json" : "");
+    EXPECT_EQ(seen.header("expect"), "");
+  }
+}
+
+TEST(HttpClient, BodylessPostSendsZeroLengthAndNoFormContentType) {
+  RecordingServer server;
+  auto r = HttpClient().send({.method = "POST", .url = server.url("/containers/abc/start")});
+  ASSERT_TRUE(r) << r.error().toString();
+  ServerRequest seen = server.last();
+  EXPECT_EQ(seen.method, "POST");
+  EXPECT_EQ(seen.header("content-length"), "0");
+  EXPECT_EQ(seen.header("content-type"), "");
+
+  r = HttpClient().send({.method = "PUT", .url = server.url("/x"), .body = "data"});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(server.last().header("content-type"), "");
+}
+
+TEST(HttpClient, KeepsRepeatedResponseHeadersAndHeadHasNoBody) {
+  RecordingServer server;
+  HttpClient client;
+  auto r = client.send({.url = server.url("/")});
+  ASSERT_TRUE(r);
+  int cookies = 0;
+  for (const auto& [name, value] : r->headers) {
+    if (name == "Set-Cookie" || name == "set-cookie") ++cookies;
+  }
+  EXPECT_EQ(cookies, 2);
+  EXPECT_EQ(r->header("set-cookie"), "a=1");
+
+  r = client.send({.method = "HEAD", .url = server.url("/")});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body.empty());
+  EXPECT_EQ(server.last().method, "HEAD");
+}
+
+TEST(HttpClient, ErrorStatusesAreResponsesNotErrors) {
+  RecordingServer server;
+  auto r = HttpClient().send({.url = server.url("/status?code=404")});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->status, 404);
+  EXPECT_FALSE(r->ok());
+  EXPECT_EQ(r->header("x-reason"), "asked");
+  EXPECT_EQ(r->body, "status");
+}
+
+TEST(HttpClient, TimeoutIsDeadlineExceededWithoutSecrets) {
+  RecordingServer server;
+  auto start = std::chrono::steady_clock::now();
+  auto r = HttpClient().send({.url = server.url("/sleep?sig=SECRETSIG"),
+                              .headers = {{"Authorization", "Bearer SECRETTOKEN"}},
+                              .timeout = 200ms});
+  ASSERT_FALSE(r);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 900ms);
+  EXPECT_EQ(r.error().code, Code::kDeadlineExceeded) << r.error().toString();
+  EXPECT_NE(r.error().message.find(server.url("/sleep")), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("SECRET"), std::string::npos) << r.error().message;
+}
+
+TEST(HttpClient, RefusedConnectionIsUnavailable) {
+  uint16_t port;
+  {
+    RecordingServer gone;
+    port = gone.server().port();
+  }
+  auto r = HttpClient().send(
+      {.url = "http://user:pw@127.0.0.1:" + std::to_string(port) + "/x?token=abc"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kUnavailable) << r.error().toString();
+  EXPECT_NE(r.error().message.find("GET http://127.0.0.1:" + std::to_string(port) + "/x"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("token"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("pw@"), std::string::npos);
+}
+
+TEST(HttpClient, InvalidRequestsAreRefusedBeforeSending) {
+  RecordingServer server;
+  HttpClient client;
+  auto injected = client.send({.url = server.url("/"), .headers = {{"X", "a\r\nInjected: yes"}}});
+  ASSERT_FALSE(injected);
+  EXPECT_EQ(injected.error().code, Code::kInvalidArgument);
+  EXPECT_FALSE(client.send({.url = server.url("/"), .headers = {{"Bad:Name", "v"}}}));
+  EXPECT_FALSE(client.send({.method = "GET /x", .url = server.url("/")}));
+  EXPECT_FALSE(client.send({.url = ""}));
+  auto file = client.send({.url = "file:///etc/passwd"});
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().code, Code::kInvalidArgument) << file.error().toString();
+}
+
+TEST(HttpClient, OversizedResponsesAreRefused) {
+  RecordingServer server;
+  HttpClient client;
+  auto exact = client.send({.url = server.url("/big?n=4096"), .maxResponseBytes = 4096});
+  ASSERT_TRUE(exact) << exact.error().toString();
+  EXPECT_EQ(exact->body.size(), 4096u);
+
+  // Announced by Content-Length: refused before the body is read.
+  auto announced = client.send({.url = server.url("/big?n=4097"), .maxResponseBytes = 4096});
+  ASSERT_FALSE(announced);
+  EXPECT_EQ(announced.error().code, Code::kResourceExhausted) << announced.error().toString();
+
+  // Not announced (the body runs until the connection closes): cut off while reading.
+  testing::CannedServer canned("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" +
+                               std::string(200000, 'z'));
+  auto unannounced = client.send({.url = "http://127.0.0.1:" + std::to_string(canned.port()) + "/",
+                                  .maxResponseBytes = 100000});
+  ASSERT_FALSE(unannounced);
+  EXPECT_EQ(unannounced.error().code, Code::kResourceExhausted) << unannounced.error().toString();
+
+  auto enough = client.send({.url = "http://127.0.0.1:" + std::to_string(canned.port()) + "/",
+                             .maxResponseBytes = 200000});
+  ASSERT_TRUE(enough) << enough.error().toString();
+  EXPECT_EQ(enough->body.size(), 200000u);
+}
+
+TEST(HttpClient, OnlyTheFinalResponsesHeadersAreKept) {
+  testing::CannedServer canned(
+      "HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
+      "HTTP/1.1 201 Created\r\nX-Final: 2\r\nContent-Length: 2\r\n\r\nok");
+  auto r = HttpClient().send(
+      {.method = "POST", .url = "http://127.0.0.1:" + std::to_string(canned.port()) + "/"});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->status, 201);
+  EXPECT_EQ(r->header("x-final"), "2");
+  EXPECT_EQ(r->header("x-interim"), "");
+  EXPECT_EQ(r->body, "ok");
+}
+
+TEST(HttpClient, TalksOverAUnixSocket) {
+  std::string dir = std::filesystem::temp_directory_path() / "pp-net-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  {
+    RecordingServer server({.unixSocket = dir + "/docker.sock"});
+    auto r = HttpClient().send({.method = "POST",
+                                .url = "http://localhost/v1.41/containers/create?name=podvm-x",
+                                .body = "{}",
+                                .unixSocket = dir + "/docker.sock"});
+    ASSERT_TRUE(r) << r.error().toString();
+    EXPECT_EQ(r->body, "POST:{}");
+    EXPECT_EQ(server.last().path, "/v1.41/containers/create");
+    EXPECT_EQ(server.last().queryParam("name"), "podvm-x");
+  }
+  auto gone =
+      HttpClient().send({.url = "http://localhost/_ping", .unixSocket = dir + "/docker.sock"});
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, Code::kUnavailable);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HttpClient, IsSafeToUseFromManyThreads) {
+  RecordingServer server;
+  HttpClient client;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient copy = client;  // copies share connections too
+      for (int i = 0; i < 20; ++i) {
+        std::string body = std::to_string(t) + "-" + std::to_string(i);
+        auto r =
+            (i % 2 ? copy : client).send({.method = "PUT", .url = server.url("/p"), .body = body});
+        if (r && r->body == "PUT:" + body) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 160);
+  // Connections were reused: far fewer than one per request.
+  EXPECT_LE(server.server().connectionsAccepted(), 40u);
+}
+
+TEST(HttpClient, UrlEncodeKeepsOnlyUnreservedCharacters) {
+  EXPECT_EQ(urlEncode("AZaz09-._~"), "AZaz09-._~");
+  EXPECT_EQ(urlEncode("a b/c?d=e&f+g"), "a%20b%2Fc%3Fd%3De%26f%2Bg");
+  EXPECT_EQ(urlEncode("\xe2\x82\xac"), "%E2%82%AC");
+  EXPECT_EQ(urlEncode(std::string_view("\0", 1)), "%00");
+  EXPECT_EQ(urlEncode(""), "");
+  EXPECT_EQ(percentDecode(urlEncode("round trip: ü/%+"), false), "round trip: ü/%+");
+}
+
+}  // namespace
+}  // namespace pp::net

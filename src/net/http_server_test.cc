@@ -1,0 +1,316 @@
+#include "net/http_server.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "net/http_client.h"
+#include "net/raw_socket_test_util.h"
+
+namespace pp::net {
+namespace {
+
+using testing::RawSocket;
+using namespace std::chrono_literals;
+
+// Echoes what it saw: method, path, query and body in the body, plus a header.
+ServerResponse echo(const ServerRequest& r) {
+  return ServerResponse{200,
+                        {{"Content-Type", "text/plain"}, {"X-Seen-Header", r.header("x-test")}},
+                        r.method + " " + r.path + " " + r.query + " [" + r.body + "]"};
+}
+
+std::unique_ptr<HttpServer> startServer(HttpServerOptions options, HttpHandler handler) {
+  auto server = HttpServer::start(options, std::move(handler));
+  if (!server) ADD_FAILURE() << server.error().toString();
+  return server ? std::move(*server) : nullptr;
+}
+
+TEST(HttpServer, ServesRequestsFromTheClient) {
+  auto server = startServer({}, echo);
+  ASSERT_TRUE(server);
+  ASSERT_NE(server->port(), 0);
+  EXPECT_EQ(server->baseUrl(), "http://127.0.0.1:" + std::to_string(server->port()));
+
+  HttpClient client;
+  auto r = client.send({.method = "POST",
+                        .url = server->baseUrl() + "/x/y?a=1",
+                        .headers = {{"X-Test", "hello"}},
+                        .body = "payload"});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "POST /x/y a=1 [payload]");
+  EXPECT_EQ(r->header("x-seen-header"), "hello");
+  EXPECT_EQ(r->header("content-length"), "23");
+}
+
+TEST(HttpServer, KeepsConnectionsAliveAndAnswersPipelinedRequests) {
+  auto server = startServer({}, echo);
+  ASSERT_TRUE(server);
+  RawSocket s = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(
+      s.sendAll("GET /one HTTP/1.1\r\nHost: h\r\n\r\n"
+                "POST /two HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"));
+  std::string first = s.readResponse();
+  std::string second = s.readResponse();
+  EXPECT_TRUE(first.starts_with("HTTP/1.1 200 OK\r\n")) << first;
+  EXPECT_TRUE(first.ends_with("GET /one  []")) << first;
+  EXPECT_TRUE(second.ends_with("POST /two  [abc]")) << second;
+  EXPECT_EQ(first.find("Connection: close"), std::string::npos);
+  // The connection stays usable for a third request, then closes when asked to.
+  ASSERT_TRUE(s.sendAll("GET /three HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+  std::string third = s.readResponse();
+  EXPECT_TRUE(third.ends_with("GET /three  []")) << third;
+  EXPECT_NE(third.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(s.closedByPeer());
+  EXPECT_EQ(server->connectionsAccepted(), 1u);
+}
+
+TEST(HttpServer, ClientReusesTheConnection) {
+  auto server = startServer({}, echo);
+  ASSERT_TRUE(server);
+  HttpClient client;
+  for (int i = 0; i < 5; ++i) {
+    auto r = client.send({.url = server->baseUrl() + "/"});
+    ASSERT_TRUE(r) << r.error().toString();
+  }
+  EXPECT_EQ(server->connectionsAccepted(), 1u);
+}
+
+TEST(HttpServer, MalformedRequestGets400AndTheConnectionIsClosed) {
+  auto server = startServer({}, echo);
+  ASSERT_TRUE(server);
+  for (const std::string& bad : std::vector<std::string>{
+           "NOT HTTP\r\n\r\n", "GET / HTTP/1.1\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+           std::string("GET / HTTP/1.1\r\nHost: h\r\nX: \0\r\n\r\n", 36)}) {
+    RawSocket s = RawSocket::connectLoopback(server->port());
+    ASSERT_TRUE(s.sendAll(bad));
+    std::string all;
+    EXPECT_TRUE(s.readUntilClose(all)) << "connection not closed after: " << bad;
+    EXPECT_TRUE(all.starts_with("HTTP/1.1 400 Bad Request\r\n")) << all;
+    EXPECT_NE(all.find("Connection: close\r\n"), std::string::npos);
+  }
+  // The server is still fine.
+  auto r = HttpClient().send({.url = server->baseUrl() + "/after"});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(HttpServer, OversizedHeaderGets431) {
+  auto server = startServer({.limits = {.maxHeaderBytes = 1024, .maxBodyBytes = 1024}}, echo);
+  ASSERT_TRUE(server);
+  auto r = HttpClient().send(
+      {.url = server->baseUrl() + "/", .headers = {{"X-Big", std::string(2000, 'a')}}});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->status, 431);
+
+  // A client that never ends its header is cut off at the limit, not buffered forever.
+  RawSocket s = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(s.sendAll("GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(4000, 'b')));
+  std::string all;
+  s.readUntilClose(all);
+  EXPECT_TRUE(all.starts_with("HTTP/1.1 431 ")) << all;
+}
+
+TEST(HttpServer, OversizedBodyGets413) {
+  auto server = startServer({.limits = {.maxHeaderBytes = 1024, .maxBodyBytes = 1000}}, echo);
+  ASSERT_TRUE(server);
+  HttpClient client;
+  auto r = client.send(
+      {.method = "PUT", .url = server->baseUrl() + "/", .body = std::string(1001, 'x')});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->status, 413);
+  // The body is drained, so even a much larger one (sent in full by the client) still reads
+  // the 413 rather than a reset.
+  r = client.send(
+      {.method = "PUT", .url = server->baseUrl() + "/", .body = std::string(300000, 'x')});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->status, 413);
+  r = client.send(
+      {.method = "PUT", .url = server->baseUrl() + "/", .body = std::string(1000, 'x')});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(HttpServer, AcceptsChunkedRequestBodies) {
+  auto server = startServer({}, echo);
+  ASSERT_TRUE(server);
+  RawSocket s = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(
+      s.sendAll("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n"));
+  std::string response = s.readResponse();
+  EXPECT_TRUE(response.ends_with("POST /c  [abc0123456789]")) << response;
+}
+
+TEST(HttpServer, SendsContinueWhenAsked) {
+  auto server = startServer({}, echo);
+  ASSERT_TRUE(server);
+  RawSocket s = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(
+      s.sendAll("PUT /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  EXPECT_EQ(s.readResponse(), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(s.sendAll("body"));
+  EXPECT_TRUE(s.readResponse().ends_with("PUT /e  [body]"));
+}
+
+TEST(HttpServer, HeadGetsTheLengthButNoBody) {
+  auto server = startServer({}, [](const ServerRequest&) {
+    return ServerResponse{200, {}, "twelve bytes"};
+  });
+  ASSERT_TRUE(server);
+  RawSocket s = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(s.sendAll("HEAD / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+  // readResponse would wait for the 12 announced bytes; read both answers raw instead.
+  std::string expectedHead = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n";
+  std::string expected = expectedHead + expectedHead + "twelve bytes";
+  std::string got;
+  char buf[512];
+  while (got.size() < expected.size()) {
+    ssize_t n = ::recv(s.fd(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(got, expected);
+}
+
+TEST(HttpServer, NoContentHasNoLength) {
+  auto server = startServer({}, [](const ServerRequest&) {
+    return ServerResponse{204, {}, "dropped"};
+  });
+  ASSERT_TRUE(server);
+  RawSocket s = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(s.sendAll("DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n"));
+  EXPECT_EQ(s.readResponse(), "HTTP/1.1 204 No Content\r\n\r\n");
+}
+
+TEST(HttpServer, HandlerFailuresBecome500) {
+  auto server = startServer({}, [](const ServerRequest& r) -> ServerResponse {
+    if (r.path == "/throw") throw std::runtime_error("boom");
+    if (r.path == "/bad-header") return ServerResponse{200, {{"X", "a\r\nInjected: 1"}}, ""};
+    if (r.path == "/bad-status") return ServerResponse{42, {}, ""};
+    // Framing headers from the handler are replaced by the server's own.
+    return ServerResponse{200, {{"Content-Length", "999"}, {"Transfer-Encoding", "chunked"}}, "ok"};
+  });
+  ASSERT_TRUE(server);
+  HttpClient client;
+  for (std::string path : {"/throw", "/bad-header", "/bad-status"}) {
+    auto r = client.send({.url = server->baseUrl() + path});
+    ASSERT_TRUE(r) << r.error().toString();
+    EXPECT_EQ(r->status, 500) << path;
+    EXPECT_EQ(r->header("Injected"), "");
+  }
+  auto r = client.send({.url = server->baseUrl() + "/fine"});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->body, "ok");
+  EXPECT_EQ(r->header("content-length"), "2");
+  EXPECT_EQ(r->header("transfer-encoding"), "");
+}
+
+TEST(HttpServer, IdleConnectionsAreClosedAfterTheRequestTimeout) {
+  auto server = startServer({.requestTimeout = 200ms}, echo);
+  ASSERT_TRUE(server);
+  RawSocket idle = RawSocket::connectLoopback(server->port());
+  RawSocket slow = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(slow.sendAll("GET / HTTP/1.1\r\n"));  // and never more
+  auto start = std::chrono::steady_clock::now();
+  std::string ignored;
+  EXPECT_TRUE(idle.readUntilClose(ignored));
+  EXPECT_TRUE(slow.readUntilClose(ignored));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_TRUE(ignored.empty()) << ignored;
+}
+
+TEST(HttpServer, ServesOnAUnixSocketAndRemovesItOnStop) {
+  std::string dir = std::filesystem::temp_directory_path() / "pp-net-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  std::string path = dir + "/api.sock";
+  // A stale socket file from an earlier run is replaced.
+  {
+    auto stale = startServer({.unixSocket = path}, echo);
+    ASSERT_TRUE(stale);
+  }
+  ASSERT_FALSE(std::filesystem::exists(path));
+  auto server = startServer({.unixSocket = path}, echo);
+  ASSERT_TRUE(server);
+  EXPECT_EQ(server->port(), 0);
+  auto r = HttpClient().send({.url = "http://localhost/v1.41/info", .unixSocket = path});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->body, "GET /v1.41/info  []");
+  server->stop();
+  EXPECT_FALSE(std::filesystem::exists(path));
+
+  // Never deletes something that is not a socket.
+  { std::ofstream(path) << "data"; }
+  auto refused = HttpServer::start({.unixSocket = path}, echo);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Code::kFailedPrecondition);
+  EXPECT_TRUE(std::filesystem::exists(path));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HttpServer, SeveralThreadsServeSlowHandlersConcurrently) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool fastServed = false;
+  auto server = startServer({.threads = 2}, [&](const ServerRequest& r) {
+    std::unique_lock lock(mu);
+    if (r.path == "/fast") {
+      fastServed = true;
+      cv.notify_all();
+      return ServerResponse{200, {}, "fast"};
+    }
+    // /slow only finishes once /fast was served meanwhile, which needs a second thread.
+    bool ok = cv.wait_for(lock, 5s, [&] { return fastServed; });
+    return ServerResponse{ok ? 200 : 503, {}, "slow"};
+  });
+  ASSERT_TRUE(server);
+  HttpClient client;
+  std::thread slow([&] {
+    auto r = client.send({.url = server->baseUrl() + "/slow"});
+    ASSERT_TRUE(r) << r.error().toString();
+    EXPECT_EQ(r->status, 200);
+  });
+  std::this_thread::sleep_for(50ms);
+  auto r = client.send({.url = server->baseUrl() + "/fast"});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->body, "fast");
+  slow.join();
+}
+
+TEST(HttpServer, StopClosesOpenConnectionsAndTheListener) {
+  auto server = startServer({}, echo);
+  ASSERT_TRUE(server);
+  uint16_t port = server->port();
+  RawSocket open = RawSocket::connectLoopback(port);
+  ASSERT_TRUE(open.sendAll("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_FALSE(open.readResponse().empty());
+  auto start = std::chrono::steady_clock::now();
+  server->stop();
+  server->stop();  // idempotent
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_TRUE(open.closedByPeer());
+  EXPECT_FALSE(RawSocket::connectLoopback(port).valid());
+}
+
+TEST(HttpServer, BindFailureIsReported) {
+  auto first = startServer({}, echo);
+  ASSERT_TRUE(first);
+  auto second = HttpServer::start({.port = first->port()}, echo);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, Code::kUnavailable);
+  EXPECT_NE(second.error().message.find(std::to_string(first->port())), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pp::net
