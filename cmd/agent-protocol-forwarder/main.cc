@@ -1,0 +1,78 @@
+// agent-protocol-forwarder [flags]: the pod VM's end of the agent connection (see
+// src/forwarder/forwarder.h). Exit 1 on any start-up error, so that systemd retries.
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/flags.h"
+#include "base/log.h"
+#include "forwarder/forwarder.h"
+
+#ifndef PEERPODS_VERSION
+#define PEERPODS_VERSION "0.0.0-dev"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace pp;
+  forwarder::Options options;
+  // Upstream's forwarder has no environment variables; an empty lookup keeps it that way.
+  flags::FlagSet fs("agent-protocol-forwarder", flags::mapEnv({}));
+  options.registerFlags(fs);
+  auto parsed = fs.parse(std::vector<std::string>(argv + 1, argv + argc));
+  if (!parsed) {
+    std::fprintf(
+        stderr,
+        "agent-protocol-forwarder: %s\nRun 'agent-protocol-forwarder -help' for the flags.\n",
+        parsed.error().message.c_str());
+    return 1;
+  }
+  if (parsed->helpRequested) {
+    std::printf("Usage: agent-protocol-forwarder [flags]\n\n%s", fs.helpText().c_str());
+    return 0;
+  }
+  if (options.version) {
+    std::printf("agent-protocol-forwarder (peerpods) %s\n", PEERPODS_VERSION);
+    return 0;
+  }
+  if (!parsed->remaining.empty()) {
+    std::fprintf(stderr, "agent-protocol-forwarder: unexpected argument %s\n",
+                 parsed->remaining[0].c_str());
+    return 1;
+  }
+  if (const auto* f = fs.lookup("pod-namespace"))
+    options.podNamespaceFromFlag = f->setOnCommandLine();
+
+  // SIGTERM/SIGINT are taken by sigwait below in every thread; the first stops gracefully, a
+  // second one exits at once.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  // A relay writes to sockets whose peer may be gone: an error, not a reason to die.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  log::info("forwarder", "agent-protocol-forwarder {} starting", PEERPODS_VERSION);
+  for (const auto& line : fs.dump()) log::info("forwarder", "  {}", line);
+  forwarder::Daemon daemon(options);
+  if (auto st = daemon.start(); !st) {
+    log::error("forwarder", "{}", st.error().message);
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&stop, &sig);
+  log::info("forwarder", "received {}, stopping (send it again to exit at once)", strsignal(sig));
+  std::thread second([stop]() mutable {
+    int again = 0;
+    sigwait(&stop, &again);
+    _exit(1);
+  });
+  second.detach();
+  daemon.stop();
+  return 0;
+}

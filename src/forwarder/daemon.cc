@@ -1,0 +1,138 @@
+#include <unistd.h>
+
+#include "base/files.h"
+#include "base/log.h"
+#include "base/sd_notify.h"
+#include "forwarder/forwarder.h"
+
+namespace pp::forwarder {
+namespace {
+
+constexpr char kLog[] = "forwarder";
+
+// A PEM file named on the command line, else what apf.json carries.
+Result<std::string> pemFrom(const std::string& file, const std::string& fromApf, const char* what) {
+  if (file.empty()) return fromApf;
+  auto pem = files::readFile(file, 1u << 20);
+  if (!pem) return fail(pem.error().wrap(what));
+  return pem;
+}
+
+}  // namespace
+
+Daemon::Daemon(Options options) : options_(std::move(options)) {}
+
+Daemon::~Daemon() {
+  stop();
+}
+
+Status Daemon::start() {
+  if (options_.secureComms) {
+    return fail(Code::kUnimplemented,
+                "-secure-comms (SSH tunnels instead of TLS) is not supported yet by this "
+                "agent-protocol-forwarder; "
+                "run without it to use mutual TLS");
+  }
+  auto listen = parseListenAddress(options_.listen);
+  if (!listen) return fail(listen.error().wrap("-listen"));
+  auto apf = ApfConfig::load(options_.configPath);
+  if (!apf) return fail(apf.error());
+
+  // Upstream decodes apf.json over its flag values, so apf.json's namespace wins; a namespace
+  // given explicitly on the command line is honoured here.
+  podNamespace_ = options_.podNamespace;
+  if (!options_.podNamespaceFromFlag && !apf->podNamespace.empty())
+    podNamespace_ = apf->podNamespace;
+
+  std::shared_ptr<asio::ssl::context> tls;
+  if (options_.disableTls) {
+    log::warn(kLog,
+              "-disable-tls: agent traffic is neither encrypted nor authenticated; use it only for "
+              "tests");
+  } else {
+    auto cert = pemFrom(options_.certFile, apf->tlsServerCert, "-cert-file");
+    auto key = cert ? pemFrom(options_.certKey, apf->tlsServerKey, "-cert-key") : cert;
+    auto ca = key ? pemFrom(options_.caCertFile, apf->tlsClientCa, "-ca-cert-file") : key;
+    if (!ca) return fail(ca.error());
+    if (cert->empty() || key->empty()) {
+      return fail(Code::kInvalidArgument,
+                  "no TLS server certificate: give -cert-file and -cert-key, or tls-server-cert "
+                  "and tls-server-key "
+                  "in " +
+                      options_.configPath + " (or -disable-tls for tests)");
+    }
+    if (options_.tlsSkipVerify)
+      log::warn(kLog, "-tls-skip-verify: client certificates are not checked");
+    if (ca->empty() && !options_.tlsSkipVerify) {
+      log::warn(kLog, "no client CA (-ca-cert-file or tls-client-ca): any client may connect");
+    }
+    auto ctx = makeServerContext(*cert, *key, *ca, options_.tlsSkipVerify);
+    if (!ctx) return fail(ctx.error());
+    tls = std::move(*ctx);
+  }
+
+  if (options_.noPodNetwork) {
+    log::info(kLog, "-no-pod-network: not setting up the pod network");
+  } else if (!apf->podNetwork) {
+    log::info(kLog, "{} has no pod-network: not setting up the pod network", options_.configPath);
+  } else {
+    if (auto st = ensureNetns(podNamespace_); !st) return st;
+    podnetwork::PodNodeOptions po;
+    po.hostInterface = options_.hostInterface;
+    auto node = podnetwork::PodNode::create(po);
+    if (!node) return fail(node.error().wrap("pod network"));
+    if (auto st = (*node)->setup(*apf->podNetwork, podNamespace_); !st)
+      return fail(st.error().wrap("pod network setup"));
+    podNode_ = std::move(*node);
+    network_ = apf->podNetwork;
+    log::info(kLog, "pod network of {} set up in {}",
+              apf->podName.empty() ? "the pod" : apf->podName, podNamespace_);
+  }
+
+  io_ = std::make_unique<ttrpc::IoThread>();
+  ForwarderOptions fo;
+  fo.agentSocket = options_.agentSocket;
+  fo.podNamespace = podNamespace_;
+  forwarder_ = AgentForwarder::create(io_->executor(), fo);
+  std::string host = listen->first;
+  uint16_t port = listen->second;
+  auto listening =
+      io_->run([&]() -> asio::awaitable<Status> { co_return forwarder_->listen(host, port, tls); });
+  if (!listening) {
+    stop();
+    return fail(listening.error());
+  }
+  started_ = true;
+  log::info(kLog, "listening on {}:{} ({}), relaying to kata-agent at {}", host, forwarder_->port(),
+            tls ? "TLS" : "plain TCP", options_.agentSocket);
+  sdNotify("READY=1");
+  return {};
+}
+
+uint16_t Daemon::port() const {
+  return forwarder_ ? forwarder_->port() : 0;
+}
+
+void Daemon::stop() {
+  if (started_) sdNotify("STOPPING=1");
+  started_ = false;
+  if (io_) {
+    auto forwarder = forwarder_;
+    io_->run([forwarder]() -> asio::awaitable<void> {
+      if (forwarder) forwarder->shutdown();
+      co_return;
+    });
+    io_->stop();
+    io_.reset();
+  }
+  forwarder_.reset();
+  if (podNode_ && network_) {
+    if (auto st = podNode_->teardown(*network_, podNamespace_); !st) {
+      log::warn(kLog, "pod network teardown: {}", st.error().message);
+    }
+  }
+  podNode_.reset();
+  network_.reset();
+}
+
+}  // namespace pp::forwarder

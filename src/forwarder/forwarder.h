@@ -1,0 +1,210 @@
+// agent-protocol-forwarder: the pod VM's end of the agent connection (upstream-core.md §4.1).
+// It serves the kata agent protocol on TCP 15150 with mutual TLS and relays every call, as
+// bytes, to kata-agent's unix socket; it builds the pod network inside the pod namespace from
+// apf.json and puts containers into that namespace.
+//
+//   cloud-api-adaptor proxy ==TLS :15150==> AgentForwarder --unix--> kata-agent
+//
+// Only CreateSandbox (DNS dropped, the VM keeps its resolv.conf) and CreateContainer (network
+// namespace added, bind sources created, CSI volume mounts awaited) are decoded and edited;
+// everything else, including RPCs newer than us, passes through unchanged.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "base/flags.h"
+#include "podnetwork/podnetwork.h"
+#include "ttrpc/client.h"
+#include "ttrpc/io_thread.h"
+#include "ttrpc/listener.h"
+#include "ttrpc/server.h"
+
+namespace pp::forwarder {
+
+inline constexpr char kDefaultConfigPath[] = "/run/peerpod/apf.json";
+inline constexpr char kDefaultListen[] = "0.0.0.0:15150";
+inline constexpr char kDefaultAgentSocket[] = "/run/kata-containers/agent.sock";
+inline constexpr char kDefaultPodNamespace[] = "/run/netns/podns";
+inline constexpr char kTargetPathAnnotation[] =
+    "io.confidentialcontainers.org.peerpodvolumes.target_path";
+
+// ---------------------------------------------------------------------------------------------
+// Command line (upstream's flags, no environment variables) plus -no-pod-network.
+
+struct Options {
+  bool version = false;
+  std::string configPath = kDefaultConfigPath;
+  std::string listen = kDefaultListen;
+  std::string agentSocket = kDefaultAgentSocket;
+  std::string podNamespace = kDefaultPodNamespace;
+  bool podNamespaceFromFlag = false;  // -pod-namespace given: it wins over apf.json
+  std::string hostInterface;
+  std::string caCertFile;
+  std::string certFile;
+  std::string certKey;
+  bool tlsSkipVerify = false;
+  bool disableTls = false;
+  bool secureComms = false;
+  std::string secureCommsInbounds;
+  std::string secureCommsOutbounds;
+  bool noPodNetwork = false;
+
+  void registerFlags(flags::FlagSet& fs);
+};
+
+// "host:port", "[v6]:port" or ":port" (all addresses).
+Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view text);
+
+// ---------------------------------------------------------------------------------------------
+// apf.json, written by the adaptor into the VM's user data.
+
+struct ApfConfig {
+  std::optional<podnetwork::PodNetworkConfig> podNetwork;  // "pod-network"
+  std::string podNamespace;                                // "pod-namespace"
+  std::string podName;                                     // "pod-name"
+  // PEM text; apf.json holds base64 of it, as Go marshals []byte.
+  std::string tlsServerKey;   // "tls-server-key"
+  std::string tlsServerCert;  // "tls-server-cert"
+  std::string tlsClientCa;    // "tls-client-ca"
+
+  // Strict about what it reads: not JSON, not an object, a known key with the wrong type or
+  // bad base64 is INVALID_ARGUMENT naming the key. null counts as absent and unknown keys
+  // (the secure-comms "sc-*" keys among them) are ignored, as Go's decoder does.
+  static Result<ApfConfig> parse(std::string_view text);
+  // NOT_FOUND with the path when the file is missing.
+  static Result<ApfConfig> load(const std::string& path);
+};
+
+// ---------------------------------------------------------------------------------------------
+// TLS.
+
+// Server context: TLS 1.2+, the given certificate and key; with a CA, clients must present a
+// certificate it signed (unless skipVerify, which accepts any client).
+Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const std::string& certPem,
+                                                              const std::string& keyPem,
+                                                              const std::string& clientCaPem,
+                                                              bool skipVerify);
+
+// ---------------------------------------------------------------------------------------------
+// Request edits (upstream's interceptor).
+
+// Clears CreateSandboxRequest.dns: the pod VM keeps its own resolv.conf (upstream issue #98).
+Result<std::string> editCreateSandbox(std::string_view payload);
+
+struct ContainerEdit {
+  std::string payload;  // the request to send on
+  std::string containerId;
+  std::vector<std::string> bindSources;  // sources of "bind" mounts (created when missing)
+  std::vector<std::string> waitTargets;  // CSI volume paths that must be mounted first
+};
+
+// Adds (or corrects) the network namespace of OCI.Linux.Namespaces to podNamespace and collects
+// what has to exist before the agent may create the container. Unknown fields are kept.
+Result<ContainerEdit> editCreateContainer(std::string_view payload,
+                                          const std::string& podNamespace);
+
+// mkdir -p for every path that does not exist yet.
+Status createBindSources(const std::vector<std::string>& sources);
+
+// Mount points listed in a /proc/<pid>/mountinfo text (octal escapes decoded).
+std::vector<std::string> parseMountPoints(std::string_view mountinfo);
+
+// Polls `mountinfoPath` until every target is a mount point, with a backoff from 100 ms capped
+// at 5 s; DEADLINE_EXCEEDED naming the missing ones at `deadline`.
+asio::awaitable<Status> waitForMounts(const std::vector<std::string>& targets,
+                                      std::chrono::steady_clock::time_point deadline,
+                                      const std::string& mountinfoPath);
+
+// ---------------------------------------------------------------------------------------------
+// The relay.
+
+struct ForwarderOptions {
+  std::string agentSocket = kDefaultAgentSocket;
+  std::string podNamespace = kDefaultPodNamespace;
+  // Upstream: the agent dial is bounded by min(call deadline, 150 s).
+  std::chrono::milliseconds agentDialTimeout{std::chrono::seconds(150)};
+  std::chrono::milliseconds mountWaitTimeout{std::chrono::minutes(3)};
+  std::string mountinfoPath = "/proc/self/mountinfo";
+};
+
+class AgentForwarder : public std::enable_shared_from_this<AgentForwarder> {
+ public:
+  static std::shared_ptr<AgentForwarder> create(asio::any_io_executor ex, ForwarderOptions options);
+  ~AgentForwarder();
+
+  // Accepts connections on host:port (port 0 picks one), TLS when `tls` is set. Call on the
+  // executor's thread (or before it runs).
+  Status listen(const std::string& host, uint16_t port, std::shared_ptr<asio::ssl::context> tls);
+  uint16_t port() const;
+  // Stops listening and closes every connection, downstream and upstream. Call on the executor.
+  void shutdown();
+
+  // How often the kata-agent connection was (re-)established.
+  int agentConnects() const { return connects_; }
+
+ private:
+  AgentForwarder(asio::any_io_executor ex, ForwarderOptions options);
+  static asio::awaitable<Result<std::string>> handle(std::weak_ptr<AgentForwarder> weak,
+                                                     const ttrpc::CallContext& ctx,
+                                                     std::string payload);
+  asio::awaitable<Result<std::string>> edit(const ttrpc::CallContext& ctx, std::string payload);
+  asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> agent(
+      std::chrono::steady_clock::time_point deadline);
+  asio::awaitable<Result<std::string>> relay(const ttrpc::CallContext& ctx, std::string payload);
+
+  asio::any_io_executor ex_;
+  ForwarderOptions options_;
+  ttrpc::Server server_;
+  std::unique_ptr<ttrpc::Listener> listener_;
+  std::shared_ptr<ttrpc::Client> client_;
+  bool dialing_ = false;
+  std::vector<asio::steady_timer*> dialWaiters_;  // calls waiting for the dial in progress
+  std::string lastDialError_;
+  std::atomic<int> connects_{0};
+  bool stopped_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The daemon: configuration, pod namespace and network, TLS, the relay, systemd notification.
+
+// Creates a named network namespace at `path` (as `ip netns add`, with `lo` up) unless it
+// exists. Upstream's image creates /run/netns/podns with a systemd unit (netns@podns); doing
+// it here when it is missing lets an image without that unit work too.
+Status ensureNetns(const std::string& path);
+
+class Daemon {
+ public:
+  explicit Daemon(Options options);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Everything up to listening, then sd_notify READY=1. An error means exit 1.
+  Status start();
+  // STOPPING=1, closes connections, tears the pod network down. Idempotent.
+  void stop();
+  uint16_t port() const;
+  const std::string& podNamespace() const { return podNamespace_; }
+
+ private:
+  Options options_;
+  std::string podNamespace_;
+  std::optional<podnetwork::PodNetworkConfig> network_;
+  std::unique_ptr<podnetwork::PodNode> podNode_;
+  std::unique_ptr<ttrpc::IoThread> io_;
+  std::shared_ptr<AgentForwarder> forwarder_;
+  bool started_ = false;
+};
+
+}  // namespace pp::forwarder

@@ -1,0 +1,56 @@
+#include <charconv>
+
+#include "forwarder/forwarder.h"
+
+namespace pp::forwarder {
+
+void Options::registerFlags(flags::FlagSet& fs) {
+  // Upstream's forwarder reads no environment variables: every env name is empty.
+  fs.boolVar(&version, "version", false, "", "Show version");
+  fs.stringVar(&configPath, "config", kDefaultConfigPath, "", "Path to a config file");
+  fs.stringVar(&listen, "listen", kDefaultListen, "", "Listen address");
+  fs.stringVar(&agentSocket, "kata-agent-socket", kDefaultAgentSocket, "",
+               "Path to a kata agent socket");
+  fs.stringVar(&podNamespace, "pod-namespace", kDefaultPodNamespace, "",
+               "Path to the network namespace where the pod runs");
+  fs.stringVar(&hostInterface, "host-interface", "", "",
+               "network interface name that is used for network tunnel traffic");
+  fs.stringVar(&caCertFile, "ca-cert-file", "", "", "CA cert file");
+  fs.stringVar(&certFile, "cert-file", "", "", "cert file");
+  fs.stringVar(&certKey, "cert-key", "", "", "cert key");
+  fs.boolVar(&tlsSkipVerify, "tls-skip-verify", false, "",
+             "Skip TLS certificate verification - use it only for testing");
+  fs.boolVar(&disableTls, "disable-tls", false, "",
+             "Disable TLS encryption - use it only for testing");
+  fs.boolVar(&secureComms, "secure-comms", false, "",
+             "Use SSH to secure communication between cluster and peer pod");
+  fs.stringVar(&secureCommsInbounds, "secure-comms-inbounds", "", "",
+               "WN Inbound tags for secure communication tunnels");
+  fs.stringVar(&secureCommsOutbounds, "secure-comms-outbounds", "", "",
+               "WN Outbound tags for secure communication tunnels");
+  fs.boolVar(&noPodNetwork, "no-pod-network", false, "",
+             "Do not set up the pod network (tests without root or network namespaces)");
+}
+
+Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) {
+    return fail(Code::kInvalidArgument,
+                "listen address \"" + std::string(text) + "\" has no port (want host:port)");
+  }
+  std::string_view host = text.substr(0, colon);
+  std::string_view portText = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
+  if (portText.empty() || ec != std::errc() || end != portText.data() + portText.size() ||
+      port > 65535) {
+    return fail(Code::kInvalidArgument,
+                "listen address \"" + std::string(text) + "\" has a bad port");
+  }
+  return std::pair{host.empty() ? std::string("0.0.0.0") : std::string(host),
+                   static_cast<uint16_t>(port)};
+}
+
+}  // namespace pp::forwarder
