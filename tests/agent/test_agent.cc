@@ -54,6 +54,11 @@ asio::awaitable<Result<std::string>> dispatch(std::weak_ptr<TestAgent> weak,
                                               TestAgent::Handler handler,
                                               const ttrpc::CallContext& ctx, std::string payload);
 
+asio::awaitable<Result<std::string>> unimplemented(const ttrpc::CallContext& ctx) {
+  co_return fail(Code::kUnimplemented,
+                 "/" + ctx.service + "/" + ctx.method + " is not implemented by the test agent");
+}
+
 }  // namespace
 
 std::shared_ptr<TestAgent> TestAgent::create(asio::any_io_executor ex) {
@@ -84,11 +89,9 @@ void TestAgent::registerMethods() {
   add(kHealth, "Version", &TestAgent::healthVersion);
   // Calls nobody registered are recorded too, then answered UNIMPLEMENTED as the server would.
   std::weak_ptr<TestAgent> weak = weak_from_this();
-  server_.setFallback([weak](const ttrpc::CallContext& ctx,
-                             std::string payload) -> asio::awaitable<Result<std::string>> {
+  server_.setFallback([weak](const ttrpc::CallContext& ctx, std::string payload) {
     if (auto self = weak.lock()) self->record(ctx, payload);
-    co_return fail(Code::kUnimplemented,
-                   "/" + ctx.service + "/" + ctx.method + " is not implemented by the test agent");
+    return unimplemented(ctx);
   });
 }
 
