@@ -20,6 +20,7 @@ namespace {
 
 using testing::RawSocket;
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 
 // Echoes what it saw: method, path, query and body in the body, plus a header.
 ServerResponse echo(const ServerRequest& r) {
@@ -92,7 +93,7 @@ TEST(HttpServer, MalformedRequestGets400AndTheConnectionIsClosed) {
   for (const std::string& bad : std::vector<std::string>{
            "NOT HTTP\r\n\r\n", "GET / HTTP/1.1\r\n\r\n",
            "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-           std::string("GET / HTTP/1.1\r\nHost: h\r\nX: \0\r\n\r\n", 36)}) {
+           "GET / HTTP/1.1\r\nHost: h\r\nX: \0\r\n\r\n"s}) {
     RawSocket s = RawSocket::connectLoopback(server->port());
     ASSERT_TRUE(s.sendAll(bad));
     std::string all;
