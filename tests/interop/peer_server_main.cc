@@ -1,4 +1,4 @@
-// ttrpc-peer-cpp SOCKET: our ttrpc server with the interop services, in its own process (the
+// ttrpc-cpp-server SOCKET: our ttrpc server with the interop services, in its own process (the
 // benchmark compares it with the Go server, each in a process of its own).
 #include <signal.h>
 
@@ -11,7 +11,7 @@
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::fprintf(stderr, "usage: ttrpc-peer-cpp SOCKET\n");
+    std::fprintf(stderr, "usage: ttrpc-cpp-server SOCKET\n");
     return 2;
   }
   sigset_t set;
@@ -22,9 +22,9 @@ int main(int argc, char** argv) {
   pp::ttrpc::Server server;
   pp::interop::registerPeerServices(server);
   asio::io_context io(1);
-  auto l = pp::ttrpc::listenUnix(io.get_executor(), argv[1], [&](std::unique_ptr<pp::ttrpc::ByteStream> s) {
-    server.serveConnection(std::move(s));
-  });
+  auto l = pp::ttrpc::listenUnix(
+      io.get_executor(), argv[1],
+      [&](std::unique_ptr<pp::ttrpc::ByteStream> s) { server.serveConnection(std::move(s)); });
   if (!l) {
     std::fprintf(stderr, "%s\n", l.error().message.c_str());
     return 1;
