@@ -228,6 +228,9 @@ struct Machine {
   std::string name;
   bool microvm;
 };
+void PrintTo(const Machine& m, std::ostream* os) {
+  *os << m.name;
+}
 
 class VmBootTest : public ::testing::TestWithParam<Machine> {
  protected:
