@@ -99,7 +99,8 @@ const std::string& podvmImages(std::string& error) {
       dir = pre;
     } else {
       const std::string out = std::string(PP_BINARY_DIR) + "/podvm-e2e";
-      const std::string log = std::string(PP_BINARY_DIR) + "/podvm-e2e.log";
+      const std::string log =
+          std::string(PP_BINARY_DIR) + "/podvm-e2e-" + std::to_string(::getpid()) + ".log";
       const std::string cmd = std::string(PP_SOURCE_DIR) +
                               "/podvm/build --kernel-only --no-qcow2 --bin-dir '" + PP_BINARY_DIR +
                               "' --out '" + out + "' >'" + log + "' 2>&1";
@@ -112,6 +113,7 @@ const std::string& podvmImages(std::string& error) {
       } else {
         dir = out;
       }
+      std::remove(log.c_str());
     }
   }
   error = buildError;
@@ -269,9 +271,9 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
   const Machine& m = GetParam();
   ASSERT_TRUE(onPath("qemu-system-x86_64"))
       << "qemu-system-x86_64 is missing: run scripts/install-deps";
-  if (!PP_HAVE_PROCESS_USER_DATA && !std::getenv("PEERPODS_PODVM_DIR")) {
-    GTEST_SKIP()
-        << "process-user-data is not part of this build: the image could not read its user data";
+  if (!std::getenv("PEERPODS_PODVM_DIR") &&
+      !fs::exists(fs::path(PP_BINARY_DIR) / "cmd/process-user-data/process-user-data")) {
+    GTEST_SKIP() << "process-user-data is not built: the image could not read its user data";
   }
   std::string buildError;
   const std::string images = podvmImages(buildError);
