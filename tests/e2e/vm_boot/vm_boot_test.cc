@@ -2,8 +2,9 @@
 // user-data ISO made the way the adaptor makes it (apf.json with a server certificate issued
 // by our CA), and the agent-protocol-forwarder inside answers grpc.Health/Check over mutual
 // TLS from the host, through QEMU's user-mode network (hostfwd on 127.0.0.1), within 30 s.
-// Two machines: microvm with the ISO on virtio-blk, and pc with the ISO on an IDE CD-ROM as the
-// libvirt provider attaches it.
+// Three machines: microvm (direct kernel boot) with the ISO on virtio-blk; pc (direct kernel
+// boot) with the ISO on an IDE CD-ROM as the libvirt provider attaches it (hda); pc booting the
+// qcow2 disk image (BIOS, syslinux) with the same CD-ROM.
 //
 // PEERPODS_PODVM_DIR=<dir with vmlinuz and initrd.img> skips the image build;
 // PEERPODS_VM_CONSOLE=1 prints the whole VM console, also when the test passes.
@@ -102,7 +103,7 @@ const std::string& podvmImages(std::string& error) {
       const std::string log =
           std::string(PP_BINARY_DIR) + "/podvm-e2e-" + std::to_string(::getpid()) + ".log";
       const std::string cmd = std::string(PP_SOURCE_DIR) +
-                              "/podvm/build --kernel-only --no-qcow2 --bin-dir '" + PP_BINARY_DIR +
+                              "/podvm/build --kernel-only --bin-dir '" + PP_BINARY_DIR +
                               "' --out '" + out + "' >'" + log + "' 2>&1";
       const auto start = Clock::now();
       const int rc = std::system(cmd.c_str());
@@ -226,9 +227,10 @@ asio::awaitable<void> probeOnce(asio::any_io_executor ex, std::shared_ptr<asio::
   probe->record(std::move(reply));
 }
 
+enum class Boot { kMicrovm, kPcKernel, kPcDisk };
 struct Machine {
   std::string name;
-  bool microvm;
+  Boot boot;
 };
 void PrintTo(const Machine& m, std::ostream* os) {
   *os << m.name;
@@ -308,10 +310,6 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
                                    "512",
                                    "-smp",
                                    "1",
-                                   "-kernel",
-                                   images + "/vmlinuz",
-                                   "-initrd",
-                                   images + "/initrd.img",
                                    "-netdev",
                                    fwd,
                                    "-serial",
@@ -324,19 +322,35 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
                                    "-nodefaults"};
   // virtio-rng: without an entropy source the guest kernel's random pool is ready only ~4 s
   // into the boot under TCG, and the forwarder's TLS set-up waits for it.
-  if (m.microvm) {
-    // tsc_early_khz: without it the microvm kernel sometimes hangs calibrating the TSC (TCG).
-    args.insert(args.begin() + 1, {"-M", "microvm,x-option-roms=off,rtc=on"});
-    args.insert(args.end(),
-                {"-append", "console=ttyS0 panic=-1 tsc_early_khz=2600000", "-device",
-                 "virtio-net-device,netdev=n0", "-device", "virtio-rng-device", "-drive",
-                 "id=cidata,file=" + seed.string() + ",if=none,format=raw,readonly=on", "-device",
-                 "virtio-blk-device,drive=cidata"});
-  } else {
-    args.insert(args.end(),
-                {"-append", "console=ttyS0 panic=-1", "-device", "virtio-net-pci,netdev=n0",
-                 "-device", "virtio-rng-pci", "-drive",
-                 "file=" + seed.string() + ",if=ide,index=0,media=cdrom,format=raw,readonly=on"});
+  switch (m.boot) {
+    case Boot::kMicrovm:
+      // tsc_early_khz: without it the microvm kernel sometimes hangs calibrating the TSC (TCG).
+      args.insert(args.begin() + 1, {"-M", "microvm,x-option-roms=off,rtc=on"});
+      args.insert(args.end(),
+                  {"-kernel", images + "/vmlinuz", "-initrd", images + "/initrd.img", "-append",
+                   "console=ttyS0 panic=-1 tsc_early_khz=2600000", "-device",
+                   "virtio-net-device,netdev=n0", "-device", "virtio-rng-device", "-drive",
+                   "id=cidata,file=" + seed.string() + ",if=none,format=raw,readonly=on", "-device",
+                   "virtio-blk-device,drive=cidata"});
+      break;
+    case Boot::kPcKernel:
+      args.insert(args.end(),
+                  {"-kernel", images + "/vmlinuz", "-initrd", images + "/initrd.img", "-append",
+                   "console=ttyS0 panic=-1", "-device", "virtio-net-pci,netdev=n0", "-device",
+                   "virtio-rng-pci", "-drive",
+                   "file=" + seed.string() + ",if=ide,index=0,media=cdrom,format=raw,readonly=on"});
+      break;
+    case Boot::kPcDisk:
+      // BIOS -> syslinux on the disk image -> the same kernel and initramfs. snapshot=on keeps
+      // the image unchanged.
+      if (!fs::exists(images + "/podvm.qcow2")) {
+        GTEST_SKIP() << "no podvm.qcow2 (podvm/build needs qemu-utils dosfstools mtools syslinux)";
+      }
+      args.insert(args.end(),
+                  {"-drive", "file=" + images + "/podvm.qcow2,if=virtio,format=qcow2,snapshot=on",
+                   "-device", "virtio-net-pci,netdev=n0", "-device", "virtio-rng-pci", "-drive",
+                   "file=" + seed.string() + ",if=ide,index=0,media=cdrom,format=raw,readonly=on"});
+      break;
   }
 
   ttrpc::IoThread io;
@@ -388,8 +402,9 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Machines, VmBootTest,
-                         ::testing::Values(Machine{"microvm-virtio-blk", true},
-                                           Machine{"pc-ide-cdrom", false}),
+                         ::testing::Values(Machine{"microvm-virtio-blk", Boot::kMicrovm},
+                                           Machine{"pc-ide-cdrom", Boot::kPcKernel},
+                                           Machine{"pc-qcow2-ide-cdrom", Boot::kPcDisk}),
                          [](const ::testing::TestParamInfo<Machine>& info) {
                            std::string n = info.param.name;
                            for (char& c : n) {
