@@ -161,7 +161,7 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
   x += "  <devices>\n";
   if (!rootDiskPath.empty()) {
     x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n";
-    x += "      <source file='" + esc(rootDiskPath) + "'/>\n      <target dev='sda' bus='sata'/>\n";
+    x += "      <source file='" + esc(rootDiskPath) + "'/>\n      <target dev='vda' bus='virtio'/>\n";
     x += "      <boot order='1'/>\n    </disk>\n";
   }
   // IDE: the cloud kernel has no AHCI (local-e2e.md); IDE works with every x86 kernel.
@@ -170,6 +170,8 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
   x += "    </disk>\n";
   x += "    <interface type='network'>\n      <source network='" + esc(config_.networkName) + "'/>\n";
   x += "      <model type='virtio'/>\n    </interface>\n";
+  // Without an entropy source a TCG guest's TLS server can wait minutes for its RNG to seed.
+  x += "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n";
   x += "    <serial type='pty'><target port='0'/></serial>\n    <console type='pty'><target type='serial' port='0'/></console>\n";
   x += "  </devices>\n</domain>\n";
   return x;
@@ -254,6 +256,11 @@ Result<Instance> LibvirtProvider::createInstance(const CreateRequest& req) {
     return fail(Code::kAlreadyExists, "libvirt: a domain named " + name + " already exists");
   }
   virResetLastError();
+  if (!config_.kernel.empty() && !req.spec.image.empty()) {
+    return fail(Code::kInvalidArgument, "libvirt: the pod asks for image \"" + req.spec.image +
+                                            "\", but this adaptor boots pod VMs from -kernel " + config_.kernel +
+                                            " (direct kernel boot has no base volumes to choose from)");
+  }
   auto iso = cloudinit::buildNoCloudIso(req.userData, "instance-id: " + name + "\nlocal-hostname: " + name + "\n");
   if (!iso) return fail(iso.error());
   if (auto st = files::makeDirs(config_.dataDir, 0755); !st) return fail(st.error());

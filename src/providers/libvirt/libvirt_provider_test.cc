@@ -61,6 +61,10 @@ TEST_F(LibvirtTest, DomainXmlHasTypeSizesDirectBootAndIdeCdrom) {
   EXPECT_NE(xml.find("<target dev='hda' bus='ide'/>"), std::string::npos);
   EXPECT_NE(xml.find("<source network='default'/>"), std::string::npos);
   EXPECT_EQ(xml.find("host-model"), std::string::npos);  // no host CPU model under TCG
+  EXPECT_NE(xml.find("<rng model='virtio'>"), std::string::npos);  // guest entropy for TLS
+  // A boot disk goes on virtio (the cloud kernel has no AHCI).
+  std::string disk = lp->domainXml(req, "u", "/x/ci.iso", "/pool/podvm-root.qcow2");
+  EXPECT_NE(disk.find("<source file='/pool/podvm-root.qcow2'/>\n      <target dev='vda' bus='virtio'/>"), std::string::npos);
   // Names are escaped.
   req.instanceName = "a<b";
   EXPECT_NE(lp->domainXml(req, "u", "i", "").find("<name>a&lt;b</name>"), std::string::npos);
@@ -91,6 +95,18 @@ TEST_F(LibvirtTest, CreateAndDeleteAgainstTheTestDriver) {
     EXPECT_TRUE((*p)->deleteInstance(inst->id));
   }
   EXPECT_TRUE((*p)->deleteInstance("00000000-0000-4000-8000-000000000000"));
+}
+
+TEST_F(LibvirtTest, ImageAnnotationWithDirectKernelBootIsRefusedAndLeavesNothing) {
+  auto p = LibvirtProvider::create(config_);
+  ASSERT_TRUE(p) << p.error().message;
+  auto req = request("podvm-img-01234567");
+  req.spec.image = "no-such-image";
+  auto inst = (*p)->createInstance(req);
+  ASSERT_FALSE(inst);
+  EXPECT_EQ(inst.error().code, Code::kInvalidArgument);
+  EXPECT_NE(inst.error().message.find("no-such-image"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "podvm-img-01234567-cloudinit.iso"));
 }
 
 TEST_F(LibvirtTest, BadConfigurationIsAClearError) {
