@@ -168,7 +168,7 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(Clo
   client_.reset();
   dialing_ = true;
   std::minstd_rand rng(std::random_device{}());
-  auto backoff = 100ms;
+  auto backoff = 50ms;
   Result<std::shared_ptr<ttrpc::Client>> result = fail(Code::kUnavailable, "not dialled");
   int attempts = 0;
   while (!stopped_) {
@@ -201,7 +201,9 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(Clo
       asio::steady_timer t(ex_, wait);
       co_await t.async_wait(kUse);
     }
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    // A refused dial costs one round trip; a short cap keeps the time between the forwarder
+    // listening and the first call small while the VM boots (pod start time).
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
   }
   dialing_ = false;
   for (auto* w : dialWaiters_) w->cancel();
