@@ -50,11 +50,28 @@ struct Transfer {
   size_t headerBytes = 0;
   bool bodyTooLarge = false;
   bool headersTooLarge = false;
+  // Streaming: the request's callbacks and the handle (to learn the status mid-transfer).
+  const std::function<bool(std::string_view)>* sink = nullptr;
+  const std::function<bool()>* cancelled = nullptr;
+  CURL* handle = nullptr;
+  bool stoppedBySink = false;
+  bool stoppedByCancel = false;
 };
 
 size_t onBody(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
+  if (t->sink != nullptr) {
+    long status = 0;
+    curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      if (!(*t->sink)(std::string_view(data, n))) {
+        t->stoppedBySink = true;
+        return 0;
+      }
+      return n;
+    }
+  }
   if (n > t->maxBody - t->response.body.size()) {
     t->bodyTooLarge = true;
     return 0;  // anything but n aborts the transfer
@@ -86,6 +103,15 @@ size_t onHeader(char* data, size_t size, size_t count, void* user) {
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   t->response.headers.emplace_back(line.substr(0, colon), value);
   return n;
+}
+
+int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if ((*t->cancelled)()) {
+    t->stoppedByCancel = true;
+    return 1;  // non-zero aborts the transfer
+  }
+  return 0;
 }
 
 struct EasyDeleter {
@@ -203,7 +229,19 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& request) const {
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &onHeader);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.maxResponseBytes));
+  transfer.handle = h;
+  if (request.onBody) {
+    transfer.sink = &request.onBody;
+  } else {
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+                     static_cast<curl_off_t>(request.maxResponseBytes));
+  }
+  if (request.cancelled) {
+    transfer.cancelled = &request.cancelled;
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &onProgress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  }
   if (shared_->share) curl_easy_setopt(h, CURLOPT_SHARE, shared_->share);
   curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 32L);
 
@@ -247,6 +285,9 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& request) const {
   curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
 
   CURLcode rc = curl_easy_perform(h);
+  if (transfer.stoppedBySink || transfer.stoppedByCancel) {
+    return fail(Code::kCancelled, fmt::format("{}: stopped by the caller", where));
+  }
   if (transfer.bodyTooLarge || rc == CURLE_FILESIZE_EXCEEDED) {
     return fail(Code::kResourceExhausted,
                 fmt::format("{}: response body exceeds {} bytes", where, request.maxResponseBytes));

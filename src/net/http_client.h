@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,15 @@ struct HttpRequest {
   bool insecureSkipVerify = false;
   // Larger response bodies are refused (RESOURCE_EXHAUSTED) rather than buffered.
   size_t maxResponseBytes = 64 << 20;
+  // Streaming (Kubernetes watches): when set, the body of a 2xx response is handed to this
+  // callback piece by piece as it arrives instead of being kept in HttpResponse::body (and
+  // maxResponseBytes does not apply to it); returning false ends the transfer, which send()
+  // then reports as CANCELLED. Error statuses are still buffered into body.
+  std::function<bool(std::string_view)> onBody;
+  // Polled while the transfer runs (at least once a second); returning true aborts it
+  // (CANCELLED).
+  // Lets a long-lived stream be stopped from another thread.
+  std::function<bool()> cancelled;
 };
 
 struct HttpResponse {

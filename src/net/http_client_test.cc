@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -46,6 +47,27 @@ class RecordingServer {
       size_t n = std::stoul(*r.queryParam("n"));
       return ServerResponse{200, {}, std::string(n, 'b')};
     }
+    if (r.path == "/stream") {
+      // Three pieces, the second after a pause: the client must see the first before it.
+      auto step = std::make_shared<int>(0);
+      ServerResponse out{200, {{"Content-Type", "application/json"}}, ""};
+      out.stream = [step](std::string& piece) {
+        ++*step;
+        if (*step == 2) std::this_thread::sleep_for(300ms);
+        if (*step <= 3) piece = "line" + std::to_string(*step) + "\n";
+        return *step < 3;
+      };
+      return out;
+    }
+    if (r.path == "/endless") {
+      ServerResponse out{200, {}, ""};
+      out.stream = [](std::string& piece) {
+        std::this_thread::sleep_for(20ms);
+        piece = "x";
+        return true;
+      };
+      return out;
+    }
     if (r.path == "/status") {
       return ServerResponse{std::stoi(*r.queryParam("code")), {{"X-Reason", "asked"}}, "status"};
     }
@@ -58,6 +80,75 @@ class RecordingServer {
   ServerRequest last_;
   std::unique_ptr<HttpServer> server_;
 };
+
+TEST(HttpClientStreamTest, DeliversChunksAsTheyArrive) {
+  RecordingServer server;
+  HttpClient client;
+  HttpRequest request;
+  request.url = server.url("/stream");
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> pieces;
+  request.onBody = [&](std::string_view piece) {
+    pieces.emplace_back(std::string(piece), std::chrono::steady_clock::now());
+    return true;
+  };
+  auto response = client.send(request);
+  ASSERT_TRUE(response) << response.error().toString();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_TRUE(response->body.empty());
+  std::string all;
+  for (auto& [text, at] : pieces) all += text;
+  EXPECT_EQ(all, "line1\nline2\nline3\n");
+  ASSERT_GE(pieces.size(), 2u);
+  EXPECT_EQ(pieces.front().first, "line1\n");  // before the pause, on its own
+  EXPECT_GE(pieces.back().second - pieces.front().second, 250ms);
+}
+
+TEST(HttpClientStreamTest, SinkStopsTheTransfer) {
+  RecordingServer server;
+  HttpClient client;
+  HttpRequest request;
+  request.url = server.url("/endless");
+  int calls = 0;
+  request.onBody = [&](std::string_view) { return ++calls < 3; };
+  auto response = client.send(request);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, Code::kCancelled);
+  EXPECT_EQ(calls, 3);
+}
+
+TEST(HttpClientStreamTest, CancelFromAnotherThread) {
+  RecordingServer server;
+  HttpClient client;
+  HttpRequest request;
+  request.url = server.url("/endless");
+  std::atomic<bool> stop{false};
+  request.onBody = [](std::string_view) { return true; };
+  request.cancelled = [&] { return stop.load(); };
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(200ms);
+    stop = true;
+  });
+  auto started = std::chrono::steady_clock::now();
+  auto response = client.send(request);
+  stopper.join();
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, Code::kCancelled);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+}
+
+TEST(HttpClientStreamTest, ErrorStatusIsBufferedNotStreamed) {
+  RecordingServer server;
+  HttpClient client;
+  HttpRequest request;
+  request.url = server.url("/status?code=410");
+  bool called = false;
+  request.onBody = [&](std::string_view) { return called = true; };
+  auto response = client.send(request);
+  ASSERT_TRUE(response) << response.error().toString();
+  EXPECT_EQ(response->status, 410);
+  EXPECT_EQ(response->body, "status");
+  EXPECT_FALSE(called);
+}
 
 TEST(HttpClient, MethodsBodiesAndHeadersBothWays) {
   RecordingServer server;

@@ -39,6 +39,12 @@ struct ServerResponse {
   // them are ignored.
   HeaderList headers;
   std::string body;
+  // Streamed body (watch streams of fake APIs): when set, `body` is ignored and the response
+  // goes out with chunked transfer encoding. The server calls `stream` again and again on one
+  // of its threads and sends whatever it appended to `out` (nothing is sent for an empty
+  // append) until it returns false. It may block while it waits for data, so a server needs a
+  // thread per concurrent stream plus one; it must return in bounded time so stop() can finish.
+  std::function<bool(std::string& out)> stream;
 };
 
 // Runs on a server thread; must not block for long (probes, metrics, fakes).

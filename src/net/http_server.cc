@@ -120,7 +120,9 @@ std::string formatHead(ServerResponse& response, bool keepAlive, const std::stri
     head += value;
     head += "\r\n";
   }
-  if (response.status != 204 && response.status != 304) {
+  if (response.stream && response.status != 204 && response.status != 304) {
+    head += "Transfer-Encoding: chunked\r\n";
+  } else if (response.status != 204 && response.status != 304) {
     head += fmt::format("Content-Length: {}\r\n", response.body.size());
   } else {
     response.body.clear();
@@ -163,6 +165,8 @@ struct HttpServer::Impl {
   asio::awaitable<void> serveRequests(C& connection);
   template <typename C>
   asio::awaitable<void> lingeringClose(C& connection);
+  template <typename C>
+  asio::awaitable<bool> writeStream(C& connection, const std::function<bool(std::string&)>& next);
   ServerResponse callHandler(const ServerRequest& request);
 };
 
@@ -348,10 +352,40 @@ asio::awaitable<void> HttpServer::Impl::serveRequests(C& connection) {
     if (head) buffers[1] = asio::const_buffer();  // HEAD: the length of a body not sent
     auto [ec, n] = co_await asio::async_write(connection.stream, buffers, kTuple);
     if (ec) co_return;
+    if (response.stream && !head && response.status != 204 && response.status != 304) {
+      if (!co_await writeStream(connection, response.stream)) co_return;
+    }
     if (!keepAlive) co_return;
     // The next request (possibly already buffered: pipelining) gets a fresh time budget.
     connection.deadline = Clock::now() + options.requestTimeout;
     connection.timer.cancel();
+  }
+}
+
+// Sends a streamed body as chunks; false when the connection broke.
+template <typename C>
+asio::awaitable<bool> HttpServer::Impl::writeStream(C& connection,
+                                                    const std::function<bool(std::string&)>& next) {
+  for (;;) {
+    std::string piece;
+    bool more = true;
+    try {
+      more = next(piece);
+    } catch (const std::exception& e) {
+      log::error(options.name, "response stream threw: {}", e.what());
+      co_return false;  // the body is incomplete: the client must see the connection end
+    }
+    std::string out;
+    if (!piece.empty()) out = fmt::format("{:x}\r\n{}\r\n", piece.size(), piece);
+    if (!more) out += "0\r\n\r\n";
+    if (!out.empty()) {
+      // Each piece gets a fresh time budget: a stream may legitimately last long.
+      connection.deadline = Clock::now() + options.requestTimeout;
+      connection.timer.cancel();
+      auto [ec, n] = co_await asio::async_write(connection.stream, asio::buffer(out), kTuple);
+      if (ec) co_return false;
+    }
+    if (!more) co_return true;
   }
 }
 
