@@ -51,8 +51,8 @@ std::string gzip(const std::string& data) {
 }
 
 Status checkInitdataToml(const std::string& toml) {
-  static const std::regex algorithm(R"re((^|\n)\s*algorithm\s*=\s*"(sha256|sha384|sha512)")re");
-  static const std::regex version(R"re((^|\n)\s*version\s*=\s*"[^"]+")re");
+  static const std::regex algorithm(R"re((^|\n)\s*algorithm\s*=\s*("(sha256|sha384|sha512)"|'(sha256|sha384|sha512)'))re");
+  static const std::regex version(R"re((^|\n)\s*version\s*=\s*("[^"]+"|'[^']+'))re");
   if (!std::regex_search(toml, algorithm)) {
     return fail(Code::kInvalidArgument, "initdata: missing or unsupported `algorithm` (sha256, sha384 or sha512)");
   }
@@ -75,30 +75,49 @@ std::string renderCloudConfig(const std::vector<WriteFile>& files) {
   return std::string("#cloud-config\n") + out.c_str() + "\n";
 }
 
-Result<std::vector<WriteFile>> parseCloudConfig(const std::string& text) {
+Result<std::vector<WriteFile>> parseCloudConfig(const std::string& text,
+                                                const CloudConfigLimits& limits) {
   try {
     YAML::Node root = YAML::Load(text);
     if (!root.IsMap()) return fail(Code::kInvalidArgument, "user data is not a YAML mapping");
     std::vector<WriteFile> out;
+    size_t contentBytes = 0;
+    bool haveWriteFiles = false;
     for (const auto& kv : root) {
       auto key = kv.first.as<std::string>();
       if (key != "write_files") return fail(Code::kInvalidArgument, "user data: unexpected key \"" + key + "\"");
+      if (haveWriteFiles) return fail(Code::kInvalidArgument, "user data: write_files given twice");
+      haveWriteFiles = true;
       if (!kv.second.IsSequence()) return fail(Code::kInvalidArgument, "user data: write_files is not a list");
+      if (kv.second.size() > limits.maxFiles) {
+        return fail(Code::kInvalidArgument, "user data: more than " + std::to_string(limits.maxFiles) +
+                                                 " write_files entries");
+      }
       for (const auto& item : kv.second) {
         if (!item.IsMap()) return fail(Code::kInvalidArgument, "user data: write_files entry is not a mapping");
         WriteFile f;
         bool havePath = false;
+        bool haveContent = false;
         for (const auto& field : item) {
           auto name = field.first.as<std::string>();
-          if (!field.second.IsScalar()) return fail(Code::kInvalidArgument, "user data: " + name + " is not a string");
-          if (name == "path") {
-            f.path = field.second.as<std::string>();
-            havePath = true;
-          } else if (name == "content") {
-            f.content = field.second.as<std::string>();
-          } else {
+          const bool nullContent = name == "content" && field.second.IsNull();
+          if (!field.second.IsScalar() && !nullContent) {
+            return fail(Code::kInvalidArgument, "user data: " + name + " is not a string");
+          }
+          bool* seen = name == "path" ? &havePath : name == "content" ? &haveContent : nullptr;
+          if (seen == nullptr) {
             return fail(Code::kInvalidArgument, "user data: unexpected write_files field \"" + name + "\"");
           }
+          if (*seen) return fail(Code::kInvalidArgument, "user data: write_files field " + name + " given twice");
+          *seen = true;
+          if (nullContent) continue;
+          // Counted before copying, so that aliases of one big scalar cannot blow up memory.
+          contentBytes += field.second.Scalar().size();
+          if (contentBytes > limits.maxContentBytes) {
+            return fail(Code::kInvalidArgument, "user data: write_files contents above " +
+                                                     std::to_string(limits.maxContentBytes) + " bytes");
+          }
+          (name == "path" ? f.path : f.content) = field.second.Scalar();
         }
         if (!havePath) return fail(Code::kInvalidArgument, "user data: write_files entry without path");
         out.push_back(std::move(f));

@@ -2,6 +2,7 @@
 // process-user-data (or cloud-init) turns into files under /run/peerpod.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,18 @@ struct WriteFile {
 // YAML emitter, so any bytes (newlines, quotes, colons) round-trip.
 std::string renderCloudConfig(const std::vector<WriteFile>& files);
 
+// Bounds for parsing untrusted user data. YAML aliases let a small document name one large
+// string many times, so the limits apply to the expanded document.
+struct CloudConfigLimits {
+  size_t maxFiles = 1024;                 // write_files entries
+  size_t maxContentBytes = size_t{64} << 20;  // sum of all contents
+};
+
 // Parses the strict subset we produce and process-user-data accepts: a mapping with only
-// `write_files`, each entry with only `path` and `content` (strings).
-Result<std::vector<WriteFile>> parseCloudConfig(const std::string& text);
+// `write_files`, each entry with only `path` and `content` (strings; a null content is empty).
+// Duplicate keys are refused.
+Result<std::vector<WriteFile>> parseCloudConfig(const std::string& text,
+                                                const CloudConfigLimits& limits = {});
 
 // Initdata as kata passes it (pod annotation cc_init_data): base64(gzip(TOML)). Accepts that
 // form, or plain TOML (re-encoded), and checks the TOML has `algorithm` and `version`.

@@ -32,6 +32,28 @@ TEST(CloudConfigTest, StrictParsing) {
   EXPECT_FALSE(parseCloudConfig("write_files: {a: b}\n"));
   EXPECT_FALSE(parseCloudConfig("write_files:\n- path: [1]\n"));
   EXPECT_FALSE(parseCloudConfig("write_files: [\n"));
+  EXPECT_FALSE(parseCloudConfig("write_files:\n- path: /x\n  path: /y\n"));
+  EXPECT_FALSE(parseCloudConfig("write_files: []\nwrite_files: []\n"));
+  auto nullContent = parseCloudConfig("write_files:\n- path: /x\n  content:\n");
+  ASSERT_TRUE(nullContent) << nullContent.error().message;
+  EXPECT_EQ((*nullContent)[0].content, "");
+}
+
+TEST(CloudConfigTest, LimitsApplyToTheExpandedDocument) {
+  // One 1 KiB scalar named 100 times through aliases: small text, large expansion.
+  std::string doc = "write_files:\n- &f {path: /x, content: " + std::string(1024, 'a') + "}\n";
+  for (int i = 0; i < 99; ++i) doc += "- *f\n";
+  EXPECT_TRUE(parseCloudConfig(doc));
+  CloudConfigLimits small;
+  small.maxContentBytes = 50 * 1024;
+  auto r = parseCloudConfig(doc, small);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("contents above"), std::string::npos);
+  small = CloudConfigLimits{};
+  small.maxFiles = 10;
+  r = parseCloudConfig(doc, small);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("more than 10"), std::string::npos);
 }
 
 TEST(CloudConfigTest, InitdataNormalisation) {
@@ -47,6 +69,8 @@ TEST(CloudConfigTest, InitdataNormalisation) {
   EXPECT_FALSE(normaliseInitdata("algorithm = \"md5\"\nversion = \"1\"\n"));
   EXPECT_FALSE(decodeInitdata(encoding::base64Encode("not gzip")));
   EXPECT_TRUE(*normaliseInitdata("") == "");
+  // TOML literal strings are strings too.
+  EXPECT_TRUE(normaliseInitdata("algorithm = 'sha384'\nversion = '0.1.0'\n"));
 }
 
 }  // namespace

@@ -1,0 +1,149 @@
+// process-user-data: the pod VM's boot step that turns the adaptor's user data into the files
+// under /run/peerpod (src/userdata/userdata.h). Command line as upstream's (cobra):
+//   process-user-data provision-files [-t|--user-data-fetch-timeout SECONDS]   (default 180)
+//   process-user-data -v|--version
+//   process-user-data [help [provision-files]] | -h | --help
+// Exit 0 on success, 1 on any error (with a message on stderr), so that systemd retries.
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/log.h"
+#include "userdata/userdata.h"
+
+#ifndef PEERPODS_VERSION
+#define PEERPODS_VERSION "0.0.0-dev"
+#endif
+
+namespace {
+
+constexpr char kRootHelp[] =
+    "A program to process user data and update agent config file\n"
+    "\n"
+    "Usage:\n"
+    "  process-user-data [flags]\n"
+    "  process-user-data [command]\n"
+    "\n"
+    "Available Commands:\n"
+    "  help            Help about any command\n"
+    "  provision-files Provision required files based on user data\n"
+    "\n"
+    "Flags:\n"
+    "  -h, --help      help for process-user-data\n"
+    "  -v, --version   Print the version\n"
+    "\n"
+    "Use \"process-user-data [command] --help\" for more information about a command.\n";
+
+constexpr char kProvisionHelp[] =
+    "Provision required files based on user data: fetch it (/media/cidata/user-data, a cidata\n"
+    "device, or the Azure, AWS, GCP or Alibaba Cloud metadata service), write the whitelisted\n"
+    "files under /run/peerpod, unpack initdata and write /run/peerpod/initdata.digest.\n"
+    "\n"
+    "Usage:\n"
+    "  process-user-data provision-files [flags]\n"
+    "\n"
+    "Flags:\n"
+    "  -h, --help                          help for provision-files\n"
+    "  -t, --user-data-fetch-timeout int   Timeout (in secs) for fetching user data (default 180)\n"
+    "\n"
+    "Global Flags:\n"
+    "  -v, --version   Print the version\n"
+    "\n"
+    "Test hooks (environment): PEERPODS_USERDATA_ROOT, PEERPODS_USERDATA_{AZURE,AWS,GCP,ALIBABA}_URL,\n"
+    "PEERPODS_USERDATA_HYPERVISOR, PEERPODS_USERDATA_RETRY_DELAY, PEERPODS_USERDATA_ATTEMPTS.\n";
+
+int usageError(const std::string& message, const char* helpHint) {
+  std::fprintf(stderr, "Error: %s\nRun '%s --help' for usage.\n", message.c_str(), helpHint);
+  return 1;
+}
+
+bool parseSeconds(std::string_view text, int& out) {
+  int v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pp;
+  if (const char* lvl = std::getenv("PEERPODS_LOG_LEVEL")) {
+    log::Level level;
+    if (log::parseLevel(lvl, &level)) log::setLevel(level);
+  }
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  std::string_view command;
+  bool help = false;
+  bool version = false;
+  int timeout = 180;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    if (a == "-v" || a == "--version") {
+      version = true;
+    } else if (a == "-h" || a == "--help") {
+      help = true;
+    } else if (command == "provision-files" &&
+               (a == "-t" || a == "--user-data-fetch-timeout" || a.starts_with("-t") ||
+                a.starts_with("--user-data-fetch-timeout="))) {
+      // pflag forms: -t 30, -t=30, -t30, --user-data-fetch-timeout 30, --user-data-fetch-timeout=30
+      std::string_view value;
+      if (a == "-t" || a == "--user-data-fetch-timeout") {
+        if (i + 1 >= args.size()) return usageError("flag needs an argument: " + std::string(a), "process-user-data provision-files");
+        value = args[++i];
+      } else if (a.starts_with("--")) {
+        value = a.substr(a.find('=') + 1);
+      } else {
+        value = a.substr(2);
+        if (value.starts_with("=")) value.remove_prefix(1);
+      }
+      if (!parseSeconds(value, timeout)) {
+        return usageError("invalid argument \"" + std::string(value) + "\" for \"-t, --user-data-fetch-timeout\" flag: not an integer",
+                          "process-user-data provision-files");
+      }
+      if (timeout <= 0) {
+        return usageError("-t, --user-data-fetch-timeout must be at least 1 second", "process-user-data provision-files");
+      }
+    } else if (a.starts_with("-")) {
+      return usageError("unknown flag: " + std::string(a), command.empty() ? "process-user-data" : "process-user-data provision-files");
+    } else if (command.empty() && (a == "provision-files" || a == "help")) {
+      command = a;
+    } else if (command == "help" && a == "provision-files") {
+      command = "help provision-files";
+    } else {
+      return usageError(command.empty() ? "unknown command \"" + std::string(a) + "\" for \"process-user-data\""
+                                        : "unexpected argument \"" + std::string(a) + "\"",
+                        "process-user-data");
+    }
+  }
+  if (version) {
+    std::printf("process-user-data (peerpods) %s\n", PEERPODS_VERSION);
+    return 0;
+  }
+  if (command == "help provision-files" || (command == "provision-files" && help)) {
+    std::fputs(kProvisionHelp, stdout);
+    return 0;
+  }
+  if (command.empty() || command == "help" || help) {
+    std::fputs(kRootHelp, stdout);
+    return 0;
+  }
+
+  userdata::Config config;
+  config.fetchTimeout = std::chrono::seconds(timeout);
+  if (auto st = config.applyEnvironment(flags::processEnv()); !st) {
+    std::fprintf(stderr, "Error: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  log::info("userdata", "process-user-data {} provision-files (timeout {} s)", PEERPODS_VERSION, timeout);
+  if (auto st = userdata::provisionFiles(config); !st) {
+    log::error("userdata", "provision-files failed: {}", st.error().message);
+    std::fprintf(stderr, "Error: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,132 @@
+// Initdata decoding, digest and extraction into /run/peerpod (see initdata.h).
+#include "userdata/initdata.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <toml++/toml.h>
+
+#include "base/encoding.h"
+#include "base/log.h"
+#include "cloudinit/cloud_config.h"
+#include "userdata/userdata.h"
+
+namespace pp::userdata {
+namespace {
+
+constexpr char kLog[] = "userdata";
+// The encoded file; the decoded TOML is bounded by cloudinit::decodeInitdata (256 KiB).
+constexpr size_t kMaxInitdataFile = 512 * 1024;
+
+}  // namespace
+
+Result<std::string> initdataDigest(std::string_view algorithm, std::string_view bytes) {
+  const EVP_MD* md = algorithm == "sha256"   ? EVP_sha256()
+                     : algorithm == "sha384" ? EVP_sha384()
+                     : algorithm == "sha512" ? EVP_sha512()
+                                             : nullptr;
+  if (md == nullptr) {
+    return fail(Code::kInvalidArgument, "initdata: algorithm " + quoteForLog(algorithm) +
+                                            " is not supported (sha256, sha384 or sha512)");
+  }
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), out, &len, md, nullptr) != 1) {
+    return fail(Code::kInternal, "initdata: computing the digest failed");
+  }
+  return encoding::hexEncode(std::string_view(reinterpret_cast<const char*>(out), len));
+}
+
+Result<Initdata> parseInitdataToml(std::string_view text) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return fail(Code::kInvalidArgument, "initdata is not valid TOML (line " +
+                                            std::to_string(where.line) + ", column " +
+                                            std::to_string(where.column) +
+                                            "): " + std::string(e.description()));
+  }
+  Initdata out;
+  for (auto&& [key, value] : doc) {
+    const std::string_view name = key.str();
+    if (name == "algorithm" || name == "version") {
+      if (!value.is_string()) {
+        return fail(Code::kInvalidArgument, "initdata: `" + std::string(name) + "` is not a string");
+      }
+      (name == "algorithm" ? out.algorithm : out.version) = value.as_string()->get();
+    } else if (name == "data") {
+      const toml::table* data = value.as_table();
+      if (data == nullptr) return fail(Code::kInvalidArgument, "initdata: `data` is not a table");
+      for (auto&& [file, content] : *data) {
+        if (!content.is_string()) {
+          return fail(Code::kInvalidArgument,
+                      "initdata: data." + quoteForLog(file.str()) + " is not a string");
+        }
+        out.data.emplace_back(std::string(file.str()), content.as_string()->get());
+      }
+    } else {
+      log::warn(kLog, "initdata: ignoring unknown key {}", quoteForLog(name));
+    }
+  }
+  if (out.algorithm.empty()) return fail(Code::kInvalidArgument, "initdata: `algorithm` is missing");
+  if (out.version.empty()) return fail(Code::kInvalidArgument, "initdata: `version` is missing");
+  auto digest = initdataDigest(out.algorithm, text);
+  if (!digest) return fail(digest.error());
+  out.digestHex = std::move(*digest);
+  return out;
+}
+
+Result<Initdata> decodeInitdataFile(std::string_view fileContent) {
+  std::string compact;
+  compact.reserve(fileContent.size());
+  for (char c : fileContent) {
+    if (c != '\n' && c != '\r') compact += c;
+  }
+  if (compact.empty()) return fail(Code::kInvalidArgument, "initdata is empty");
+  auto toml = cloudinit::decodeInitdata(compact);
+  if (!toml) return fail(toml.error());
+  return parseInitdataToml(*toml);
+}
+
+Status extractInitdata(const FileWriter& writer) {
+  Initdata initdata;
+  bool isDefault = false;
+  if (writer.exists(kInitdataPath)) {
+    auto content = writer.read(kInitdataPath, kMaxInitdataFile);
+    if (!content) return fail(content.error().wrap("reading initdata"));
+    auto parsed = decodeInitdataFile(*content);
+    if (!parsed) return fail(parsed.error().wrap(std::string(kInitdataPath)));
+    initdata = std::move(*parsed);
+    log::info(kLog, "initdata: {} version {}, {} data entries", initdata.algorithm,
+              quoteForLog(initdata.version), initdata.data.size());
+  } else {
+    auto parsed = parseInitdataToml(kDefaultInitdataToml);
+    if (!parsed) return fail(parsed.error());
+    initdata = std::move(*parsed);
+    isDefault = true;
+    log::info(kLog, "no {}: using the default initdata (empty aa.toml)", kInitdataPath);
+  }
+  for (const auto& [key, value] : initdata.data) {
+    if (!FileWriter::isAllowed(key, kInitdataFiles)) {
+      log::error(kLog, "initdata: refusing data entry {}: only aa.toml, cdh.toml and policy.rego are written",
+                 quoteForLog(key));
+      continue;
+    }
+    const std::string path = std::string(kPeerpodDir) + "/" + key;
+    if (isDefault && writer.exists(path)) {
+      log::info(kLog, "keeping the user data's {}", path);
+      continue;
+    }
+    if (auto st = writer.write(path, value); !st) return fail(st.error().wrap("writing " + path));
+    log::info(kLog, "wrote {} ({} bytes, from initdata)", path, value.size());
+  }
+  if (auto st = writer.write(kDigestPath, initdata.digestHex); !st) {
+    return fail(st.error().wrap(std::string("writing ") + kDigestPath));
+  }
+  log::info(kLog, "wrote {} ({} {})", kDigestPath, initdata.algorithm, initdata.digestHex);
+  return {};
+}
+
+}  // namespace pp::userdata

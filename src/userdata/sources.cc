@@ -1,0 +1,265 @@
+// The user-data sources: the NoCloud file, the cidata device, and the metadata services of
+// Azure, AWS, GCP and Alibaba Cloud; plus upstream's detection order (see sources.h).
+#include "userdata/sources.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "base/encoding.h"
+#include "base/files.h"
+#include "base/log.h"
+#include "userdata/cidata_device.h"
+#include "userdata/file_writer.h"
+#include "userdata/platform.h"
+
+namespace pp::userdata {
+namespace {
+
+constexpr char kLog[] = "userdata";
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+std::string joinUrl(std::string base, std::string_view path) {
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + std::string(path);
+}
+
+// Base64 as the clouds send it: line breaks ignored (Go's decoder does the same), else strict.
+Result<std::string> decodeBase64Body(const std::string& body, const std::string& what) {
+  std::string compact;
+  compact.reserve(body.size());
+  for (char c : body) {
+    if (c != '\n' && c != '\r') compact += c;
+  }
+  auto decoded = encoding::base64Decode(compact);
+  if (!decoded) return fail(Code::kInvalidArgument, what + " is not valid base64");
+  return std::move(*decoded);
+}
+
+class MetadataClient {
+ public:
+  MetadataClient(const Config& config, const net::HttpClient& http) : config_(config), http_(http) {}
+
+  // One request; the whole exchange within min(requestTimeout, time left).
+  Result<net::HttpResponse> send(const std::string& method, const std::string& url, Headers headers,
+                                 Clock::time_point deadline, size_t maxBody) const {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return fail(Code::kDeadlineExceeded, method + " " + url + ": no time left");
+    net::HttpRequest req;
+    req.method = method;
+    req.url = url;
+    req.headers = std::move(headers);
+    req.timeout = std::min(config_.requestTimeout, left);
+    req.maxResponseBytes = maxBody;
+    auto resp = http_.send(req);
+    if (!resp) {
+      if (resp.error().code == Code::kResourceExhausted) {
+        return fail(Code::kInvalidArgument, method + " " + url + ": the answer is larger than " +
+                                                std::to_string(maxBody) + " bytes");
+      }
+      return fail(resp.error().wrap(method + " " + url));
+    }
+    return resp;
+  }
+
+  // GET that must answer 200; the body, base64-decoded when `base64`.
+  Result<std::string> getUserData(const std::string& url, Headers headers, bool base64,
+                                  Clock::time_point deadline) const {
+    // Base64 text of the largest document, with room for line breaks.
+    const size_t maxBody = base64 ? kMaxUserDataBytes / 3 * 4 + 64 * 1024 : kMaxUserDataBytes;
+    auto resp = send("GET", url, std::move(headers), deadline, maxBody);
+    if (!resp) return fail(resp.error());
+    if (resp->status != 200) {
+      return fail(Code::kUnavailable, "GET " + url + ": HTTP " + std::to_string(resp->status));
+    }
+    if (!base64) return std::move(resp->body);
+    return decodeBase64Body(resp->body, "user data from " + url);
+  }
+
+ private:
+  const Config& config_;
+  const net::HttpClient& http_;
+};
+
+class FileSource : public Source {
+ public:
+  explicit FileSource(const Config& config) : path_(config.hostPath(kUserDataFile)) {}
+  std::string describe() const override { return "file " + path_; }
+  Result<std::string> fetch(Clock::time_point) override {
+    auto data = files::readFile(path_, kMaxUserDataBytes);
+    if (!data && data.error().code == Code::kOutOfRange) {
+      return fail(Code::kInvalidArgument,
+                  path_ + " is larger than " + std::to_string(kMaxUserDataBytes) + " bytes");
+    }
+    return data;
+  }
+
+ private:
+  std::string path_;
+};
+
+class DeviceSource : public Source {
+ public:
+  DeviceSource(const Config& config, std::string device, std::string fsType)
+      : root_(config.root), device_{std::move(device), std::move(fsType)} {}
+  std::string describe() const override {
+    return "cidata device " + device_.path + " (" + device_.fsType + ")";
+  }
+  Result<std::string> fetch(Clock::time_point) override {
+    auto data = readUserDataFromDevice(device_, root_, kMaxUserDataBytes);
+    if (!data && data.error().code == Code::kOutOfRange) {
+      return fail(Code::kInvalidArgument, "user-data on " + device_.path + " is larger than " +
+                                              std::to_string(kMaxUserDataBytes) + " bytes");
+    }
+    return data;
+  }
+
+ private:
+  std::string root_;
+  CidataDevice device_;
+};
+
+// Azure IMDS: base64 of the VM's userData, only with the header Metadata: true.
+class AzureSource : public Source {
+ public:
+  AzureSource(const Config& config, const net::HttpClient& http)
+      : client_(config, http),
+        url_(joinUrl(config.azureUrl, "/metadata/instance/compute/userData?api-version=2021-01-01&format=text")) {}
+  std::string describe() const override { return "Azure IMDS " + url_; }
+  Result<std::string> fetch(Clock::time_point deadline) override {
+    return client_.getUserData(url_, {{"Metadata", "true"}}, true, deadline);
+  }
+
+ private:
+  MetadataClient client_;
+  std::string url_;
+};
+
+// AWS IMDS: IMDSv2 (a session token from PUT /latest/api/token, sent with the GET); when the
+// token cannot be had (IMDSv1-only endpoints, older emulators), a plain IMDSv1 GET.
+class AwsSource : public Source {
+ public:
+  AwsSource(const Config& config, const net::HttpClient& http)
+      : client_(config, http),
+        tokenUrl_(joinUrl(config.awsUrl, "/latest/api/token")),
+        url_(joinUrl(config.awsUrl, "/latest/user-data")) {}
+  std::string describe() const override { return "AWS IMDS " + url_; }
+  Result<std::string> fetch(Clock::time_point deadline) override {
+    Headers headers;
+    auto token = sessionToken(deadline);
+    if (token) {
+      headers.emplace_back("X-aws-ec2-metadata-token", std::move(*token));
+    } else {
+      log::warn(kLog, "AWS IMDSv2 token unavailable ({}); falling back to IMDSv1", token.error().message);
+    }
+    return client_.getUserData(url_, std::move(headers), false, deadline);
+  }
+
+ private:
+  Result<std::string> sessionToken(Clock::time_point deadline) const {
+    auto resp = client_.send("PUT", tokenUrl_, {{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}},
+                             deadline, 4096);
+    if (!resp) return fail(resp.error());
+    if (resp->status != 200) {
+      return fail(Code::kUnavailable, "PUT " + tokenUrl_ + ": HTTP " + std::to_string(resp->status));
+    }
+    // The token goes back into a header: only visible ASCII, so it cannot add header lines.
+    const std::string& t = resp->body;
+    const bool valid = !t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    if (!valid) return fail(Code::kInvalidArgument, "PUT " + tokenUrl_ + ": the token is not printable text");
+    return t;
+  }
+
+  MetadataClient client_;
+  std::string tokenUrl_;
+  std::string url_;
+};
+
+// GCP metadata: the user-data attribute (base64, as the adaptor sets it), with the header
+// Metadata-Flavor: Google.
+class GcpSource : public Source {
+ public:
+  GcpSource(const Config& config, const net::HttpClient& http)
+      : client_(config, http), url_(joinUrl(config.gcpUrl, "/computeMetadata/v1/instance/attributes/user-data")) {}
+  std::string describe() const override { return "GCP metadata " + url_; }
+  Result<std::string> fetch(Clock::time_point deadline) override {
+    return client_.getUserData(url_, {{"Metadata-Flavor", "Google"}}, true, deadline);
+  }
+
+ private:
+  MetadataClient client_;
+  std::string url_;
+};
+
+// Alibaba Cloud metadata: the raw user data.
+class AlibabaSource : public Source {
+ public:
+  AlibabaSource(const Config& config, const net::HttpClient& http)
+      : client_(config, http), url_(joinUrl(config.alibabaUrl, "/latest/user-data")) {}
+  std::string describe() const override { return "Alibaba Cloud metadata " + url_; }
+  Result<std::string> fetch(Clock::time_point deadline) override {
+    return client_.getUserData(url_, {}, false, deadline);
+  }
+
+ private:
+  MetadataClient client_;
+  std::string url_;
+};
+
+// Upstream's GCP test: the instance directory answers with Metadata-Flavor: Google. The
+// directory may redirect to its "/" form, which counts too when the flavor header is there.
+bool gcpMetadataAnswers(const Config& config, const net::HttpClient& http, Clock::time_point deadline) {
+  MetadataClient client(config, http);
+  const std::string url = joinUrl(config.gcpUrl, "/computeMetadata/v1/instance");
+  auto resp = client.send("GET", url, {{"Metadata-Flavor", "Google"}}, deadline, 1 << 20);
+  if (!resp) {
+    log::info(kLog, "KVM, but no GCP metadata server: {}", resp.error().message);
+    return false;
+  }
+  if (resp->status == 200) return true;
+  if (resp->status >= 300 && resp->status < 400 && resp->header("Metadata-Flavor") == "Google") return true;
+  log::info(kLog, "KVM, but {} answered HTTP {}: not GCP", url, resp->status);
+  return false;
+}
+
+}  // namespace
+
+std::unique_ptr<Source> makeFileSource(const Config& config) { return std::make_unique<FileSource>(config); }
+std::unique_ptr<Source> makeDeviceSource(const Config& config, std::string device, std::string fsType) {
+  return std::make_unique<DeviceSource>(config, std::move(device), std::move(fsType));
+}
+std::unique_ptr<Source> makeAzureSource(const Config& config, const net::HttpClient& http) {
+  return std::make_unique<AzureSource>(config, http);
+}
+std::unique_ptr<Source> makeAwsSource(const Config& config, const net::HttpClient& http) {
+  return std::make_unique<AwsSource>(config, http);
+}
+std::unique_ptr<Source> makeGcpSource(const Config& config, const net::HttpClient& http) {
+  return std::make_unique<GcpSource>(config, http);
+}
+std::unique_ptr<Source> makeAlibabaSource(const Config& config, const net::HttpClient& http) {
+  return std::make_unique<AlibabaSource>(config, http);
+}
+
+std::unique_ptr<Source> detectSource(const Config& config, const net::HttpClient& http,
+                                     Clock::time_point deadline) {
+  struct stat st{};
+  if (::stat(config.hostPath(kUserDataFile).c_str(), &st) == 0) return makeFileSource(config);
+  if (auto dev = findCidataDevice(config.root)) return makeDeviceSource(config, dev->path, dev->fsType);
+  const std::string hypervisor = config.hypervisorVendor ? *config.hypervisorVendor : cpuidHypervisorVendor();
+  const std::string dmiVendor = dmiSystemVendor(config.root);
+  log::info(kLog, "no NoCloud user data; hypervisor {}, DMI system vendor {}",
+            hypervisor.empty() ? "none" : quoteForLog(hypervisor),
+            dmiVendor.empty() ? "unknown" : quoteForLog(dmiVendor));
+  if (hypervisor == kHypervisorMicrosoft) return makeAzureSource(config, http);
+  if (dmiVendor == "Amazon EC2") return makeAwsSource(config, http);
+  if (hypervisor == kHypervisorKvm && gcpMetadataAnswers(config, http, deadline)) {
+    return makeGcpSource(config, http);
+  }
+  if (dmiVendor == "Alibaba Cloud") return makeAlibabaSource(config, http);
+  return nullptr;
+}
+
+}  // namespace pp::userdata

@@ -1,0 +1,39 @@
+// Where the user data comes from (upstream-core.md §4.2), one Source per kind, and the
+// detection that picks the first one that applies.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "base/error.h"
+#include "net/http_client.h"
+#include "userdata/userdata.h"
+
+namespace pp::userdata {
+
+using Clock = std::chrono::steady_clock;
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // For log lines: "file /media/cidata/user-data", "AWS IMDS http://169.254.169.254", ...
+  virtual std::string describe() const = 0;
+  // One attempt at the raw user-data document (decoded from base64 where the service encodes
+  // it), at most kMaxUserDataBytes. The caller retries failures until its deadline.
+  virtual Result<std::string> fetch(Clock::time_point deadline) = 0;
+};
+
+std::unique_ptr<Source> makeFileSource(const Config& config);
+std::unique_ptr<Source> makeDeviceSource(const Config& config, std::string device, std::string fsType);
+std::unique_ptr<Source> makeAzureSource(const Config& config, const net::HttpClient& http);
+std::unique_ptr<Source> makeAwsSource(const Config& config, const net::HttpClient& http);
+std::unique_ptr<Source> makeGcpSource(const Config& config, const net::HttpClient& http);
+std::unique_ptr<Source> makeAlibabaSource(const Config& config, const net::HttpClient& http);
+
+// The first source that applies, in upstream's order, or nullptr when none does. Asks the GCP
+// metadata server once (on KVM only) and probes block devices; everything else is local.
+std::unique_ptr<Source> detectSource(const Config& config, const net::HttpClient& http,
+                                     Clock::time_point deadline);
+
+}  // namespace pp::userdata

@@ -1,0 +1,78 @@
+// process-user-data (upstream-core.md §4.2): at pod VM boot, fetch the user data the adaptor
+// made for this VM, write its whitelisted files into /run/peerpod, then unpack initdata into
+// aa.toml / cdh.toml / policy.rego and write initdata.digest.
+//
+// Sources, first that applies (upstream's order): the NoCloud file /media/cidata/user-data;
+// else a block device labelled cidata (mounted read-only here, then unmounted); Azure IMDS
+// (CPUID hypervisor "Microsoft Hv"); AWS IMDS (DMI manufacturer "Amazon EC2"; IMDSv2 token,
+// IMDSv1 fallback); GCP metadata (CPUID "KVMKVMKVM" and the metadata server answers); Alibaba
+// Cloud metadata (DMI "Alibaba Cloud"). With none, only initdata is processed (IBM Cloud and
+// vSphere images let cloud-init write the files).
+//
+// Test hooks (environment variables read by Config::applyEnvironment; not for production):
+//   PEERPODS_USERDATA_ROOT        prefix of every file path below (default "/"): /run/peerpod,
+//                                 /media/cidata, /sys/class/dmi/id, /dev, /sys/class/block
+//   PEERPODS_USERDATA_AZURE_URL   base URL of Azure IMDS      (http://169.254.169.254)
+//   PEERPODS_USERDATA_AWS_URL     base URL of AWS IMDS        (http://169.254.169.254)
+//   PEERPODS_USERDATA_GCP_URL     base URL of GCP metadata    (http://metadata.google.internal)
+//   PEERPODS_USERDATA_ALIBABA_URL base URL of Alibaba metadata (http://100.100.100.200)
+//   PEERPODS_USERDATA_HYPERVISOR  CPUID hypervisor vendor to assume ("" for none)
+//   PEERPODS_USERDATA_RETRY_DELAY delay between fetch attempts, Go duration (5s)
+//   PEERPODS_USERDATA_ATTEMPTS    fetch attempts (10)
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+#include "base/flags.h"
+
+namespace pp::userdata {
+
+inline constexpr char kPeerpodDir[] = "/run/peerpod";
+inline constexpr char kUserDataFile[] = "/media/cidata/user-data";
+inline constexpr char kInitdataPath[] = "/run/peerpod/initdata";
+inline constexpr char kDigestPath[] = "/run/peerpod/initdata.digest";
+
+// The only write_files paths written (exact match); everything else is refused and logged.
+inline constexpr std::array<std::string_view, 6> kWriteFilesWhitelist = {
+    "/run/peerpod/aa.toml",  "/run/peerpod/cdh.toml",   "/run/peerpod/apf.json",
+    "/run/peerpod/auth.json", "/run/peerpod/initdata", "/run/peerpod/scratch-space.marker"};
+// The only initdata `data` keys written, as /run/peerpod/<key>.
+inline constexpr std::array<std::string_view, 3> kInitdataFiles = {"aa.toml", "cdh.toml",
+                                                                   "policy.rego"};
+
+// A user-data document (after base64 decoding) larger than this is refused. Clouds cap user
+// data far lower (AWS 16 KiB, Azure 64 KiB, GCP 256 KB).
+inline constexpr size_t kMaxUserDataBytes = size_t{1} << 20;
+inline constexpr size_t kMaxWriteFiles = 64;
+
+struct Config {
+  // -t / --user-data-fetch-timeout: the whole fetch, retries included.
+  std::chrono::seconds fetchTimeout{180};
+  std::string root = "/";
+  std::string azureUrl = "http://169.254.169.254";
+  std::string awsUrl = "http://169.254.169.254";
+  std::string gcpUrl = "http://metadata.google.internal";
+  std::string alibabaUrl = "http://100.100.100.200";
+  // Unset: read CPUID. Set: the vendor string to assume ("" for no hypervisor).
+  std::optional<std::string> hypervisorVendor;
+  std::chrono::milliseconds retryDelay{5000};
+  int attempts = 10;
+  // Per HTTP request, capped by the time left.
+  std::chrono::milliseconds requestTimeout{10000};
+
+  // Applies the PEERPODS_USERDATA_* variables above; a value that does not parse is an error.
+  Status applyEnvironment(const flags::EnvLookup& env);
+  // The host path of an absolute pod VM path: root + path.
+  std::string hostPath(std::string_view vmPath) const;
+};
+
+// Runs `provision-files`. Errors say what failed and what to check; exit 1 on any of them.
+Status provisionFiles(const Config& config);
+
+}  // namespace pp::userdata
