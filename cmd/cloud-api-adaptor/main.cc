@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
 
   if (const auto* f = fs.lookup("probe-port")) config.probeRequested = f->source() != "default";
   if (const char* k = std::getenv("KUBERNETES_SERVICE_HOST"); k && *k) config.probeRequested = true;
+  config.providerName = cmd;
 
   sigset_t stopSignals = blockStopSignals();
   log::info("adaptor", "cloud-api-adaptor {} starting with provider {}", PEERPODS_VERSION, cmd);

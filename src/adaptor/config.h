@@ -44,6 +44,9 @@ struct AdaptorConfig {
   uint64_t probePort = 8000;
   // Upstream serves the probe only in Kubernetes; we also serve it when the port is set.
   bool probeRequested = false;
+  // The provider name from the command line (PeerPod spec.cloudProvider unless CLOUD_PROVIDER
+  // says otherwise).
+  std::string providerName;
 
   void registerFlags(flags::FlagSet& fs);
   // Cross-flag checks (e.g. -tls-skip-verify with a CA), with messages a user can act on.

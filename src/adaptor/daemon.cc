@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "adaptor/vxlan_pod_network.h"
 #include "base/files.h"
 #include "base/log.h"
@@ -9,6 +11,22 @@
 #include "cloudinit/cloud_config.h"
 
 namespace pp::adaptor {
+namespace {
+
+std::string envOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+// Who this adaptor is, for the node owner annotation: the pod name (DaemonSet pods have
+// unique names), else host name and process id.
+std::string adaptorIdentity() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return envOr("POD_NAME", std::string(host) + "-" + std::to_string(::getpid()));
+}
+
+}  // namespace
 
 Daemon::Daemon(AdaptorConfig config, std::unique_ptr<providers::Provider> provider)
     : config_(std::move(config)), provider_(std::move(provider)) {}
@@ -64,6 +82,8 @@ Status Daemon::start() {
   workers_ = std::make_unique<asio::thread_pool>(config_.workers);
   store_ = std::make_unique<FileStateStore>(config_.podsDir);
   manager_ = std::make_unique<SandboxManager>(mo, *provider_, *store_, *network_, issuer_.get(), io_->executor());
+  if (auto st = startKube(); !st) return st;
+  if (kube_) manager_->setKubeHooks(kube_.get());
   int reattached = manager_->restore();
   if (manager_->sandboxCount() > 0) {
     log::info("adaptor", "restored {} sandboxes from {} ({} reattached to running pod VMs)",
@@ -92,6 +112,33 @@ Status Daemon::start() {
   return {};
 }
 
+Status Daemon::startKube() {
+  std::string nodeName = envOr("NODE_NAME", "");
+  Result<k8s::ClientConfig> config =
+      kubeConfig_ ? Result<k8s::ClientConfig>(*kubeConfig_) : k8s::defaultConfig();
+  if (!config) {
+    if (nodeName.empty()) {
+      log::info("adaptor", "Kubernetes integration off (no PeerPods, Events, node capacity or "
+                "image-pull secrets): {}", config.error().message);
+    } else {
+      log::warn("adaptor", "NODE_NAME is set but the Kubernetes API is not reachable, so PeerPods, "
+                "Events, node capacity and image-pull secrets are off: {}", config.error().message);
+    }
+    return {};
+  }
+  KubeOpsOptions ko;
+  ko.cloudProvider = envOr("CLOUD_PROVIDER", config_.providerName);
+  ko.nodeName = nodeName;
+  ko.ownerId = adaptorIdentity();
+  auto client = std::make_shared<const k8s::Client>(std::move(*config));
+  kube_ = std::make_unique<KubeOps>(client, ko);
+  log::info("adaptor", "Kubernetes API {}: PeerPods (cloudProvider {}), Events, image-pull secrets{}",
+            client->config().server, ko.cloudProvider,
+            nodeName.empty() ? "; NODE_NAME unset, so no node capacity" : ", capacity of node " + nodeName);
+  // As upstream, before the socket opens, and a failure stops the start.
+  return kube_->advertiseCapacity(config_.peerpodsLimitPerNode);
+}
+
 void Daemon::stop() {
   if (stopped_ || !io_) return;
   stopped_ = true;
@@ -102,6 +149,10 @@ void Daemon::stop() {
   if (server_) server_->shutdown();
   if (manager_) manager_->shutdown();
   if (workers_) workers_->join();
+  if (kube_) {
+    kube_->withdrawCapacity();
+    kube_->flushEvents();
+  }
   if (provider_) {
     if (auto st = provider_->teardown(); !st) log::warn("adaptor", "provider teardown: {}", st.error().message);
   }

@@ -4,10 +4,12 @@
 
 #include <asio/thread_pool.hpp>
 #include <memory>
+#include <optional>
 
 #include "adaptor/cert_issuer.h"
 #include "adaptor/config.h"
 #include "adaptor/hypervisor_service.h"
+#include "adaptor/kube_ops.h"
 #include "adaptor/pod_network.h"
 #include "adaptor/probe.h"
 #include "adaptor/sandbox_manager.h"
@@ -26,10 +28,14 @@ class Daemon {
   // Verifies the config (and the provider's with -cloud-config-verify), reloads saved
   // sandboxes and listens on -socket. Errors say what to fix.
   Status start();
+  // Kubernetes API configuration to use instead of $KUBECONFIG / in-cluster (tests).
+  void setKubeConfig(k8s::ClientConfig config) { kubeConfig_ = std::move(config); }
   // Graceful: stop listening, close proxies; pod VMs keep running and their state stays.
   void stop();
 
  private:
+  Status startKube();
+
   AdaptorConfig config_;
   std::unique_ptr<providers::Provider> provider_;
   std::unique_ptr<ttrpc::IoThread> io_;
@@ -42,6 +48,8 @@ class Daemon {
   std::unique_ptr<ttrpc::Server> server_;
   std::unique_ptr<ttrpc::Listener> listener_;
   std::shared_ptr<StartupProbe> probe_;
+  std::optional<k8s::ClientConfig> kubeConfig_;
+  std::unique_ptr<KubeOps> kube_;
   bool stopped_ = false;
 };
 

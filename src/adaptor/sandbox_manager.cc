@@ -15,6 +15,8 @@ namespace {
 constexpr char kSandboxName[] = "io.kubernetes.cri.sandbox-name";
 constexpr char kSandboxNamespace[] = "io.kubernetes.cri.sandbox-namespace";
 constexpr char kPrefix[] = "io.katacontainers.config.hypervisor.";
+// Upstream ships auth.json only up to this size (user data limits of some clouds).
+constexpr size_t kMaxAuthJsonBytes = 12288;
 
 int64_t unixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -33,6 +35,14 @@ Result<uint32_t> parseSize(const std::map<std::string, std::string>& a, const st
                                             "\" is not a non-negative integer");
   }
   return v;
+}
+
+// " (type t3.small)" / " (2 vCPUs, 2048 MiB)" / "" for event messages.
+std::string describeSpec(const providers::InstanceSpec& spec) {
+  if (!spec.instanceType.empty()) return " (type " + spec.instanceType + ")";
+  if (spec.vcpus == 0 && spec.memoryMiB == 0) return "";
+  return fmt::format(" ({} vCPUs, {} MiB{})", spec.vcpus, spec.memoryMiB,
+                     spec.gpus ? fmt::format(", {} GPUs", spec.gpus) : "");
 }
 
 std::string annotation(const std::map<std::string, std::string>& a, const std::string& key) {
@@ -203,6 +213,17 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     s.clientKeyPem = bundle.clientKeyPem;
   }
   std::vector<cloudinit::WriteFile> files = {{"/run/peerpod/apf.json", apf.dump()}};
+  if (kube_) {
+    PodInfo pod = kube_->podInfo(s.podNamespace, s.podName);
+    s.podUid = pod.uid;
+    if (pod.authJson.size() > kMaxAuthJsonBytes) {
+      log::warn("sandbox", "{}: image-pull credentials of {}/{} are {} bytes, over the {}-byte limit; "
+                "not sent to the pod VM", s.id, s.podNamespace, s.podName, pod.authJson.size(),
+                kMaxAuthJsonBytes);
+    } else if (!pod.authJson.empty()) {
+      files.push_back({"/run/peerpod/auth.json", pod.authJson});
+    }
+  }
   if (!initdata.empty()) files.push_back({"/run/peerpod/initdata", initdata});
   if (options_.enableScratchSpace) files.push_back({"/run/peerpod/scratch-space.marker", ""});
   s.userData = cloudinit::renderCloudConfig(files);
@@ -242,6 +263,23 @@ Result<std::shared_ptr<AgentProxy>> SandboxManager::makeProxy(const SandboxState
   return AgentProxy::create(io_, std::move(po));
 }
 
+void SandboxManager::event(const SandboxState& s, EventType type, const std::string& reason,
+                           const std::string& message) {
+  if (kube_) kube_->event(s, type, reason, message);
+}
+
+void SandboxManager::releasePeerPod(SandboxState& s) {
+  if (!kube_ || s.peerPodName.empty()) return;
+  if (auto st = kube_->releasePeerPod(s.podNamespace, s.peerPodName); !st) {
+    // peerpod-ctrl deletes the (already deleted) instance again and drops the finalizer.
+    log::warn("sandbox", "{}: removing the finalizer of PeerPod {}/{}: {}", s.id, s.podNamespace,
+              s.peerPodName, st.error().message);
+    return;
+  }
+  log::info("sandbox", "{}: released PeerPod {}/{}", s.id, s.podNamespace, s.peerPodName);
+  s.peerPodName.clear();
+}
+
 void SandboxManager::cleanupFailedStart(Entry& e, const std::string& reason) {
   SandboxState& s = e.state;
   if (e.proxy) {
@@ -264,6 +302,7 @@ void SandboxManager::cleanupFailedStart(Entry& e, const std::string& reason) {
     }
     log::info("sandbox", "{}: deleted instance {} after failed start", s.id, s.instanceId);
     s.instanceId.clear();
+    releasePeerPod(s);
   }
   s.ips.clear();
   s.phase = Phase::kFailed;
@@ -293,11 +332,13 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
   req.userData = s.userData;
   req.spec = s.spec;
   log::info("sandbox", "{}: creating pod VM {}", id, s.instanceName);
+  event(s, EventType::kNormal, "CreatingPodVM", "Creating pod VM " + s.instanceName + describeSpec(s.spec));
   auto instance = provider_.createInstance(req);
   if (!instance) {
     auto err = instance.error().wrap("creating pod VM " + s.instanceName);
     cleanupFailedStart(*e, err.message);
     log::error("sandbox", "{}: StartVM failed: {}", id, err.message);
+    event(s, EventType::kWarning, "PodVMFailed", err.message);
     return fail(std::move(err));
   }
   auto tCreated = Clock::now();
@@ -307,13 +348,26 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
     s.ips = instance->ips;
   }
   instanceKnown_.notify_all();
+  if (kube_) {
+    // The PeerPod is what lets peerpod-ctrl delete this instance if we never do.
+    if (auto name = kube_->createPeerPod(s)) {
+      s.peerPodName = *name;
+    } else {
+      log::error("sandbox", "{}: creating the PeerPod for instance {}: {}", id, s.instanceId,
+                 name.error().message);
+    }
+  }
   save(s);
   log::info("sandbox", "{}: instance {} created, ips [{}] ({:.0f} ms)", id, s.instanceId,
             fmt::join(s.ips, ","), msSince(t0));
+  event(s, EventType::kNormal, "PodVMCreated",
+        fmt::format("Created pod VM {} as instance {}{} with IP {} in {:.1f} s", s.instanceName,
+                    s.instanceId, describeSpec(s.spec), fmt::join(s.ips, ","), msSince(t0) / 1000));
 
   auto failStart = [&](Error err) -> Status {
     cleanupFailedStart(*e, err.message);
     log::error("sandbox", "{}: StartVM failed: {}", id, err.message);
+    event(s, EventType::kWarning, "PodVMFailed", err.message);
     return fail(std::move(err));
   };
   if (s.ips.empty()) return failStart(Error{Code::kInternal, "pod VM " + s.instanceId + " has no IP address"});
@@ -329,6 +383,10 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
   s.phase = Phase::kRunning;
   s.startedAt = unixNow();
   save(s);
+  event(s, EventType::kNormal, "PodVMAgentConnected",
+        fmt::format("Connected to the kata-agent in pod VM {} ({:.1f} s after the instance was created)",
+                    s.instanceName,
+                    std::chrono::duration<double>(Clock::now() - tCreated).count()));
   log::info("sandbox", "{}: running; agent reachable {:.0f} ms after instance creation, StartVM took {:.0f} ms",
             id, std::chrono::duration<double, std::milli>(Clock::now() - tCreated).count(), msSince(t0));
   return {};
@@ -355,8 +413,11 @@ Status SandboxManager::stopVM(const std::string& id) {
       s.lastError = st.error().message;
       save(s);
       deleted = false;
+      event(s, EventType::kWarning, "PodVMDeleteFailed",
+            "Deleting instance " + s.instanceId + ": " + st.error().message);
     }
   }
+  if (deleted) releasePeerPod(s);
   if (auto st = network_.teardown(s.netnsPath, s.network); !st) {
     log::warn("sandbox", "{}: pod network teardown: {}", id, st.error().message);
   }

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "adaptor/agent_proxy.h"
+#include "adaptor/kube_hooks.h"
 #include "adaptor/pod_network.h"
 #include "adaptor/sandbox_state.h"
 #include "adaptor/tls_material.h"
@@ -52,6 +53,10 @@ class SandboxManager {
                  PodNetwork& network, CertIssuer* issuer, asio::any_io_executor ioExecutor);
   ~SandboxManager();
 
+  // Kubernetes integration (PeerPods, Events, image-pull credentials); set before the first
+  // call or restore(), or never (then all of it is off). Not owned.
+  void setKubeHooks(KubeHooks* hooks) { kube_ = hooks; }
+
   // Returns the agent socket path.
   Result<std::string> createVM(const CreateVmInput& input);
   Status startVM(const std::string& id, Clock::time_point deadline);
@@ -81,6 +86,9 @@ class SandboxManager {
   Status save(const SandboxState& state);
   Result<std::shared_ptr<AgentProxy>> makeProxy(const SandboxState& state);
   void cleanupFailedStart(Entry& e, const std::string& reason);
+  void releasePeerPod(SandboxState& s);
+  void event(const SandboxState& s, EventType type, const std::string& reason,
+             const std::string& message);
 
   ManagerOptions options_;
   providers::Provider& provider_;
@@ -88,6 +96,7 @@ class SandboxManager {
   PodNetwork& network_;
   CertIssuer* issuer_;
   asio::any_io_executor io_;
+  KubeHooks* kube_ = nullptr;
 
   mutable std::mutex mu_;  // guards entries_; never held during provider calls
   std::map<std::string, std::shared_ptr<Entry>> entries_;

@@ -47,6 +47,8 @@ nlohmann::json SandboxState::toJson() const {
       {"vni", vni},
       {"userData", userData},
       {"tls", {{"caCert", caCertPem}, {"clientCert", clientCertPem}, {"clientKey", clientKeyPem}}},
+      {"podUid", podUid},
+      {"peerPodName", peerPodName},
       {"createdAt", createdAt},
       {"startedAt", startedAt},
       {"lastError", lastError},
@@ -84,6 +86,8 @@ Result<SandboxState> SandboxState::fromJson(const nlohmann::json& j) {
       s.clientCertPem = t.value("clientCert", "");
       s.clientKeyPem = t.value("clientKey", "");
     }
+    s.podUid = j.value("podUid", "");
+    s.peerPodName = j.value("peerPodName", "");
     s.createdAt = j.value("createdAt", int64_t{0});
     s.startedAt = j.value("startedAt", int64_t{0});
     s.lastError = j.value("lastError", "");

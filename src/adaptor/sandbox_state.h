@@ -42,6 +42,10 @@ struct SandboxState {
   std::string caCertPem;
   std::string clientCertPem;
   std::string clientKeyPem;
+  // Kubernetes: the pod's uid and the PeerPod that guards this sandbox's instance (its
+  // finalizer is removed once the instance is deleted, also by a restarted adaptor).
+  std::string podUid;
+  std::string peerPodName;
   int64_t createdAt = 0;  // unix seconds
   int64_t startedAt = 0;
   std::string lastError;
