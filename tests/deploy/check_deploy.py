@@ -1,0 +1,671 @@
+#!/usr/bin/env python3
+"""Checks the deployment (deploy/): renders every kustomize overlay (with kustomize_lite, and
+with `kubectl kustomize` too when kubectl is installed), validates every object against the
+API fields in k8s_schema.py and cross-checks the manifests with the code they deploy (flags and
+environment variables the binaries register, ports, probe paths, the webhook path, names that
+refer to each other). The Helm chart cannot be rendered here (no helm in Debian), so it is
+checked structurally: only simple template actions, every .Values path defined, the chart's
+objects, containers, env, probes and mounts the same as the kustomize base's.
+Dockerfiles: multi-stage from Debian, the right build target and binary path, non-root users.
+
+usage: check_deploy.py <repository root>     exit 0 = all good, 1 = problems (listed)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+try:
+    import yaml
+except ImportError:  # python3-yaml comes from scripts/install-deps
+    print("SKIP: python3-yaml is not installed (scripts/install-deps installs it)")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import k8s_schema  # noqa: E402
+import kustomize_lite  # noqa: E402
+
+ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../.."))
+PROBLEMS = []
+PROVIDERS = ["libvirt", "docker", "aws", "azure", "gcp", "ibmcloud", "alibabacloud", "vsphere"]
+
+# Environment variables read directly (not through a flag) by the adaptor, its entrypoint or
+# peerpod-ctrl (upstream-core.md §3.1, k8s-components.md §1.3).
+DIRECT_ENV = {"CLOUD_PROVIDER", "NODE_NAME", "POD_NAMESPACE", "RUNTIMECLASS_NAME", "PEERPODS_NAMESPACE",
+              "ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN", "CLOUD_PROVIDER_EXTERNAL_PLUGIN_PATH",
+              "CLOUD_PROVIDER_EXTERNAL_PLUGIN_HASH", "EXTERNAL_NETWORK_VIA_PODVM", "POD_SUBNET_CIDRS"}
+
+# Upstream's environment variables of the providers whose folder is not in src/providers yet
+# (upstream-providers.md §2); a provider folder, once present, is read instead.
+UPSTREAM_PROVIDER_ENV = {
+    "aws": "AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_REGION PODVM_INSTANCE_TYPE "
+           "PODVM_INSTANCE_TYPES PODVM_AMI_ID PODVM_LAUNCHTEMPLATE_NAME USE_PODVM_LAUNCHTEMPLATE SSH_KP_NAME "
+           "AWS_SUBNET_ID AWS_SG_IDS USE_PUBLIC_IP DISABLECVM ROOT_VOLUME_SIZE TAGS",
+    "azure": "AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_TENANT_ID AZURE_SUBSCRIPTION_ID AZURE_REGION "
+             "AZURE_RESOURCE_GROUP AZURE_SUBNET_ID AZURE_IMAGE_ID AZURE_INSTANCE_SIZE AZURE_INSTANCE_SIZES "
+             "AZURE_NSG_ID SSH_USERNAME DISABLECVM ENABLE_SECURE_BOOT USE_PUBLIC_IP ROOT_VOLUME_SIZE TAGS",
+    "gcp": "GCP_CREDENTIALS GCP_PROJECT_ID GCP_ZONE GCP_NETWORK PODVM_IMAGE_NAME GCP_SUBNETWORK GCP_MACHINE_TYPE "
+           "GCP_DISK_TYPE DISABLECVM GCP_CONFIDENTIAL_TYPE ROOT_VOLUME_SIZE USE_PUBLIC_IP TAGS",
+    "ibmcloud": "IBMCLOUD_API_KEY IBMCLOUD_IAM_PROFILE_ID IBMCLOUD_IAM_ENDPOINT IBMCLOUD_VPC_ENDPOINT "
+                "IBMCLOUD_RESOURCE_GROUP_ID IBMCLOUD_ZONE IBMCLOUD_VPC_ID IBMCLOUD_CLUSTER_ID IBMCLOUD_SSH_KEY_ID "
+                "IBMCLOUD_VPC_SUBNET_ID IBMCLOUD_VPC_SG_ID IBMCLOUD_PODVM_INSTANCE_PROFILE_NAME "
+                "IBMCLOUD_PODVM_INSTANCE_PROFILE_LIST IBMCLOUD_PODVM_IMAGE_ID IBMCLOUD_TAGS DISABLECVM",
+    "alibabacloud": "ALIBABACLOUD_ACCESS_KEY_ID ALIBABACLOUD_ACCESS_KEY_SECRET REGION IMAGEID VSWITCH_ID "
+                    "PODVM_INSTANCE_TYPE KEYNAME USE_PUBLIC_IP DISABLECVM SYSTEM_DISK_SIZE SECURITY_GROUP_IDS TAGS",
+    "vsphere": "GOVC_USERNAME GOVC_PASSWORD GOVC_THUMBPRINT GOVC_URL GOVC_DATACENTER GOVC_TEMPLATE GOVC_DATASTORE "
+               "GOVC_FOLDER GOVC_VCLUSTER GOVC_HOST GOVC_DRS",
+}
+# peerpod-ctrl's flags as upstream (k8s-components.md §1.4), until cmd/peerpod-ctrl exists.
+UPSTREAM_CTRL_FLAGS = {"metrics-bind-address", "health-probe-bind-address", "leader-elect"}
+
+
+def problem(message):
+    PROBLEMS.append(message)
+
+
+def read(rel):
+    with open(os.path.join(ROOT, rel)) as f:
+        return f.read()
+
+
+# --- what the code registers -------------------------------------------------------------
+
+def _split_args(text, start):
+    """Arguments of the call whose '(' is at text[start-1], split at top-level commas."""
+    args, depth, cur, i, quote = [], 0, "", start, None
+    while i < len(text):
+        c = text[i]
+        if quote:
+            cur += c
+            if c == "\\":
+                cur += text[i + 1]
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+            cur += c
+        elif c in "([{":
+            depth += 1
+            cur += c
+        elif c in ")]}":
+            if depth == 0:
+                args.append(cur.strip())
+                return args
+            depth -= 1
+            cur += c
+        elif c == "," and depth == 0:
+            args.append(cur.strip())
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    return args
+
+
+def _literal(arg):
+    m = re.fullmatch(r'"([^"]*)"', arg.strip())
+    return m.group(1) if m else None
+
+
+def flag_registrations(text):
+    """(flag name, env name, default text) of every FlagSet registration in C++ source."""
+    out = []
+    for m in re.finditer(r"[.>](string|bool|int|uint|float|duration|stringList|keyValue)Var\(", text):
+        args = _split_args(text, m.end())
+        if len(args) >= 4 and _literal(args[1]) is not None:
+            out.append((_literal(args[1]), _literal(args[3]) or "", args[2]))
+    for m in re.finditer(r"[.>]var\(", text):
+        args = _split_args(text, m.end())
+        if len(args) >= 3 and _literal(args[1]) is not None:
+            out.append((_literal(args[1]), _literal(args[2]) or "", ""))
+    return out
+
+
+def sources(rel_dir):
+    base = os.path.join(ROOT, rel_dir)
+    for dirpath, _, files in os.walk(base):
+        for f in files:
+            if f.endswith(".cc") and not f.endswith("_test.cc"):
+                with open(os.path.join(dirpath, f)) as fh:
+                    yield fh.read()
+
+
+def getenv_names(text):
+    return set(re.findall(r'getenv\("([A-Z0-9_]+)"\)', text))
+
+
+ADAPTOR_REGS = flag_registrations(read("src/adaptor/config.cc"))
+ADAPTOR_ENV = {env for _, env, _ in ADAPTOR_REGS if env}
+for text in list(sources("src/adaptor")) + list(sources("cmd/cloud-api-adaptor")) + list(sources("src/providers")):
+    DIRECT_ENV |= {e for e in getenv_names(text) if not e.startswith("KUBERNETES_")}
+
+
+def provider_env(provider):
+    folder = os.path.join("src/providers", provider)
+    if os.path.isdir(os.path.join(ROOT, folder)):
+        return {env for text in sources(folder) for _, env, _ in flag_registrations(text) if env}
+    return set(UPSTREAM_PROVIDER_ENV[provider].split())
+
+
+def default_of(regs, flag):
+    for name, _, default in regs:
+        if name == flag:
+            return default.strip().strip('"')
+    return None
+
+
+WEBHOOK_REGS = flag_registrations(read("cmd/peerpods-webhook/main.cc"))
+WEBHOOK_FLAGS = {name for name, _, _ in WEBHOOK_REGS}
+WEBHOOK_ENV = {env for _, env, _ in WEBHOOK_REGS if env}
+CTRL_FLAGS = UPSTREAM_CTRL_FLAGS
+if os.path.exists(os.path.join(ROOT, "cmd/peerpod-ctrl")):
+    CTRL_FLAGS = {name for text in sources("cmd/peerpod-ctrl") for name, _, _ in flag_registrations(text)} \
+        or UPSTREAM_CTRL_FLAGS
+MUTATE_PATH = re.search(r'kMutatePath = "([^"]+)"', read("src/webhook/webhook_server.h")).group(1)
+PROBE_PORT = int(default_of(ADAPTOR_REGS, "probe-port"))
+WEBHOOK_PORT = int(default_of(WEBHOOK_REGS, "webhook-port"))
+
+
+# --- checks of a rendered set of objects ---------------------------------------------------
+
+def index(docs):
+    return {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in docs}
+
+
+def find(docs, kind, name=None):
+    return [d for d in docs if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def containers(doc):
+    spec = doc["spec"]["template"]["spec"]
+    return {c["name"]: c for c in spec.get("containers", [])}
+
+
+def flag_name(arg):
+    return arg.lstrip("-").split("=", 1)[0]
+
+
+def check_workload(where, doc, docs):
+    spec = doc["spec"]
+    labels = spec["template"].get("metadata", {}).get("labels", {})
+    for k, v in spec["selector"].get("matchLabels", {}).items():
+        if labels.get(k) != v:
+            problem(f"{where}: selector {k}={v} does not match the pod template's labels")
+    pod = spec["template"]["spec"]
+    ns = doc["metadata"]["namespace"]
+    sa = pod.get("serviceAccountName")
+    if sa and not [d for d in find(docs, "ServiceAccount", sa) if d["metadata"]["namespace"] == ns]:
+        problem(f"{where}: service account {ns}/{sa} is not defined")
+    volumes = [v["name"] for v in pod.get("volumes", [])]
+    if len(volumes) != len(set(volumes)):
+        problem(f"{where}: duplicate volume names {volumes}")
+    for c in pod["containers"]:
+        for m in c.get("volumeMounts", []):
+            if m["name"] not in volumes:
+                problem(f"{where}: container {c['name']} mounts undefined volume {m['name']}")
+        for ef in c.get("envFrom", []):
+            ref = ef.get("configMapRef") or ef.get("secretRef")
+            kind = "ConfigMap" if "configMapRef" in ef else "Secret"
+            if not ref.get("optional") and not [d for d in find(docs, kind, ref["name"])
+                                                if d["metadata"]["namespace"] == ns]:
+                problem(f"{where}: required {kind} {ns}/{ref['name']} for envFrom is not in the rendering")
+
+
+def check_objects(label, docs, provider=None):
+    for i, d in enumerate(docs):
+        for e in k8s_schema.validate_object(d, f"{label}: {d.get('kind')}/{(d.get('metadata') or {}).get('name', i)}"):
+            problem(e)
+    if any(not isinstance(d, dict) or "metadata" not in d or "name" not in d["metadata"] for d in docs):
+        return
+    keys = [(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs]
+    dupes = {k for k in keys if keys.count(k) > 1}
+    if dupes:
+        problem(f"{label}: duplicate objects {sorted(dupes)}")
+    namespaces = {d["metadata"]["name"] for d in find(docs, "Namespace")}
+    for d in docs:
+        ns = d["metadata"].get("namespace")
+        if ns and ns not in namespaces:
+            problem(f"{label}: {d['kind']}/{d['metadata']['name']} is in namespace {ns}, which is not created")
+
+    # RBAC references.
+    roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs
+             if d["kind"] in ("Role", "ClusterRole")}
+    for b in find(docs, "ClusterRoleBinding") + find(docs, "RoleBinding"):
+        ref = b["roleRef"]
+        ns = b["metadata"].get("namespace") if ref["kind"] == "Role" else None
+        if (ref["kind"], ns, ref["name"]) not in roles:
+            problem(f"{label}: {b['kind']} {b['metadata']['name']} refers to missing {ref['kind']} {ref['name']}")
+        for s in b.get("subjects", []):
+            if s["kind"] == "ServiceAccount" and not [d for d in find(docs, "ServiceAccount", s["name"])
+                                                      if d["metadata"]["namespace"] == s.get("namespace")]:
+                problem(f"{label}: {b['kind']} {b['metadata']['name']} binds missing service account {s['name']}")
+
+    for d in find(docs, "DaemonSet") + find(docs, "Deployment"):
+        check_workload(f"{label}: {d['kind']}/{d['metadata']['name']}", d, docs)
+
+    # The PeerPod CRD as upstream.
+    crd = find(docs, "CustomResourceDefinition", "peerpods.confidentialcontainers.org")
+    if len(crd) != 1:
+        problem(f"{label}: the PeerPod CRD is missing")
+    else:
+        s = crd[0]["spec"]
+        v = s["versions"][0]
+        props = v["schema"]["openAPIV3Schema"]["properties"]
+        if (s["group"], s["names"]["kind"], s["names"]["plural"], s["scope"], v["name"]) != \
+                ("confidentialcontainers.org", "PeerPod", "peerpods", "Namespaced", "v1alpha1") \
+                or "status" not in v.get("subresources", {}) \
+                or set(props["spec"]["properties"]) != {"cloudProvider", "instanceID"} \
+                or "cleand" not in props["status"]["properties"]:
+            problem(f"{label}: the PeerPod CRD differs from upstream's (group, names, v1alpha1, status, fields)")
+
+    # The adaptor.
+    ds = find(docs, "DaemonSet", "cloud-api-adaptor-daemonset")
+    if len(ds) != 1:
+        problem(f"{label}: the cloud-api-adaptor DaemonSet is missing")
+    else:
+        pod = ds[0]["spec"]["template"]["spec"]
+        c = containers(ds[0]).get("cloud-api-adaptor-con")
+        if not c:
+            problem(f"{label}: the adaptor container must be called cloud-api-adaptor-con")
+        else:
+            if not pod.get("hostNetwork") or not c.get("securityContext", {}).get("privileged"):
+                problem(f"{label}: the adaptor needs hostNetwork and a privileged container")
+            mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+            for path in ("/run/peerpod", "/run/netns"):
+                if path not in mounts:
+                    problem(f"{label}: the adaptor must mount {path}")
+            if mounts.get("/run/netns", {}).get("mountPropagation") != "HostToContainer":
+                problem(f"{label}: /run/netns needs mountPropagation HostToContainer")
+            probe = c.get("startupProbe", {}).get("httpGet", {})
+            if probe.get("path") != "/startup" or probe.get("port") != PROBE_PORT:
+                problem(f"{label}: the adaptor's startup probe must be /startup on {PROBE_PORT} (-probe-port)")
+            env_names = {e["name"] for e in c.get("env", [])}
+            if "NODE_NAME" not in env_names:
+                problem(f"{label}: the adaptor needs NODE_NAME")
+            refs = {(list(ef)[0], list(ef.values())[0]["name"]) for ef in c.get("envFrom", [])}
+            if refs != {("configMapRef", "peer-pods-cm"), ("secretRef", "peer-pods-secret")}:
+                problem(f"{label}: the adaptor takes its environment from peer-pods-cm and peer-pods-secret")
+            known = ADAPTOR_ENV | DIRECT_ENV | (provider_env(provider) if provider else set())
+            for name in env_names - known:
+                problem(f"{label}: adaptor env {name} is not an environment variable the adaptor reads")
+
+    # Provider settings.
+    if provider:
+        known = ADAPTOR_ENV | DIRECT_ENV | provider_env(provider)
+        cm = find(docs, "ConfigMap", "peer-pods-cm")
+        sec = find(docs, "Secret", "peer-pods-secret")
+        if len(cm) != 1 or len(sec) != 1:
+            problem(f"{label}: peer-pods-cm and peer-pods-secret must both be defined once")
+        else:
+            data = cm[0].get("data") or {}
+            if data.get("CLOUD_PROVIDER") != provider:
+                problem(f"{label}: peer-pods-cm CLOUD_PROVIDER must be {provider}")
+            keys = set(data) | set(sec[0].get("stringData") or {}) | set(sec[0].get("data") or {})
+            for k in sorted(keys - known):
+                problem(f"{label}: peer-pods key {k} is not a setting of the adaptor or the {provider} provider")
+        for d in docs:
+            if d["kind"] in ("DaemonSet", "Deployment"):
+                for c in containers(d).values():
+                    if not c["image"].startswith("registry.example.com/peerpods/"):
+                        problem(f"{label}: image {c['image']} is not set by the overlay's images:")
+
+    # peerpod-ctrl.
+    for d in find(docs, "Deployment", "peerpod-ctrl-controller-manager"):
+        c = containers(d).get("manager")
+        if not c:
+            problem(f"{label}: peerpod-ctrl's container must be called manager")
+            continue
+        for a in c.get("args", []):
+            if flag_name(a) not in CTRL_FLAGS:
+                problem(f"{label}: peerpod-ctrl has no flag {a}")
+        if "PEERPODS_NAMESPACE" not in {e["name"] for e in c.get("env", [])}:
+            problem(f"{label}: peerpod-ctrl needs PEERPODS_NAMESPACE")
+        for p in ("livenessProbe", "readinessProbe"):
+            if c.get(p, {}).get("httpGet", {}).get("path") not in ("/healthz", "/readyz"):
+                problem(f"{label}: peerpod-ctrl {p} must use /healthz or /readyz")
+
+    # The webhook and everything that refers to it.
+    wh = find(docs, "Deployment", "peer-pods-webhook-controller-manager")
+    if len(wh) != 1:
+        problem(f"{label}: the webhook Deployment is missing")
+        return
+    wh = wh[0]
+    wns = wh["metadata"]["namespace"]
+    c = containers(wh).get("manager")
+    if not c:
+        problem(f"{label}: the webhook container must be called manager")
+        return
+    for a in c.get("args", []):
+        if flag_name(a) not in WEBHOOK_FLAGS:
+            problem(f"{label}: peerpods-webhook has no flag {a}")
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    for name in set(env) - WEBHOOK_ENV:
+        problem(f"{label}: peerpods-webhook does not read env {name}")
+    ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+    if WEBHOOK_PORT not in ports.values():
+        problem(f"{label}: the webhook container must expose {WEBHOOK_PORT} (-webhook-port)")
+    for p in ("livenessProbe", "readinessProbe"):
+        get = c.get(p, {}).get("httpGet", {})
+        if get.get("path") not in ("/healthz", "/readyz") or get.get("port") != 8081:
+            problem(f"{label}: webhook {p} must be /healthz or /readyz on 8081 (-health-probe-bind-address)")
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+    vols = {v["name"]: v for v in wh["spec"]["template"]["spec"].get("volumes", [])}
+    cert_secret = None
+    for name, path in mounts.items():
+        if path == "/tmp/k8s-webhook-server/serving-certs":
+            cert_secret = vols[name].get("secret", {}).get("secretName")
+    if not cert_secret:
+        problem(f"{label}: the webhook must mount its certificate at /tmp/k8s-webhook-server/serving-certs (-cert-dir)")
+    svc = [s for s in find(docs, "Service") if s["metadata"]["namespace"] == wns]
+    if len(svc) != 1:
+        problem(f"{label}: expected one webhook Service in {wns}")
+        return
+    svc = svc[0]
+    labels = wh["spec"]["template"]["metadata"]["labels"]
+    if any(labels.get(k) != v for k, v in svc["spec"]["selector"].items()):
+        problem(f"{label}: the webhook Service does not select the webhook pods")
+    sport = svc["spec"]["ports"][0]
+    target = sport["targetPort"]
+    if (isinstance(target, str) and ports.get(target) != WEBHOOK_PORT) or (isinstance(target, int) and target != WEBHOOK_PORT):
+        problem(f"{label}: the webhook Service must target port {WEBHOOK_PORT}")
+    mwc = find(docs, "MutatingWebhookConfiguration")
+    if len(mwc) != 1:
+        problem(f"{label}: expected one MutatingWebhookConfiguration")
+        return
+    hook = mwc[0]["webhooks"][0]
+    ref = hook["clientConfig"]["service"]
+    if (ref["name"], ref["namespace"], ref.get("path"), ref.get("port", 443)) != \
+            (svc["metadata"]["name"], wns, MUTATE_PATH, sport["port"]):
+        problem(f"{label}: the webhook configuration must call {svc['metadata']['name']}.{wns}:{sport['port']}{MUTATE_PATH}")
+    if hook["admissionReviewVersions"] != ["v1"] or hook.get("failurePolicy") != "Fail" or hook["sideEffects"] != "None":
+        problem(f"{label}: the webhook registration differs from upstream (v1, Fail, None)")
+    rule = hook["rules"][0]
+    if rule["resources"] != ["pods"] or sorted(rule["operations"]) != ["CREATE", "UPDATE"]:
+        problem(f"{label}: the webhook must be registered for pod CREATE and UPDATE")
+    excluded = hook["namespaceSelector"]["matchExpressions"][0]["values"]
+    if wns not in excluded or "kube-system" not in excluded:
+        problem(f"{label}: the webhook must not gate its own namespace or kube-system")
+    target_rc = env.get("TARGET_RUNTIMECLASS")
+    for mc in hook.get("matchConditions", []):
+        if f"'{target_rc}'" not in mc["expression"]:
+            problem(f"{label}: matchCondition {mc['name']} does not test TARGET_RUNTIMECLASS {target_rc}")
+    if not find(docs, "RuntimeClass", target_rc):
+        problem(f"{label}: no RuntimeClass {target_rc} (TARGET_RUNTIMECLASS)")
+    certs = [d for d in find(docs, "Certificate") if d["metadata"]["namespace"] == wns]
+    if len(certs) != 1:
+        problem(f"{label}: expected one Certificate in {wns}")
+        return
+    cert = certs[0]
+    inject = mwc[0]["metadata"].get("annotations", {}).get("cert-manager.io/inject-ca-from")
+    if inject != f"{wns}/{cert['metadata']['name']}":
+        problem(f"{label}: cert-manager.io/inject-ca-from must name {wns}/{cert['metadata']['name']}")
+    if cert["spec"]["secretName"] != cert_secret:
+        problem(f"{label}: the Certificate's secret {cert['spec']['secretName']} is not the one the webhook mounts")
+    if f"{svc['metadata']['name']}.{wns}.svc" not in cert["spec"].get("dnsNames", []):
+        problem(f"{label}: the certificate must name {svc['metadata']['name']}.{wns}.svc")
+    issuer = cert["spec"]["issuerRef"]["name"]
+    if not [d for d in find(docs, "Issuer", issuer) if d["metadata"]["namespace"] == wns]:
+        problem(f"{label}: the Certificate's Issuer {issuer} is missing")
+
+
+# --- kustomize ---------------------------------------------------------------------------
+
+def kubectl_kustomize(path):
+    kubectl = os.environ.get("KUBECTL", shutil.which("kubectl") or "")
+    if not kubectl or os.environ.get("KUBECTL") == "none":
+        return None
+    try:
+        out = subprocess.run([kubectl, "kustomize", path], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        problem(f"kubectl kustomize {path}: {e}")
+        return None
+    if out.returncode != 0:
+        problem(f"kubectl kustomize {path} failed: {out.stderr.strip()}")
+        return None
+    return [d for d in yaml.safe_load_all(out.stdout) if d is not None]
+
+
+def check_kustomize():
+    rendered = {}
+    kubectl_used = False
+    for name in ["base"] + [f"overlays/{p}" for p in PROVIDERS]:
+        path = os.path.join(ROOT, "deploy/kustomize", name)
+        if not os.path.isdir(path):
+            problem(f"deploy/kustomize/{name} is missing")
+            continue
+        try:
+            docs = kustomize_lite.build(path)
+        except (kustomize_lite.KustomizeError, OSError, yaml.YAMLError) as e:
+            problem(f"deploy/kustomize/{name}: {e}")
+            continue
+        ref = kubectl_kustomize(path)
+        if ref is not None:
+            kubectl_used = True
+            mine = sorted(kustomize_lite.canonical(d) for d in docs)
+            theirs = sorted(kustomize_lite.canonical(d) for d in ref)
+            if mine != theirs:
+                only_mine = [d for d in mine if d not in theirs]
+                only_theirs = [d for d in theirs if d not in mine]
+                problem(f"deploy/kustomize/{name}: kustomize_lite and kubectl render differently:\n"
+                        f"  only kustomize_lite: {only_mine[:1]}\n  only kubectl: {only_theirs[:1]}")
+            docs = ref
+        provider = name.split("/")[1] if name.startswith("overlays/") else None
+        if provider:
+            check_objects(f"kustomize {name}", docs, provider)
+        rendered[name] = docs
+    print(f"kustomize: {len(rendered)} renderings checked"
+          f" ({'kubectl kustomize and kustomize_lite' if kubectl_used else 'kustomize_lite only; kubectl not found'})")
+    return rendered
+
+
+# --- helm (structural) --------------------------------------------------------------------
+
+ACTION_PATTERNS = [
+    r"\.Values(\.\w+)+( \| quote)?",
+    r"\.Release\.Namespace",
+    r"if \.Values(\.\w+)+",
+    r"if eq \.Values(\.\w+)+ \"\w+\"",
+    r"if and \.Values(\.\w+)+ \.Values(\.\w+)+",
+    r"else",
+    r"end",
+    r"range \$key, \$value := \.Values(\.\w+)+",
+    r"\$key",
+    r"\$value \| quote",
+    r"toYaml \.Values(\.\w+)+ \| nindent \d+",
+]
+
+
+def values_has(values, dotted):
+    node = values
+    for part in dotted.split(".")[2:]:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def skeleton(template):
+    """The template with control lines dropped and every value replaced by a placeholder:
+    both branches of an `if` stay, so this is a shape check, not a rendering."""
+    out = []
+    for line in template.splitlines():
+        stripped = line.strip()
+        if re.fullmatch(r"\{\{-?\s*(if|else|end|range)\b.*\}\}", stripped):
+            continue
+        m = re.fullmatch(r"(\s*)\{\{-?\s*toYaml .* \| nindent (\d+)\s*\}\}", line)
+        if m:
+            out.append(" " * int(m.group(2)) + f"{k8s_schema.PLACEHOLDER}: {k8s_schema.PLACEHOLDER}")
+            continue
+        line = re.sub(r"\{\{-?\s*[^}]*\}\}", k8s_schema.PLACEHOLDER, line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def check_helm(rendered):
+    chart = os.path.join(ROOT, "deploy/helm/peerpods")
+    meta = yaml.safe_load(read("deploy/helm/peerpods/Chart.yaml"))
+    if meta.get("apiVersion") != "v2" or not meta.get("name") or not meta.get("version"):
+        problem("Chart.yaml needs apiVersion v2, name and version")
+    values = yaml.safe_load(read("deploy/helm/peerpods/values.yaml"))
+    docs = []
+    for f in sorted(os.listdir(os.path.join(chart, "templates"))):
+        rel = f"deploy/helm/peerpods/templates/{f}"
+        text = read(rel)
+        depth = 0
+        for m in re.finditer(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", text):
+            action = m.group(2)
+            if not any(re.fullmatch(p, action) for p in ACTION_PATTERNS):
+                problem(f"{rel}: template action {{{{ {action} }}}} is outside the checked subset")
+            for path in re.findall(r"\.Values(?:\.\w+)+", action):
+                if not values_has(values, path):
+                    problem(f"{rel}: {path} is not defined in values.yaml")
+            if re.match(r"(if|range)\b", action):
+                depth += 1
+            elif action == "end":
+                depth -= 1
+                if depth < 0:
+                    problem(f"{rel}: unbalanced end")
+        if depth != 0:
+            problem(f"{rel}: {depth} unclosed if/range")
+        try:
+            for i, d in enumerate(yaml.safe_load_all(skeleton(text))):
+                if d is None:
+                    continue
+                for e in k8s_schema.validate_object(d, f"{rel}[{i}]"):
+                    problem(e)
+                docs.append(d)
+        except yaml.YAMLError as e:
+            problem(f"{rel}: not YAML once its template actions are replaced: {e}")
+    crd = yaml.safe_load(read("deploy/helm/peerpods/crds/peerpods.yaml"))
+    if crd != yaml.safe_load(read("deploy/kustomize/base/crd-peerpods.yaml")):
+        problem("deploy/helm/peerpods/crds/peerpods.yaml differs from the kustomize base's CRD")
+
+    # Same objects and same containers as the kustomize base.
+    base = rendered.get("base", [])
+    ph = k8s_schema.PLACEHOLDER
+    chart_keys = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for d in base:
+        kind, name = d["kind"], d["metadata"]["name"]
+        if kind in ("CustomResourceDefinition",) or (kind == "Namespace" and name == "confidential-containers-system"):
+            continue  # crds/ and helm's --create-namespace
+        if (kind, name) not in chart_keys and (kind, ph) not in chart_keys:
+            problem(f"helm chart: no {kind} {name} as in the kustomize base")
+        twins = [c for c in docs if c["kind"] == kind and c["metadata"]["name"] in (name, ph)]
+        if kind in ("DaemonSet", "Deployment") and twins:
+            for cname, bc in containers(d).items():
+                hc = containers(twins[0]).get(cname)
+                if not hc:
+                    problem(f"helm chart: {kind} {name} lacks container {cname}")
+                    continue
+                for field in ("command", "args"):
+                    if bc.get(field) != hc.get(field):
+                        problem(f"helm chart: {kind} {name}/{cname} {field} differs from the base")
+                if {e["name"] for e in bc.get("env", [])} != {e["name"] for e in hc.get("env", [])}:
+                    problem(f"helm chart: {kind} {name}/{cname} env names differ from the base")
+                for p in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    if bc.get(p) != hc.get(p):
+                        problem(f"helm chart: {kind} {name}/{cname} {p} differs from the base")
+                bm = {m["mountPath"] for m in bc.get("volumeMounts", [])}
+                hm = {m["mountPath"] for m in hc.get("volumeMounts", [])}
+                if not bm <= hm:
+                    problem(f"helm chart: {kind} {name}/{cname} lacks mounts {sorted(bm - hm)}")
+        if kind in ("ClusterRole", "Role") and twins and d.get("rules") != twins[0].get("rules"):
+            problem(f"helm chart: {kind} {name} rules differ from the base")
+
+    # Provider examples carry the overlays' settings.
+    for p in PROVIDERS:
+        rel = f"deploy/helm/peerpods/providers/{p}.yaml"
+        if not os.path.exists(os.path.join(ROOT, rel)):
+            problem(f"{rel} is missing")
+            continue
+        v = yaml.safe_load(read(rel))
+        overlay = rendered.get(f"overlays/{p}", [])
+        cm = next((d for d in overlay if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "peer-pods-cm"), None)
+        sec = next((d for d in overlay if d["kind"] == "Secret" and d["metadata"]["name"] == "peer-pods-secret"), None)
+        if v.get("provider") != p or not cm or not sec:
+            problem(f"{rel}: provider must be {p} (and the overlay must render)")
+            continue
+        if set(v.get("config") or {}) != set(cm["data"]) - {"CLOUD_PROVIDER"}:
+            problem(f"{rel}: config keys differ from deploy/kustomize/overlays/{p}/peer-pods-cm.yaml")
+        if set((v.get("secret") or {}).get("data") or {}) != set(sec.get("stringData") or {}):
+            problem(f"{rel}: secret keys differ from deploy/kustomize/overlays/{p}/peer-pods-secret.yaml")
+        if not set(v.get("config") or {}) <= ADAPTOR_ENV | DIRECT_ENV | provider_env(p):
+            problem(f"{rel}: unknown settings")
+    print(f"helm: {len(docs)} template objects checked structurally (helm itself is not available)")
+
+
+# --- Dockerfiles -------------------------------------------------------------------------
+
+def instructions(text):
+    joined = re.sub(r"\\\n", " ", text)
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def check_dockerfiles():
+    images = {"cloud-api-adaptor": "root", "peerpod-ctrl": "65532", "peerpods-webhook": "65532"}
+    known = {"FROM", "RUN", "COPY", "ENV", "WORKDIR", "USER", "ENTRYPOINT", "CMD", "EXPOSE", "ARG", "LABEL"}
+    for name, user in images.items():
+        rel = f"deploy/docker/{name}/Dockerfile"
+        if not os.path.exists(os.path.join(ROOT, rel)):
+            problem(f"{rel} is missing")
+            continue
+        ins = instructions(read(rel))
+        for word, _ in ins:
+            if word not in known:
+                problem(f"{rel}: unexpected instruction {word}")
+        froms = [rest for word, rest in ins if word == "FROM"]
+        if len(froms) < 2 or not froms[0].startswith("debian:12 AS build") \
+                or not re.match(r"debian:12(-slim)?\b", froms[-1]):
+            problem(f"{rel}: expected a debian:12 build stage and a debian:12 runtime stage")
+        runs = " ".join(rest for word, rest in ins if word == "RUN")
+        for needle in ("scripts/install-deps --build", "cmake --preset release", f"--target {name}"):
+            if needle not in runs:
+                problem(f"{rel}: the build stage must run {needle}")
+        binary = f"build/release/cmd/{name}/{name}"
+        copies = [rest for word, rest in ins if word == "COPY"]
+        if not any(c.startswith("--from=build") and binary in c for c in copies):
+            problem(f"{rel}: the runtime stage must copy {binary} from the build stage")
+        for c in copies:
+            parts = c.split()
+            if not parts[0].startswith("--from") and parts[0] != "." and not os.path.exists(os.path.join(ROOT, parts[0])):
+                problem(f"{rel}: COPY source {parts[0]} does not exist")
+        if not os.path.exists(os.path.join(ROOT, "cmd", name, "CMakeLists.txt")):
+            print(f"note: {rel} builds cmd/{name}, which is not in the tree yet")
+        users = [rest for word, rest in ins if word == "USER"]
+        final_user = users[-1].split(":")[0] if users else "root"
+        if (final_user in ("0", "root")) != (user == "root") or (user != "root" and final_user != user):
+            problem(f"{rel}: runs as {final_user}, expected {user}")
+        entry = [rest for word, rest in ins if word == "ENTRYPOINT"]
+        if not entry or not entry[-1].startswith("["):
+            problem(f"{rel}: needs an exec-form ENTRYPOINT")
+    script = os.path.join(ROOT, "deploy/docker/cloud-api-adaptor/entrypoint.sh")
+    if not os.access(script, os.X_OK):
+        problem("deploy/docker/cloud-api-adaptor/entrypoint.sh must be executable")
+    if subprocess.run(["sh", "-n", script]).returncode != 0:
+        problem("deploy/docker/cloud-api-adaptor/entrypoint.sh has a shell syntax error")
+    print(f"dockerfiles: {len(images)} checked (not built: no registry access here)")
+
+
+def main():
+    rendered = check_kustomize()
+    check_helm(rendered)
+    check_dockerfiles()
+    if PROBLEMS:
+        print(f"\n{len(PROBLEMS)} problem(s):")
+        for p in PROBLEMS:
+            print(f"  - {p}")
+        return 1
+    print("deploy: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
