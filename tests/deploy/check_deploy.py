@@ -133,7 +133,57 @@ def sources(rel_dir):
 
 
 def getenv_names(text):
-    return set(re.findall(r'getenv\("([A-Z0-9_]+)"\)', text))
+    return set(re.findall(r'\b(?:getenv|envOr|env)\("([A-Z][A-Z0-9_]+)"', text))
+
+
+def k8s_resources():
+    """k8s::resources constants of src/k8s/client.h: name -> (group, plural)."""
+    text = read("src/k8s/client.h") if os.path.exists(os.path.join(ROOT, "src/k8s/client.h")) else ""
+    return {m.group(1): (m.group(2), m.group(3))
+            for m in re.finditer(r'const Resource k(\w+)\{"([^"]*)", "[^"]*", "([^"]+)"', text)}
+
+
+def api_calls(rel_dirs):
+    """(group, resource[/subresource], verb) of every Kubernetes client call in the sources."""
+    resources = k8s_resources()
+    verbs = {"get": "get", "list": "list", "watch": "watch", "create": "create", "update": "update",
+             "patch": "patch", "remove": "delete"}
+    calls = set()
+    for rel in rel_dirs:
+        if not os.path.isdir(os.path.join(ROOT, rel)):
+            continue
+        for text in sources(rel):
+            for m in re.finditer(r"\b(get|list|watch|create|update|patch|remove)\(\s*(?:res::|k8s::resources::)k(\w+)\s*,",
+                                 text):
+                if m.group(2) not in resources:
+                    continue
+                group, plural = resources[m.group(2)]
+                args = _split_args(text, text.index("(", m.start()) + 1)
+                if any(_literal(a) == "status" for a in args[3:]):
+                    plural += "/status"
+                calls.add((group, plural, verbs[m.group(1)]))
+    return calls
+
+
+def granted(rules, group, resource, verb):
+    return any(group in r.get("apiGroups", []) and resource in r.get("resources", []) and
+               (verb in r["verbs"] or "*" in r["verbs"]) and not r.get("resourceNames") for r in rules)
+
+
+def check_rbac_covers(label, docs, account, namespace, calls):
+    """Every API call the code makes is granted to the service account by its (cluster) roles."""
+    rules = []
+    for b in find(docs, "ClusterRoleBinding") + find(docs, "RoleBinding"):
+        if any(s["kind"] == "ServiceAccount" and s["name"] == account and s.get("namespace") == namespace
+               for s in b.get("subjects", [])):
+            ns = b["metadata"].get("namespace")
+            for r in find(docs, b["roleRef"]["kind"], b["roleRef"]["name"]):
+                if r["metadata"].get("namespace") == ns:
+                    rules += r.get("rules", [])
+    for group, resource, verb in sorted(calls):
+        if not granted(rules, group, resource, verb):
+            problem(f"{label}: service account {account} may not {verb} {resource} "
+                    f"(group \"{group}\"), which the code does")
 
 
 ADAPTOR_REGS = flag_registrations(read("src/adaptor/config.cc"))
@@ -245,6 +295,11 @@ def check_objects(label, docs, provider=None):
     for d in find(docs, "DaemonSet") + find(docs, "Deployment"):
         check_workload(f"{label}: {d['kind']}/{d['metadata']['name']}", d, docs)
 
+    check_rbac_covers(label, docs, "cloud-api-adaptor", "confidential-containers-system",
+                      api_calls(["src/adaptor", "cmd/cloud-api-adaptor"]))
+    check_rbac_covers(label, docs, "peerpod-ctrl", "confidential-containers-system",
+                      api_calls(["src/peerpod_ctrl", "cmd/peerpod-ctrl"]))
+
     # The PeerPod CRD as upstream.
     crd = find(docs, "CustomResourceDefinition", "peerpods.confidentialcontainers.org")
     if len(crd) != 1:
@@ -282,8 +337,9 @@ def check_objects(label, docs, provider=None):
             if probe.get("path") != "/startup" or probe.get("port") != PROBE_PORT:
                 problem(f"{label}: the adaptor's startup probe must be /startup on {PROBE_PORT} (-probe-port)")
             env_names = {e["name"] for e in c.get("env", [])}
-            if "NODE_NAME" not in env_names:
-                problem(f"{label}: the adaptor needs NODE_NAME")
+            for needed in ("NODE_NAME", "POD_NAME", "POD_NAMESPACE"):
+                if needed in DIRECT_ENV and needed not in env_names:
+                    problem(f"{label}: the adaptor reads {needed}; set it from the downward API")
             refs = {(list(ef)[0], list(ef.values())[0]["name"]) for ef in c.get("envFrom", [])}
             if refs != {("configMapRef", "peer-pods-cm"), ("secretRef", "peer-pods-secret")}:
                 problem(f"{label}: the adaptor takes its environment from peer-pods-cm and peer-pods-secret")
