@@ -1,0 +1,455 @@
+// peerpod-ctrl's controller (see controller.h).
+#include "peerpod_ctrl/controller.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "base/encoding.h"
+#include "base/log.h"
+#include "providers/plugin_loader.h"
+#include "providers/registry.h"
+
+namespace pp::peerpod_ctrl {
+namespace {
+
+using k8s::Json;
+namespace res = k8s::resources;
+
+std::string keyOf(const std::string& ns, const std::string& name) {
+  return ns + "/" + name;
+}
+
+std::pair<std::string, std::string> splitKey(const std::string& key) {
+  size_t slash = key.find('/');
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+std::string str(const Json& object, const char* section, const char* field) {
+  if (!object.is_object() || !object.contains(section) || !object[section].is_object()) return {};
+  const Json& s = object[section];
+  return s.contains(field) && s[field].is_string() ? s[field].get<std::string>() : std::string();
+}
+
+bool hasFinalizer(const Json& pp) {
+  const Json& meta = pp["metadata"];
+  if (!meta.contains("finalizers") || !meta["finalizers"].is_array()) return false;
+  for (const auto& f : meta["finalizers"]) {
+    if (f == k8s::kPeerPodFinalizer) return true;
+  }
+  return false;
+}
+
+// The first owner reference's uid; "" for an ownerless PeerPod (upstream panics on those).
+std::string ownerUid(const Json& pp) {
+  const Json& meta = pp["metadata"];
+  if (!meta.contains("ownerReferences") || !meta["ownerReferences"].is_array() ||
+      meta["ownerReferences"].empty() || !meta["ownerReferences"][0].is_object()) {
+    return {};
+  }
+  return meta["ownerReferences"][0].value("uid", "");
+}
+
+}  // namespace
+
+struct Controller::Counters {
+  std::atomic<uint64_t> reconciles{0}, reconcileErrors{0};
+  std::atomic<uint64_t> instancesDeleted{0}, instanceDeleteErrors{0};
+  std::atomic<uint64_t> finalizersRemoved{0}, duplicatesDeleted{0};
+  std::atomic<uint64_t> sweeps{0}, sweepErrors{0}, orphansDeleted{0};
+  std::atomic<int64_t> orphans{0};
+  std::atomic<int64_t> queueDepth{0};
+};
+
+Result<std::unique_ptr<providers::Provider>> buildRegisteredProvider(const std::string& name,
+                                                                     const flags::EnvLookup& env) {
+  auto setup = providers::lookupProvider(name, providers::registry(), env);
+  if (!setup) return fail(setup.error());
+  // Registration alone applies the settings (no command line, as upstream's empty flag set).
+  flags::FlagSet fs("peerpod-ctrl " + name, env);
+  (*setup)->registerFlags(fs);
+  return (*setup)->build();
+}
+
+Controller::Controller(std::shared_ptr<const k8s::Client> client, ControllerOptions options,
+                       ProviderFactory factory)
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      factory_(std::move(factory)),
+      counters_(std::make_unique<Counters>()) {}
+
+Controller::~Controller() {
+  std::lock_guard lock(providersMu_);
+  for (auto& [name, p] : providers_) {
+    if (auto st = p->teardown(); !st)
+      log::warn("peerpod-ctrl", "provider {} teardown: {}", name, st.error().message);
+  }
+}
+
+Result<std::map<std::string, std::string>> Controller::loadCloudConfig() const {
+  std::map<std::string, std::string> env;
+  const std::string& ns = options_.configNamespace;
+  if (ns.empty()) {
+    return fail(Code::kFailedPrecondition, "PEERPODS_NAMESPACE is not set: cannot find " +
+                                               options_.configMapName + " and " +
+                                               options_.secretName);
+  }
+  auto cm = client_->get(res::kConfigMaps, ns, options_.configMapName);
+  if (!cm && !k8s::isNotFound(cm.error())) return fail(cm.error());
+  if (cm && cm->contains("data") && (*cm)["data"].is_object()) {
+    for (const auto& [k, v] : (*cm)["data"].items()) {
+      if (v.is_string()) env[k] = v.get<std::string>();
+    }
+  }
+  auto secret = client_->get(res::kSecrets, ns, options_.secretName);
+  if (!secret && !k8s::isNotFound(secret.error())) return fail(secret.error());
+  if (secret && secret->contains("data") && (*secret)["data"].is_object()) {
+    for (const auto& [k, v] : (*secret)["data"].items()) {
+      if (!v.is_string()) continue;
+      auto decoded = encoding::base64Decode(v.get<std::string>());
+      if (!decoded) {
+        log::warn("peerpod-ctrl", "Secret {}/{} key {} is not valid base64; ignored", ns,
+                  options_.secretName, k);
+        continue;
+      }
+      env[k] = *decoded;
+    }
+  }
+  if (!cm && !secret) {
+    log::warn("peerpod-ctrl",
+              "neither ConfigMap {0}/{1} nor Secret {0}/{2} exists; providers get "
+              "the process environment only",
+              ns, options_.configMapName, options_.secretName);
+  }
+  return env;
+}
+
+Result<providers::Provider*> Controller::provider(const std::string& name) {
+  std::lock_guard lock(providersMu_);
+  if (auto it = providers_.find(name); it != providers_.end()) return it->second.get();
+  if (!cloudEnvLoaded_) {
+    // Upstream loads the settings once, when its provider cache is empty; a failure is retried
+    // at the next need.
+    auto env = loadCloudConfig();
+    if (!env) return fail(env.error().wrap("loading the cloud configuration"));
+    cloudEnv_ = std::move(*env);
+    cloudEnvLoaded_ = true;
+  }
+  auto values = cloudEnv_;
+  flags::EnvLookup process = flags::processEnv();
+  flags::EnvLookup env = [values, process](const std::string& key) -> std::optional<std::string> {
+    if (auto it = values.find(key); it != values.end()) return it->second;
+    return process(key);
+  };
+  auto built = factory_(name, env);
+  if (!built) return fail(built.error().wrap("building provider " + name));
+  log::info("peerpod-ctrl", "provider {} ready", name);
+  auto* raw = built->get();
+  providers_[name] = std::move(*built);
+  return raw;
+}
+
+Status Controller::reconcile(const std::string& ns, const std::string& name) {
+  counters_->reconciles++;
+  auto pp = client_->get(res::kPeerPods, ns, name);
+  if (!pp) {
+    if (k8s::isNotFound(pp.error())) return {};
+    counters_->reconcileErrors++;
+    return fail(pp.error());
+  }
+  Status st;
+  if (!(*pp)["metadata"].contains("deletionTimestamp")) {
+    st = deleteOlderDuplicates(*pp);
+  } else if (hasFinalizer(*pp)) {
+    st = finalize(*pp);
+  }
+  if (!st) counters_->reconcileErrors++;
+  return st;
+}
+
+Status Controller::finalize(const Json& pp) {
+  std::string ns = pp["metadata"].value("namespace", "");
+  std::string name = pp["metadata"].value("name", "");
+  std::string cloud = str(pp, "spec", "cloudProvider");
+  std::string instance = str(pp, "spec", "instanceID");
+  if (!instance.empty()) {
+    if (cloud.empty()) {
+      return fail(Code::kFailedPrecondition,
+                  fmt::format("PeerPod {}/{} has no spec.cloudProvider: cannot delete instance {}",
+                              ns, name, instance));
+    }
+    auto p = provider(cloud);
+    if (!p) return fail(p.error());
+    if (auto st = (*p)->deleteInstance(instance); !st) {
+      counters_->instanceDeleteErrors++;
+      return fail(st.error().wrap(
+          fmt::format("deleting instance {} of PeerPod {}/{}", instance, ns, name)));
+    }
+    counters_->instancesDeleted++;
+    log::info("peerpod-ctrl", "deleted instance {} ({}) of PeerPod {}/{}", instance, cloud, ns,
+              name);
+  }
+  // Remove only our finalizer, with the version we read: a conflict is retried.
+  Json updated = pp;
+  Json kept = Json::array();
+  for (const auto& f : pp["metadata"]["finalizers"]) {
+    if (f != k8s::kPeerPodFinalizer) kept.push_back(f);
+  }
+  updated["metadata"]["finalizers"] = kept;
+  auto r = client_->update(res::kPeerPods, ns, updated);
+  if (!r && !k8s::isNotFound(r.error())) return fail(r.error());
+  counters_->finalizersRemoved++;
+  log::info("peerpod-ctrl", "PeerPod {}/{}: finalizer removed", ns, name);
+  return {};
+}
+
+Status Controller::deleteOlderDuplicates(const Json& pp) {
+  std::string owner = ownerUid(pp);
+  if (owner.empty()) return {};  // nothing to compare with (upstream would panic)
+  std::string uid = pp["metadata"].value("uid", "");
+  std::string created = pp["metadata"].value("creationTimestamp", "");
+  auto all = client_->list(res::kPeerPods, "");
+  if (!all) return fail(all.error());
+  Status result;
+  for (const auto& other : (*all)["items"]) {
+    if (ownerUid(other) != owner || other["metadata"].value("uid", "") == uid) continue;
+    // RFC 3339 UTC times of one format order as strings; strictly older only, as upstream.
+    if (!(other["metadata"].value("creationTimestamp", "") < created)) continue;
+    if (other["metadata"].contains("deletionTimestamp")) continue;
+    std::string ns = other["metadata"].value("namespace", "");
+    std::string name = other["metadata"].value("name", "");
+    auto r = client_->remove(res::kPeerPods, ns, name);
+    if (!r && !k8s::isNotFound(r.error())) {
+      result = fail(r.error());
+      continue;
+    }
+    counters_->duplicatesDeleted++;
+    log::info("peerpod-ctrl",
+              "deleted stale PeerPod {}/{} (instance {}): PeerPod {} is newer for the same pod", ns,
+              name, str(other, "spec", "instanceID"), pp["metadata"].value("name", ""));
+  }
+  return result;
+}
+
+Result<SweepReport> Controller::sweep() {
+  counters_->sweeps++;
+  auto all = client_->list(res::kPeerPods, "");
+  if (!all) {
+    counters_->sweepErrors++;
+    return fail(all.error().wrap("orphan sweep"));
+  }
+  std::set<std::string> owned;
+  std::set<std::string> clouds;
+  for (const auto& pp : (*all)["items"]) {
+    owned.insert(str(pp, "spec", "instanceID"));
+    if (auto c = str(pp, "spec", "cloudProvider"); !c.empty()) clouds.insert(c);
+  }
+  {
+    std::lock_guard lock(providersMu_);
+    if (!cloudEnvLoaded_) {
+      if (auto env = loadCloudConfig()) {
+        cloudEnv_ = std::move(*env);
+        cloudEnvLoaded_ = true;
+      }
+    }
+    if (auto it = cloudEnv_.find("CLOUD_PROVIDER"); it != cloudEnv_.end() && !it->second.empty())
+      clouds.insert(it->second);
+  }
+  SweepReport report;
+  std::set<std::string> orphanIds;
+  auto now = Clock::now();
+  for (const auto& cloud : clouds) {
+    auto p = provider(cloud);
+    if (!p) {
+      log::warn("peerpod-ctrl", "orphan sweep: {}", p.error().message);
+      continue;
+    }
+    auto instances = (*p)->listInstances("");
+    if (!instances) {
+      if (instances.error().code == Code::kUnimplemented) {
+        log::debug("peerpod-ctrl", "orphan sweep: provider {} cannot list instances", cloud);
+      } else {
+        log::warn("peerpod-ctrl", "orphan sweep: listing {} instances: {}", cloud,
+                  instances.error().message);
+      }
+      continue;
+    }
+    report.providersChecked++;
+    report.instances += static_cast<int>(instances->size());
+    for (const auto& inst : *instances) {
+      if (owned.contains(inst.id)) continue;
+      report.orphans.push_back(inst.id);
+      orphanIds.insert(inst.id);
+      Clock::time_point since;
+      {
+        std::lock_guard lock(sweepMu_);
+        since = orphanSince_.emplace(inst.id, now).first->second;
+      }
+      auto age = std::chrono::duration_cast<std::chrono::seconds>(now - since);
+      if (!options_.deleteOrphans || now - since < options_.orphanMinAge) {
+        log::warn("peerpod-ctrl",
+                  "orphan instance {} ({}, provider {}): no PeerPod refers to it (for {}s){}",
+                  inst.id, inst.name, cloud, age.count(),
+                  options_.deleteOrphans ? "; deleting it once it is old enough"
+                                         : "; run with --delete-orphans to delete such instances");
+        continue;
+      }
+      if (auto st = (*p)->deleteInstance(inst.id); !st) {
+        log::error("peerpod-ctrl", "deleting orphan instance {} ({}): {}", inst.id, cloud,
+                   st.error().message);
+        continue;
+      }
+      counters_->orphansDeleted++;
+      report.deleted.push_back(inst.id);
+      log::info("peerpod-ctrl", "deleted orphan instance {} ({}, provider {})", inst.id, inst.name,
+                cloud);
+    }
+  }
+  {
+    // Forget instances that are no longer orphans (or gone).
+    std::lock_guard lock(sweepMu_);
+    std::erase_if(orphanSince_, [&](const auto& kv) { return !orphanIds.contains(kv.first); });
+    for (const auto& id : report.deleted) orphanSince_.erase(id);
+  }
+  counters_->orphans = static_cast<int64_t>(report.orphans.size() - report.deleted.size());
+  return report;
+}
+
+void Controller::enqueue(const std::string& key, Clock::duration delay) {
+  {
+    std::lock_guard lock(queueMu_);
+    auto due = Clock::now() + delay;
+    auto [it, inserted] = queue_.emplace(key, due);
+    if (!inserted && due < it->second) it->second = due;
+    counters_->queueDepth = static_cast<int64_t>(queue_.size());
+  }
+  queueCv_.notify_all();
+}
+
+void Controller::runQueue(std::stop_token stop) {
+  std::unique_lock lock(queueMu_);
+  while (!stop.stop_requested()) {
+    auto next = std::min_element(queue_.begin(), queue_.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (next == queue_.end()) {
+      queueCv_.wait(lock, stop, [&] { return !queue_.empty(); });
+      continue;
+    }
+    if (next->second > Clock::now()) {
+      auto due = next->second;
+      queueCv_.wait_until(lock, stop, due, [&] { return false; });
+      continue;
+    }
+    std::string key = next->first;
+    queue_.erase(next);
+    counters_->queueDepth = static_cast<int64_t>(queue_.size());
+    lock.unlock();
+    auto [ns, name] = splitKey(key);
+    Status st = reconcile(ns, name);
+    lock.lock();
+    if (st) {
+      failures_.erase(key);
+      continue;
+    }
+    int n = ++failures_[key];
+    auto delay = options_.retryBase * (1LL << std::min(n - 1, 20));
+    if (delay > options_.retryMax) delay = options_.retryMax;
+    log::warn("peerpod-ctrl", "PeerPod {}: {} (attempt {}, retrying in {} ms)", key,
+              st.error().message, n, delay.count());
+    lock.unlock();
+    enqueue(key, delay);
+    lock.lock();
+  }
+}
+
+void Controller::runSweeps(std::stop_token stop) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  while (!stop.stop_requested()) {
+    {
+      std::unique_lock lock(mu);
+      if (cv.wait_for(lock, stop, options_.sweepInterval, [] { return false; })) break;
+    }
+    if (stop.stop_requested()) break;
+    auto report = sweep();
+    if (!report) {
+      log::warn("peerpod-ctrl", "{}", report.error().message);
+    } else {
+      log::info("peerpod-ctrl",
+                "orphan sweep: {} instances from {} providers, {} orphans, {} deleted",
+                report->instances, report->providersChecked, report->orphans.size(),
+                report->deleted.size());
+    }
+  }
+}
+
+void Controller::run(std::stop_token stop) {
+  std::jthread worker([this](std::stop_token s) { runQueue(s); });
+  std::jthread sweeper;
+  if (options_.sweepInterval.count() > 0)
+    sweeper = std::jthread([this](std::stop_token s) { runSweeps(s); });
+  std::stop_callback stopAll(stop, [&] {
+    worker.request_stop();
+    if (sweeper.joinable()) sweeper.request_stop();
+  });
+  k8s::InformerHandlers handlers;
+  handlers.onList = [this](const Json& list) {
+    for (const auto& pp : list["items"]) {
+      enqueue(keyOf(pp["metadata"].value("namespace", ""), pp["metadata"].value("name", "")));
+    }
+    if (!ready_.exchange(true))
+      log::info("peerpod-ctrl", "watching PeerPods ({} now)", list["items"].size());
+  };
+  handlers.onEvent = [this](const k8s::WatchEvent& e) {
+    if (e.type == "DELETED") return;  // gone: nothing left to do for it
+    enqueue(
+        keyOf(e.object["metadata"].value("namespace", ""), e.object["metadata"].value("name", "")));
+  };
+  k8s::runInformer(*client_, res::kPeerPods, "", {}, handlers, stop, options_.watchTimeoutSeconds);
+}
+
+std::string Controller::metricsText() const {
+  const Counters& c = *counters_;
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help,
+                    const std::string& samples) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{}", name, help, name, type, samples);
+  };
+  auto sample = [](const char* name, const std::string& labels, auto value) {
+    return labels.empty() ? fmt::format("{} {}\n", name, value)
+                          : fmt::format("{}{{{}}} {}\n", name, labels, value);
+  };
+  metric("peerpod_ctrl_reconciles_total", "counter", "PeerPod reconciles by result.",
+         sample("peerpod_ctrl_reconciles_total", "result=\"success\"",
+                c.reconciles - c.reconcileErrors) +
+             sample("peerpod_ctrl_reconciles_total", "result=\"error\"", c.reconcileErrors.load()));
+  metric("peerpod_ctrl_instance_deletes_total", "counter",
+         "Cloud instance deletions for PeerPods being deleted, by result.",
+         sample("peerpod_ctrl_instance_deletes_total", "result=\"success\"",
+                c.instancesDeleted.load()) +
+             sample("peerpod_ctrl_instance_deletes_total", "result=\"error\"",
+                    c.instanceDeleteErrors.load()));
+  metric("peerpod_ctrl_finalizers_removed_total", "counter", "PeerPod finalizers removed.",
+         sample("peerpod_ctrl_finalizers_removed_total", "", c.finalizersRemoved.load()));
+  metric("peerpod_ctrl_duplicates_deleted_total", "counter",
+         "Older PeerPods of the same pod deleted.",
+         sample("peerpod_ctrl_duplicates_deleted_total", "", c.duplicatesDeleted.load()));
+  metric(
+      "peerpod_ctrl_orphan_sweeps_total", "counter", "Orphan sweeps by result.",
+      sample("peerpod_ctrl_orphan_sweeps_total", "result=\"success\"", c.sweeps - c.sweepErrors) +
+          sample("peerpod_ctrl_orphan_sweeps_total", "result=\"error\"", c.sweepErrors.load()));
+  metric("peerpod_ctrl_orphan_instances", "gauge",
+         "Instances without a PeerPod found by the last sweep and not deleted.",
+         sample("peerpod_ctrl_orphan_instances", "", c.orphans.load()));
+  metric("peerpod_ctrl_orphans_deleted_total", "counter",
+         "Orphan instances deleted (--delete-orphans).",
+         sample("peerpod_ctrl_orphans_deleted_total", "", c.orphansDeleted.load()));
+  metric("peerpod_ctrl_queue_depth", "gauge", "PeerPods waiting to be reconciled.",
+         sample("peerpod_ctrl_queue_depth", "", c.queueDepth.load()));
+  metric("peerpod_ctrl_ready", "gauge", "1 once PeerPods are being watched.",
+         sample("peerpod_ctrl_ready", "", ready_.load() ? 1 : 0));
+  return out;
+}
+
+}  // namespace pp::peerpod_ctrl

@@ -1,0 +1,119 @@
+// The peerpod-ctrl binary against the fake API server: kubeconfig flag, /healthz, /readyz
+// after the first PeerPod list, /metrics, retries of a PeerPod it cannot finalize, and a
+// prompt exit 0 on SIGTERM.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "base/files.h"
+#include "fake_kube_api.h"
+#include "k8s/client.h"
+#include "net/http_client.h"
+
+namespace pp {
+namespace {
+
+using namespace std::chrono_literals;
+using k8s::Json;
+
+std::string get(uint16_t port, const std::string& path, long* status) {
+  net::HttpClient client;
+  net::HttpRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(port) + path;
+  r.timeout = 2s;
+  auto resp = client.send(r);
+  if (!resp) {
+    *status = 0;
+    return resp.error().message;
+  }
+  *status = resp->status;
+  return resp->body;
+}
+
+TEST(PeerpodCtrlBinary, ServesProbesAndMetricsAndStopsOnSigterm) {
+  auto api = fakes::FakeKubeApi::start({.token = "ctrl-token"});
+  std::string dir = "/tmp/ppctrl" + std::to_string(std::random_device{}() % 100000);
+  std::filesystem::create_directories(dir);
+  std::string kubeconfig = dir + "/kubeconfig";
+  ASSERT_TRUE(files::writeAtomic(
+      kubeconfig,
+      "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+      "clusters: [{name: c, cluster: {server: '" +
+          api->url() +
+          "'}}]\n"
+          "contexts: [{name: t, context: {cluster: c, user: u, namespace: pp-system}}]\n"
+          "users: [{name: u, user: {token: ctrl-token}}]\n"));
+  Json pp{{"metadata",
+           {{"name", "web-resource-zzzzz"},
+            {"namespace", "team"},
+            {"finalizers", {"peer.pod/finalizer"}}}},
+          {"spec", {{"cloudProvider", "nosuchcloud"}, {"instanceID", "i-1"}}}};
+  api->seed("peerpods", pp);
+
+  uint16_t probePort = static_cast<uint16_t>(30000 + std::random_device{}() % 10000);
+  uint16_t metricsPort = probePort + 1;
+  std::string log = dir + "/log";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::execl(PEERPOD_CTRL_BINARY, "peerpod-ctrl", "--kubeconfig", kubeconfig.c_str(),
+            ("--health-probe-bind-address=127.0.0.1:" + std::to_string(probePort)).c_str(),
+            ("--metrics-bind-address=127.0.0.1:" + std::to_string(metricsPort)).c_str(),
+            "--leader-elect", "--orphan-sweep-interval=0", nullptr);
+    ::_exit(127);
+  }
+  long status = 0;
+  bool ready = false;
+  for (int i = 0; i < 200 && !ready; ++i) {
+    std::this_thread::sleep_for(25ms);
+    get(probePort, "/readyz", &status);
+    ready = status == 200;
+  }
+  EXPECT_TRUE(ready);
+  EXPECT_EQ(get(probePort, "/healthz", &status), "ok\n");
+  EXPECT_EQ(status, 200);
+
+  // The PeerPod is deleted; its provider does not exist, so the finalizer stays and the
+  // controller keeps retrying (errors show in the metrics).
+  k8s::Client client(api->clientConfig());
+  ASSERT_TRUE(client.remove(k8s::resources::kPeerPods, "team", "web-resource-zzzzz"));
+  std::string metrics;
+  for (int i = 0; i < 100; ++i) {
+    metrics = get(metricsPort, "/metrics", &status);
+    if (metrics.find("peerpod_ctrl_reconciles_total{result=\"error\"} 0") == std::string::npos &&
+        metrics.find("peerpod_ctrl_reconciles_total{result=\"error\"}") != std::string::npos)
+      break;
+    std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_EQ(status, 200);
+  EXPECT_NE(metrics.find("peerpod_ctrl_ready 1"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("peerpod_ctrl_reconciles_total{result=\"error\"} 0"), std::string::npos)
+      << metrics;
+  EXPECT_TRUE(api->object("peerpods", "team", "web-resource-zzzzz"));
+
+  auto t0 = std::chrono::steady_clock::now();
+  ::kill(pid, SIGTERM);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  auto text = files::readFile(log);
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("unsupported cloud provider: nosuchcloud"), std::string::npos) << *text;
+  EXPECT_NE(text->find("leader election is not implemented"), std::string::npos);
+  EXPECT_EQ(text->find("ctrl-token"), std::string::npos);  // the token is never logged
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace pp
