@@ -162,12 +162,21 @@ def api_calls(rel_dirs):
                 if any(_literal(a) == "status" for a in args[3:]):
                     plural += "/status"
                 calls.add((group, plural, verbs[m.group(1)]))
+            for m in re.finditer(r"\brunInformer\([^,]*,\s*(?:res::|k8s::resources::)k(\w+)\s*,", text):
+                if m.group(1) in resources:
+                    group, plural = resources[m.group(1)]
+                    calls |= {(group, plural, "list"), (group, plural, "watch")}
     return calls
 
 
 def granted(rules, group, resource, verb):
+    # A rule limited to resourceNames counts for calls on one named object (the names the code
+    # uses are run-time values this check cannot resolve); list, watch and create need a rule
+    # without names.
+    named_ok = verb in ("get", "update", "patch", "delete")
     return any(group in r.get("apiGroups", []) and resource in r.get("resources", []) and
-               (verb in r["verbs"] or "*" in r["verbs"]) and not r.get("resourceNames") for r in rules)
+               (verb in r["verbs"] or "*" in r["verbs"]) and (named_ok or not r.get("resourceNames"))
+               for r in rules)
 
 
 def check_rbac_covers(label, docs, account, namespace, calls):
@@ -209,10 +218,11 @@ def default_of(regs, flag):
 WEBHOOK_REGS = flag_registrations(read("cmd/peerpods-webhook/main.cc"))
 WEBHOOK_FLAGS = {name for name, _, _ in WEBHOOK_REGS}
 WEBHOOK_ENV = {env for _, env, _ in WEBHOOK_REGS if env}
-CTRL_FLAGS = UPSTREAM_CTRL_FLAGS
+CTRL_FLAGS, CTRL_ENV = UPSTREAM_CTRL_FLAGS, {"PEERPODS_NAMESPACE"}
 if os.path.exists(os.path.join(ROOT, "cmd/peerpod-ctrl")):
-    CTRL_FLAGS = {name for text in sources("cmd/peerpod-ctrl") for name, _, _ in flag_registrations(text)} \
-        or UPSTREAM_CTRL_FLAGS
+    _ctrl_regs = [r for text in sources("cmd/peerpod-ctrl") for r in flag_registrations(text)]
+    CTRL_FLAGS = {name for name, _, _ in _ctrl_regs} or UPSTREAM_CTRL_FLAGS
+    CTRL_ENV |= {env for _, env, _ in _ctrl_regs if env}
 MUTATE_PATH = re.search(r'kMutatePath = "([^"]+)"', read("src/webhook/webhook_server.h")).group(1)
 PROBE_PORT = int(default_of(ADAPTOR_REGS, "probe-port"))
 WEBHOOK_PORT = int(default_of(WEBHOOK_REGS, "webhook-port"))
@@ -349,7 +359,7 @@ def check_objects(label, docs, provider=None):
 
     # Provider settings.
     if provider:
-        known = ADAPTOR_ENV | DIRECT_ENV | provider_env(provider)
+        known = ADAPTOR_ENV | DIRECT_ENV | provider_env(provider) | CTRL_ENV  # both read peer-pods-cm
         cm = find(docs, "ConfigMap", "peer-pods-cm")
         sec = find(docs, "Secret", "peer-pods-secret")
         if len(cm) != 1 or len(sec) != 1:
@@ -647,7 +657,7 @@ def check_helm(rendered):
             problem(f"{rel}: config keys differ from deploy/kustomize/overlays/{p}/peer-pods-cm.yaml")
         if set((v.get("secret") or {}).get("data") or {}) != set(sec.get("stringData") or {}):
             problem(f"{rel}: secret keys differ from deploy/kustomize/overlays/{p}/peer-pods-secret.yaml")
-        if not set(v.get("config") or {}) <= ADAPTOR_ENV | DIRECT_ENV | provider_env(p):
+        if not set(v.get("config") or {}) <= ADAPTOR_ENV | DIRECT_ENV | provider_env(p) | CTRL_ENV:
             problem(f"{rel}: unknown settings")
     print(f"helm: {len(docs)} template objects checked structurally (helm itself is not available)")
 
