@@ -103,7 +103,17 @@ Status Daemon::start() {
   listener_ = std::move(*l);
   log::info("adaptor", "serving hypervisor.Hypervisor and podvminfo.PodVMInfo on {}", config_.socket);
   if (config_.probeRequested) {
-    auto probe = StartupProbe::start(io_->executor(), "0.0.0.0", static_cast<uint16_t>(config_.probePort), config_.socket);
+    std::function<std::string()> podsNotReady;
+    if (kubeClient_ && !envOr("NODE_NAME", "").empty()) {
+      podsReadiness_ = std::make_shared<PodsReadiness>(kubeClient_, envOr("NODE_NAME", ""),
+                                                       envOr("RUNTIMECLASS_NAME", "kata-remote"));
+      podsNotReady = [w = std::weak_ptr<PodsReadiness>(podsReadiness_)]() -> std::string {
+        auto r = w.lock();
+        return r ? r->notReadyReason() : "stopping";
+      };
+    }
+    auto probe = StartupProbe::start(io_->executor(), "0.0.0.0", static_cast<uint16_t>(config_.probePort),
+                                     config_.socket, podsNotReady);
     if (!probe) return fail(probe.error());
     probe_ = *probe;
     log::info("adaptor", "startup probe on :{}/startup", probe_->port());
@@ -131,6 +141,7 @@ Status Daemon::startKube() {
   ko.nodeName = nodeName;
   ko.ownerId = adaptorIdentity();
   auto client = std::make_shared<const k8s::Client>(std::move(*config));
+  kubeClient_ = client;
   kube_ = std::make_unique<KubeOps>(client, ko);
   log::info("adaptor", "Kubernetes API {}: PeerPods (cloudProvider {}), Events, image-pull secrets{}",
             client->config().server, ko.cloudProvider,
@@ -146,6 +157,7 @@ void Daemon::stop() {
   log::info("adaptor", "shutting down: pod VMs keep running, their state stays in {}", config_.podsDir);
   listener_.reset();
   if (probe_) probe_->stop();
+  podsReadiness_.reset();
   if (server_) server_->shutdown();
   if (manager_) manager_->shutdown();
   if (workers_) workers_->join();

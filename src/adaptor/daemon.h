@@ -10,6 +10,7 @@
 #include "adaptor/config.h"
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/kube_ops.h"
+#include "adaptor/pods_readiness.h"
 #include "adaptor/pod_network.h"
 #include "adaptor/probe.h"
 #include "adaptor/sandbox_manager.h"
@@ -49,7 +50,9 @@ class Daemon {
   std::unique_ptr<ttrpc::Listener> listener_;
   std::shared_ptr<StartupProbe> probe_;
   std::optional<k8s::ClientConfig> kubeConfig_;
+  std::shared_ptr<const k8s::Client> kubeClient_;
   std::unique_ptr<KubeOps> kube_;
+  std::shared_ptr<PodsReadiness> podsReadiness_;
   bool stopped_ = false;
 };
 

@@ -18,7 +18,8 @@ constexpr size_t kMaxRequest = 8192;
 }  // namespace
 
 Result<std::shared_ptr<StartupProbe>> StartupProbe::start(asio::any_io_executor ex, const std::string& host,
-                                                          uint16_t port, std::string hypervisorSocket) {
+                                                          uint16_t port, std::string hypervisorSocket,
+                                                          std::function<std::string()> podsNotReady) {
   asio::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) return fail(Code::kInvalidArgument, "probe address " + host + ": " + ec.message());
@@ -30,6 +31,7 @@ Result<std::shared_ptr<StartupProbe>> StartupProbe::start(asio::any_io_executor 
   if (!ec) acceptor.listen(64, ec);
   if (ec) return fail(Code::kUnavailable, "startup probe: listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
   std::shared_ptr<StartupProbe> p(new StartupProbe(std::move(acceptor), std::move(hypervisorSocket)));
+  p->podsNotReady_ = std::move(podsNotReady);
   p->port_ = p->acceptor_.local_endpoint(ec).port();
   asio::co_spawn(ex, acceptLoop(p), asio::detached);
   return p;
@@ -53,13 +55,18 @@ asio::awaitable<void> StartupProbe::acceptLoop(std::shared_ptr<StartupProbe> sel
   }
 }
 
-asio::awaitable<bool> StartupProbe::ready() {
-  if (readyOnce_) co_return true;
+asio::awaitable<std::string> StartupProbe::notReadyReason() {
+  if (readyOnce_) co_return "";
   asio::local::stream_protocol::socket s(co_await asio::this_coro::executor);
   asio::local::stream_protocol::endpoint ep(socket_);
   auto [ec] = co_await s.async_connect(ep, kUse);
-  readyOnce_ = !ec;
-  co_return readyOnce_;
+  if (ec) co_return "hypervisor socket " + socket_ + " is not accepting connections yet";
+  if (podsNotReady_) {
+    std::string reason = podsNotReady_();
+    if (!reason.empty()) co_return reason;
+  }
+  readyOnce_ = true;
+  co_return "";
 }
 
 asio::awaitable<void> StartupProbe::serve(std::shared_ptr<StartupProbe> self, asio::ip::tcp::socket s) {
@@ -85,12 +92,13 @@ asio::awaitable<void> StartupProbe::serve(std::shared_ptr<StartupProbe> self, as
   auto lineEnd = req.find_first_of("\r\n");
   std::string line = req.substr(0, lineEnd);
   if (line.rfind("GET /startup ", 0) == 0 || line == "GET /startup") {
-    if (co_await self->ready()) {
+    std::string reason = co_await self->notReadyReason();
+    if (reason.empty()) {
       status = "200 OK";
       body = "ok\n";
     } else {
       status = "500 Internal Server Error";
-      body = "hypervisor socket " + self->socket_ + " is not accepting connections yet\n";
+      body = reason + "\n";
     }
   } else if (line.rfind("GET ", 0) != 0) {
     status = "405 Method Not Allowed";

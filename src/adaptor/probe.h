@@ -1,12 +1,13 @@
 // The /startup probe (upstream pkg/probe): HTTP on PROBE_PORT answering 200 once the
-// hypervisor socket accepts connections, 500 before. (Upstream additionally waits for the
-// node's peer pods to be Ready when it runs in Kubernetes; that part comes with the Kubernetes
-// integration.) Every other path is 404. One small request per connection, bounded reads.
+// hypervisor socket accepts connections and, in Kubernetes, the node's peer pods are Ready
+// (see PeerPodsReadiness), 500 before; once it succeeded it stays successful, as upstream.
+// Every other path is 404. One small request per connection, bounded reads.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,8 +17,11 @@ namespace pp::adaptor {
 
 class StartupProbe : public std::enable_shared_from_this<StartupProbe> {
  public:
-  static Result<std::shared_ptr<StartupProbe>> start(asio::any_io_executor ex, const std::string& host,
-                                                     uint16_t port, std::string hypervisorSocket);
+  // `podsNotReady`, when given, must not block: it returns why the node's peer pods are not
+  // ready yet, or "" when they are.
+  static Result<std::shared_ptr<StartupProbe>> start(
+      asio::any_io_executor ex, const std::string& host, uint16_t port,
+      std::string hypervisorSocket, std::function<std::string()> podsNotReady = {});
   uint16_t port() const { return port_; }
   void stop();
 
@@ -26,10 +30,12 @@ class StartupProbe : public std::enable_shared_from_this<StartupProbe> {
       : acceptor_(std::move(acceptor)), socket_(std::move(socket)) {}
   static asio::awaitable<void> acceptLoop(std::shared_ptr<StartupProbe> self);
   static asio::awaitable<void> serve(std::shared_ptr<StartupProbe> self, asio::ip::tcp::socket s);
-  asio::awaitable<bool> ready();
+  // "" when ready, else the reason.
+  asio::awaitable<std::string> notReadyReason();
 
   asio::ip::tcp::acceptor acceptor_;
   std::string socket_;
+  std::function<std::string()> podsNotReady_;
   uint16_t port_ = 0;
   bool readyOnce_ = false;  // upstream checks until the first success, then caches it
 };

@@ -9,12 +9,16 @@
 #include "adaptor/cert_issuer.h"
 #include "adaptor/kube_ops.h"
 #include "adaptor/pod_network.h"
+#include "adaptor/pods_readiness.h"
+#include "adaptor/probe.h"
 #include "adaptor/sandbox_manager.h"
 #include "base/encoding.h"
 #include "cloudinit/cloud_config.h"
 #include "fake_kube_api.h"
 #include "fake_provider.h"
+#include "net/http_client.h"
 #include "ttrpc/io_thread.h"
+#include "ttrpc/listener.h"
 
 namespace pp {
 namespace {
@@ -346,6 +350,79 @@ TEST_F(AdaptorKubeTest, NodeCapacityIsWithdrawnOnlyByItsOwner) {
   auto st = wrong.advertiseCapacity(10);
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("NotFound"), std::string::npos);
+}
+
+Json peerPodOnNode(const std::string& name, const std::string& phase, bool ready,
+                   const std::string& node = "node-1", const std::string& rc = "kata-remote") {
+  return Json{{"metadata", {{"name", name}, {"namespace", "team"}}},
+              {"spec", {{"nodeName", node}, {"runtimeClassName", rc}}},
+              {"status",
+               {{"phase", phase},
+                {"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}}}};
+}
+
+TEST(PodsReadinessEvaluate, OnlyRunningPeerPodsCount) {
+  Json list{{"items",
+             {peerPodOnNode("ready", "Running", true), peerPodOnNode("pending", "Pending", false),
+              peerPodOnNode("runc", "Running", false, "node-1", ""),
+              peerPodOnNode("done", "Succeeded", false)}}};
+  EXPECT_EQ(adaptor::PodsReadiness::evaluate(list, "kata-remote", "node-1"), "");
+  list["items"].push_back(peerPodOnNode("slow", "Running", false));
+  EXPECT_EQ(adaptor::PodsReadiness::evaluate(list, "kata-remote", "node-1"),
+            "waiting for 1 running kata-remote pods on node node-1 to be Ready: team/slow");
+  Json terminating = peerPodOnNode("leaving", "Running", false);
+  terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+  list["items"] = Json::array({terminating});
+  EXPECT_EQ(adaptor::PodsReadiness::evaluate(list, "kata-remote", "node-1"), "");
+}
+
+std::string probeGet(uint16_t port) {
+  net::HttpClient client;
+  net::HttpRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(port) + "/startup";
+  auto resp = client.send(r);
+  return resp ? std::to_string(resp->status) + " " + resp->body : resp.error().message;
+}
+
+TEST_F(AdaptorKubeTest, StartupProbeWaitsForTheNodesRunningPeerPods) {
+  api_->seed("pods", peerPodOnNode("a", "Running", true));
+  api_->seed("pods", peerPodOnNode("b", "Running", false));
+  api_->seed("pods", peerPodOnNode("elsewhere", "Running", false, "node-2"));
+  auto readiness = std::make_shared<adaptor::PodsReadiness>(client_, "node-1", "kata-remote", 50ms);
+  std::string sock = (dir_ / "hv.sock").string();
+  auto listener = io_.run([&]() -> asio::awaitable<Result<std::unique_ptr<ttrpc::Listener>>> {
+    co_return ttrpc::listenUnix(io_.executor(), sock, [](std::unique_ptr<ttrpc::ByteStream>) {});
+  });
+  ASSERT_TRUE(listener);
+  auto probe = io_.run([&]() -> asio::awaitable<Result<std::shared_ptr<adaptor::StartupProbe>>> {
+    co_return adaptor::StartupProbe::start(io_.executor(), "127.0.0.1", 0, sock,
+                                           [readiness] { return readiness->notReadyReason(); });
+  });
+  ASSERT_TRUE(probe);
+  uint16_t port = (*probe)->port();
+  std::string answer;
+  for (int i = 0; i < 40; ++i) {
+    answer = probeGet(port);
+    if (answer.find("team/b") != std::string::npos) break;
+    std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_EQ(answer,
+            "500 waiting for 1 running kata-remote pods on node node-1 to be Ready: team/b\n");
+
+  Json b = *api_->object("pods", "team", "b");
+  b["status"]["conditions"][0]["status"] = "True";
+  api_->seed("pods", b);
+  for (int i = 0; i < 40 && answer != "200 ok\n"; ++i) {
+    std::this_thread::sleep_for(25ms);
+    answer = probeGet(port);
+  }
+  EXPECT_EQ(answer, "200 ok\n");
+  // Sticky, as upstream: a pod going unready later does not fail the startup probe.
+  api_->seed("pods", peerPodOnNode("c", "Running", false));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(probeGet(port), "200 ok\n");
+  (*probe)->stop();
+  listener->reset();
 }
 
 }  // namespace
