@@ -1,23 +1,50 @@
-# Shared by scripts/demo and scripts/e2e: a self-contained local "node" for the docker provider.
-# A worker network namespace (primary interface "uplink" 198.18.200.1/24 with a default route,
-# dockerd with its bridge on 198.18.201.0/24, no iptables changes, state under $WORK) and a pod
-# namespace whose eth0 (198.18.202.2/24) is a veth to the worker, as a CNI plugin would make it.
-# Only 198.18.0.0/15 addresses, only inside namespaces made here; env_down removes everything.
-# Callers set ROOT, BIN and WORK, then call env_up; env_down is safe to call at any point.
+# Shared by scripts/demo, scripts/e2e and bench/podstart: a self-contained local "node" for the
+# docker and libvirt providers.
+#   env_up      a worker network namespace (primary interface "uplink" 198.18.200.1/24 with a
+#               default route) and a pod namespace whose eth0 (198.18.202.2/24) is a veth to the
+#               worker, as a CNI plugin would make it.
+#   docker_up   dockerd in the worker namespace, bridge docker0 on 198.18.201.0/24, no iptables
+#               changes, state under $WORK; the pod VM image built and imported.
+#   libvirt_up  virtlogd, and libvirtd in the worker namespace with an isolated DHCP network
+#               (bridge ppbr$N, 198.18.203.0/24); the pod VM kernel and initramfs built.
+# Only 198.18.0.0/15 addresses, only inside namespaces made here; env_down removes everything
+# (also what a failed run left), and is safe to call at any point.
+# Callers set ROOT, BIN and WORK, then call env_up and the provider's *_up.
 
 N=${N:-$((RANDOM % 10000))}
 NSW=ppe-w$N
 NSP=ppe-p$N
+LVNET=ppe-net$N
+LVBR=ppbr$N
 ADAPTOR_PID=
 DOCKERD_PID=
+LIBVIRTD_PID=
+VIRTLOGD_PID=
 CAA=$BIN/cmd/cloud-api-adaptor/cloud-api-adaptor
 CTL=$BIN/tools/peerpodctl/peerpodctl
+VIRSH=(virsh -q -c qemu:///system)
 
 log() { echo "[$(date +%T)] $*"; }
 inw() { nsenter --net=/run/netns/"$NSW" "$@"; }
 inp() { nsenter --net=/run/netns/"$NSP" "$@"; }
 dapi() { curl -s --unix-socket "$WORK/d.sock" "$@"; }
-ctl() { "$CTL" --socket "$WORK/h.sock" --pods-dir "$WORK/pods" "$@"; }
+ctl() { local sub=$1; shift; "$CTL" "$sub" --socket "$WORK/h.sock" --pods-dir "$WORK/pods" "$@"; }
+
+# Stops a daemon by pid: TERM, up to 10 s, then KILL.
+stop_pid() {
+  local pid=$1
+  [[ -n $pid ]] || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null
+}
+
+# Pod VMs (domains) of this run's network; transient or defined.
+lv_domains() {
+  "${VIRSH[@]}" list --all --name 2>/dev/null | while read -r d; do
+    [[ -n $d ]] && "${VIRSH[@]}" domiflist "$d" 2>/dev/null | grep -qw "$LVNET" && echo "$d"
+  done
+}
 
 env_down() {
   set +e
@@ -27,11 +54,17 @@ env_down() {
       dapi -X DELETE "http://d/v1.41/containers/$c?force=1" >/dev/null
     done
   fi
-  if [[ -n $DOCKERD_PID ]]; then
-    kill "$DOCKERD_PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$DOCKERD_PID" 2>/dev/null
+  stop_pid "$DOCKERD_PID"
+  if [[ -n $LIBVIRTD_PID ]]; then
+    for d in $(lv_domains); do
+      "${VIRSH[@]}" destroy "$d" >/dev/null 2>&1
+      "${VIRSH[@]}" undefine "$d" >/dev/null 2>&1
+    done
+    "${VIRSH[@]}" net-destroy "$LVNET" >/dev/null 2>&1
+    stop_pid "$LIBVIRTD_PID"
+    rm -f /var/lib/libvirt/dnsmasq/"$LVNET".* /var/lib/libvirt/dnsmasq/"$LVBR".*
   fi
+  stop_pid "$VIRTLOGD_PID"
   grep " $WORK" /proc/mounts | awk '{print $2}' | sort -r | xargs -r umount -l 2>/dev/null
   ip netns del "$NSP" 2>/dev/null
   ip netns del "$NSW" 2>/dev/null
@@ -41,12 +74,15 @@ env_down() {
 
 env_up() {
   mkdir -p "$WORK"
+  chmod 755 "$WORK"  # libvirt's QEMU (user libvirt-qemu) reads the kernel and ISOs below it
   ip netns add "$NSW"
   ip netns add "$NSP"
   inw ip link set lo up
   inp ip link set lo up
-  inw ip link add uplink type dummy
+  # The node's primary interface: one end of a veth pair (no dummy driver on every kernel).
+  inw ip link add uplink type veth peer name uplink-p
   inw ip addr add 198.18.200.1/24 dev uplink
+  inw ip link set uplink-p up
   inw ip link set uplink up
   inw ip route add default via 198.18.200.254 dev uplink
   ip link add "pw$N" netns "$NSW" type veth peer name eth0 netns "$NSP"
@@ -56,7 +92,9 @@ env_up() {
   inp ip link set eth0 up
   inp ip route add default via 198.18.202.1
   inw sysctl -qw net.ipv4.ip_forward=1
+}
 
+docker_up() {
   log "starting dockerd in namespace $NSW (data in $WORK)"
   # nsenter, not "ip netns exec": the latter remounts /sys and hides the cgroup mounts.
   inw dockerd --host "unix://$WORK/d.sock" --data-root "$WORK/root" --exec-root "$WORK/x" \
@@ -66,7 +104,7 @@ env_up() {
   for _ in $(seq 300); do dapi -f http://d/_ping >/dev/null 2>&1 && break; sleep 0.1; done
   dapi -f http://d/_ping >/dev/null || { tail -20 "$WORK/dockerd.log"; return 1; }
 
-  log "building the pod VM image (podvm/build)"
+  log "building the pod VM image (podvm/build --docker-only)"
   "$ROOT/podvm/build" --docker-only --bin-dir "$BIN" --out "$WORK/podvm" >"$WORK/podvm-build.log" 2>&1 ||
     { tail -30 "$WORK/podvm-build.log"; return 1; }
   local tarball
@@ -74,16 +112,73 @@ env_up() {
   dapi -f -X POST -H 'Content-Type: application/x-tar' --data-binary @"$tarball" \
     "http://d/v1.41/images/create?fromSrc=-&repo=peerpods-podvm&tag=local&changes=CMD%20%5B%22%2Finit%22%5D" >/dev/null
   log "pod VM image peerpods-podvm:local imported"
+  # The engine's bridge becomes the node's primary interface (the default route), as on a
+  # worker whose VMs share its network: the adaptor's tunnel then uses the VM's only address
+  # (-host-interface naming another interface would make the config "dedicated", needing two).
+  inw ip route replace default via 198.18.201.254 dev docker0
+}
+
+libvirt_up() {
+  if pgrep -x libvirtd >/dev/null; then
+    echo "a libvirtd is already running; this script starts its own in a network namespace (stop the other one first)" >&2
+    return 1
+  fi
+  log "starting virtlogd, and libvirtd in namespace $NSW"
+  mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/dnsmasq
+  if ! pgrep -x virtlogd >/dev/null; then
+    /usr/sbin/virtlogd -d -p "$WORK/virtlogd.pid"
+    for _ in $(seq 50); do [[ -s $WORK/virtlogd.pid ]] && break; sleep 0.1; done
+    VIRTLOGD_PID=$(cat "$WORK/virtlogd.pid" 2>/dev/null || true)
+  fi
+  inw /usr/sbin/libvirtd -d -p "$WORK/libvirtd.pid"
+  for _ in $(seq 50); do [[ -s $WORK/libvirtd.pid ]] && break; sleep 0.1; done
+  LIBVIRTD_PID=$(cat "$WORK/libvirtd.pid" 2>/dev/null || true)
+  for _ in $(seq 100); do "${VIRSH[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+  "${VIRSH[@]}" version >/dev/null || { echo "libvirtd did not answer" >&2; return 1; }
+  cat >"$WORK/net.xml" <<EOF
+<network>
+  <name>$LVNET</name>
+  <bridge name='$LVBR' stp='off' delay='0'/>
+  <ip address='198.18.203.1' netmask='255.255.255.0'>
+    <dhcp><range start='198.18.203.100' end='198.18.203.200'/></dhcp>
+  </ip>
+</network>
+EOF
+  "${VIRSH[@]}" net-create "$WORK/net.xml" >/dev/null
+  inw ip route replace default via 198.18.203.254 dev "$LVBR"  # primary interface: see docker_up
+
+  log "building the pod VM kernel and initramfs (podvm/build --kernel-only)"
+  "$ROOT/podvm/build" --kernel-only --no-qcow2 --bin-dir "$BIN" --out "$WORK/podvm" >"$WORK/podvm-build.log" 2>&1 ||
+    { tail -30 "$WORK/podvm-build.log"; return 1; }
+  chmod -R a+rX "$WORK/podvm"
 }
 
 ADAPTOR_ARGS=()
+# start_adaptor docker|libvirt [extra flags...]: cloud-api-adaptor in the worker namespace.
 start_adaptor() {
-  ADAPTOR_ARGS=(docker -docker-host "unix://$WORK/d.sock" -docker-api-version 1.41
-    -podvm-docker-image peerpods-podvm:local -data-dir "$WORK/data"
-    -socket "$WORK/h.sock" -pods-dir "$WORK/pods" -proxy-timeout 60s)
+  local provider=${1:-docker}
+  shift || true
+  case $provider in
+    docker)
+      ADAPTOR_ARGS=(docker -docker-host "unix://$WORK/d.sock" -docker-api-version 1.41
+        -podvm-docker-image peerpods-podvm:local -data-dir "$WORK/data") ;;
+    libvirt)
+      ADAPTOR_ARGS=(libvirt -uri qemu:///system -network-name "$LVNET" -domain-type qemu
+        -kernel "$WORK/podvm/vmlinuz" -initrd "$WORK/podvm/initrd.img"
+        -kernel-cmdline "console=ttyS0 panic=-1 tsc_early_khz=2600000"
+        -cpu 1 -memory 512 -data-dir "$WORK/images") ;;
+  esac
+  ADAPTOR_ARGS+=(-socket "$WORK/h.sock" -pods-dir "$WORK/pods" -proxy-timeout 120s "$@")
   rm -f "$WORK/h.sock"
   inw "$CAA" "${ADAPTOR_ARGS[@]}" >>"$WORK/adaptor.log" 2>&1 &
   ADAPTOR_PID=$!
   for _ in $(seq 100); do [[ -S $WORK/h.sock ]] && return 0; sleep 0.1; done
   echo "cloud-api-adaptor did not start:"; tail -20 "$WORK/adaptor.log"; return 1
+}
+
+stop_adaptor() {
+  [[ -n $ADAPTOR_PID ]] || return 0
+  kill "$ADAPTOR_PID" 2>/dev/null
+  wait "$ADAPTOR_PID" 2>/dev/null || true
+  ADAPTOR_PID=
 }

@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <unistd.h>
 
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -51,11 +53,24 @@ class VxlanPodNode final : public PodNode {
   Status setupExternalNetwork(const std::string& hostPrimary, const Netns& podNs,
                               netlink::RouteSocket& host, netlink::RouteSocket& pod);
   Status withHostNs(const std::function<Status()>& fn);
+  // The NOTRACK rules keep connection tracking off the tunnel's packets. A minimal pod VM image
+  // without iptables has no netfilter rules at all, so nothing tracks them: skip, with a warning.
+  bool haveIptables() const;
 
   const PodNodeOptions options_;
   const Netns hostNs_;
   const NotrackRules rules_;
 };
+
+bool VxlanPodNode::haveIptables() const {
+  if (::access(options_.iptablesPath.c_str(), X_OK) == 0) return true;
+  static std::once_flag warned;
+  std::call_once(warned, [&] {
+    log::warn(kLog, "{} not found: no NOTRACK rules for the tunnel (this image has no netfilter rules)",
+              options_.iptablesPath);
+  });
+  return false;
+}
 
 Status VxlanPodNode::withHostNs(const std::function<Status()>& fn) {
   auto scope = NetnsScope::enter(hostNs_);
@@ -159,14 +174,16 @@ Status VxlanPodNode::setup(const PodNetworkConfig& config, const std::string& po
   if (!pod) return fail(context(pod.error()));
 
   const Ipv4Address worker = config.workerNodeIp->address;
-  if (auto s = withHostNs([&] { return rules_.add(worker, config.vxlanPort, config.vxlanId); });
+  const bool rules = haveIptables();
+  if (auto s = rules ? withHostNs([&] { return rules_.add(worker, config.vxlanPort, config.vxlanId); })
+                     : Status{};
       !s) {
     return fail(context(s.error()));
   }
   if (auto s = buildPodInterface(config, *podNs, *host, *pod, mtu); !s) {
     // Clean up so that the forwarder, restarted by systemd, starts from an empty namespace.
     (void)pod->deleteLink(config.interfaceName);
-    if (auto r = withHostNs([&] { return rules_.remove(config.vxlanId); }); !r) {
+    if (auto r = rules ? withHostNs([&] { return rules_.remove(config.vxlanId); }) : Status{}; !r) {
       log::warn(kLog, "{}", r.error().message);
     }
     return fail(context(s.error()));
@@ -299,7 +316,7 @@ Status VxlanPodNode::teardown(const PodNetworkConfig& config, const std::string&
   const uint32_t ruleVni = vni.value_or(config.vxlanId);
   Status rulesStatus;
   std::thread rulesThread(
-      [&] { rulesStatus = withHostNs([&] { return rules_.remove(ruleVni); }); });
+      [&] { rulesStatus = haveIptables() ? withHostNs([&] { return rules_.remove(ruleVni); }) : Status{}; });
   Status linkStatus;
   if (pod) linkStatus = pod->deleteLink(config.interfaceName);
   rulesThread.join();
