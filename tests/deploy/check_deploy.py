@@ -3,12 +3,16 @@
 with `kubectl kustomize` too when kubectl is installed), validates every object against the
 API fields in k8s_schema.py and cross-checks the manifests with the code they deploy (flags and
 environment variables the binaries register, ports, probe paths, the webhook path, names that
-refer to each other). The Helm chart cannot be rendered here (no helm in Debian), so it is
-checked structurally: only simple template actions, every .Values path defined, the chart's
-objects, containers, env, probes and mounts the same as the kustomize base's.
+refer to each other). Helm itself is not in Debian: the chart's templates are checked
+structurally (only simple template actions, every .Values path defined, the same objects,
+containers, env, probes and mounts as the kustomize base) and, with --helm-render, rendered.
 Dockerfiles: multi-stage from Debian, the right build target and binary path, non-root users.
 
-usage: check_deploy.py <repository root>     exit 0 = all good, 1 = problems (listed)."""
+With --helm-render (tests/deploy/helm_render, Helm's template engine: Go text/template and
+sprig) the chart is also rendered for every provider and must give the same objects as the
+provider's kustomize overlay.
+
+usage: check_deploy.py <repository root> [--helm-render PATH]   exit 0 = good, 1 = problems."""
 
 import os
 import re
@@ -26,7 +30,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import k8s_schema  # noqa: E402
 import kustomize_lite  # noqa: E402
 
-ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../.."))
+_args = sys.argv[1:]
+HELM_RENDER = None
+if "--helm-render" in _args:
+    i = _args.index("--helm-render")
+    HELM_RENDER = _args[i + 1]
+    del _args[i:i + 2]
+ROOT = os.path.abspath(_args[0] if _args else os.path.join(os.path.dirname(__file__), "../.."))
 PROBLEMS = []
 PROVIDERS = ["libvirt", "docker", "aws", "azure", "gcp", "ibmcloud", "alibabacloud", "vsphere"]
 
@@ -662,6 +672,61 @@ def check_helm(rendered):
     print(f"helm: {len(docs)} template objects checked structurally (helm itself is not available)")
 
 
+def helm_template(helm_render, extra_args):
+    """Objects of the chart rendered by tests/deploy/helm_render (Helm's template engine), plus
+    what `helm install --create-namespace` adds beside the templates: the CRDs in crds/ and
+    the release namespace."""
+    cmd = [helm_render, "-chart", os.path.join(ROOT, "deploy/helm/peerpods"),
+           "-namespace", "confidential-containers-system"] + extra_args
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        problem(f"helm-render {' '.join(extra_args)}: {out.stderr.strip()}")
+        return None
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d is not None]
+    docs.append(yaml.safe_load(read("deploy/helm/peerpods/crds/peerpods.yaml")))
+    docs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "confidential-containers-system"}})
+    return docs
+
+
+def check_helm_rendered(helm_render, rendered):
+    """The chart with each provider's example values renders the same objects as the provider's
+    kustomize overlay, and other values switch components on and off consistently."""
+    count = 0
+    for p in PROVIDERS:
+        values = os.path.join(ROOT, f"deploy/helm/peerpods/providers/{p}.yaml")
+        docs = helm_template(helm_render, ["-f", values])
+        if docs is None:
+            continue
+        count += 1
+        check_objects(f"helm {p}", docs, p)
+        overlay = rendered.get(f"overlays/{p}")
+        if overlay is None:
+            continue
+        mine = {(d["kind"], d["metadata"]["name"]): kustomize_lite.canonical(d) for d in docs}
+        theirs = {(d["kind"], d["metadata"]["name"]): kustomize_lite.canonical(d) for d in overlay}
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                where = "only in the overlay" if key not in mine else \
+                    "only in the chart" if key not in theirs else "different"
+                problem(f"helm {p}: {key[0]} {key[1]} is {where} (chart vs deploy/kustomize/overlays/{p})")
+    # Components switched off, and another runtime class name.
+    off = helm_template(helm_render, ["-set-string", "webhook.enabled=", "-set-string", "peerpodCtrl.enabled=",
+                                      "-set-string", "runtimeClass.create="])
+    if off is not None:
+        for e in [e for i, d in enumerate(off) for e in k8s_schema.validate_object(d, f"helm (components off)[{i}]")]:
+            problem(e)
+        left = {d["kind"] for d in off} & {"MutatingWebhookConfiguration", "Certificate", "Issuer", "Deployment",
+                                           "RuntimeClass"}
+        if left:
+            problem(f"helm with webhook/peerpodCtrl/runtimeClass disabled still renders {sorted(left)}")
+    renamed = helm_template(helm_render, ["-f", os.path.join(ROOT, "deploy/helm/peerpods/providers/aws.yaml"),
+                                          "-set-string", "webhook.targetRuntimeClass=kata-aws"])
+    if renamed is not None:
+        check_objects("helm (targetRuntimeClass=kata-aws)", renamed, "aws")
+    print(f"helm: chart rendered with Helm's template engine for {count} providers (+2 variants)"
+          " and compared with the kustomize overlays")
+
+
 # --- Dockerfiles -------------------------------------------------------------------------
 
 def instructions(text):
@@ -723,6 +788,11 @@ def check_dockerfiles():
 def main():
     rendered = check_kustomize()
     check_helm(rendered)
+    if HELM_RENDER:
+        check_helm_rendered(HELM_RENDER, rendered)
+    else:
+        print("helm: NOT rendered (tests/deploy/helm_render was not built: it needs golang-go, "
+              "golang-github-masterminds-sprig-dev and golang-gopkg-yaml.v3-dev); structural checks only")
     check_dockerfiles()
     if PROBLEMS:
         print(f"\n{len(PROBLEMS)} problem(s):")
