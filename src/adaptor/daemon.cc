@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "adaptor/vxlan_pod_network.h"
@@ -136,6 +137,8 @@ Status Daemon::startKube() {
     }
     return {};
   }
+  // Kubernetes calls sit in CreateVM/StartVM: a slow API server must not eat the shim's budget.
+  config->timeout = std::min(config->timeout, std::chrono::milliseconds(10000));
   KubeOpsOptions ko;
   ko.cloudProvider = envOr("CLOUD_PROVIDER", config_.providerName);
   ko.nodeName = nodeName;

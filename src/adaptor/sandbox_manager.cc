@@ -486,6 +486,9 @@ int SandboxManager::restore() {
         }
         ++reattached;
         log::info("sandbox", "{}: reattached to instance {} ({})", s.id, s.instanceId, s.instanceName);
+        event(s, EventType::kNormal, "PodVMReattached",
+              "cloud-api-adaptor restarted and took pod VM " + s.instanceName + " (instance " +
+                  s.instanceId + ") back over; the pod keeps running");
         break;
       }
       case Phase::kStarting: {

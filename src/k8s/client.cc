@@ -18,7 +18,7 @@ namespace {
 constexpr size_t kMaxTokenBytes = 1u << 20;
 // One watch event line; a bigger one means a broken or hostile server.
 constexpr size_t kMaxWatchLineBytes = 16u << 20;
-constexpr int kListPageSize = 500;
+constexpr int kDefaultListPageSize = 500;
 
 Code codeFor(long status, const std::string& reason) {
   switch (status) {
@@ -219,12 +219,12 @@ Result<Json> Client::list(const Resource& r, const std::string& ns,
   Json all;
   std::string continueToken;
   for (int page = 0;; ++page) {
-    std::string q =
-        query({{"labelSelector", options.labelSelector},
-               {"fieldSelector", options.fieldSelector},
-               {"resourceVersion", continueToken.empty() ? options.resourceVersion : ""},
-               {"limit", std::to_string(kListPageSize)},
-               {"continue", continueToken}});
+    std::string q = query(
+        {{"labelSelector", options.labelSelector},
+         {"fieldSelector", options.fieldSelector},
+         {"resourceVersion", continueToken.empty() ? options.resourceVersion : ""},
+         {"limit", std::to_string(options.pageSize > 0 ? options.pageSize : kDefaultListPageSize)},
+         {"continue", continueToken}});
     auto result = callJson("GET", path(r, ns) + q, "", "", "list " + describe(r, ns, ""));
     if (!result) return result;
     if (!result->contains("items") || !(*result)["items"].is_array()) {

@@ -47,6 +47,7 @@ struct ListOptions {
   std::string labelSelector;
   std::string fieldSelector;
   std::string resourceVersion;
+  int pageSize = 0;  // items per request (0: 500); list() follows every page
 };
 
 struct WatchOptions {

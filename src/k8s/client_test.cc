@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/encoding.h"
 #include "base/files.h"
 #include "fake_kube_api.h"
 #include "net/tls.h"
@@ -76,6 +77,21 @@ TEST_F(K8sClientTest, CreateGetListDelete) {
   EXPECT_TRUE(isNotFound(gone.error()));
   EXPECT_NE(gone.error().message.find("NotFound"), std::string::npos);
   EXPECT_NE(gone.error().message.find("pods default/web-1"), std::string::npos);
+}
+
+TEST_F(K8sClientTest, ListFollowsPages) {
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(client_->create(resources::kPods, "default", pod("p" + std::to_string(i))));
+  }
+  api_->clearRequests();
+  auto all = client_->list(resources::kPods, "default", {.pageSize = 3});
+  ASSERT_TRUE(all) << all.error().toString();
+  ASSERT_EQ((*all)["items"].size(), 7u);
+  EXPECT_EQ((*all)["items"][6]["metadata"]["name"], "p6");
+  EXPECT_FALSE((*all)["metadata"].contains("continue"));
+  auto reqs = api_->requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_NE(reqs[1].query.find("continue="), std::string::npos);
 }
 
 TEST_F(K8sClientTest, RequestsCarryTheTokenAndContentTypes) {
@@ -314,6 +330,40 @@ TEST_F(K8sClientTest, InformerRelistsAfterGoneAndResumesAfterClosedStreams) {
   informer.request_stop();
   informer.join();
   EXPECT_EQ(events, (std::vector<std::string>{"ADDED b", "ADDED c"}));
+}
+
+TEST(K8sClientTls, ClientCertificateFromKubeconfigData) {
+  auto ca = net::CertificateAuthority::create("test", "test-ca");
+  ASSERT_TRUE(ca);
+  auto server = ca->issueServer("127.0.0.1");
+  auto user = ca->issueClient("system:masters", "admin");
+  ASSERT_TRUE(server && user);
+  auto tls = net::makeServerContext(
+      {.certPem = server->certPem, .keyPem = server->keyPem, .clientCaPem = ca->certPem()});
+  ASSERT_TRUE(tls);
+  auto api = FakeKubeApi::start({.tls = *tls});
+  std::string kubeconfig =
+      "current-context: c\nclusters: [{name: k, cluster: {server: '" + api->url() +
+      "', certificate-authority-data: " + encoding::base64Encode(ca->certPem()) +
+      "}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: "
+      "{client-certificate-data: " +
+      encoding::base64Encode(user->certPem) +
+      ", client-key-data: " + encoding::base64Encode(user->keyPem) + "}}]\n";
+  auto config = kubeconfigFromText(kubeconfig, "");
+  ASSERT_TRUE(config) << config.error().toString();
+  Client client(*config);
+  api->seed("pods", pod("p"));
+  auto got = client.get(resources::kPods, "default", "p");
+  ASSERT_TRUE(got) << got.error().toString();
+
+  // Without the client certificate the TLS handshake is refused.
+  ClientConfig anonymous = *config;
+  anonymous.clientCertPem.clear();
+  anonymous.clientKeyPem.clear();
+  Client refused(anonymous);
+  auto denied = refused.get(resources::kPods, "default", "p");
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().code, Code::kUnavailable);
 }
 
 TEST(K8sClientTls, VerifiesTheServerWithTheKubeconfigCaAndRereadsTheTokenFile) {

@@ -515,15 +515,36 @@ ServerResponse FakeKubeApi::doDelete(const Target& t) {
 ServerResponse FakeKubeApi::doList(const Target& t, const ServerRequest& request) {
   std::string labels = request.queryParam("labelSelector").value_or("");
   std::string fields = request.queryParam("fieldSelector").value_or("");
+  // Pages: `limit` items at most, `continue` is the key of the last item of the previous page.
+  size_t limit = 0;
+  if (auto l = request.queryParam("limit")) {
+    try {
+      limit = std::stoul(*l);
+    } catch (...) {
+      return failure(400, "BadRequest", "limit is not a number");
+    }
+  }
+  std::string after = request.queryParam("continue").value_or("");
   std::lock_guard lock(mu_);
   Json items = Json::array();
+  std::string lastKey;
+  bool more = false;
   for (const auto& [key, obj] : store_[t.plural]) {
+    if (!after.empty() && key <= after) continue;
     if (!t.ns.empty() && obj["metadata"].value("namespace", "") != t.ns) continue;
-    if (labelsMatch(labels, obj) && fieldsMatch(fields, obj)) items.push_back(obj);
+    if (!labelsMatch(labels, obj) || !fieldsMatch(fields, obj)) continue;
+    if (limit > 0 && items.size() == limit) {
+      more = true;
+      break;
+    }
+    items.push_back(obj);
+    lastKey = key;
   }
+  Json meta{{"resourceVersion", std::to_string(rv_)}};
+  if (more) meta["continue"] = lastKey;
   return json(200, Json{{"kind", std::string(t.kind->kind) + "List"},
                         {"apiVersion", apiVersionOf(*t.kind)},
-                        {"metadata", {{"resourceVersion", std::to_string(rv_)}}},
+                        {"metadata", std::move(meta)},
                         {"items", std::move(items)}});
 }
 

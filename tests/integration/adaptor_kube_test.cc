@@ -182,6 +182,9 @@ TEST_F(AdaptorKubeTest, RestartedAdaptorStillReleasesThePeerPod) {
 
   auto& restarted = startAdaptor();  // the old manager and hooks are gone: only state.json is left
   ASSERT_EQ(restarted.sandboxCount(), 1u);
+  bool reattachedEvent = false;
+  for (auto& line : eventLines()) reattachedEvent |= line.starts_with("Normal PodVMReattached: ");
+  EXPECT_TRUE(reattachedEvent);
   ASSERT_TRUE(restarted.stopVM(id));
   EXPECT_EQ(provider_->liveInstances(), 0u);
   auto pp = api_->object("peerpods", "team", name);
