@@ -42,7 +42,7 @@ void registerFlags(flags::FlagSet& fs, Options& o) {
   fs.boolVar(&o.leaderElect, "leader-elect", false, "",
              "Accepted for compatibility; the webhook keeps no state, every replica serves.");
   fs.stringVar(&o.webhookHost, "webhook-host", "", "", "Address the HTTPS webhook server listens on (all when empty).");
-  fs.uintVar(&o.webhookPort, "webhook-port", 9443, "", "Port of the HTTPS webhook server.");
+  fs.uintVar(&o.webhookPort, "webhook-port", 9443, "", "Port of the HTTPS webhook server (0 picks a free one).");
   fs.stringVar(&o.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "",
                "Directory holding the serving certificate and key (reloaded when they change).");
   fs.stringVar(&o.certName, "cert-name", "tls.crt", "", "Serving certificate file name in -cert-dir.");
@@ -72,6 +72,8 @@ void applyLogLevel(const std::string& level) {
     log::warn("webhook", "unknown -zap-log-level \"{}\", using info", level);
   }
 }
+
+bool metricsSameAsProbe(const Options& o) { return o.metricsAddress == o.probeAddress; }
 
 sigset_t blockStopSignals() {
   sigset_t set;
@@ -121,8 +123,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   applyLogLevel(o.zapLogLevel);
-  if (o.webhookPort == 0 || o.webhookPort > 65535) {
-    log::error("webhook", "-webhook-port must be between 1 and 65535");
+  if (o.webhookPort > 65535) {
+    log::error("webhook", "-webhook-port must be between 1 and 65535 (0 picks a free port)");
     return 1;
   }
   if (o.targetRuntimeClass.empty() || o.extendedResource.empty()) {
@@ -161,14 +163,16 @@ int main(int argc, char** argv) {
     log::error("webhook", "{}", probe.error().message);
     return 1;
   }
+  if (*probe) log::info("webhook", "probes{} on {}", metricsSameAsProbe(o) ? " and metrics" : "", (*probe)->baseUrl());
   std::unique_ptr<net::HttpServer> metrics;
-  if (o.metricsAddress != o.probeAddress) {
+  if (!metricsSameAsProbe(o)) {
     auto m = startPlain("metrics-bind-address", o.metricsAddress, handler);
     if (!m) {
       log::error("webhook", "{}", m.error().message);
       return 1;
     }
     metrics = std::move(*m);
+    if (metrics) log::info("webhook", "metrics on {}/metrics", metrics->baseUrl());
   }
 
   int sig = 0;
