@@ -488,9 +488,35 @@ def check_objects(label, docs, provider=None):
 
 # --- kustomize ---------------------------------------------------------------------------
 
+_KUBECTL = None
+
+
+def usable_kubectl():
+    """kubectl with a built-in kustomize of version 4 or later (older ones, like Debian's
+    kubernetes-client 1.20 with kustomize 2, lack `patches:`); "" when there is none."""
+    global _KUBECTL
+    if _KUBECTL is None:
+        _KUBECTL = ""
+        kubectl = os.environ.get("KUBECTL", shutil.which("kubectl") or "")
+        if kubectl and kubectl != "none":
+            try:
+                out = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True,
+                                     text=True, timeout=60)
+                import json
+                version = json.loads(out.stdout).get("kustomizeVersion", "")
+                m = re.match(r"v(\d+)", version)
+                if m and int(m.group(1)) >= 4:
+                    _KUBECTL = kubectl
+                else:
+                    print(f"note: {kubectl} has kustomize {version or 'unknown'}; using kustomize_lite only")
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                pass
+    return _KUBECTL
+
+
 def kubectl_kustomize(path):
-    kubectl = os.environ.get("KUBECTL", shutil.which("kubectl") or "")
-    if not kubectl or os.environ.get("KUBECTL") == "none":
+    kubectl = usable_kubectl()
+    if not kubectl:
         return None
     try:
         out = subprocess.run([kubectl, "kustomize", path], capture_output=True, text=True, timeout=120)
@@ -532,7 +558,7 @@ def check_kustomize():
             check_objects(f"kustomize {name}", docs, provider)
         rendered[name] = docs
     print(f"kustomize: {len(rendered)} renderings checked"
-          f" ({'kubectl kustomize and kustomize_lite' if kubectl_used else 'kustomize_lite only; kubectl not found'})")
+          f" ({'kubectl kustomize and kustomize_lite' if kubectl_used else 'kustomize_lite only; no kubectl with kustomize 4+'})")
     return rendered
 
 
