@@ -570,6 +570,7 @@ ACTION_PATTERNS = [
     r"if \.Values(\.\w+)+",
     r"if eq \.Values(\.\w+)+ \"\w+\"",
     r"if and \.Values(\.\w+)+ \.Values(\.\w+)+",
+    r"if or \(eq \.Values(\.\w+)+ \"\w+\"\) \(eq \.Values(\.\w+)+ \"\w+\"\)",
     r"else",
     r"end",
     r"range \$key, \$value := \.Values(\.\w+)+",
