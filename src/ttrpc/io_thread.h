@@ -5,9 +5,12 @@
 #include <asio/co_spawn.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
-#include <asio/use_future.hpp>
-#include <optional>
+#include <exception>
+#include <future>
+#include <memory>
 #include <thread>
+#include <type_traits>
+#include <utility>
 
 namespace pp::ttrpc {
 
@@ -29,9 +32,32 @@ class IoThread {
   }
 
   // Runs `make()` (which returns an awaitable<T>) on this thread and blocks until it is done.
+  // The completion handler is a plain lambda, so it runs on this io_context: asio::use_future
+  // would complete through asio's system executor, whose first use starts a pool of
+  // 2 x hardware_concurrency idle threads in the process.
   template <typename MakeAwaitable>
   auto run(MakeAwaitable make) {
-    return asio::co_spawn(ctx_, make(), asio::use_future).get();
+    using T = typename decltype(make())::value_type;
+    auto promise = std::make_shared<std::promise<T>>();
+    auto future = promise->get_future();
+    if constexpr (std::is_void_v<T>) {
+      asio::co_spawn(ctx_, make(), [promise](std::exception_ptr e) {
+        if (e) {
+          promise->set_exception(e);
+        } else {
+          promise->set_value();
+        }
+      });
+    } else {
+      asio::co_spawn(ctx_, make(), [promise](std::exception_ptr e, T value) {
+        if (e) {
+          promise->set_exception(e);
+        } else {
+          promise->set_value(std::move(value));
+        }
+      });
+    }
+    return future.get();
   }
 
  private:
