@@ -486,6 +486,17 @@ int SandboxManager::restore() {
         }
         ++reattached;
         log::info("sandbox", "{}: reattached to instance {} ({})", s.id, s.instanceId, s.instanceName);
+        if (kube_ && s.peerPodName.empty() && !s.instanceId.empty()) {
+          // Its PeerPod could not be created at StartVM (API server down?): try again, so
+          // that peerpod-ctrl can clean up if this adaptor never does.
+          if (auto name = kube_->createPeerPod(s)) {
+            s.peerPodName = *name;
+            save(s);
+          } else {
+            log::warn("sandbox", "{}: still no PeerPod for instance {}: {}", s.id, s.instanceId,
+                      name.error().message);
+          }
+        }
         event(s, EventType::kNormal, "PodVMReattached",
               "cloud-api-adaptor restarted and took pod VM " + s.instanceName + " (instance " +
                   s.instanceId + ") back over; the pod keeps running");

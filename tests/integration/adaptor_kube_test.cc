@@ -192,6 +192,21 @@ TEST_F(AdaptorKubeTest, RestartedAdaptorStillReleasesThePeerPod) {
   EXPECT_FALSE(pp->at("metadata").contains("finalizers"));
 }
 
+TEST_F(AdaptorKubeTest, PeerPodMissedAtStartIsCreatedAfterARestart) {
+  auto id = sandboxId(8);
+  {
+    auto& m = startAdaptor();
+    ASSERT_TRUE(m.createVM(createInput(id, "web")));
+    api_->failNext("POST", "/peerpods", 503, "ServiceUnavailable");
+    ASSERT_TRUE(m.startVM(id, std::chrono::steady_clock::now() + 30s));  // the pod still starts
+  }
+  EXPECT_TRUE(peerPods().empty());
+  EXPECT_TRUE(savedState(id).peerPodName.empty());
+  startAdaptor();
+  ASSERT_EQ(peerPods().size(), 1u);
+  EXPECT_EQ(savedState(id).peerPodName, peerPods()[0]["metadata"]["name"]);
+}
+
 TEST_F(AdaptorKubeTest, EventsTellThePodsStoryAndFailuresTheirReason) {
   auto& m = startAdaptor();
   auto id = sandboxId(3);
