@@ -82,8 +82,8 @@ std::string mergeImagePullSecrets(const std::vector<Json>& secrets,
                                   std::vector<std::string>* skipped) {
   Json auths = Json::object();
   for (const auto& secret : secrets) {
-    std::string name = secret.contains("metadata") ? secret["metadata"].value("name", "?") : "?";
-    const Json data = secret.value("data", Json::object());
+    std::string name = k8s::field(secret, "metadata", "name");
+    const Json data = secret.is_object() && secret.contains("data") ? secret["data"] : Json();
     auto decode = [&](const char* key) -> std::optional<Json> {
       if (!data.is_object() || !data.contains(key) || !data[key].is_string()) return std::nullopt;
       auto raw = encoding::base64Decode(data[key].get<std::string>());
@@ -132,18 +132,23 @@ PodInfo KubeOps::podInfo(const std::string& ns, const std::string& name) {
     log::warn("kube", "reading pod {}/{}: {}", ns, name, pod.error().message);
     return info;
   }
-  info.uid = (*pod)["metadata"].value("uid", "");
-  const Json spec = pod->value("spec", Json::object());
+  info.uid = k8s::field(*pod, "metadata", "uid");
+  const Json spec =
+      pod->contains("spec") && (*pod)["spec"].is_object() ? (*pod)["spec"] : Json::object();
   // The service account's secrets first, so that the pod's own ones win for a registry.
   std::vector<std::string> names;
-  std::string sa = spec.value("serviceAccountName", "");
+  std::string sa = k8s::stringOf(spec, "serviceAccountName");
   if (sa.empty()) sa = "default";
   if (auto account = client_->get(res::kServiceAccounts, ns, sa)) {
-    names = secretNames(account->value("imagePullSecrets", Json()));
+    names = secretNames(account->contains("imagePullSecrets") ? (*account)["imagePullSecrets"]
+                                                              : Json());
   } else if (!k8s::isNotFound(account.error())) {
     log::warn("kube", "reading service account {}/{}: {}", ns, sa, account.error().message);
   }
-  for (auto& n : secretNames(spec.value("imagePullSecrets", Json()))) names.push_back(n);
+  for (auto& n :
+       secretNames(spec.contains("imagePullSecrets") ? spec["imagePullSecrets"] : Json())) {
+    names.push_back(n);
+  }
   std::vector<Json> secrets;
   std::set<std::string> seen;
   for (const auto& n : names) {
@@ -169,7 +174,7 @@ Result<std::string> KubeOps::createPeerPod(const SandboxState& s) {
   if (uid.empty()) {
     auto pod = client_->get(res::kPods, s.podNamespace, s.podName);
     if (!pod) return fail(pod.error().wrap("the PeerPod needs its pod as owner"));
-    uid = (*pod)["metadata"].value("uid", "");
+    uid = k8s::field(*pod, "metadata", "uid");
   }
   Json body{{"apiVersion", k8s::kPeerPodApiVersion},
             {"kind", "PeerPod"},
@@ -189,7 +194,7 @@ Result<std::string> KubeOps::createPeerPod(const SandboxState& s) {
     body["metadata"]["name"] = peerPodName(s.podName);
     auto created = client_->create(res::kPeerPods, s.podNamespace, body);
     if (created) {
-      std::string name = (*created)["metadata"].value("name", "");
+      std::string name = k8s::field(*created, "metadata", "name");
       log::info("kube", "{}: PeerPod {}/{} guards instance {}", s.id, s.podNamespace, name,
                 s.instanceId);
       return name;
@@ -208,7 +213,7 @@ Status KubeOps::releasePeerPod(const std::string& ns, const std::string& name) {
     // Nothing to remove: someone (peerpod-ctrl) already did.
     auto current = client_->get(res::kPeerPods, ns, name);
     if (!current && k8s::isNotFound(current.error())) return {};
-    if (current && !(*current)["metadata"].contains("finalizers")) return {};
+    if (current && !current->at("metadata").contains("finalizers")) return {};
   }
   return fail(r.error());
 }

@@ -47,18 +47,22 @@ std::string PodsReadiness::evaluate(const Json& podList, const std::string& runt
   std::vector<std::string> waiting;
   if (podList.contains("items") && podList["items"].is_array()) {
     for (const auto& pod : podList["items"]) {
-      if (!pod.is_object() || !pod.contains("spec") || !pod["spec"].is_object()) continue;
-      if (pod["spec"].value("runtimeClassName", "") != runtimeClass) continue;
-      const Json meta = pod.value("metadata", Json::object());
-      if (meta.contains("deletionTimestamp")) continue;
-      const Json status = pod.value("status", Json::object());
-      if (status.value("phase", "") != "Running") continue;
+      if (k8s::field(pod, "spec", "runtimeClassName") != runtimeClass) continue;
+      if (!k8s::field(pod, "metadata", "deletionTimestamp").empty()) continue;
+      if (k8s::field(pod, "status", "phase") != "Running") continue;
       bool ready = false;
-      for (const auto& c : status.value("conditions", Json::array())) {
-        if (c.is_object() && c.value("type", "") == "Ready" && c.value("status", "") == "True")
-          ready = true;
+      const Json& conditions =
+          pod["status"].contains("conditions") ? pod["status"]["conditions"] : Json();
+      if (conditions.is_array()) {
+        for (const auto& c : conditions) {
+          if (k8s::stringOf(c, "type") == "Ready" && k8s::stringOf(c, "status") == "True")
+            ready = true;
+        }
       }
-      if (!ready) waiting.push_back(meta.value("namespace", "") + "/" + meta.value("name", ""));
+      if (!ready) {
+        waiting.push_back(k8s::field(pod, "metadata", "namespace") + "/" +
+                          k8s::field(pod, "metadata", "name"));
+      }
     }
   }
   if (waiting.empty()) return "";

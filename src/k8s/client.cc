@@ -102,15 +102,34 @@ std::string describe(const Resource& r, const std::string& ns, const std::string
   return name.empty() ? fmt::format("{} in {}", kind, ns) : fmt::format("{} {}/{}", kind, ns, name);
 }
 
+// Objects we hand out carry an object "metadata"; the server's Status answers may lack it.
+bool wellFormed(const Json& object) {
+  return object.is_object() && (!object.contains("metadata") || object["metadata"].is_object());
+}
+
 }  // namespace
+
+std::string field(const Json& object, std::string_view section, std::string_view key) {
+  if (!object.is_object()) return {};
+  auto s = object.find(section);
+  if (s == object.end() || !s->is_object()) return {};
+  auto f = s->find(key);
+  return f != s->end() && f->is_string() ? f->get<std::string>() : std::string();
+}
+
+std::string stringOf(const Json& object, std::string_view key) {
+  if (!object.is_object()) return {};
+  auto f = object.find(key);
+  return f != object.end() && f->is_string() ? f->get<std::string>() : std::string();
+}
 
 Error apiError(long status, const std::string& body, std::string_view what) {
   std::string reason;
   std::string message;
   Json status_ = Json::parse(body, nullptr, false);
-  if (status_.is_object() && status_.value("kind", "") == "Status") {
-    if (status_.contains("reason") && status_["reason"].is_string()) reason = status_["reason"];
-    if (status_.contains("message") && status_["message"].is_string()) message = status_["message"];
+  if (stringOf(status_, "kind") == "Status") {
+    reason = stringOf(status_, "reason");
+    message = stringOf(status_, "message");
   }
   if (reason.empty()) reason = defaultReason(status);
   if (message.empty()) {
@@ -234,14 +253,18 @@ Result<Json> Client::list(const Resource& r, const std::string& ns,
         return fail(Code::kInternal, "list " + describe(r, ns, "") + ": answer without items");
       }
     }
+    for (auto& item : (*result)["items"]) {
+      if (!item.is_object() || !item.contains("metadata") || !item["metadata"].is_object()) {
+        return fail(Code::kInternal, "list " + describe(r, ns, "") + ": an item without metadata");
+      }
+    }
     if (page == 0) {
       all = std::move(*result);
     } else {
       for (auto& item : (*result)["items"]) all["items"].push_back(std::move(item));
       all["metadata"] = (*result)["metadata"];
     }
-    const Json& meta = all.contains("metadata") ? all["metadata"] : Json();
-    continueToken = meta.is_object() ? meta.value("continue", "") : "";
+    continueToken = field(all, "metadata", "continue");
     if (continueToken.empty()) break;
   }
   if (all.contains("metadata") && all["metadata"].is_object()) all["metadata"].erase("continue");
@@ -249,14 +272,14 @@ Result<Json> Client::list(const Resource& r, const std::string& ns,
 }
 
 Result<Json> Client::create(const Resource& r, const std::string& ns, const Json& object) const {
-  std::string name = object.contains("metadata") ? object["metadata"].value("name", "") : "";
+  std::string name = field(object, "metadata", "name");
   return callJson("POST", path(r, ns), "application/json", object.dump(),
                   "create " + describe(r, ns, name));
 }
 
 Result<Json> Client::update(const Resource& r, const std::string& ns, const Json& object,
                             const std::string& subresource) const {
-  std::string name = object.contains("metadata") ? object["metadata"].value("name", "") : "";
+  std::string name = field(object, "metadata", "name");
   if (name.empty()) return fail(Code::kInvalidArgument, "update: the object has no metadata.name");
   return callJson("PUT", path(r, ns, name, subresource), "application/json", object.dump(),
                   "update " + describe(r, ns, name));
@@ -303,20 +326,24 @@ Result<std::string> Client::watch(const Resource& r, const std::string& ns,
     if (line.empty()) return true;
     Json event = Json::parse(line, nullptr, false);
     if (!event.is_object() || !event.contains("type") || !event["type"].is_string() ||
-        !event.contains("object") || !event["object"].is_object()) {
+        !event.contains("object") || !wellFormed(event["object"])) {
       streamError = Error(Code::kInternal, what + ": malformed watch event");
       return false;
     }
     WatchEvent e{event["type"].get<std::string>(), std::move(event["object"])};
     if (e.type == "ERROR") {
-      long code = e.object.value("code", 500);
+      long code = e.object.contains("code") && e.object["code"].is_number_integer()
+                      ? e.object["code"].get<long>()
+                      : 500;
       streamError = apiError(code, e.object.dump(), what);
       return false;
     }
-    if (e.object.contains("metadata") && e.object["metadata"].is_object()) {
-      std::string v = e.object["metadata"].value("resourceVersion", "");
-      if (!v.empty()) lastVersion = v;
+    if (!e.object.contains("metadata")) {
+      streamError = Error(Code::kInternal, what + ": watch event object without metadata");
+      return false;
     }
+    std::string v = field(e.object, "metadata", "resourceVersion");
+    if (!v.empty()) lastVersion = v;
     if (!onEvent(e)) {
       stoppedByHandler = true;
       return false;
@@ -375,7 +402,7 @@ void runInformer(const Client& client, const Resource& r, const std::string& ns,
         backoff = std::min(backoff * 2, maxBackoff);
         continue;
       }
-      version = (*listed)["metadata"].value("resourceVersion", "");
+      version = field(*listed, "metadata", "resourceVersion");
       if (handlers.onList) handlers.onList(*listed);
       if (version.empty()) version = "0";
     }

@@ -65,6 +65,13 @@ struct WatchEvent {
 
 enum class PatchType { kJsonPatch, kMergePatch, kStrategicMergePatch };
 
+// A string field of an API object, e.g. field(pod, "metadata", "uid"); "" when the section or
+// the field is absent or not a string. Objects from the Client always have an object
+// "metadata" (it checks), but their other fields are as the server sent them.
+std::string field(const Json& object, std::string_view section, std::string_view key);
+// A top-level string field; "" when absent or not a string (or `object` is no object).
+std::string stringOf(const Json& object, std::string_view key);
+
 // True for the codes the API errors map to (see above).
 inline bool isNotFound(const Error& e) {
   return e.code == Code::kNotFound;

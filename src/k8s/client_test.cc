@@ -332,6 +332,45 @@ TEST_F(K8sClientTest, InformerRelistsAfterGoneAndResumesAfterClosedStreams) {
   EXPECT_EQ(events, (std::vector<std::string>{"ADDED b", "ADDED c"}));
 }
 
+// A server that answers whatever the test says, to feed the client malformed data.
+TEST(K8sClientMalformed, BadAnswersAreErrorsNotCrashes) {
+  std::string next;
+  int status = 200;
+  auto server = net::HttpServer::start({}, [&](const net::ServerRequest&) {
+    return net::ServerResponse{status, {{"Content-Type", "application/json"}}, next};
+  });
+  ASSERT_TRUE(server);
+  ClientConfig config;
+  config.server = (*server)->baseUrl();
+  Client client(config);
+  for (const char* body : {"[]", "{\"metadata\": 5}", "not json", "{\"items\": [1]}",
+                           "{\"items\": [{\"metadata\": []}]}", "{\"items\": 7}"}) {
+    next = body;
+    auto r = client.list(resources::kPods, "");
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().code, Code::kInternal) << body;
+  }
+  next = "{\"metadata\": {\"name\": 7}}";
+  auto odd = client.get(resources::kPods, "a", "b");
+  ASSERT_TRUE(odd);  // well-formed enough; typed accessors give ""
+  EXPECT_EQ(field(*odd, "metadata", "name"), "");
+  status = 404;
+  next = "{\"kind\": \"Status\", \"reason\": 5, \"message\": [\"x\"]}";
+  auto notFound = client.get(resources::kPods, "a", "b");
+  ASSERT_FALSE(notFound);
+  EXPECT_TRUE(isNotFound(notFound.error()));
+  status = 200;
+  for (const char* stream :
+       {"{\"type\": \"ADDED\"}\n", "{\"type\": \"ADDED\", \"object\": {\"metadata\": 1}}\n",
+        "garbage\n"}) {
+    next = stream;
+    auto w = client.watch(resources::kPods, "", {.timeoutSeconds = 1},
+                          [](const WatchEvent&) { return true; });
+    ASSERT_FALSE(w) << stream;
+    EXPECT_EQ(w.error().code, Code::kInternal) << stream;
+  }
+}
+
 TEST(K8sClientTls, ClientCertificateFromKubeconfigData) {
   auto ca = net::CertificateAuthority::create("test", "test-ca");
   ASSERT_TRUE(ca);

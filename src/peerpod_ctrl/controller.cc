@@ -26,14 +26,18 @@ std::pair<std::string, std::string> splitKey(const std::string& key) {
   return {key.substr(0, slash), key.substr(slash + 1)};
 }
 
-std::string str(const Json& object, const char* section, const char* field) {
-  if (!object.is_object() || !object.contains(section) || !object[section].is_object()) return {};
-  const Json& s = object[section];
-  return s.contains(field) && s[field].is_string() ? s[field].get<std::string>() : std::string();
+// Objects from the client always have an object "metadata".
+using k8s::field;
+std::string str(const Json& object, const char* section, const char* key) {
+  return field(object, section, key);
+}
+
+const Json& metadataOf(const Json& object) {
+  return object.at("metadata");
 }
 
 bool hasFinalizer(const Json& pp) {
-  const Json& meta = pp["metadata"];
+  const Json& meta = metadataOf(pp);
   if (!meta.contains("finalizers") || !meta["finalizers"].is_array()) return false;
   for (const auto& f : meta["finalizers"]) {
     if (f == k8s::kPeerPodFinalizer) return true;
@@ -43,12 +47,15 @@ bool hasFinalizer(const Json& pp) {
 
 // The first owner reference's uid; "" for an ownerless PeerPod (upstream panics on those).
 std::string ownerUid(const Json& pp) {
-  const Json& meta = pp["metadata"];
+  const Json& meta = metadataOf(pp);
   if (!meta.contains("ownerReferences") || !meta["ownerReferences"].is_array() ||
-      meta["ownerReferences"].empty() || !meta["ownerReferences"][0].is_object()) {
+      meta["ownerReferences"].empty()) {
     return {};
   }
-  return meta["ownerReferences"][0].value("uid", "");
+  const Json& ref = meta["ownerReferences"][0];
+  return ref.is_object() && ref.contains("uid") && ref["uid"].is_string()
+             ? ref["uid"].get<std::string>()
+             : std::string();
 }
 
 }  // namespace
@@ -159,7 +166,7 @@ Status Controller::reconcile(const std::string& ns, const std::string& name) {
     return fail(pp.error());
   }
   Status st;
-  if (!(*pp)["metadata"].contains("deletionTimestamp")) {
+  if (!metadataOf(*pp).contains("deletionTimestamp")) {
     st = deleteOlderDuplicates(*pp);
   } else if (hasFinalizer(*pp)) {
     st = finalize(*pp);
@@ -169,8 +176,8 @@ Status Controller::reconcile(const std::string& ns, const std::string& name) {
 }
 
 Status Controller::finalize(const Json& pp) {
-  std::string ns = pp["metadata"].value("namespace", "");
-  std::string name = pp["metadata"].value("name", "");
+  std::string ns = str(pp, "metadata", "namespace");
+  std::string name = str(pp, "metadata", "name");
   std::string cloud = str(pp, "spec", "cloudProvider");
   std::string instance = str(pp, "spec", "instanceID");
   if (!instance.empty()) {
@@ -193,7 +200,7 @@ Status Controller::finalize(const Json& pp) {
   // Remove only our finalizer, with the version we read: a conflict is retried.
   Json updated = pp;
   Json kept = Json::array();
-  for (const auto& f : pp["metadata"]["finalizers"]) {
+  for (const auto& f : metadataOf(pp).at("finalizers")) {
     if (f != k8s::kPeerPodFinalizer) kept.push_back(f);
   }
   updated["metadata"]["finalizers"] = kept;
@@ -207,18 +214,18 @@ Status Controller::finalize(const Json& pp) {
 Status Controller::deleteOlderDuplicates(const Json& pp) {
   std::string owner = ownerUid(pp);
   if (owner.empty()) return {};  // nothing to compare with (upstream would panic)
-  std::string uid = pp["metadata"].value("uid", "");
-  std::string created = pp["metadata"].value("creationTimestamp", "");
+  std::string uid = str(pp, "metadata", "uid");
+  std::string created = str(pp, "metadata", "creationTimestamp");
   auto all = client_->list(res::kPeerPods, "");
   if (!all) return fail(all.error());
   Status result;
   for (const auto& other : (*all)["items"]) {
-    if (ownerUid(other) != owner || other["metadata"].value("uid", "") == uid) continue;
+    if (ownerUid(other) != owner || str(other, "metadata", "uid") == uid) continue;
     // RFC 3339 UTC times of one format order as strings; strictly older only, as upstream.
-    if (!(other["metadata"].value("creationTimestamp", "") < created)) continue;
-    if (other["metadata"].contains("deletionTimestamp")) continue;
-    std::string ns = other["metadata"].value("namespace", "");
-    std::string name = other["metadata"].value("name", "");
+    if (!(str(other, "metadata", "creationTimestamp") < created)) continue;
+    if (metadataOf(other).contains("deletionTimestamp")) continue;
+    std::string ns = str(other, "metadata", "namespace");
+    std::string name = str(other, "metadata", "name");
     auto r = client_->remove(res::kPeerPods, ns, name);
     if (!r && !k8s::isNotFound(r.error())) {
       result = fail(r.error());
@@ -227,7 +234,7 @@ Status Controller::deleteOlderDuplicates(const Json& pp) {
     counters_->duplicatesDeleted++;
     log::info("peerpod-ctrl",
               "deleted stale PeerPod {}/{} (instance {}): PeerPod {} is newer for the same pod", ns,
-              name, str(other, "spec", "instanceID"), pp["metadata"].value("name", ""));
+              name, str(other, "spec", "instanceID"), str(pp, "metadata", "name"));
   }
   return result;
 }
@@ -396,15 +403,14 @@ void Controller::run(std::stop_token stop) {
   k8s::InformerHandlers handlers;
   handlers.onList = [this](const Json& list) {
     for (const auto& pp : list["items"]) {
-      enqueue(keyOf(pp["metadata"].value("namespace", ""), pp["metadata"].value("name", "")));
+      enqueue(keyOf(str(pp, "metadata", "namespace"), str(pp, "metadata", "name")));
     }
     if (!ready_.exchange(true))
       log::info("peerpod-ctrl", "watching PeerPods ({} now)", list["items"].size());
   };
   handlers.onEvent = [this](const k8s::WatchEvent& e) {
     if (e.type == "DELETED") return;  // gone: nothing left to do for it
-    enqueue(
-        keyOf(e.object["metadata"].value("namespace", ""), e.object["metadata"].value("name", "")));
+    enqueue(keyOf(str(e.object, "metadata", "namespace"), str(e.object, "metadata", "name")));
   };
   k8s::runInformer(*client_, res::kPeerPods, "", {}, handlers, stop, options_.watchTimeoutSeconds);
 }
