@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "base/files.h"
 #include "fake_kube_api.h"
@@ -35,6 +36,77 @@ std::string get(uint16_t port, const std::string& path, long* status) {
   }
   *status = resp->status;
   return resp->body;
+}
+
+// Starts peerpod-ctrl against `api`; returns its pid. Its stderr goes to <dir>/log.
+pid_t startCtrl(const fakes::FakeKubeApi& api, const std::string& dir,
+                std::vector<std::string> extra) {
+  std::string kubeconfig = dir + "/kubeconfig";
+  EXPECT_TRUE(files::writeAtomic(
+      kubeconfig,
+      "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+      "clusters: [{name: c, cluster: {server: '" +
+          api.url() +
+          "'}}]\n"
+          "contexts: [{name: t, context: {cluster: c, user: u, namespace: pp-system}}]\n"
+          "users: [{name: u, user: {token: ctrl-token}}]\n"));
+  std::vector<std::string> args = {"peerpod-ctrl", "--kubeconfig", kubeconfig};
+  for (auto& e : extra) args.push_back(e);
+  std::string log = dir + "/log";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(PEERPOD_CTRL_BINARY, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The real provider registry: peer-pods-cm selects libvirt on its test driver; the instance of
+// a deleted PeerPod (test:///default's domain "test", and one that is already gone) is deleted
+// and the finalizers removed.
+TEST(PeerpodCtrlBinary, BuildsTheProviderFromTheConfigMapAndFinalizes) {
+  auto api = fakes::FakeKubeApi::start({.token = "ctrl-token"});
+  std::string dir = "/tmp/ppctrl" + std::to_string(std::random_device{}() % 100000);
+  std::filesystem::create_directories(dir);
+  api->seed("configmaps",
+            Json{{"metadata", {{"name", "peer-pods-cm"}, {"namespace", "pp-system"}}},
+                 {"data", {{"CLOUD_PROVIDER", "libvirt"}, {"LIBVIRT_URI", "test:///default"}}}});
+  for (auto [name, instance] :
+       {std::pair{"a-resource-aaaaa", "6695eb01-f6a4-8304-79aa-97f2502e193f"},
+        std::pair{"b-resource-bbbbb", "00000000-0000-0000-0000-00000000dead"}}) {
+    api->seed(
+        "peerpods",
+        Json{{"metadata",
+              {{"name", name}, {"namespace", "team"}, {"finalizers", {"peer.pod/finalizer"}}}},
+             {"spec", {{"cloudProvider", "libvirt"}, {"instanceID", instance}}}});
+  }
+  uint16_t probePort = static_cast<uint16_t>(40000 + std::random_device{}() % 10000);
+  pid_t pid = startCtrl(*api, dir,
+                        {"--health-probe-bind-address=127.0.0.1:" + std::to_string(probePort),
+                         "--metrics-bind-address=0", "--orphan-sweep-interval=0"});
+  ASSERT_GT(pid, 0);
+  k8s::Client client(api->clientConfig());
+  ASSERT_TRUE(client.remove(k8s::resources::kPeerPods, "team", "a-resource-aaaaa"));
+  ASSERT_TRUE(client.remove(k8s::resources::kPeerPods, "team", "b-resource-bbbbb"));
+  for (int i = 0; i < 200 && !api->objects("peerpods").empty(); ++i)
+    std::this_thread::sleep_for(25ms);
+  EXPECT_TRUE(api->objects("peerpods").empty());
+  ::kill(pid, SIGTERM);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  auto text = files::readFile(dir + "/log");
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("deleted instance 6695eb01-f6a4-8304-79aa-97f2502e193f (libvirt) of PeerPod "
+                       "team/a-resource-aaaaa"),
+            std::string::npos)
+      << *text;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(PeerpodCtrlBinary, ServesProbesAndMetricsAndStopsOnSigterm) {
