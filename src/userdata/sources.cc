@@ -38,9 +38,12 @@ Result<std::string> decodeBase64Body(const std::string& body, const std::string&
   return std::move(*decoded);
 }
 
+// Keeps copies (an HttpClient copy shares its connections), so a source may outlive the
+// Config and client it was made from.
 class MetadataClient {
  public:
-  MetadataClient(const Config& config, const net::HttpClient& http) : config_(config), http_(http) {}
+  MetadataClient(const Config& config, const net::HttpClient& http)
+      : requestTimeout_(config.requestTimeout), http_(http) {}
 
   // One request; the whole exchange within min(requestTimeout, time left).
   Result<net::HttpResponse> send(const std::string& method, const std::string& url, Headers headers,
@@ -51,7 +54,7 @@ class MetadataClient {
     req.method = method;
     req.url = url;
     req.headers = std::move(headers);
-    req.timeout = std::min(config_.requestTimeout, left);
+    req.timeout = std::min(requestTimeout_, left);
     req.maxResponseBytes = maxBody;
     auto resp = http_.send(req);
     if (!resp) {
@@ -79,8 +82,8 @@ class MetadataClient {
   }
 
  private:
-  const Config& config_;
-  const net::HttpClient& http_;
+  std::chrono::milliseconds requestTimeout_;
+  net::HttpClient http_;
 };
 
 class FileSource : public Source {

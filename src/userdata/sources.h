@@ -24,6 +24,7 @@ class Source {
   virtual Result<std::string> fetch(Clock::time_point deadline) = 0;
 };
 
+// Sources copy what they need: they may outlive the Config and HttpClient given here.
 std::unique_ptr<Source> makeFileSource(const Config& config);
 std::unique_ptr<Source> makeDeviceSource(const Config& config, std::string device, std::string fsType);
 std::unique_ptr<Source> makeAzureSource(const Config& config, const net::HttpClient& http);
