@@ -65,7 +65,9 @@ Status Daemon::start() {
     log::warn("adaptor", "-disable-tls: agent traffic to pod VMs is not encrypted or authenticated");
   }
 
-  if (::geteuid() == 0) {
+  if (network_) {
+    // Given by the caller (tests).
+  } else if (::geteuid() == 0) {
     podnetwork::WorkerNodeOptions wo;
     wo.hostInterface = config_.hostInterface;
     wo.vxlanPort = static_cast<int>(config_.vxlanPort);

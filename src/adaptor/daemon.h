@@ -31,6 +31,8 @@ class Daemon {
   Status start();
   // Kubernetes API configuration to use instead of $KUBECONFIG / in-cluster (tests).
   void setKubeConfig(k8s::ClientConfig config) { kubeConfig_ = std::move(config); }
+  // A pod network to use instead of the VXLAN one (tests; call before start()).
+  void setPodNetwork(std::unique_ptr<PodNetwork> network) { network_ = std::move(network); }
   // Graceful: stop listening, close proxies; pod VMs keep running and their state stays.
   void stop();
 

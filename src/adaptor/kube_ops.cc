@@ -298,11 +298,12 @@ Status KubeOps::advertiseCapacity(int64_t limit) {
         fmt::format("advertising {}={} on node {}", kVmResource, limit, options_.nodeName)));
   }
   log::info("kube", "node {} advertises {}={}", options_.nodeName, kVmResource, limit);
+  advertised_ = true;
   return {};
 }
 
 void KubeOps::withdrawCapacity() {
-  if (options_.nodeName.empty()) return;
+  if (options_.nodeName.empty() || !advertised_.exchange(false)) return;
   // The test op makes the removal conditional, in one request, on this adaptor still being
   // the node's owner: a newer adaptor that took over keeps its capacity.
   Json ownerTest{{"op", "test"},

@@ -10,6 +10,7 @@
 //    during a rolling update the old adaptor cannot remove what the new one advertised.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -47,7 +48,8 @@ class KubeOps final : public KubeHooks {
   // Sets the node's capacity to `limit` and marks this adaptor as the node's owner. A negative
   // limit skips it (upstream). Errors stop the adaptor's start, as upstream.
   Status advertiseCapacity(int64_t limit);
-  // Removes the capacity if this adaptor is still the node's owner; errors are only logged.
+  // Removes the capacity if this adaptor advertised it and is still the node's owner; errors
+  // are only logged.
   void withdrawCapacity();
   // Waits until every queued event was posted (or dropped); for shutdown and tests.
   void flushEvents();
@@ -62,6 +64,7 @@ class KubeOps final : public KubeHooks {
   std::deque<k8s::Json> events_;
   bool posting_ = false;
   bool stopping_ = false;
+  std::atomic<bool> advertised_{false};
   std::thread poster_;
 };
 

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "adaptor/cert_issuer.h"
+#include "adaptor/daemon.h"
 #include "adaptor/kube_ops.h"
 #include "adaptor/pod_network.h"
 #include "adaptor/pods_readiness.h"
@@ -377,6 +378,62 @@ Json peerPodOnNode(const std::string& name, const std::string& phase, bool ready
               {"status",
                {{"phase", phase},
                 {"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}}}};
+}
+
+// The daemon wires it together: NODE_NAME and API access give the node its capacity at start
+// (before the socket opens) and take it away at stop; without them nothing touches the API.
+TEST_F(AdaptorKubeTest, DaemonAdvertisesCapacityOnlyInKubernetes) {
+  api_->seed("nodes",
+             Json{{"metadata", {{"name", "node-1"}}}, {"status", {{"capacity", {{"cpu", "8"}}}}}});
+  auto makeDaemon = [&](const std::string& sub) {
+    adaptor::AdaptorConfig config;
+    flags::FlagSet fs("test", flags::mapEnv({}));
+    config.registerFlags(fs);
+    config.socket = (dir_ / (sub + ".sock")).string();
+    config.podsDir = (dir_ / sub).string();
+    config.peerpodsLimitPerNode = 7;
+    config.providerName = "fake";
+    auto daemon =
+        std::make_unique<adaptor::Daemon>(config, std::make_unique<fakes::FakeProvider>(port_));
+    daemon->setPodNetwork(std::make_unique<adaptor::NoPodNetwork>());
+    return daemon;
+  };
+  auto capacity = [&]() {
+    auto cap = api_->object("nodes", "", "node-1")->at("status")["capacity"];
+    return cap.contains("kata.peerpods.io/vm") ? cap["kata.peerpods.io/vm"].get<std::string>() : "";
+  };
+
+  ::setenv("NODE_NAME", "node-1", 1);
+  auto daemon = makeDaemon("a");
+  daemon->setKubeConfig(api_->clientConfig());
+  auto st = daemon->start();
+  ASSERT_TRUE(st) << st.error().toString();
+  EXPECT_EQ(capacity(), "7");
+  daemon->stop();
+  EXPECT_EQ(capacity(), "");
+
+  // No API access (no in-cluster configuration, no KUBECONFIG) and no NODE_NAME: off.
+  ::unsetenv("NODE_NAME");
+  ::unsetenv("KUBECONFIG");
+  ::unsetenv("KUBERNETES_SERVICE_HOST");
+  api_->clearRequests();
+  auto outside = makeDaemon("b");
+  st = outside->start();
+  ASSERT_TRUE(st) << st.error().toString();
+  outside->stop();
+  EXPECT_TRUE(api_->requests().empty());
+
+  // NODE_NAME for a node the API does not know: the start fails with the API's reason.
+  ::setenv("NODE_NAME", "node-9", 1);
+  auto wrong = makeDaemon("c");
+  wrong->setKubeConfig(api_->clientConfig());
+  st = wrong->start();
+  ::unsetenv("NODE_NAME");
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("NotFound"), std::string::npos) << st.error().toString();
+  api_->clearRequests();
+  wrong.reset();  // nothing was advertised, so nothing is withdrawn
+  EXPECT_TRUE(api_->requests().empty());
 }
 
 TEST(PodsReadinessEvaluate, OnlyRunningPeerPodsCount) {
