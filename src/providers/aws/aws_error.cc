@@ -1,0 +1,89 @@
+// AWS Query API error parsing and classification (see aws_error.h).
+#include "providers/aws/aws_error.h"
+
+#include <array>
+
+#include "providers/aws/xml.h"
+
+namespace pp::providers::aws {
+namespace {
+
+bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool endsWith(std::string_view s, std::string_view p) { return s.size() >= p.size() && s.substr(s.size() - p.size()) == p; }
+
+constexpr std::array<std::string_view, 9> kThrottleCodes = {
+    "RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled", "RequestThrottledException",
+    "TooManyRequestsException", "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException"};
+constexpr std::array<std::string_view, 6> kTransientCodes = {
+    "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "RequestTimeout", "IDPCommunicationError"};
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? c : ' ';
+  return out;
+}
+
+}  // namespace
+
+bool AwsError::retryable() const {
+  if (code.empty() && transport.code != Code::kOk && httpStatus == 0) {
+    return transport.code == Code::kUnavailable || transport.code == Code::kDeadlineExceeded;
+  }
+  for (auto c : kThrottleCodes)
+    if (code == c) return true;
+  for (auto c : kTransientCodes)
+    if (code == c) return true;
+  return httpStatus == 429 || httpStatus >= 500;
+}
+
+bool AwsError::notFound() const { return endsWith(code, ".NotFound") || endsWith(code, "NotFound"); }
+
+Error AwsError::toError(std::string_view action) const {
+  if (code.empty() && httpStatus == 0) return transport.wrap(action);
+  Code c = Code::kUnknown;
+  if (notFound()) c = Code::kNotFound;
+  else if (code == "AuthFailure" || code == "InvalidClientTokenId" || code == "SignatureDoesNotMatch" ||
+           code == "ExpiredToken" || code == "RequestExpired" || code == "InvalidIdentityToken" ||
+           code == "ExpiredTokenException")
+    c = Code::kUnauthenticated;
+  else if (code == "UnauthorizedOperation" || code == "AccessDenied" || code == "OptInRequired" || code == "Blocked")
+    c = Code::kPermissionDenied;
+  else if (code == "InsufficientInstanceCapacity" || code == "InstanceLimitExceeded" || code == "VcpuLimitExceeded" ||
+           (endsWith(code, "LimitExceeded") && code != "RequestLimitExceeded"))
+    c = Code::kResourceExhausted;
+  else if (retryable()) c = Code::kUnavailable;
+  else if (startsWith(code, "Invalid") || startsWith(code, "Missing") || code == "UnsupportedOperation" ||
+           code == "Unsupported" || code == "ValidationError" || code == "IdempotentParameterMismatch")
+    c = Code::kInvalidArgument;
+  else if (httpStatus >= 400 && httpStatus < 500) c = Code::kFailedPrecondition;
+  std::string msg = std::string(action) + ": ";
+  msg += code.empty() ? "HTTP " + std::to_string(httpStatus) : code;
+  if (!message.empty()) msg += ": " + message;
+  if (!requestId.empty()) msg += " (request id " + requestId + ")";
+  return Error(c, std::move(msg));
+}
+
+AwsError parseAwsError(long httpStatus, std::string_view body) {
+  AwsError e;
+  e.httpStatus = httpStatus;
+  auto doc = parseXml(body, XmlLimits{.maxBytes = 1 << 20, .maxDepth = 16, .maxElements = 1000});
+  if (doc) {
+    const XmlElement* err = nullptr;
+    if (doc->name == "Response") {
+      err = doc->find({"Errors", "Error"});
+      e.requestId = doc->childText("RequestID");
+    } else if (doc->name == "ErrorResponse") {
+      err = doc->child("Error");
+      e.requestId = doc->childText("RequestId");
+    }
+    if (err != nullptr) {
+      e.code = err->childText("Code");
+      e.message = err->childText("Message");
+      return e;
+    }
+  }
+  if (!body.empty()) e.message = "unexpected answer: " + printable(body);
+  return e;
+}
+
+}  // namespace pp::providers::aws
