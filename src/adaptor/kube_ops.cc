@@ -255,7 +255,13 @@ void KubeOps::postEvents() {
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [&] { return stopping_ || !events_.empty(); });
-    if (events_.empty()) return;  // stopping, nothing left
+    if (stopping_) {
+      if (!events_.empty()) {
+        log::warn("kube", "shutting down: {} events not posted", events_.size());
+        events_.clear();
+      }
+      return;
+    }
     Json ev = std::move(events_.front());
     events_.pop_front();
     posting_ = true;
@@ -271,9 +277,9 @@ void KubeOps::postEvents() {
   }
 }
 
-void KubeOps::flushEvents() {
+bool KubeOps::flushEvents(std::chrono::milliseconds limit) {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return (events_.empty() && !posting_) || stopping_; });
+  return cv_.wait_for(lock, limit, [&] { return (events_.empty() && !posting_) || stopping_; });
 }
 
 Status KubeOps::advertiseCapacity(int64_t limit) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -51,8 +52,9 @@ class KubeOps final : public KubeHooks {
   // Removes the capacity if this adaptor advertised it and is still the node's owner; errors
   // are only logged.
   void withdrawCapacity();
-  // Waits until every queued event was posted (or dropped); for shutdown and tests.
-  void flushEvents();
+  // Waits until every queued event was posted (or failed), at most `limit`; false on timeout.
+  // The destructor flushes for up to 5 s and drops what is left.
+  bool flushEvents(std::chrono::milliseconds limit = std::chrono::seconds(5));
 
  private:
   void postEvents();

@@ -270,6 +270,18 @@ TEST_F(AdaptorKubeTest, EventsTellThePodsStoryAndFailuresTheirReason) {
   for (auto& pp : peerPods()) EXPECT_FALSE(pp["metadata"].contains("finalizers"));
 }
 
+TEST_F(AdaptorKubeTest, RefusedEventsDoNotHoldUpThePod) {
+  api_->failNext("POST", "/events", 403, "Forbidden", 100);  // RBAC without events
+  auto& m = startAdaptor();
+  auto id = sandboxId(9);
+  ASSERT_TRUE(m.createVM(createInput(id, "web")));
+  ASSERT_TRUE(m.startVM(id, std::chrono::steady_clock::now() + 30s));
+  EXPECT_TRUE(kube_->flushEvents(5s));
+  EXPECT_TRUE(api_->objects("events", "team").empty());
+  EXPECT_EQ(peerPods().size(), 1u);
+  ASSERT_TRUE(m.stopVM(id));
+}
+
 TEST_F(AdaptorKubeTest, ImagePullSecretsOfPodAndServiceAccountGoToAuthJson) {
   api_->seed("pods",
              Json{{"metadata", {{"name", "private"}, {"namespace", "team"}}},
