@@ -446,6 +446,9 @@ def check_objects(label, docs, provider=None):
     target = sport["targetPort"]
     if (isinstance(target, str) and ports.get(target) != WEBHOOK_PORT) or (isinstance(target, int) and target != WEBHOOK_PORT):
         problem(f"{label}: the webhook Service must target port {WEBHOOK_PORT}")
+    pdbs = [d for d in find(docs, "PodDisruptionBudget") if d["metadata"]["namespace"] == wns]
+    if len(pdbs) != 1 or any(labels.get(k) != v for k, v in pdbs[0]["spec"]["selector"]["matchLabels"].items()):
+        problem(f"{label}: expected a PodDisruptionBudget selecting the webhook pods")
     mwc = find(docs, "MutatingWebhookConfiguration")
     if len(mwc) != 1:
         problem(f"{label}: expected one MutatingWebhookConfiguration")
@@ -743,6 +746,7 @@ def check_helm_rendered(helm_render, rendered):
         for e in [e for i, d in enumerate(off) for e in k8s_schema.validate_object(d, f"helm (components off)[{i}]")]:
             problem(e)
         left = {d["kind"] for d in off} & {"MutatingWebhookConfiguration", "Certificate", "Issuer", "Deployment",
+                                           "PodDisruptionBudget",
                                            "RuntimeClass"}
         if left:
             problem(f"helm with webhook/peerpodCtrl/runtimeClass disabled still renders {sorted(left)}")

@@ -74,6 +74,10 @@ TYPES = {
               "successThreshold": "int"},
     "HttpGet": {"_required": ["port"], "path": "str", "port": "intstr", "scheme": "str", "host": "str"},
     "TcpSocket": {"_required": ["port"], "port": "intstr"},
+    # policy/v1
+    "PodDisruptionBudget": {"_required": ["spec"], "spec": "PDBSpec"},
+    "PDBSpec": {"minAvailable": "intstr", "maxUnavailable": "intstr", "selector": "LabelSelector",
+                "unhealthyPodEvictionPolicy": "str"},
     # rbac.authorization.k8s.io/v1
     "ClusterRole": {"rules": ["PolicyRule"]},
     "Role": {"rules": ["PolicyRule"]},
@@ -132,7 +136,7 @@ TYPES = {
 KINDS = {
     ("v1", "Namespace"): False, ("v1", "ServiceAccount"): True, ("v1", "ConfigMap"): True,
     ("v1", "Secret"): True, ("v1", "Service"): True,
-    ("apps/v1", "DaemonSet"): True, ("apps/v1", "Deployment"): True,
+    ("apps/v1", "DaemonSet"): True, ("apps/v1", "Deployment"): True, ("policy/v1", "PodDisruptionBudget"): True,
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): False,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): False,
     ("rbac.authorization.k8s.io/v1", "Role"): True, ("rbac.authorization.k8s.io/v1", "RoleBinding"): True,
