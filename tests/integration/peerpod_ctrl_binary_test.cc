@@ -38,6 +38,23 @@ std::string get(uint16_t port, const std::string& path, long* status) {
   return resp->body;
 }
 
+// Waits for `prefix` followed by a port number in the log file; 0 if it never shows.
+uint16_t portFromLog(const std::string& log, const std::string& prefix) {
+  for (int i = 0; i < 200; ++i) {
+    if (auto text = files::readFile(log)) {
+      size_t at = text->find(prefix);
+      if (at != std::string::npos) {
+        size_t start = at + prefix.size();
+        size_t end = text->find_first_not_of("0123456789", start);
+        if (end != std::string::npos && end > start)
+          return static_cast<uint16_t>(std::stoi(text->substr(start, end - start)));
+      }
+    }
+    std::this_thread::sleep_for(25ms);
+  }
+  return 0;
+}
+
 // Starts peerpod-ctrl against `api`; returns its pid. Its stderr goes to <dir>/log.
 pid_t startCtrl(const fakes::FakeKubeApi& api, const std::string& dir,
                 std::vector<std::string> extra) {
@@ -85,10 +102,9 @@ TEST(PeerpodCtrlBinary, BuildsTheProviderFromTheConfigMapAndFinalizes) {
               {{"name", name}, {"namespace", "team"}, {"finalizers", {"peer.pod/finalizer"}}}},
              {"spec", {{"cloudProvider", "libvirt"}, {"instanceID", instance}}}});
   }
-  uint16_t probePort = static_cast<uint16_t>(40000 + std::random_device{}() % 10000);
   pid_t pid = startCtrl(*api, dir,
-                        {"--health-probe-bind-address=127.0.0.1:" + std::to_string(probePort),
-                         "--metrics-bind-address=0", "--orphan-sweep-interval=0"});
+                        {"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0",
+                         "--orphan-sweep-interval=0"});
   ASSERT_GT(pid, 0);
   k8s::Client client(api->clientConfig());
   ASSERT_TRUE(client.remove(k8s::resources::kPeerPods, "team", "a-resource-aaaaa"));
@@ -129,8 +145,6 @@ TEST(PeerpodCtrlBinary, ServesProbesAndMetricsAndStopsOnSigterm) {
           {"spec", {{"cloudProvider", "nosuchcloud"}, {"instanceID", "i-1"}}}};
   api->seed("peerpods", pp);
 
-  uint16_t probePort = static_cast<uint16_t>(30000 + std::random_device{}() % 10000);
-  uint16_t metricsPort = probePort + 1;
   std::string log = dir + "/log";
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
@@ -138,11 +152,15 @@ TEST(PeerpodCtrlBinary, ServesProbesAndMetricsAndStopsOnSigterm) {
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 2);
     ::execl(PEERPOD_CTRL_BINARY, "peerpod-ctrl", "--kubeconfig", kubeconfig.c_str(),
-            ("--health-probe-bind-address=127.0.0.1:" + std::to_string(probePort)).c_str(),
-            ("--metrics-bind-address=127.0.0.1:" + std::to_string(metricsPort)).c_str(),
+            "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=127.0.0.1:0",
             "--leader-elect", "--orphan-sweep-interval=0", nullptr);
     ::_exit(127);
   }
+  // Port 0: the binary logs the ports it got.
+  uint16_t probePort = portFromLog(log, "health probes on 127.0.0.1:");
+  uint16_t metricsPort = portFromLog(log, "metrics on 127.0.0.1:");
+  ASSERT_NE(probePort, 0);
+  ASSERT_NE(metricsPort, 0);
   long status = 0;
   bool ready = false;
   for (int i = 0; i < 200 && !ready; ++i) {
