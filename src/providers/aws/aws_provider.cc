@@ -341,6 +341,7 @@ Result<std::vector<Instance>> AwsProvider::listInstances(const std::string& tag)
   q.emplace_back("Filter.2.Name", "instance-state-name");
   const char* live[] = {"pending", "running", "stopping", "stopped"};
   for (int i = 0; i < 4; ++i) q.emplace_back("Filter.2.Value." + std::to_string(i + 1), live[i]);
+  q.emplace_back("MaxResults", "500");
   auto r = ec2_->describeInstances(q);
   if (!r) return fail(r.error());
   std::vector<Instance> out;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <set>
 
 #include "base/encoding.h"
 #include "base/files.h"
@@ -351,6 +352,27 @@ TEST(AwsProvider, ListsInstancesByTag) {
   EXPECT_EQ((*one)[0].name, "podvm-nginx-bbbbbbbb");
   ASSERT_TRUE(p->deleteInstance(a->id));
   EXPECT_EQ(p->listInstances("")->size(), 1u);
+}
+
+TEST(AwsProvider, ListingFollowsNextToken) {
+  Harness h;
+  h.fake.runReportsPrivateIp = true;
+  h.fake.pageSize = 2;
+  auto p = h.make(h.config());
+  for (const char* sb : {"1111111111111111", "2222222222222222", "3333333333333333", "4444444444444444", "5555555555555555"}) {
+    ASSERT_TRUE(p->createInstance(request(sb)));
+  }
+  auto all = p->listInstances("");
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all->size(), 5u);
+  auto calls = h.fake.calls("DescribeInstances");
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_FALSE(calls[0].has("NextToken"));
+  EXPECT_EQ(calls[0].param("MaxResults"), "500");
+  EXPECT_EQ(calls[1].param("NextToken"), (*all)[1].id);
+  std::set<std::string> ids;
+  for (const auto& i : *all) ids.insert(i.id);
+  EXPECT_EQ(ids.size(), 5u);
 }
 
 TEST(AwsProvider, MutatingCallsAreRateLimited) {

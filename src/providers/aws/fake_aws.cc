@@ -282,8 +282,15 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
         render(it->second);
       }
     } else {
-      // Filters: tag-key, tag:<key>, instance-state-name.
+      // Filters: tag-key, tag:<key>, instance-state-name; pages of MaxResults (5..1000) items.
+      int maxResults = call.has("MaxResults") ? std::atoi(call.param("MaxResults").c_str()) : 1000;
+      if (maxResults < 5 || maxResults > 1000) return ec2Error(400, "InvalidParameterValue", "MaxResults must be 5..1000");
+      int perPage = pageSize > 0 ? pageSize.load() : maxResults;
+      std::string after = call.param("NextToken");
+      int emitted = 0;
+      std::string nextToken;
       for (auto& [id, inst] : instances_) {
+        if (!after.empty() && id <= after) continue;
         bool match = true;
         for (int f = 1; call.has("Filter." + std::to_string(f) + ".Name"); ++f) {
           std::string name = call.param("Filter." + std::to_string(f) + ".Name");
@@ -301,7 +308,18 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
           else if (name == "instance-state-name") match &= any([&](const std::string& v) { return inst.state == v; });
           else return ec2Error(400, "InvalidParameterValue", "The filter '" + name + "' is invalid");
         }
-        if (match) render(inst);
+        if (!match) continue;
+        if (emitted == perPage) {
+          nextToken = items.empty() ? "" : lastId_;
+          break;
+        }
+        render(inst);
+        lastId_ = id;
+        ++emitted;
+      }
+      if (!nextToken.empty()) {
+        return xml(200, renderTemplate("describe_instances.xml",
+                                       {{"RESERVATIONS", items}, {"NEXT_TOKEN_ELEMENT", "<nextToken>" + nextToken + "</nextToken>"}}));
       }
     }
     return xml(200, renderTemplate("describe_instances.xml", {{"RESERVATIONS", items}, {"NEXT_TOKEN_ELEMENT", ""}}));

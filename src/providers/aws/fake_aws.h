@@ -55,6 +55,7 @@ class FakeAws {
   std::atomic<bool> runReportsPrivateIp{false};
   std::atomic<bool> instanceDiesOnBoot{false};  // goes to "terminated" instead of "running"
   int rootVolumeGiB = 8;
+  std::atomic<int> pageSize{0};  // DescribeInstances with filters: items per page (0: MaxResults)
   // STS behaviour.
   std::string stsRoleArn = "arn:aws:iam::123456789012:role/peerpods";
   std::string stsExpectedToken = "web-identity-token";
@@ -80,6 +81,7 @@ class FakeAws {
   std::vector<std::string> problems_;
   std::map<std::string, FakeInstance> instances_;
   int nextInstance_ = 0;
+  std::string lastId_;
   std::unique_ptr<net::HttpServer> server_;
 };
 

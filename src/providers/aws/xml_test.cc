@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
+#include "base/files.h"
 #include "providers/aws/aws_error.h"
+#include "providers/aws/ec2_client.h"
 
 namespace pp::providers::aws {
 namespace {
@@ -61,6 +65,40 @@ TEST(AwsErrors, ParsesEc2AndStsShapes) {
   EXPECT_EQ(parseAwsError(400, R"(<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code><Message>m</Message></Error></Errors></Response>)").toError("x").code, Code::kResourceExhausted);
   EXPECT_EQ(parseAwsError(403, R"(<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>m</Message></Error></Errors></Response>)").toError("x").code, Code::kPermissionDenied);
   EXPECT_EQ(parseAwsError(400, "not xml\x01").message, "unexpected answer: not xml ");
+}
+
+// Damaged answers (bytes flipped, cut, duplicated) never crash the readers; CI runs this under
+// AddressSanitizer too.
+TEST(Xml, SurvivesDamagedAnswers) {
+  std::mt19937 rng(20261129);
+  int parsed = 0;
+  for (const char* name : {"run_instances.xml", "describe_instances.xml", "describe_instance_types.xml",
+                           "describe_images.xml", "ec2_error.xml", "sts_assume_role_with_web_identity.xml"}) {
+    auto text = files::readFile(std::string(PP_AWS_TESTDATA) + "/" + name);
+    ASSERT_TRUE(text);
+    for (int i = 0; i < 400; ++i) {
+      std::string t = *text;
+      int edits = 1 + static_cast<int>(rng() % 4);
+      for (int e = 0; e < edits && !t.empty(); ++e) {
+        size_t pos = rng() % t.size();
+        switch (rng() % 4) {
+          case 0: t[pos] = static_cast<char>(rng() % 256); break;
+          case 1: t.resize(pos); break;
+          case 2: t.insert(pos, t.substr(pos, rng() % 64)); break;
+          default: t.erase(pos, rng() % 16); break;
+        }
+      }
+      auto doc = parseXml(t);
+      if (doc) {
+        ++parsed;
+        if (const XmlElement* set = doc->child("instancesSet")) {
+          for (const XmlElement* item : set->all("item")) (void)parseInstance(*item);
+        }
+      }
+      (void)parseAwsError(400, t);
+    }
+  }
+  EXPECT_GT(parsed, 0);
 }
 
 }  // namespace
