@@ -1,9 +1,11 @@
 // peerpod-ctrl: deletes the cloud instance of every PeerPod whose finalizer the adaptor left
 // behind, removes stale duplicate PeerPods and sweeps for orphan instances. Flags follow
 // upstream's controller (controller-runtime manager flags) where it has them.
+#include <openssl/rand.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -13,6 +15,7 @@
 #include "base/flags.h"
 #include "base/log.h"
 #include "k8s/client.h"
+#include "k8s/leader_election.h"
 #include "net/http_server.h"
 #include "peerpod_ctrl/controller.h"
 
@@ -62,7 +65,8 @@ int main(int argc, char** argv) {
   fs.stringVar(&probeAddr, "health-probe-bind-address", ":8081", "",
                "The address the probe endpoint binds to.");
   fs.boolVar(&leaderElect, "leader-elect", false, "",
-             "Accepted for compatibility; leader election is not implemented: run one replica.");
+             "Enable leader election (Lease 33f6c5d6.confidentialcontainers.org), so that only "
+             "one replica works at a time.");
   fs.stringVar(&kubeconfig, "kubeconfig", "", "KUBECONFIG",
                "Path to a kubeconfig; in-cluster configuration when empty.");
   fs.stringVar(&logLevel, "zap-log-level", "info", "", "Log level: debug, info, warn or error.");
@@ -136,12 +140,16 @@ int main(int argc, char** argv) {
   options.orphanMinAge = std::chrono::duration_cast<std::chrono::milliseconds>(orphanMinAge);
   options.deleteOrphans = deleteOrphans;
   peerpod_ctrl::Controller controller(client, options);
+  // With leader election a replica that waits for the Lease is ready (it is healthy), as with
+  // controller-runtime; the leader is ready once it has listed the PeerPods.
+  std::atomic<bool> standby{leaderElect};
+  std::atomic<bool> lostLeadership{false};
 
   std::unique_ptr<net::HttpServer> probeServer, metricsServer;
   if (*probeBind) {
     auto o = **probeBind;
     o.name = "probes";
-    auto s = net::HttpServer::start(o, [&controller](const net::ServerRequest& r) {
+    auto s = net::HttpServer::start(o, [&controller, &standby](const net::ServerRequest& r) {
       if (r.path == "/healthz") return text(200, "ok\n");
       if (r.path == "/readyz") {
         return controller.ready() ? text(200, "ok\n")
@@ -173,7 +181,36 @@ int main(int argc, char** argv) {
     log::info("peerpod-ctrl", "metrics on {}:{}/metrics", o.host, metricsServer->port());
   }
 
-  std::jthread runner([&controller](std::stop_token stop) { controller.run(stop); });
+  std::jthread runner([&](std::stop_token stop) {
+    if (!leaderElect) {
+      controller.run(stop);
+      return;
+    }
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    unsigned char random[4];
+    if (RAND_bytes(random, sizeof random) != 1) random[0] = random[1] = random[2] = random[3] = 0;
+    k8s::LeaderElector elector(
+        *client, {.ns = ns,
+                  .name = "33f6c5d6.confidentialcontainers.org",
+                  .identity = fmt::format("{}_{:02x}{:02x}{:02x}{:02x}", host, random[0], random[1],
+                                          random[2], random[3])});
+    if (!elector.acquire(stop)) return;
+    standby = false;
+    bool kept;
+    {
+      std::jthread work([&controller](std::stop_token s) { controller.run(s); });
+      kept = elector.hold(stop);
+    }
+    if (kept) {
+      elector.release();
+      return;
+    }
+    // As controller-runtime: a leader that lost its Lease exits, and a new replica takes over.
+    log::error("peerpod-ctrl", "leader election lost; exiting");
+    lostLeadership = true;
+    ::kill(::getpid(), SIGTERM);
+  });
   int sig = 0;
   sigwait(&stopSignals, &sig);
   log::info("peerpod-ctrl", "received {}, stopping (send it again to exit at once)",
@@ -188,5 +225,5 @@ int main(int argc, char** argv) {
   runner.join();
   if (metricsServer) metricsServer->stop();
   if (probeServer) probeServer->stop();
-  return 0;
+  return lostLeadership ? 1 : 0;
 }

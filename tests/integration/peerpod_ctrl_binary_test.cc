@@ -125,6 +125,69 @@ TEST(PeerpodCtrlBinary, BuildsTheProviderFromTheConfigMapAndFinalizes) {
   std::filesystem::remove_all(dir);
 }
 
+// Two replicas with --leader-elect: only the leader works; when it stops, the other takes over.
+TEST(PeerpodCtrlBinary, LeaderElectionHandsOverToTheStandby) {
+  auto api = fakes::FakeKubeApi::start({.token = "ctrl-token"});
+  std::string dirA = "/tmp/ppctrlA" + std::to_string(std::random_device{}() % 100000);
+  std::string dirB = dirA + "b";
+  std::filesystem::create_directories(dirA);
+  std::filesystem::create_directories(dirB);
+  api->seed("configmaps",
+            Json{{"metadata", {{"name", "peer-pods-cm"}, {"namespace", "pp-system"}}},
+                 {"data", {{"CLOUD_PROVIDER", "libvirt"}, {"LIBVIRT_URI", "test:///default"}}}});
+  std::vector<std::string> flags = {"--leader-elect", "--health-probe-bind-address=0",
+                                    "--metrics-bind-address=0", "--orphan-sweep-interval=0"};
+  pid_t a = startCtrl(*api, dirA, flags);
+  ASSERT_GT(a, 0);
+  for (int i = 0;
+       i < 200 && !api->object("leases", "pp-system", "33f6c5d6.confidentialcontainers.org"); ++i) {
+    std::this_thread::sleep_for(25ms);
+  }
+  pid_t b = startCtrl(*api, dirB, flags);
+  ASSERT_GT(b, 0);
+  k8s::Client client(api->clientConfig());
+  auto finalizes = [&](const std::string& name) {
+    api->seed(
+        "peerpods",
+        Json{{"metadata",
+              {{"name", name}, {"namespace", "team"}, {"finalizers", {"peer.pod/finalizer"}}}},
+             {"spec",
+              {{"cloudProvider", "libvirt"},
+               {"instanceID", "00000000-0000-0000-0000-00000000beef"}}}});
+    EXPECT_TRUE(client.remove(k8s::resources::kPeerPods, "team", name));
+    for (int i = 0; i < 400 && api->object("peerpods", "team", name); ++i)
+      std::this_thread::sleep_for(25ms);
+    return !api->object("peerpods", "team", name);
+  };
+  EXPECT_TRUE(finalizes("first-resource-aaaaa"));
+  auto leaseHolder = [&] {
+    return api->object("leases", "pp-system", "33f6c5d6.confidentialcontainers.org")
+        ->at("spec")["holderIdentity"];
+  };
+  std::string leader = leaseHolder();
+
+  ::kill(a, SIGTERM);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(a, &wstatus, 0), a);
+  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  EXPECT_TRUE(finalizes("second-resource-bbbbb"));  // b took over
+  EXPECT_NE(std::string(leaseHolder()), leader);
+  ::kill(b, SIGTERM);
+  ASSERT_EQ(::waitpid(b, &wstatus, 0), b);
+  auto logA = files::readFile(dirA + "/log");
+  auto logB = files::readFile(dirB + "/log");
+  ASSERT_TRUE(logA && logB);
+  EXPECT_NE(logA->find("deleted instance 00000000-0000-0000-0000-00000000beef (libvirt) of PeerPod "
+                       "team/first-resource-aaaaa"),
+            std::string::npos)
+      << *logA;
+  EXPECT_EQ(logB->find("of PeerPod team/first-resource-aaaaa"),
+            std::string::npos);  // b was standing by
+  EXPECT_NE(logB->find("of PeerPod team/second-resource-bbbbb"), std::string::npos) << *logB;
+  std::filesystem::remove_all(dirA);
+  std::filesystem::remove_all(dirB);
+}
+
 TEST(PeerpodCtrlBinary, ServesProbesAndMetricsAndStopsOnSigterm) {
   auto api = fakes::FakeKubeApi::start({.token = "ctrl-token"});
   std::string dir = "/tmp/ppctrl" + std::to_string(std::random_device{}() % 100000);
@@ -200,7 +263,9 @@ TEST(PeerpodCtrlBinary, ServesProbesAndMetricsAndStopsOnSigterm) {
   auto text = files::readFile(log);
   ASSERT_TRUE(text);
   EXPECT_NE(text->find("unsupported cloud provider: nosuchcloud"), std::string::npos) << *text;
-  EXPECT_NE(text->find("leader election is not implemented"), std::string::npos);
+  EXPECT_NE(text->find("acquired lease pp-system/33f6c5d6.confidentialcontainers.org"),
+            std::string::npos);
+  EXPECT_NE(text->find("released lease"), std::string::npos);
   EXPECT_EQ(text->find("ctrl-token"), std::string::npos);  // the token is never logged
   std::filesystem::remove_all(dir);
 }
