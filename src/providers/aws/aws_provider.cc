@@ -286,7 +286,15 @@ Result<Instance> AwsProvider::createInstance(const CreateRequest& req) {
   auto params = runInstancesParams(req, token);
   if (!params) return fail(params.error());
   auto created = ec2_->runInstances(*params);
-  if (!created) return fail(created.error());
+  if (!created) {
+    // When the answer was lost (timeouts, 5xx), EC2 may still have started the instance: find
+    // it by the client token and terminate it, so that the failed StartVM leaks nothing.
+    Code c = created.error().code;
+    if (c == Code::kUnavailable || c == Code::kDeadlineExceeded || c == Code::kInternal || c == Code::kUnknown) {
+      cleanupByClientToken(token);
+    }
+    return fail(created.error());
+  }
   const std::string id = created->id;
   log::info(kLog, "created instance {} ({}) for sandbox {}", id, req.instanceName, req.sandboxId);
 
@@ -311,6 +319,21 @@ Result<Instance> AwsProvider::createInstance(const CreateRequest& req) {
   out.name = req.instanceName;
   out.ips.push_back(config_.usePublicIp ? inst.publicIp : inst.privateIp);
   return out;
+}
+
+void AwsProvider::cleanupByClientToken(const std::string& token) {
+  auto found = ec2_->describeInstances({{"Filter.1.Name", "client-token"}, {"Filter.1.Value.1", token}});
+  if (!found) {
+    log::error(kLog, "could not check for an instance left by a failed RunInstances (client token {}): {}", token,
+               found.error().message);
+    return;
+  }
+  for (const auto& i : *found) {
+    if (i.state == "terminated") continue;
+    auto st = ec2_->terminateInstance(i.id);
+    if (st) log::info(kLog, "terminated instance {} left by a failed RunInstances", i.id);
+    else log::error(kLog, "terminating instance {} left by a failed RunInstances: {}", i.id, st.error().message);
+  }
 }
 
 Status AwsProvider::deleteInstance(const std::string& id) {

@@ -90,6 +90,7 @@ class AwsProvider final : public Provider {
   AwsProvider(AwsConfig config, AwsDependencies deps) : config_(std::move(config)), deps_(std::move(deps)) {}
   Status ensureLookups();
   Result<Ec2Instance> waitForAddress(const std::string& id);
+  void cleanupByClientToken(const std::string& token);
 
   AwsConfig config_;
   AwsDependencies deps_;

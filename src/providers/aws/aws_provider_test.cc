@@ -270,6 +270,37 @@ TEST(AwsProvider, ThrottlingAnd5xxAreRetriedWithTheSameClientToken) {
   EXPECT_EQ(h.sleeps.load(), 3);
 }
 
+TEST(AwsProvider, LostRunInstancesAnswersNeitherDuplicateNorLeak) {
+  Harness h;
+  auto p = h.make(h.config());
+  // The instance starts but the answer is lost twice: the retries with the same ClientToken get
+  // the same instance back.
+  h.fake.loseRunAnswers = 2;
+  auto inst = p->createInstance(request());
+  ASSERT_TRUE(inst) << inst.error().message;
+  EXPECT_EQ(h.fake.calls("RunInstances").size(), 3u);
+  EXPECT_EQ(h.fake.instances().size(), 1u);
+  // Every answer is lost: the create fails, and the instance it started is found by its client
+  // token and terminated.
+  h.fake.loseRunAnswers = 100;
+  auto lost = p->createInstance(request("7777777777777777"));
+  ASSERT_FALSE(lost);
+  EXPECT_NE(lost.error().message.find("InternalError"), std::string::npos);
+  auto instances = h.fake.instances();
+  ASSERT_EQ(instances.size(), 2u);
+  int terminated = 0;
+  for (const auto& [id, i] : instances) {
+    if (i.tags.at(kTagSandbox) == "7777777777777777") {
+      EXPECT_EQ(i.state, "terminated");
+      ++terminated;
+    }
+  }
+  EXPECT_EQ(terminated, 1);
+  auto lookups = h.fake.calls("DescribeInstances");
+  ASSERT_FALSE(lookups.empty());
+  EXPECT_EQ(lookups.back().param("Filter.1.Name"), "client-token");
+}
+
 TEST(AwsProvider, AwsErrorsReachTheCallerUnchanged) {
   Harness h;
   auto p = h.make(h.config());

@@ -229,6 +229,10 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
     std::string token = call.param("ClientToken");
     for (auto& [id, inst] : instances_) {
       if (!token.empty() && inst.clientToken == token) {
+        if (loseRunAnswers > 0) {
+          --loseRunAnswers;
+          return ec2Error(500, "InternalError", "An internal error has occurred");
+        }
         return xml(200, renderTemplate("run_instances.xml", {{"INSTANCE_ID", id}, {"IMAGE_ID", inst.imageId},
                                                              {"INSTANCE_TYPE", inst.type}, {"PRIVATE_IP_ELEMENT", ""},
                                                              {"CLIENT_TOKEN", token}, {"TAGS", tagsXml(inst.tags)}}));
@@ -251,6 +255,10 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
     if (publicIp) inst.publicIp = "198.18.0." + std::to_string(10 + nextInstance_);
     std::string privEl = runReportsPrivateIp ? "<privateIpAddress>" + inst.privateIp + "</privateIpAddress>" : "";
     instances_[inst.id] = inst;
+    if (loseRunAnswers > 0) {
+      --loseRunAnswers;
+      return ec2Error(500, "InternalError", "An internal error has occurred");
+    }
     return xml(200, renderTemplate("run_instances.xml", {{"INSTANCE_ID", inst.id}, {"IMAGE_ID", inst.imageId},
                                                          {"INSTANCE_TYPE", inst.type}, {"PRIVATE_IP_ELEMENT", privEl},
                                                          {"CLIENT_TOKEN", token}, {"TAGS", tagsXml(inst.tags)}}));
@@ -306,6 +314,7 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
           else if (name.rfind("tag:", 0) == 0)
             match &= any([&](const std::string& v) { auto t = inst.tags.find(name.substr(4)); return t != inst.tags.end() && t->second == v; });
           else if (name == "instance-state-name") match &= any([&](const std::string& v) { return inst.state == v; });
+          else if (name == "client-token") match &= any([&](const std::string& v) { return inst.clientToken == v; });
           else return ec2Error(400, "InvalidParameterValue", "The filter '" + name + "' is invalid");
         }
         if (!match) continue;

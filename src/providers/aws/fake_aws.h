@@ -55,7 +55,8 @@ class FakeAws {
   std::atomic<bool> runReportsPrivateIp{false};
   std::atomic<bool> instanceDiesOnBoot{false};  // goes to "terminated" instead of "running"
   int rootVolumeGiB = 8;
-  std::atomic<int> pageSize{0};  // DescribeInstances with filters: items per page (0: MaxResults)
+  std::atomic<int> pageSize{0};
+  std::atomic<int> loseRunAnswers{0};  // RunInstances starts the instance, then answers 500  // DescribeInstances with filters: items per page (0: MaxResults)
   // STS behaviour.
   std::string stsRoleArn = "arn:aws:iam::123456789012:role/peerpods";
   std::string stsExpectedToken = "web-identity-token";
