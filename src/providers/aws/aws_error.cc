@@ -2,6 +2,7 @@
 #include "providers/aws/aws_error.h"
 
 #include <array>
+#include <ctime>
 
 #include "providers/aws/xml.h"
 
@@ -34,6 +35,20 @@ bool AwsError::retryable() const {
   for (auto c : kTransientCodes)
     if (code == c) return true;
   return httpStatus == 429 || httpStatus >= 500;
+}
+
+bool AwsError::clockSkewed() const {
+  return code == "RequestExpired" || code == "RequestTimeTooSkewed" || code == "RequestInTheFuture" ||
+         code == "InvalidSignatureException" || code == "SignatureDoesNotMatch";
+}
+
+std::optional<std::chrono::system_clock::time_point> parseHttpDate(std::string_view text) {
+  if (text.size() > 64) return std::nullopt;
+  std::string t(text);
+  std::tm tm{};
+  const char* end = strptime(t.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
 bool AwsError::notFound() const { return endsWith(code, ".NotFound") || endsWith(code, "NotFound"); }

@@ -43,9 +43,9 @@ Result<std::unique_ptr<Provider>> build(const AwsConfig& config) {
 void registerAwsFlags(flags::FlagSet& fs, AwsConfig& c) {
   fs.stringVar(&c.accessKeyId, "aws-access-key-id", "", "AWS_ACCESS_KEY_ID", "Access Key ID").secret();
   fs.stringVar(&c.secretKey, "aws-secret-key", "", "AWS_SECRET_ACCESS_KEY", "Secret Key").secret();
-  fs.stringVar(&c.sessionToken, "aws-session-token", "", "AWS_SESSION_TOKEN", "Session token").secret();
-  fs.stringVar(&c.region, "aws-region", "", "AWS_REGION", "Region (default: from the instance metadata service)");
-  fs.stringVar(&c.profile, "aws-profile", "", "", "AWS profile of the shared credentials/config files");
+  fs.stringVar(&c.sessionToken, "aws-session-token", "", "AWS_SESSION_TOKEN", "Session Token").secret();
+  fs.stringVar(&c.region, "aws-region", "", "AWS_REGION", "Region");
+  fs.stringVar(&c.profile, "aws-profile", "", "", "AWS Login Profile");
   fs.stringVar(&c.launchTemplateName, "aws-lt-name", "kata", "PODVM_LAUNCHTEMPLATE_NAME", "AWS Launch Template Name");
   fs.boolVar(&c.useLaunchTemplate, "use-lt", false, "USE_PODVM_LAUNCHTEMPLATE", "Use EC2 Launch Template for the Pod VMs");
   fs.stringVar(&c.imageId, "imageid", "", "PODVM_AMI_ID", "Pod VM ami id").required();

@@ -29,6 +29,7 @@ struct Harness {
   FakeAws fake;
   std::map<std::string, std::string> env;
   std::atomic<int> sleeps{0};
+  std::atomic<long> sleptMs{0};
 
   Harness() {
     fake.acceptCredentials(kKey, kSecret);
@@ -54,7 +55,10 @@ struct Harness {
   std::unique_ptr<AwsProvider> make(const AwsConfig& c) {
     AwsDependencies d;
     d.env = flags::mapEnv(env);
-    d.sleep = [this](std::chrono::milliseconds) { ++sleeps; };
+    d.sleep = [this](std::chrono::milliseconds ms) {
+      ++sleeps;
+      sleptMs += ms.count();
+    };
     d.pollInterval = 5ms;
     auto p = AwsProvider::create(c, d);
     EXPECT_TRUE(p) << p.error().message;
@@ -299,6 +303,16 @@ TEST(AwsProvider, LostRunInstancesAnswersNeitherDuplicateNorLeak) {
   auto lookups = h.fake.calls("DescribeInstances");
   ASSERT_FALSE(lookups.empty());
   EXPECT_EQ(lookups.back().param("Filter.1.Name"), "client-token");
+}
+
+TEST(AwsProvider, ClockSkewIsCorrectedFromAwsAnswers) {
+  Harness h;
+  h.fake.clockOffsetSeconds = 3600;  // this machine's clock is an hour behind
+  auto p = h.make(h.config());
+  ASSERT_TRUE(p->createInstance(request())) << "clock skew not corrected";
+  EXPECT_EQ(h.fake.calls("DescribeInstanceTypes (expired)").size(), 1u);  // one refusal, then AWS's time
+  EXPECT_TRUE(h.fake.calls("RunInstances (expired)").empty());
+  EXPECT_EQ(h.sleptMs.load(), 0);  // retried at once
 }
 
 TEST(AwsProvider, AwsErrorsReachTheCallerUnchanged) {

@@ -2,6 +2,7 @@
 #include "providers/aws/ec2_client.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <thread>
 
 #include "base/log.h"
@@ -67,7 +68,7 @@ std::expected<XmlElement, AwsError> Ec2Client::attempt(const std::string& action
   sreq.path = path_;
   sreq.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}, {"Host", hostHeader_}};
   sreq.body = body;
-  sign(sreq, *creds, SigningScope{options_.region, "ec2", options_.clock()});
+  sign(sreq, *creds, SigningScope{options_.region, "ec2", options_.clock() + std::chrono::seconds(skewSeconds_.load())});
   net::HttpRequest req;
   req.method = "POST";
   req.url = options_.endpoint + (path_ == "/" ? "/" : "");
@@ -80,7 +81,11 @@ std::expected<XmlElement, AwsError> Ec2Client::attempt(const std::string& action
     err.transport = r.error();
     return std::unexpected(err);
   }
-  if (!r->ok()) return std::unexpected(parseAwsError(r->status, r->body));
+  if (!r->ok()) {
+    AwsError e = parseAwsError(r->status, r->body);
+    e.serverTime = parseHttpDate(r->header("Date"));
+    return std::unexpected(std::move(e));
+  }
   auto doc = parseXml(r->body);
   if (!doc) {
     err.httpStatus = r->status;
@@ -115,6 +120,17 @@ std::expected<XmlElement, AwsError> Ec2Client::call(const std::string& action, c
       },
       [&](const Error&) {
         RetryVerdict v;
+        if (last.clockSkewed() && last.serverTime) {
+          // Like the AWS SDKs: sign with AWS's clock from now on and try again at once.
+          int64_t skew = std::chrono::duration_cast<std::chrono::seconds>(*last.serverTime - options_.clock()).count();
+          if (std::abs(skew - skewSeconds_.load()) >= 60) {
+            log::warn(kLog, "this machine's clock differs from AWS's by {}s; signing with AWS's time", skew);
+            skewSeconds_ = skew;
+            v.retry = true;
+            v.after = std::chrono::milliseconds(0);
+            return v;
+          }
+        }
         v.retry = last.retryable();
         if (v.retry) {
           log::warn(kLog, "EC2 {} attempt {} failed, retrying: {}", action, attempts,

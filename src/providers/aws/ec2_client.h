@@ -4,6 +4,7 @@
 // creations stays under EC2's request rate limits (user-needs.md §4).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <expected>
 #include <map>
@@ -79,6 +80,8 @@ class Ec2Client {
   std::string path_;
   Retrier retrier_;
   TokenBucket bucket_;
+  // Seconds to add to our clock when signing, learned from AWS's answers (clock skew).
+  std::atomic<int64_t> skewSeconds_{0};
 };
 
 // Reads one <item> of an instancesSet.

@@ -207,6 +207,26 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
     problems_.push_back(action + ": " + why);
     return ec2Error(why == "signature mismatch" ? 403 : 401, why == "signature mismatch" ? "SignatureDoesNotMatch" : "AuthFailure", why);
   }
+  {
+    // Like EC2: a signature more than 5 minutes away from the server's clock has expired.
+    std::string date = r.header("X-Amz-Date");
+    std::tm tm{};
+    strptime(date.c_str(), "%Y%m%dT%H%M%SZ", &tm);
+    auto signedAt = std::chrono::system_clock::from_time_t(timegm(&tm));
+    auto serverNow = std::chrono::system_clock::now() + std::chrono::seconds(clockOffsetSeconds.load());
+    if (signedAt < serverNow - std::chrono::minutes(5) || signedAt > serverNow + std::chrono::minutes(5)) {
+      net::ServerResponse resp = ec2Error(400, "RequestExpired", "Request has expired.");
+      std::time_t t = std::chrono::system_clock::to_time_t(serverNow);
+      std::tm g{};
+      gmtime_r(&t, &g);
+      char buf[64];
+      std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &g);
+      resp.headers.emplace_back("Date", buf);
+      std::lock_guard l(mu_);
+      calls_.push_back(RecordedCall{action + " (expired)", {}, accessKey});
+      return resp;
+    }
+  }
   if (get(params, "Version") != "2016-11-15") {
     std::lock_guard l(mu_);
     problems_.push_back(action + ": Version " + get(params, "Version"));

@@ -56,7 +56,8 @@ class FakeAws {
   std::atomic<bool> instanceDiesOnBoot{false};  // goes to "terminated" instead of "running"
   int rootVolumeGiB = 8;
   std::atomic<int> pageSize{0};
-  std::atomic<int> loseRunAnswers{0};  // RunInstances starts the instance, then answers 500  // DescribeInstances with filters: items per page (0: MaxResults)
+  std::atomic<int> loseRunAnswers{0};
+  std::atomic<int64_t> clockOffsetSeconds{0};  // the fake's clock runs this far from ours  // RunInstances starts the instance, then answers 500  // DescribeInstances with filters: items per page (0: MaxResults)
   // STS behaviour.
   std::string stsRoleArn = "arn:aws:iam::123456789012:role/peerpods";
   std::string stsExpectedToken = "web-identity-token";

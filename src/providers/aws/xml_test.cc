@@ -65,6 +65,12 @@ TEST(AwsErrors, ParsesEc2AndStsShapes) {
   EXPECT_EQ(parseAwsError(400, R"(<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code><Message>m</Message></Error></Errors></Response>)").toError("x").code, Code::kResourceExhausted);
   EXPECT_EQ(parseAwsError(403, R"(<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>m</Message></Error></Errors></Response>)").toError("x").code, Code::kPermissionDenied);
   EXPECT_EQ(parseAwsError(400, "not xml\x01").message, "unexpected answer: not xml ");
+  EXPECT_TRUE(parseAwsError(400, R"(<Response><Errors><Error><Code>RequestExpired</Code><Message>Request has expired.</Message></Error></Errors></Response>)").clockSkewed());
+  auto t = parseHttpDate("Sun, 29 Nov 2026 00:30:00 GMT");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*t), 1795912200);
+  EXPECT_FALSE(parseHttpDate("Sun, 29 Nov 2026 00:30:00"));
+  EXPECT_FALSE(parseHttpDate("yesterday"));
 }
 
 // Damaged answers (bytes flipped, cut, duplicated) never crash the readers; CI runs this under
