@@ -13,6 +13,7 @@
 #include "providers/aws/aws_provider.h"
 #include "providers/aws/fake_aws.h"
 #include "providers/aws/shared_config.h"
+#include "providers/registry.h"
 
 namespace pp::providers::aws {
 namespace {
@@ -200,6 +201,60 @@ TEST(AwsCredentials, InstanceRoleFromImdsV2) {
   EXPECT_EQ(s.fake.calls("TerminateInstances")[0].accessKey, "ASIAIMDS1");
   EXPECT_GE(s.fake.imdsTokens.load(), 1);
   EXPECT_TRUE(s.fake.problems().empty());
+}
+
+TEST(AwsImds, TokenIsRenewedOnceOn401AndEndpointsFollowTheEnvironment) {
+  FakeAws fake;
+  fake.imds["meta-data/placement/region"] = "ap-south-2";
+  ImdsClient imds(net::HttpClient(), flags::mapEnv({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", fake.url() + "/"}}));
+  EXPECT_EQ(imds.get("meta-data/placement/region").value_or(""), "ap-south-2");
+  EXPECT_EQ(fake.imdsTokens.load(), 1);
+  EXPECT_EQ(imds.get("meta-data/placement/region").value_or(""), "ap-south-2");
+  EXPECT_EQ(fake.imdsTokens.load(), 1);  // the token is reused
+  fake.imdsRejectTokens = 1;
+  EXPECT_EQ(imds.get("meta-data/placement/region").value_or(""), "ap-south-2");
+  EXPECT_EQ(fake.imdsTokens.load(), 2);  // renewed after a 401
+  fake.imdsRejectTokens = 5;
+  auto r = imds.get("meta-data/placement/region");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kUnauthenticated);
+  auto missing = imds.get("meta-data/nothing");
+  ASSERT_FALSE(missing);
+  fake.imdsRejectTokens = 0;
+  EXPECT_EQ(imds.get("meta-data/nothing").error().code, Code::kNotFound);
+
+  EXPECT_EQ(ImdsClient(net::HttpClient(), flags::mapEnv({})).endpoint(), "http://169.254.169.254");
+  EXPECT_EQ(ImdsClient(net::HttpClient(), flags::mapEnv({{"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6"}})).endpoint(),
+            "http://[fd00:ec2::254]");
+  ImdsClient off(net::HttpClient(), flags::mapEnv({{"AWS_EC2_METADATA_DISABLED", "TRUE"}}));
+  EXPECT_TRUE(off.disabled());
+  EXPECT_EQ(off.get("meta-data/placement/region").error().code, Code::kFailedPrecondition);
+}
+
+// peerpod-ctrl's way: the registered provider, configured from the environment alone.
+TEST(AwsRegistry, BuiltFromTheEnvironmentAlone) {
+  FakeAws fake;
+  fake.acceptCredentials("AKIDFROMENV", "secret-from-env");
+  std::map<std::string, std::string> vars = {
+      {"AWS_ACCESS_KEY_ID", "AKIDFROMENV"}, {"AWS_SECRET_ACCESS_KEY", "secret-from-env"},
+      {"AWS_REGION", "us-east-1"},          {"PODVM_AMI_ID", "ami-0123456789abcdef0"},
+      {"AWS_SUBNET_ID", "subnet-1"},        {"AWS_SG_IDS", "sg-1"},
+      {"SSH_KP_NAME", "k"},                 {"AWS_ENDPOINT_URL", fake.url()},
+      {"AWS_EC2_METADATA_DISABLED", "true"}, {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"},
+      {"AWS_CONFIG_FILE", "/nonexistent/config"}};
+  for (const auto& [k, v] : vars) setenv(k.c_str(), v.c_str(), 1);
+  auto setup = registry().setup("aws");
+  ASSERT_TRUE(setup);
+  flags::FlagSet fs("aws");
+  (*setup)->registerFlags(fs);
+  auto provider = (*setup)->build();
+  for (const auto& [k, v] : vars) unsetenv(k.c_str());
+  ASSERT_TRUE(provider) << provider.error().message;
+  EXPECT_TRUE((*provider)->verifyConfig());
+  EXPECT_TRUE((*provider)->deleteInstance("i-0123456789abcdef0"));
+  EXPECT_EQ(fake.calls("TerminateInstances").size(), 1u);
+  EXPECT_EQ(fake.calls("TerminateInstances")[0].accessKey, "AKIDFROMENV");
+  EXPECT_TRUE(fake.problems().empty());
 }
 
 TEST(AwsCredentials, ErrorsAreClear) {

@@ -400,6 +400,10 @@ net::ServerResponse FakeAws::imdsAnswer(const net::ServerRequest& r) {
     return {200, {}, "imds-session-token"};
   }
   if (r.header("X-aws-ec2-metadata-token") != "imds-session-token") return {401, {}, ""};
+  if (imdsRejectTokens > 0) {
+    --imdsRejectTokens;
+    return {401, {}, ""};
+  }
   std::string path = r.path.substr(8);
   const std::string rolePrefix = "meta-data/iam/security-credentials/";
   if (path.rfind(rolePrefix, 0) == 0 && path.size() > rolePrefix.size() && imds.count(rolePrefix)) {

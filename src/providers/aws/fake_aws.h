@@ -66,6 +66,7 @@ class FakeAws {
   // IMDS behaviour: paths below /latest/ and their bodies.
   std::map<std::string, std::string> imds;
   std::atomic<int> imdsTokens{0};
+  std::atomic<int> imdsRejectTokens{0};  // the next N GETs answer 401 (token expired)
   std::chrono::seconds imdsRoleLifetime{3600};
   std::atomic<int> imdsRoleIssued{0};
 
