@@ -9,14 +9,25 @@
 namespace pp::providers::aws {
 namespace {
 
-bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-bool endsWith(std::string_view s, std::string_view p) { return s.size() >= p.size() && s.substr(s.size() - p.size()) == p; }
+bool startsWith(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
+bool endsWith(std::string_view s, std::string_view p) {
+  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
+}
 
-constexpr std::array<std::string_view, 9> kThrottleCodes = {
-    "RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled", "RequestThrottledException",
-    "TooManyRequestsException", "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException"};
+constexpr std::array<std::string_view, 9> kThrottleCodes = {"RequestLimitExceeded",
+                                                            "Throttling",
+                                                            "ThrottlingException",
+                                                            "RequestThrottled",
+                                                            "RequestThrottledException",
+                                                            "TooManyRequestsException",
+                                                            "SlowDown",
+                                                            "PriorRequestNotComplete",
+                                                            "EC2ThrottledException"};
 constexpr std::array<std::string_view, 6> kTransientCodes = {
-    "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "RequestTimeout", "IDPCommunicationError"};
+    "InternalError", "InternalFailure", "ServiceUnavailable",
+    "Unavailable",   "RequestTimeout",  "IDPCommunicationError"};
 
 std::string printable(std::string_view s) {
   std::string out;
@@ -38,8 +49,9 @@ bool AwsError::retryable() const {
 }
 
 bool AwsError::clockSkewed() const {
-  return code == "RequestExpired" || code == "RequestTimeTooSkewed" || code == "RequestInTheFuture" ||
-         code == "InvalidSignatureException" || code == "SignatureDoesNotMatch";
+  return code == "RequestExpired" || code == "RequestTimeTooSkewed" ||
+         code == "RequestInTheFuture" || code == "InvalidSignatureException" ||
+         code == "SignatureDoesNotMatch";
 }
 
 std::optional<std::chrono::system_clock::time_point> parseHttpDate(std::string_view text) {
@@ -51,26 +63,34 @@ std::optional<std::chrono::system_clock::time_point> parseHttpDate(std::string_v
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
-bool AwsError::notFound() const { return endsWith(code, ".NotFound") || endsWith(code, "NotFound"); }
+bool AwsError::notFound() const {
+  return endsWith(code, ".NotFound") || endsWith(code, "NotFound");
+}
 
 Error AwsError::toError(std::string_view action) const {
   if (code.empty() && httpStatus == 0) return transport.wrap(action);
   Code c = Code::kUnknown;
-  if (notFound()) c = Code::kNotFound;
-  else if (code == "AuthFailure" || code == "InvalidClientTokenId" || code == "SignatureDoesNotMatch" ||
-           code == "ExpiredToken" || code == "RequestExpired" || code == "InvalidIdentityToken" ||
-           code == "ExpiredTokenException")
+  if (notFound())
+    c = Code::kNotFound;
+  else if (code == "AuthFailure" || code == "InvalidClientTokenId" ||
+           code == "SignatureDoesNotMatch" || code == "ExpiredToken" || code == "RequestExpired" ||
+           code == "InvalidIdentityToken" || code == "ExpiredTokenException")
     c = Code::kUnauthenticated;
-  else if (code == "UnauthorizedOperation" || code == "AccessDenied" || code == "OptInRequired" || code == "Blocked")
+  else if (code == "UnauthorizedOperation" || code == "AccessDenied" || code == "OptInRequired" ||
+           code == "Blocked")
     c = Code::kPermissionDenied;
-  else if (code == "InsufficientInstanceCapacity" || code == "InstanceLimitExceeded" || code == "VcpuLimitExceeded" ||
+  else if (code == "InsufficientInstanceCapacity" || code == "InstanceLimitExceeded" ||
+           code == "VcpuLimitExceeded" ||
            (endsWith(code, "LimitExceeded") && code != "RequestLimitExceeded"))
     c = Code::kResourceExhausted;
-  else if (retryable()) c = Code::kUnavailable;
-  else if (startsWith(code, "Invalid") || startsWith(code, "Missing") || code == "UnsupportedOperation" ||
-           code == "Unsupported" || code == "ValidationError" || code == "IdempotentParameterMismatch")
+  else if (retryable())
+    c = Code::kUnavailable;
+  else if (startsWith(code, "Invalid") || startsWith(code, "Missing") ||
+           code == "UnsupportedOperation" || code == "Unsupported" || code == "ValidationError" ||
+           code == "IdempotentParameterMismatch")
     c = Code::kInvalidArgument;
-  else if (httpStatus >= 400 && httpStatus < 500) c = Code::kFailedPrecondition;
+  else if (httpStatus >= 400 && httpStatus < 500)
+    c = Code::kFailedPrecondition;
   std::string msg = std::string(action) + ": ";
   msg += code.empty() ? "HTTP " + std::to_string(httpStatus) : code;
   if (!message.empty()) msg += ": " + message;

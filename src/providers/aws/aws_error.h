@@ -13,10 +13,10 @@ namespace pp::providers::aws {
 
 struct AwsError {
   long httpStatus = 0;
-  std::string code;       // "InvalidAMIID.NotFound"; "" for transport errors
-  std::string message;    // AWS's own text, unchanged
+  std::string code;     // "InvalidAMIID.NotFound"; "" for transport errors
+  std::string message;  // AWS's own text, unchanged
   std::string requestId;
-  Error transport;        // set when the request never got an answer
+  Error transport;  // set when the request never got an answer
   // The server's clock (the answer's Date header), to correct our own when it is off.
   std::optional<std::chrono::system_clock::time_point> serverTime;
 

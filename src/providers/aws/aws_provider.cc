@@ -41,44 +41,59 @@ Result<std::unique_ptr<Provider>> build(const AwsConfig& config) {
 }  // namespace
 
 void registerAwsFlags(flags::FlagSet& fs, AwsConfig& c) {
-  fs.stringVar(&c.accessKeyId, "aws-access-key-id", "", "AWS_ACCESS_KEY_ID", "Access Key ID").secret();
+  fs.stringVar(&c.accessKeyId, "aws-access-key-id", "", "AWS_ACCESS_KEY_ID", "Access Key ID")
+      .secret();
   fs.stringVar(&c.secretKey, "aws-secret-key", "", "AWS_SECRET_ACCESS_KEY", "Secret Key").secret();
-  fs.stringVar(&c.sessionToken, "aws-session-token", "", "AWS_SESSION_TOKEN", "Session Token").secret();
+  fs.stringVar(&c.sessionToken, "aws-session-token", "", "AWS_SESSION_TOKEN", "Session Token")
+      .secret();
   fs.stringVar(&c.region, "aws-region", "", "AWS_REGION", "Region");
   fs.stringVar(&c.profile, "aws-profile", "", "", "AWS Login Profile");
-  fs.stringVar(&c.launchTemplateName, "aws-lt-name", "kata", "PODVM_LAUNCHTEMPLATE_NAME", "AWS Launch Template Name");
-  fs.boolVar(&c.useLaunchTemplate, "use-lt", false, "USE_PODVM_LAUNCHTEMPLATE", "Use EC2 Launch Template for the Pod VMs");
+  fs.stringVar(&c.launchTemplateName, "aws-lt-name", "kata", "PODVM_LAUNCHTEMPLATE_NAME",
+               "AWS Launch Template Name");
+  fs.boolVar(&c.useLaunchTemplate, "use-lt", false, "USE_PODVM_LAUNCHTEMPLATE",
+             "Use EC2 Launch Template for the Pod VMs");
   fs.stringVar(&c.imageId, "imageid", "", "PODVM_AMI_ID", "Pod VM ami id").required();
-  fs.stringVar(&c.instanceType, "instance-type", "m6a.large", "PODVM_INSTANCE_TYPE", "Pod VM instance type");
+  fs.stringVar(&c.instanceType, "instance-type", "m6a.large", "PODVM_INSTANCE_TYPE",
+               "Pod VM instance type");
   fs.stringListVar(&c.securityGroupIds, "securitygroupids", {}, "AWS_SG_IDS",
                    "Security Group Ids to be used for the Pod VM, comma separated");
-  fs.stringVar(&c.keyName, "keyname", "", "SSH_KP_NAME", "SSH Keypair name to be used with the Pod VM");
-  fs.stringVar(&c.subnetId, "subnetid", "", "AWS_SUBNET_ID", "Subnet ID to be used for the Pod VMs");
+  fs.stringVar(&c.keyName, "keyname", "", "SSH_KP_NAME",
+               "SSH Keypair name to be used with the Pod VM");
+  fs.stringVar(&c.subnetId, "subnetid", "", "AWS_SUBNET_ID",
+               "Subnet ID to be used for the Pod VMs");
   fs.stringListVar(&c.instanceTypes, "instance-types", {}, "PODVM_INSTANCE_TYPES",
                    "Instance types to be used for the Pod VMs, comma separated");
-  fs.keyValueVar(&c.tags, "tags", {}, "TAGS", "Custom tags (key=value pairs) to be used for the Pod VMs, comma separated");
+  fs.keyValueVar(&c.tags, "tags", {}, "TAGS",
+                 "Custom tags (key=value pairs) to be used for the Pod VMs, comma separated");
   fs.boolVar(&c.usePublicIp, "use-public-ip", false, "USE_PUBLIC_IP",
              "Use Public IP for connecting to the kata-agent inside the Pod VM");
-  fs.intVar(&c.rootVolumeSize, "root-volume-size", 30, "ROOT_VOLUME_SIZE", "Root volume size (in GiB) for the Pod VMs");
+  fs.intVar(&c.rootVolumeSize, "root-volume-size", 30, "ROOT_VOLUME_SIZE",
+            "Root volume size (in GiB) for the Pod VMs");
   fs.boolVar(&c.disableCvm, "disable-cvm", false, "DISABLECVM", "Use non-CVMs for peer pods");
   // Ours.
   fs.floatVar(&c.mutatingCallsPerSecond, "aws-api-rate", 2, "AWS_API_RATE",
-              "Most EC2 RunInstances/TerminateInstances calls per second (client-side token bucket; 0: unlimited)");
-  fs.durationVar(&c.ipTimeout, "aws-ip-timeout", 180s, "AWS_IP_TIMEOUT",
-                 "How long to wait for a new pod VM's IP address before giving up (and terminating it)");
+              "Most EC2 RunInstances/TerminateInstances calls per second (client-side token "
+              "bucket; 0: unlimited)");
+  fs.durationVar(
+      &c.ipTimeout, "aws-ip-timeout", 180s, "AWS_IP_TIMEOUT",
+      "How long to wait for a new pod VM's IP address before giving up (and terminating it)");
   fs.stringVar(&c.metadataHttpTokens, "aws-metadata-http-tokens", "", "AWS_METADATA_HTTP_TOKENS",
-               "Pod VM instance metadata tokens: required (IMDSv2 only) or optional; empty keeps the AMI/account default");
+               "Pod VM instance metadata tokens: required (IMDSv2 only) or optional; empty keeps "
+               "the AMI/account default");
 }
 
 PP_REGISTER_PROVIDER("aws", AwsConfig, registerAwsFlags, build)
 
-Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config, AwsDependencies deps) {
+Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config,
+                                                         AwsDependencies deps) {
   if (!deps.env) deps.env = flags::processEnv();
   if (!deps.clock) deps.clock = [] { return std::chrono::system_clock::now(); };
-  if (config.rootVolumeSize < 0) return fail(Code::kInvalidArgument, "-root-volume-size must not be negative");
+  if (config.rootVolumeSize < 0)
+    return fail(Code::kInvalidArgument, "-root-volume-size must not be negative");
   if (!config.metadataHttpTokens.empty() && config.metadataHttpTokens != "required" &&
       config.metadataHttpTokens != "optional") {
-    return fail(Code::kInvalidArgument, "-aws-metadata-http-tokens must be required, optional or empty");
+    return fail(Code::kInvalidArgument,
+                "-aws-metadata-http-tokens must be required, optional or empty");
   }
   std::unique_ptr<AwsProvider> p(new AwsProvider(config, deps));
   AwsConfig& c = p->config_;
@@ -109,7 +124,8 @@ Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config
   }
   if (c.region.empty()) {
     return fail(Code::kInvalidArgument,
-                "no AWS region: set -aws-region or AWS_REGION (the instance metadata service did not tell it)");
+                "no AWS region: set -aws-region or AWS_REGION (the instance metadata service did "
+                "not tell it)");
   }
   // Network defaults from the node's own instance, as upstream.
   if (c.subnetId.empty() || c.securityGroupIds.empty()) {
@@ -136,7 +152,8 @@ Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config
     size_t start = 0;
     while (start <= g.size()) {
       size_t nl = g.find('\n', start);
-      std::string one = trimmed(g.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+      std::string one =
+          trimmed(g.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
       if (!one.empty()) groups.push_back(one);
       if (nl == std::string::npos) break;
       start = nl + 1;
@@ -168,8 +185,8 @@ Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config
   o.sleep = p->deps_.sleep;
   o.clock = p->deps_.clock;
   p->ec2_ = std::make_unique<Ec2Client>(p->deps_.http, makeDefaultCredentials(in), o);
-  log::info(kLog, "region {}, EC2 endpoint {}, subnet {}, security groups {}, key {}", c.region, *ec2,
-            c.subnetId.empty() ? "(default)" : c.subnetId, c.securityGroupIds.size(),
+  log::info(kLog, "region {}, EC2 endpoint {}, subnet {}, security groups {}, key {}", c.region,
+            *ec2, c.subnetId.empty() ? "(default)" : c.subnetId, c.securityGroupIds.size(),
             c.keyName.empty() ? "(none)" : c.keyName);
   return p;
 }
@@ -192,7 +209,8 @@ Status AwsProvider::ensureLookups() {
   return {};
 }
 
-Result<QueryParams> AwsProvider::runInstancesParams(const CreateRequest& req, const std::string& clientToken) {
+Result<QueryParams> AwsProvider::runInstancesParams(const CreateRequest& req,
+                                                    const std::string& clientToken) {
   const AwsConfig& c = config_;
   if (req.userData.size() > kMaxUserDataBytes) {
     return fail(Code::kInvalidArgument, "user data is " + std::to_string(req.userData.size()) +
@@ -204,7 +222,8 @@ Result<QueryParams> AwsProvider::runInstancesParams(const CreateRequest& req, co
     p.emplace_back("LaunchTemplate.LaunchTemplateName", c.launchTemplateName);
   } else {
     std::string image = req.spec.image.empty() ? c.imageId : req.spec.image;
-    if (image.empty()) return fail(Code::kInvalidArgument, "no pod VM image: set -imageid (PODVM_AMI_ID)");
+    if (image.empty())
+      return fail(Code::kInvalidArgument, "no pod VM image: set -imageid (PODVM_AMI_ID)");
     auto type = selectInstanceType(req.spec, c.instanceType, c.instanceTypes, typeTable_);
     if (!type) return fail(type.error());
     p.emplace_back("ImageId", image);
@@ -216,7 +235,8 @@ Result<QueryParams> AwsProvider::runInstancesParams(const CreateRequest& req, co
       p.emplace_back("NetworkInterface.1.DeleteOnTermination", "true");
       if (!c.subnetId.empty()) p.emplace_back("NetworkInterface.1.SubnetId", c.subnetId);
       for (size_t i = 0; i < c.securityGroupIds.size(); ++i) {
-        p.emplace_back("NetworkInterface.1.SecurityGroupId." + std::to_string(i + 1), c.securityGroupIds[i]);
+        p.emplace_back("NetworkInterface.1.SecurityGroupId." + std::to_string(i + 1),
+                       c.securityGroupIds[i]);
       }
     } else {
       if (!c.subnetId.empty()) p.emplace_back("SubnetId", c.subnetId);
@@ -258,9 +278,11 @@ Result<Ec2Instance> AwsProvider::waitForAddress(const std::string& id) {
     auto r = ec2_->describeInstances({{"InstanceId.1", id}});
     if (r && r->size() == 1) {
       const Ec2Instance& i = (*r)[0];
-      if (i.state == "shutting-down" || i.state == "terminated" || i.state == "stopping" || i.state == "stopped") {
-        return fail(Code::kAborted, "instance " + id + " is " + i.state +
-                                        (i.stateReason.empty() ? std::string() : ": " + i.stateReason));
+      if (i.state == "shutting-down" || i.state == "terminated" || i.state == "stopping" ||
+          i.state == "stopped") {
+        return fail(Code::kAborted,
+                    "instance " + id + " is " + i.state +
+                        (i.stateReason.empty() ? std::string() : ": " + i.stateReason));
       }
       bool ready = config_.usePublicIp ? !i.publicIp.empty() : !i.privateIp.empty();
       if (ready) return i;
@@ -270,8 +292,9 @@ Result<Ec2Instance> AwsProvider::waitForAddress(const std::string& id) {
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return fail(Code::kDeadlineExceeded,
-                  "instance " + id + " has no " + (config_.usePublicIp ? "public" : "private") + " IP address after " +
-                      flags::formatDuration(config_.ipTimeout) + " (-aws-ip-timeout)");
+                  "instance " + id + " has no " + (config_.usePublicIp ? "public" : "private") +
+                      " IP address after " + flags::formatDuration(config_.ipTimeout) +
+                      " (-aws-ip-timeout)");
     }
     std::this_thread::sleep_for(deps_.pollInterval);
   }
@@ -279,9 +302,11 @@ Result<Ec2Instance> AwsProvider::waitForAddress(const std::string& id) {
 
 Result<Instance> AwsProvider::createInstance(const CreateRequest& req) {
   if (req.spec.multiNic) {
-    return fail(Code::kUnimplemented, "aws: a second network interface (-ext-network-via-podvm) is not supported yet");
+    return fail(Code::kUnimplemented,
+                "aws: a second network interface (-ext-network-via-podvm) is not supported yet");
   }
-  if (auto st = ensureLookups(); !st) return fail(st.error().wrap("aws: preparing instance creation"));
+  if (auto st = ensureLookups(); !st)
+    return fail(st.error().wrap("aws: preparing instance creation"));
   std::string token = "pp-" + req.sandboxId.substr(0, 32) + "-" + randomHex(8);
   auto params = runInstancesParams(req, token);
   if (!params) return fail(params.error());
@@ -290,7 +315,8 @@ Result<Instance> AwsProvider::createInstance(const CreateRequest& req) {
     // When the answer was lost (timeouts, 5xx), EC2 may still have started the instance: find
     // it by the client token and terminate it, so that the failed StartVM leaks nothing.
     Code c = created.error().code;
-    if (c == Code::kUnavailable || c == Code::kDeadlineExceeded || c == Code::kInternal || c == Code::kUnknown) {
+    if (c == Code::kUnavailable || c == Code::kDeadlineExceeded || c == Code::kInternal ||
+        c == Code::kUnknown) {
       cleanupByClientToken(token);
     }
     return fail(created.error());
@@ -305,7 +331,8 @@ Result<Instance> AwsProvider::createInstance(const CreateRequest& req) {
     if (!waited) {
       Error err = waited.error().wrap("aws: instance " + id);
       if (auto st = ec2_->terminateInstance(id); !st) {
-        log::error(kLog, "terminating instance {} after a failed create: {}", id, st.error().message);
+        log::error(kLog, "terminating instance {} after a failed create: {}", id,
+                   st.error().message);
         err.message += "; terminating it failed too: " + st.error().message;
       } else {
         log::info(kLog, "terminated instance {} after a failed create", id);
@@ -322,17 +349,22 @@ Result<Instance> AwsProvider::createInstance(const CreateRequest& req) {
 }
 
 void AwsProvider::cleanupByClientToken(const std::string& token) {
-  auto found = ec2_->describeInstances({{"Filter.1.Name", "client-token"}, {"Filter.1.Value.1", token}});
+  auto found =
+      ec2_->describeInstances({{"Filter.1.Name", "client-token"}, {"Filter.1.Value.1", token}});
   if (!found) {
-    log::error(kLog, "could not check for an instance left by a failed RunInstances (client token {}): {}", token,
-               found.error().message);
+    log::error(
+        kLog, "could not check for an instance left by a failed RunInstances (client token {}): {}",
+        token, found.error().message);
     return;
   }
   for (const auto& i : *found) {
     if (i.state == "terminated") continue;
     auto st = ec2_->terminateInstance(i.id);
-    if (st) log::info(kLog, "terminated instance {} left by a failed RunInstances", i.id);
-    else log::error(kLog, "terminating instance {} left by a failed RunInstances: {}", i.id, st.error().message);
+    if (st)
+      log::info(kLog, "terminated instance {} left by a failed RunInstances", i.id);
+    else
+      log::error(kLog, "terminating instance {} left by a failed RunInstances: {}", i.id,
+                 st.error().message);
   }
 }
 
@@ -348,9 +380,11 @@ Status AwsProvider::verifyConfig() {
     return fail(Code::kInvalidArgument, "aws: -imageid (PODVM_AMI_ID) is not set");
   }
   if (!config_.imageId.empty() && config_.rootVolumeSize == 0) {
-    if (auto img = ec2_->describeImage(config_.imageId); !img) return fail(img.error().wrap("aws: checking the pod VM image"));
+    if (auto img = ec2_->describeImage(config_.imageId); !img)
+      return fail(img.error().wrap("aws: checking the pod VM image"));
   }
-  if (auto st = ensureLookups(); !st) return fail(st.error().wrap("aws: checking the configuration"));
+  if (auto st = ensureLookups(); !st)
+    return fail(st.error().wrap("aws: checking the configuration"));
   return {};
 }
 

@@ -72,7 +72,8 @@ struct AwsDependencies {
 class AwsProvider final : public Provider {
  public:
   // Resolves region, endpoints, credentials and missing network settings (IMDS); no EC2 call.
-  static Result<std::unique_ptr<AwsProvider>> create(const AwsConfig& config, AwsDependencies deps = {});
+  static Result<std::unique_ptr<AwsProvider>> create(const AwsConfig& config,
+                                                     AwsDependencies deps = {});
 
   Result<Instance> createInstance(const CreateRequest& request) override;
   Status deleteInstance(const std::string& id) override;
@@ -84,10 +85,12 @@ class AwsProvider final : public Provider {
   const std::string& stsEndpoint() const { return stsEndpoint_; }
   Ec2Client& ec2() { return *ec2_; }
   // The RunInstances parameters for a request (exposed for tests); needs the lookups done.
-  Result<QueryParams> runInstancesParams(const CreateRequest& request, const std::string& clientToken);
+  Result<QueryParams> runInstancesParams(const CreateRequest& request,
+                                         const std::string& clientToken);
 
  private:
-  AwsProvider(AwsConfig config, AwsDependencies deps) : config_(std::move(config)), deps_(std::move(deps)) {}
+  AwsProvider(AwsConfig config, AwsDependencies deps)
+      : config_(std::move(config)), deps_(std::move(deps)) {}
   Status ensureLookups();
   Result<Ec2Instance> waitForAddress(const std::string& id);
   void cleanupByClientToken(const std::string& token);

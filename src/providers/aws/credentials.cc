@@ -1,10 +1,9 @@
 // AWS credential sources and the default chain (see credentials.h).
 #include "providers/aws/credentials.h"
 
-#include <nlohmann/json.hpp>
-
 #include <charconv>
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 #include "base/files.h"
 #include "base/log.h"
@@ -27,7 +26,8 @@ std::optional<std::string> nonEmpty(const flags::EnvLookup& env, const char* nam
 
 std::optional<std::chrono::system_clock::time_point> parseIsoTime(std::string_view t) {
   // YYYY-MM-DDTHH:MM:SS[.fff]Z
-  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' || t.back() != 'Z') {
+  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' ||
+      t.back() != 'Z') {
     return std::nullopt;
   }
   auto num = [&](size_t pos, size_t len, int& out) {
@@ -35,7 +35,8 @@ std::optional<std::chrono::system_clock::time_point> parseIsoTime(std::string_vi
     return ec == std::errc() && p == t.data() + pos + len;
   };
   int y, mo, d, h, mi, s;
-  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, s)) {
+  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
+      !num(17, 2, s)) {
     return std::nullopt;
   }
   std::string_view rest = t.substr(19, t.size() - 20);
@@ -55,24 +56,29 @@ std::optional<std::chrono::system_clock::time_point> parseIsoTime(std::string_vi
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
-WebIdentityCredentialsProvider::WebIdentityCredentialsProvider(net::HttpClient http, Options options, Clock clock)
+WebIdentityCredentialsProvider::WebIdentityCredentialsProvider(net::HttpClient http,
+                                                               Options options, Clock clock)
     : http_(std::move(http)), options_(std::move(options)), clock_(std::move(clock)) {}
 
 Result<Credentials> WebIdentityCredentialsProvider::retrieve() {
   auto token = files::readFile(options_.tokenFile, 64 << 10);
-  if (!token) return fail(token.error().wrap("reading the web identity token file " + options_.tokenFile));
+  if (!token)
+    return fail(token.error().wrap("reading the web identity token file " + options_.tokenFile));
   while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
   std::string session = options_.sessionName;
   if (session.empty()) {
-    session = "peerpods-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                               clock_().time_since_epoch()).count());
+    session =
+        "peerpods-" +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(clock_().time_since_epoch()).count());
   }
   net::HttpRequest req;
   req.method = "POST";
   req.url = options_.stsEndpoint + "/";
   req.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
-  req.body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + net::urlEncode(options_.roleArn) +
-             "&RoleSessionName=" + net::urlEncode(session) + "&WebIdentityToken=" + net::urlEncode(*token);
+  req.body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" +
+             net::urlEncode(options_.roleArn) + "&RoleSessionName=" + net::urlEncode(session) +
+             "&WebIdentityToken=" + net::urlEncode(*token);
   req.timeout = std::chrono::seconds(20);
   req.maxResponseBytes = 1 << 20;
   const std::string action = "STS AssumeRoleWithWebIdentity (role " + options_.roleArn + ")";
@@ -102,28 +108,33 @@ Result<Credentials> ImdsCredentialsProvider::retrieve() {
   auto roles = imds_->get("meta-data/iam/security-credentials/");
   if (!roles) return fail(roles.error().wrap("instance role"));
   std::string role = roles->substr(0, roles->find('\n'));
-  if (role.empty()) return fail(Code::kNotFound, "instance role: the instance has no IAM instance profile");
+  if (role.empty())
+    return fail(Code::kNotFound, "instance role: the instance has no IAM instance profile");
   auto body = imds_->get("meta-data/iam/security-credentials/" + role);
   if (!body) return fail(body.error().wrap("instance role " + role));
   auto j = nlohmann::json::parse(*body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(Code::kInternal, "instance role " + role + ": malformed answer");
+  if (j.is_discarded() || !j.is_object())
+    return fail(Code::kInternal, "instance role " + role + ": malformed answer");
   auto str = [&](const char* k) {
     auto it = j.find(k);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  if (str("Code") != "Success") return fail(Code::kUnavailable, "instance role " + role + ": status " + str("Code"));
+  if (str("Code") != "Success")
+    return fail(Code::kUnavailable, "instance role " + role + ": status " + str("Code"));
   Credentials out;
   out.accessKeyId = str("AccessKeyId");
   out.secretAccessKey = str("SecretAccessKey");
   out.sessionToken = str("Token");
   auto exp = parseIsoTime(str("Expiration"));
-  if (!out.valid() || !exp) return fail(Code::kInternal, "instance role " + role + ": incomplete credentials");
+  if (!out.valid() || !exp)
+    return fail(Code::kInternal, "instance role " + role + ": incomplete credentials");
   out.expiration = *exp;
   out.source = "instance role " + role;
   return out;
 }
 
-CachingCredentialsProvider::CachingCredentialsProvider(std::shared_ptr<CredentialsProvider> inner, Clock clock,
+CachingCredentialsProvider::CachingCredentialsProvider(std::shared_ptr<CredentialsProvider> inner,
+                                                       Clock clock,
                                                        std::chrono::seconds refreshBefore)
     : inner_(std::move(inner)), clock_(std::move(clock)), refreshBefore_(refreshBefore) {}
 
@@ -137,13 +148,15 @@ Result<Credentials> CachingCredentialsProvider::retrieve() {
   auto fresh = inner_->retrieve();
   if (!fresh) {
     if (cached_ && now < cached_->expiration) {
-      log::warn(kLog, "refreshing credentials ({}) failed, using the current ones until they expire: {}",
+      log::warn(kLog,
+                "refreshing credentials ({}) failed, using the current ones until they expire: {}",
                 cached_->source, fresh.error().message);
       return *cached_;
     }
     return fresh;
   }
-  if (!cached_ || cached_->source != fresh->source) log::info(kLog, "using AWS credentials from {}", fresh->source);
+  if (!cached_ || cached_->source != fresh->source)
+    log::info(kLog, "using AWS credentials from {}", fresh->source);
   cached_ = *fresh;
   return fresh;
 }
@@ -170,7 +183,8 @@ Result<Credentials> ChainCredentialsProvider::retrieve() {
     tried += name + ": " + c.error().message;
   }
   return fail(Code::kUnauthenticated,
-              "no AWS credentials found (set -aws-access-key-id/-aws-secret-key, AWS_ACCESS_KEY_ID, a profile, "
+              "no AWS credentials found (set -aws-access-key-id/-aws-secret-key, "
+              "AWS_ACCESS_KEY_ID, a profile, "
               "web identity or an instance role)" +
                   (tried.empty() ? std::string() : ": " + tried));
 }
@@ -206,20 +220,21 @@ std::shared_ptr<CredentialsProvider> makeDefaultCredentials(const CredentialsInp
     auto p = loadProfile(in.profile, in.env);
     if (!p) return fail(p.error().wrap("AWS profile " + in.profile));
     if (!p->accessKeyId.empty() && !p->secretAccessKey.empty()) {
-      return std::make_shared<StaticCredentialsProvider>(
-          Credentials{p->accessKeyId, p->secretAccessKey, p->sessionToken, {}, "profile " + in.profile});
+      return std::make_shared<StaticCredentialsProvider>(Credentials{
+          p->accessKeyId, p->secretAccessKey, p->sessionToken, {}, "profile " + in.profile});
     }
     if (!p->roleArn.empty() && !p->webIdentityTokenFile.empty()) {
       return std::make_shared<WebIdentityCredentialsProvider>(
           in.http,
-          WebIdentityCredentialsProvider::Options{in.stsEndpoint, p->roleArn, p->webIdentityTokenFile,
-                                                  p->roleSessionName},
+          WebIdentityCredentialsProvider::Options{in.stsEndpoint, p->roleArn,
+                                                  p->webIdentityTokenFile, p->roleSessionName},
           in.clock);
     }
     if (!p->roleArn.empty()) {
-      return fail(Code::kUnimplemented, "AWS profile " + in.profile +
-                                            ": role_arn with source_profile/credential_source is not supported; "
-                                            "use web_identity_token_file, static keys or the instance role");
+      return fail(Code::kUnimplemented,
+                  "AWS profile " + in.profile +
+                      ": role_arn with source_profile/credential_source is not supported; "
+                      "use web_identity_token_file, static keys or the instance role");
     }
     return nullptr;
   });
@@ -227,8 +242,8 @@ std::shared_ptr<CredentialsProvider> makeDefaultCredentials(const CredentialsInp
     if (!in.imds || in.imds->disabled()) return nullptr;
     return std::make_shared<ImdsCredentialsProvider>(in.imds);
   });
-  return std::make_shared<CachingCredentialsProvider>(std::make_shared<ChainCredentialsProvider>(std::move(sources)),
-                                                      in.clock);
+  return std::make_shared<CachingCredentialsProvider>(
+      std::make_shared<ChainCredentialsProvider>(std::move(sources)), in.clock);
 }
 
 }  // namespace pp::providers::aws

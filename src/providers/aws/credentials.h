@@ -90,7 +90,8 @@ class CachingCredentialsProvider final : public CredentialsProvider {
 // Tries the sources in order; the first that yields credentials is used from then on.
 class ChainCredentialsProvider final : public CredentialsProvider {
  public:
-  using Source = std::pair<std::string, std::function<Result<std::shared_ptr<CredentialsProvider>>()>>;
+  using Source =
+      std::pair<std::string, std::function<Result<std::shared_ptr<CredentialsProvider>>()>>;
   explicit ChainCredentialsProvider(std::vector<Source> sources) : sources_(std::move(sources)) {}
   Result<Credentials> retrieve() override;
 

@@ -105,10 +105,14 @@ TEST(AwsCredentials, SharedFilesWithProfile) {
   s.fake.region = "eu-west-3";
   s.fake.acceptCredentials("AKIDDEV", "dev-secret");
   s.env["AWS_SHARED_CREDENTIALS_FILE"] = s.dir.write(
-      "credentials", "# comment\n[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = nope\n\n"
-                     "[dev]\naws_access_key_id=AKIDDEV\n  ; indented comment\naws_secret_access_key = dev-secret\n");
-  s.env["AWS_CONFIG_FILE"] = s.dir.write("config", "[default]\nregion = us-west-2\n[profile dev]\nregion = eu-west-3\n"
-                                                   "s3 =\n  addressing_style = path\n");
+      "credentials",
+      "# comment\n[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = nope\n\n"
+      "[dev]\naws_access_key_id=AKIDDEV\n  ; indented comment\naws_secret_access_key = "
+      "dev-secret\n");
+  s.env["AWS_CONFIG_FILE"] =
+      s.dir.write("config",
+                  "[default]\nregion = us-west-2\n[profile dev]\nregion = eu-west-3\n"
+                  "s3 =\n  addressing_style = path\n");
   s.env["AWS_PROFILE"] = "dev";
   AwsConfig c = s.config();
   c.region = "";
@@ -206,7 +210,8 @@ TEST(AwsCredentials, InstanceRoleFromImdsV2) {
 TEST(AwsImds, TokenIsRenewedOnceOn401AndEndpointsFollowTheEnvironment) {
   FakeAws fake;
   fake.imds["meta-data/placement/region"] = "ap-south-2";
-  ImdsClient imds(net::HttpClient(), flags::mapEnv({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", fake.url() + "/"}}));
+  ImdsClient imds(net::HttpClient(),
+                  flags::mapEnv({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", fake.url() + "/"}}));
   EXPECT_EQ(imds.get("meta-data/placement/region").value_or(""), "ap-south-2");
   EXPECT_EQ(fake.imdsTokens.load(), 1);
   EXPECT_EQ(imds.get("meta-data/placement/region").value_or(""), "ap-south-2");
@@ -224,7 +229,9 @@ TEST(AwsImds, TokenIsRenewedOnceOn401AndEndpointsFollowTheEnvironment) {
   EXPECT_EQ(imds.get("meta-data/nothing").error().code, Code::kNotFound);
 
   EXPECT_EQ(ImdsClient(net::HttpClient(), flags::mapEnv({})).endpoint(), "http://169.254.169.254");
-  EXPECT_EQ(ImdsClient(net::HttpClient(), flags::mapEnv({{"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6"}})).endpoint(),
+  EXPECT_EQ(ImdsClient(net::HttpClient(),
+                       flags::mapEnv({{"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6"}}))
+                .endpoint(),
             "http://[fd00:ec2::254]");
   ImdsClient off(net::HttpClient(), flags::mapEnv({{"AWS_EC2_METADATA_DISABLED", "TRUE"}}));
   EXPECT_TRUE(off.disabled());
@@ -236,11 +243,16 @@ TEST(AwsRegistry, BuiltFromTheEnvironmentAlone) {
   FakeAws fake;
   fake.acceptCredentials("AKIDFROMENV", "secret-from-env");
   std::map<std::string, std::string> vars = {
-      {"AWS_ACCESS_KEY_ID", "AKIDFROMENV"}, {"AWS_SECRET_ACCESS_KEY", "secret-from-env"},
-      {"AWS_REGION", "us-east-1"},          {"PODVM_AMI_ID", "ami-0123456789abcdef0"},
-      {"AWS_SUBNET_ID", "subnet-1"},        {"AWS_SG_IDS", "sg-1"},
-      {"SSH_KP_NAME", "k"},                 {"AWS_ENDPOINT_URL", fake.url()},
-      {"AWS_EC2_METADATA_DISABLED", "true"}, {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"},
+      {"AWS_ACCESS_KEY_ID", "AKIDFROMENV"},
+      {"AWS_SECRET_ACCESS_KEY", "secret-from-env"},
+      {"AWS_REGION", "us-east-1"},
+      {"PODVM_AMI_ID", "ami-0123456789abcdef0"},
+      {"AWS_SUBNET_ID", "subnet-1"},
+      {"AWS_SG_IDS", "sg-1"},
+      {"SSH_KP_NAME", "k"},
+      {"AWS_ENDPOINT_URL", fake.url()},
+      {"AWS_EC2_METADATA_DISABLED", "true"},
+      {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"},
       {"AWS_CONFIG_FILE", "/nonexistent/config"}};
   for (const auto& [k, v] : vars) setenv(k.c_str(), v.c_str(), 1);
   auto setup = registry().setup("aws");
@@ -273,7 +285,8 @@ TEST(AwsCredentials, ErrorsAreClear) {
   auto r = (*p)->createInstance(s.request());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Code::kUnauthenticated);
-  EXPECT_NE(r.error().message.find("InvalidIdentityToken: Couldn't retrieve verification key"), std::string::npos)
+  EXPECT_NE(r.error().message.find("InvalidIdentityToken: Couldn't retrieve verification key"),
+            std::string::npos)
       << r.error().message;
   EXPECT_TRUE(s.fake.calls("RunInstances").empty());
 
@@ -301,7 +314,8 @@ TEST(AwsCredentials, NoSecretInLogs) {
     s.fake.failNext("RunInstances", 503, "RequestLimitExceeded", "Request limit exceeded.");
     ASSERT_TRUE((*p)->createInstance(s.request()));
     ASSERT_TRUE((*p)->deleteInstance(s.fake.instances().begin()->first));
-    s.fake.failNext("TerminateInstances", 403, "AuthFailure", "AWS was not able to validate the provided access credentials");
+    s.fake.failNext("TerminateInstances", 403, "AuthFailure",
+                    "AWS was not able to validate the provided access credentials");
     EXPECT_FALSE((*p)->deleteInstance("i-2"));
   }
   {
@@ -321,18 +335,21 @@ TEST(AwsCredentials, NoSecretInLogs) {
   std::string logs = ::testing::internal::GetCapturedStderr();
   log::setLevel(level);
   ASSERT_NE(logs.find("RequestLimitExceeded"), std::string::npos) << "logs were not captured";
-  std::vector<std::string> secrets = {"web-identity-token", "static-secret-value", "static-session-token-value",
-                                      "imds-session-token"};
+  std::vector<std::string> secrets = {"web-identity-token", "static-secret-value",
+                                      "static-session-token-value", "imds-session-token"};
   for (int n = 1; n <= 3; ++n) {
     secrets.push_back("sts-secret-" + std::to_string(n));
     secrets.push_back("sts-session-token-" + std::to_string(n));
     secrets.push_back("imds-secret-" + std::to_string(n));
   }
   auto today = std::chrono::system_clock::now();
-  for (const char* secret : {"sts-secret-1", "sts-secret-2", "static-secret-value", "imds-secret-1"}) {
-    secrets.push_back(encoding::hexEncode(signingKey(secret, SigningScope{"us-east-1", "ec2", today})));
+  for (const char* secret :
+       {"sts-secret-1", "sts-secret-2", "static-secret-value", "imds-secret-1"}) {
+    secrets.push_back(
+        encoding::hexEncode(signingKey(secret, SigningScope{"us-east-1", "ec2", today})));
   }
-  for (const auto& secret : secrets) EXPECT_EQ(logs.find(secret), std::string::npos) << secret << " in:\n" << logs;
+  for (const auto& secret : secrets)
+    EXPECT_EQ(logs.find(secret), std::string::npos) << secret << " in:\n" << logs;
 }
 
 }  // namespace

@@ -31,12 +31,14 @@ Ec2Instance parseInstance(const XmlElement& item) {
   i.privateIp = item.childText("privateIpAddress");
   i.publicIp = item.childText("ipAddress");
   if (const XmlElement* tags = item.child("tagSet")) {
-    for (const XmlElement* t : tags->all("item")) i.tags[t->childText("key")] = t->childText("value");
+    for (const XmlElement* t : tags->all("item"))
+      i.tags[t->childText("key")] = t->childText("value");
   }
   return i;
 }
 
-Ec2Client::Ec2Client(net::HttpClient http, std::shared_ptr<CredentialsProvider> credentials, Ec2ClientOptions options)
+Ec2Client::Ec2Client(net::HttpClient http, std::shared_ptr<CredentialsProvider> credentials,
+                     Ec2ClientOptions options)
     : http_(std::move(http)),
       credentials_(std::move(credentials)),
       options_(std::move(options)),
@@ -50,7 +52,8 @@ Ec2Client::Ec2Client(net::HttpClient http, std::shared_ptr<CredentialsProvider> 
   }
 }
 
-std::expected<XmlElement, AwsError> Ec2Client::attempt(const std::string& action, const QueryParams& params) {
+std::expected<XmlElement, AwsError> Ec2Client::attempt(const std::string& action,
+                                                       const QueryParams& params) {
   AwsError err;
   if (hostHeader_.empty()) {
     err.transport = Error(Code::kInvalidArgument, "bad EC2 endpoint \"" + options_.endpoint + "\"");
@@ -66,9 +69,12 @@ std::expected<XmlElement, AwsError> Ec2Client::attempt(const std::string& action
   SigningRequest sreq;
   sreq.method = "POST";
   sreq.path = path_;
-  sreq.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}, {"Host", hostHeader_}};
+  sreq.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
+                  {"Host", hostHeader_}};
   sreq.body = body;
-  sign(sreq, *creds, SigningScope{options_.region, "ec2", options_.clock() + std::chrono::seconds(skewSeconds_.load())});
+  sign(sreq, *creds,
+       SigningScope{options_.region, "ec2",
+                    options_.clock() + std::chrono::seconds(skewSeconds_.load())});
   net::HttpRequest req;
   req.method = "POST";
   req.url = options_.endpoint + (path_ == "/" ? "/" : "");
@@ -102,8 +108,8 @@ std::expected<XmlElement, AwsError> Ec2Client::attempt(const std::string& action
   return std::move(*doc);
 }
 
-std::expected<XmlElement, AwsError> Ec2Client::call(const std::string& action, const QueryParams& params,
-                                                    bool mutating) {
+std::expected<XmlElement, AwsError> Ec2Client::call(const std::string& action,
+                                                    const QueryParams& params, bool mutating) {
   AwsError last;
   int attempts = 0;
   auto result = retrier_.run<XmlElement>(
@@ -122,9 +128,13 @@ std::expected<XmlElement, AwsError> Ec2Client::call(const std::string& action, c
         RetryVerdict v;
         if (last.clockSkewed() && last.serverTime) {
           // Like the AWS SDKs: sign with AWS's clock from now on and try again at once.
-          int64_t skew = std::chrono::duration_cast<std::chrono::seconds>(*last.serverTime - options_.clock()).count();
+          int64_t skew =
+              std::chrono::duration_cast<std::chrono::seconds>(*last.serverTime - options_.clock())
+                  .count();
           if (std::abs(skew - skewSeconds_.load()) >= 60) {
-            log::warn(kLog, "this machine's clock differs from AWS's by {}s; signing with AWS's time", skew);
+            log::warn(kLog,
+                      "this machine's clock differs from AWS's by {}s; signing with AWS's time",
+                      skew);
             skewSeconds_ = skew;
             v.retry = true;
             v.after = std::chrono::milliseconds(0);
@@ -191,11 +201,13 @@ Status Ec2Client::terminateInstance(const std::string& id) {
   return fail(e.toError("EC2 TerminateInstances " + id));
 }
 
-Result<std::vector<InstanceTypeInfo>> Ec2Client::describeInstanceTypes(const std::vector<std::string>& types) {
+Result<std::vector<InstanceTypeInfo>> Ec2Client::describeInstanceTypes(
+    const std::vector<std::string>& types) {
   std::vector<InstanceTypeInfo> out;
   if (types.empty()) return out;
   QueryParams base;
-  for (size_t i = 0; i < types.size(); ++i) base.emplace_back("InstanceType." + std::to_string(i + 1), types[i]);
+  for (size_t i = 0; i < types.size(); ++i)
+    base.emplace_back("InstanceType." + std::to_string(i + 1), types[i]);
   std::string next;
   for (int page = 0; page < kMaxPages; ++page) {
     QueryParams p = base;
@@ -206,8 +218,10 @@ Result<std::vector<InstanceTypeInfo>> Ec2Client::describeInstanceTypes(const std
       for (const XmlElement* item : set->all("item")) {
         InstanceTypeInfo t;
         t.name = item->childText("instanceType");
-        if (const XmlElement* v = item->child("vCpuInfo")) t.vcpus = static_cast<uint32_t>(toInt(v->childText("defaultVCpus")));
-        if (const XmlElement* m = item->child("memoryInfo")) t.memoryMiB = static_cast<uint32_t>(toInt(m->childText("sizeInMiB")));
+        if (const XmlElement* v = item->child("vCpuInfo"))
+          t.vcpus = static_cast<uint32_t>(toInt(v->childText("defaultVCpus")));
+        if (const XmlElement* m = item->child("memoryInfo"))
+          t.memoryMiB = static_cast<uint32_t>(toInt(m->childText("sizeInMiB")));
         if (const XmlElement* g = item->find({"gpuInfo", "gpus"})) {
           for (const XmlElement* gpu : g->all("item")) {
             t.gpus += static_cast<uint32_t>(toInt(gpu->childText("count")));
@@ -215,7 +229,8 @@ Result<std::vector<InstanceTypeInfo>> Ec2Client::describeInstanceTypes(const std
           }
         }
         if (t.name.empty() || t.vcpus == 0 || t.memoryMiB == 0) {
-          return fail(Code::kInternal, "EC2 DescribeInstanceTypes: incomplete entry for \"" + t.name + "\"");
+          return fail(Code::kInternal,
+                      "EC2 DescribeInstanceTypes: incomplete entry for \"" + t.name + "\"");
         }
         out.push_back(std::move(t));
       }
@@ -231,14 +246,16 @@ Result<Ec2Image> Ec2Client::describeImage(const std::string& imageId) {
   if (!r) return fail(r.error().toError("EC2 DescribeImages " + imageId));
   const XmlElement* set = r->child("imagesSet");
   auto items = set ? set->all("item") : std::vector<const XmlElement*>{};
-  if (items.empty()) return fail(Code::kNotFound, "EC2 DescribeImages: image " + imageId + " not found");
+  if (items.empty())
+    return fail(Code::kNotFound, "EC2 DescribeImages: image " + imageId + " not found");
   Ec2Image img;
   img.id = items[0]->childText("imageId");
   img.rootDeviceName = items[0]->childText("rootDeviceName");
   if (const XmlElement* bdm = items[0]->child("blockDeviceMapping")) {
     for (const XmlElement* m : bdm->all("item")) {
       if (m->childText("deviceName") == img.rootDeviceName) {
-        if (const XmlElement* ebs = m->child("ebs")) img.rootVolumeGiB = toInt(ebs->childText("volumeSize"));
+        if (const XmlElement* ebs = m->child("ebs"))
+          img.rootVolumeGiB = toInt(ebs->childText("volumeSize"));
       }
     }
   }

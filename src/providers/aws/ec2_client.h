@@ -27,8 +27,8 @@ inline constexpr char kEc2ApiVersion[] = "2016-11-15";
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
 struct Ec2ClientOptions {
-  std::string endpoint;  // "https://ec2.us-east-1.amazonaws.com"
-  std::string region;    // signing region
+  std::string endpoint;               // "https://ec2.us-east-1.amazonaws.com"
+  std::string region;                 // signing region
   double mutatingCallsPerSecond = 2;  // <= 0: unlimited
   RetryPolicy retry;
   Retrier::Sleep sleep;  // tests replace the waiting
@@ -54,10 +54,12 @@ struct Ec2Image {
 
 class Ec2Client {
  public:
-  Ec2Client(net::HttpClient http, std::shared_ptr<CredentialsProvider> credentials, Ec2ClientOptions options);
+  Ec2Client(net::HttpClient http, std::shared_ptr<CredentialsProvider> credentials,
+            Ec2ClientOptions options);
 
   // One action with retries. `mutating` calls wait for the rate limiter before each attempt.
-  std::expected<XmlElement, AwsError> call(const std::string& action, const QueryParams& params, bool mutating);
+  std::expected<XmlElement, AwsError> call(const std::string& action, const QueryParams& params,
+                                           bool mutating);
 
   // RunInstances with the given parameters (Min/MaxCount are added); the one instance.
   Result<Ec2Instance> runInstances(const QueryParams& params);
@@ -66,7 +68,8 @@ class Ec2Client {
   // TerminateInstances for one id; an instance that does not exist is success.
   Status terminateInstance(const std::string& id);
   // DescribeInstanceTypes for the named types (all pages).
-  Result<std::vector<InstanceTypeInfo>> describeInstanceTypes(const std::vector<std::string>& types);
+  Result<std::vector<InstanceTypeInfo>> describeInstanceTypes(
+      const std::vector<std::string>& types);
   // DescribeImages for one image id.
   Result<Ec2Image> describeImage(const std::string& imageId);
 

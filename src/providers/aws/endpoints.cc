@@ -8,10 +8,12 @@ namespace pp::providers::aws {
 Result<UrlParts> splitUrl(const std::string& url) {
   UrlParts p;
   size_t schemeEnd = url.find("://");
-  if (schemeEnd == std::string::npos) return fail(Code::kInvalidArgument, "endpoint \"" + url + "\" is not a URL");
+  if (schemeEnd == std::string::npos)
+    return fail(Code::kInvalidArgument, "endpoint \"" + url + "\" is not a URL");
   p.scheme = url.substr(0, schemeEnd);
   if (p.scheme != "http" && p.scheme != "https") {
-    return fail(Code::kInvalidArgument, "endpoint \"" + url + "\": only http and https are supported");
+    return fail(Code::kInvalidArgument,
+                "endpoint \"" + url + "\": only http and https are supported");
   }
   std::string rest = url.substr(schemeEnd + 3);
   size_t slash = rest.find('/');
@@ -19,12 +21,14 @@ Result<UrlParts> splitUrl(const std::string& url) {
   p.path = slash == std::string::npos ? "/" : rest.substr(slash);
   if (authority.empty() || authority.find('@') != std::string::npos ||
       p.path.find_first_of("?#") != std::string::npos) {
-    return fail(Code::kInvalidArgument, "endpoint \"" + url + "\" must be scheme://host[:port][/path]");
+    return fail(Code::kInvalidArgument,
+                "endpoint \"" + url + "\" must be scheme://host[:port][/path]");
   }
   for (char& c : authority) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string defaultPort = p.scheme == "https" ? ":443" : ":80";
   if (authority.size() > defaultPort.size() &&
-      authority.compare(authority.size() - defaultPort.size(), defaultPort.size(), defaultPort) == 0) {
+      authority.compare(authority.size() - defaultPort.size(), defaultPort.size(), defaultPort) ==
+          0) {
     authority.resize(authority.size() - defaultPort.size());
   }
   p.hostHeader = authority;
@@ -32,7 +36,8 @@ Result<UrlParts> splitUrl(const std::string& url) {
 }
 
 Result<std::string> resolveEndpoint(const std::string& service, const std::string& region,
-                                    const flags::EnvLookup& env, const std::string& profileEndpoint) {
+                                    const flags::EnvLookup& env,
+                                    const std::string& profileEndpoint) {
   auto isTrue = [](std::optional<std::string> v) {
     if (!v) return false;
     for (char& c : *v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -42,14 +47,18 @@ Result<std::string> resolveEndpoint(const std::string& service, const std::strin
   if (!isTrue(env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))) {
     std::string upper = service;
     for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (auto v = env("AWS_ENDPOINT_URL_" + upper); v && !v->empty()) url = *v;
-    else if (auto g = env("AWS_ENDPOINT_URL"); g && !g->empty()) url = *g;
-    else url = profileEndpoint;
+    if (auto v = env("AWS_ENDPOINT_URL_" + upper); v && !v->empty())
+      url = *v;
+    else if (auto g = env("AWS_ENDPOINT_URL"); g && !g->empty())
+      url = *g;
+    else
+      url = profileEndpoint;
   }
   if (url.empty()) {
     if (region.empty()) {
-      return fail(Code::kInvalidArgument, "no AWS region: set -aws-region or AWS_REGION (or run on EC2, where the "
-                                          "instance metadata service tells it)");
+      return fail(Code::kInvalidArgument,
+                  "no AWS region: set -aws-region or AWS_REGION (or run on EC2, where the "
+                  "instance metadata service tells it)");
     }
     for (char c : region) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') {

@@ -13,7 +13,8 @@ namespace pp::providers::aws {
 
 // service: "ec2" or "sts". The result has no trailing slash.
 Result<std::string> resolveEndpoint(const std::string& service, const std::string& region,
-                                    const flags::EnvLookup& env, const std::string& profileEndpoint = "");
+                                    const flags::EnvLookup& env,
+                                    const std::string& profileEndpoint = "");
 
 // "host[:port]" of an http(s) URL, as the Host header carries it (default ports omitted), and
 // the path ("/" when empty). INVALID_ARGUMENT for anything else.

@@ -1,9 +1,8 @@
 // The fake EC2/STS/IMDS server for the aws provider's tests (see fake_aws.h).
 #include "providers/aws/fake_aws.h"
 
-#include <nlohmann/json.hpp>
-
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "base/encoding.h"
@@ -28,10 +27,14 @@ std::string isoTime(std::chrono::system_clock::time_point t) {
 std::string xmlEscape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '&') o += "&amp;";
-    else if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else o += c;
+    if (c == '&')
+      o += "&amp;";
+    else if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else
+      o += c;
   }
   return o;
 }
@@ -62,29 +65,35 @@ net::ServerResponse xml(int status, std::string body) {
 }
 
 net::ServerResponse ec2Error(int status, const std::string& code, const std::string& message) {
-  return xml(status, renderTemplate("ec2_error.xml", {{"CODE", code}, {"MESSAGE", xmlEscape(message)}}));
+  return xml(status,
+             renderTemplate("ec2_error.xml", {{"CODE", code}, {"MESSAGE", xmlEscape(message)}}));
 }
 
 std::string tagsXml(const std::map<std::string, std::string>& tags) {
   std::string out;
-  for (const auto& [k, v] : tags) out += "<item><key>" + xmlEscape(k) + "</key><value>" + xmlEscape(v) + "</value></item>";
+  for (const auto& [k, v] : tags)
+    out += "<item><key>" + xmlEscape(k) + "</key><value>" + xmlEscape(v) + "</value></item>";
   return out;
 }
 
 }  // namespace
 
-std::string renderTemplate(const std::string& name, const std::map<std::string, std::string>& values) {
+std::string renderTemplate(const std::string& name,
+                           const std::map<std::string, std::string>& values) {
   auto text = files::readFile(std::string(PP_AWS_TESTDATA) + "/" + name);
   if (!text) throw std::runtime_error("missing test template " + name);
   std::string s = *text;
   for (const auto& [k, v] : values) {
     std::string key = "{{" + k + "}}";
-    for (size_t pos = s.find(key); pos != std::string::npos; pos = s.find(key, pos + v.size())) s.replace(pos, key.size(), v);
+    for (size_t pos = s.find(key); pos != std::string::npos; pos = s.find(key, pos + v.size()))
+      s.replace(pos, key.size(), v);
   }
   return s;
 }
 
-std::string RecordedCall::param(const std::string& name) const { return get(params, name); }
+std::string RecordedCall::param(const std::string& name) const {
+  return get(params, name);
+}
 bool RecordedCall::has(const std::string& name) const {
   for (const auto& [k, v] : params)
     if (k == name) return true;
@@ -100,15 +109,18 @@ FakeAws::FakeAws() {
   server_ = std::move(*s);
 }
 
-FakeAws::~FakeAws() { server_->stop(); }
+FakeAws::~FakeAws() {
+  server_->stop();
+}
 
-void FakeAws::acceptCredentials(const std::string& key, const std::string& secret, const std::string& token) {
+void FakeAws::acceptCredentials(const std::string& key, const std::string& secret,
+                                const std::string& token) {
   std::lock_guard l(mu_);
   creds_[key] = {secret, token};
 }
 
-void FakeAws::failNext(const std::string& action, int status, const std::string& code, const std::string& message,
-                       int times) {
+void FakeAws::failNext(const std::string& action, int status, const std::string& code,
+                       const std::string& message, int times) {
   std::lock_guard l(mu_);
   for (int i = 0; i < times; ++i) failures_[action].emplace_back(status, code, message);
 }
@@ -146,11 +158,13 @@ std::string FakeAws::checkSignature(const net::ServerRequest& r, std::string* ac
   std::vector<std::string> parts;
   for (size_t pos = 0;;) {
     size_t slash = credential.find('/', pos);
-    parts.push_back(credential.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
+    parts.push_back(
+        credential.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
     if (slash == std::string::npos) break;
     pos = slash + 1;
   }
-  if (parts.size() != 5 || parts[4] != "aws4_request") return "malformed credential scope " + credential;
+  if (parts.size() != 5 || parts[4] != "aws4_request")
+    return "malformed credential scope " + credential;
   *accessKey = parts[0];
   std::string secret, token;
   {
@@ -163,9 +177,11 @@ std::string FakeAws::checkSignature(const net::ServerRequest& r, std::string* ac
   if (parts[2] != region) return "scope region " + parts[2] + ", expected " + region;
   if (parts[3] != "ec2") return "scope service " + parts[3];
   std::string date = r.header("X-Amz-Date");
-  if (date.size() != 16 || date.substr(0, 8) != parts[1]) return "X-Amz-Date " + date + " does not match the scope";
+  if (date.size() != 16 || date.substr(0, 8) != parts[1])
+    return "X-Amz-Date " + date + " does not match the scope";
   if (r.header("X-Amz-Security-Token") != token) return "wrong or missing session token";
-  if (!token.empty() && signedHeaders.find("x-amz-security-token") == std::string::npos) return "session token not signed";
+  if (!token.empty() && signedHeaders.find("x-amz-security-token") == std::string::npos)
+    return "session token not signed";
   for (const char* must : {"host", "x-amz-date", "content-type"}) {
     if (signedHeaders.find(must) == std::string::npos) return std::string(must) + " not signed";
   }
@@ -176,7 +192,8 @@ std::string FakeAws::checkSignature(const net::ServerRequest& r, std::string* ac
   s.body = r.body;
   for (size_t pos = 0;;) {
     size_t semi = signedHeaders.find(';', pos);
-    std::string name = signedHeaders.substr(pos, semi == std::string::npos ? std::string::npos : semi - pos);
+    std::string name =
+        signedHeaders.substr(pos, semi == std::string::npos ? std::string::npos : semi - pos);
     s.headers.emplace_back(name, r.header(name));
     if (semi == std::string::npos) break;
     pos = semi + 1;
@@ -184,8 +201,8 @@ std::string FakeAws::checkSignature(const net::ServerRequest& r, std::string* ac
   std::tm tm{};
   strptime(date.c_str(), "%Y%m%dT%H%M%SZ", &tm);
   SigningScope scope{parts[2], parts[3], std::chrono::system_clock::from_time_t(timegm(&tm))};
-  std::string expected =
-      encoding::hexEncode(hmacSha256(signingKey(secret, scope), stringToSign(scope, canonicalRequest(s, nullptr))));
+  std::string expected = encoding::hexEncode(
+      hmacSha256(signingKey(secret, scope), stringToSign(scope, canonicalRequest(s, nullptr))));
   if (expected != signature) return "signature mismatch";
   return "";
 }
@@ -205,7 +222,8 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
   if (std::string why = checkSignature(r, &accessKey); !why.empty()) {
     std::lock_guard l(mu_);
     problems_.push_back(action + ": " + why);
-    return ec2Error(why == "signature mismatch" ? 403 : 401, why == "signature mismatch" ? "SignatureDoesNotMatch" : "AuthFailure", why);
+    return ec2Error(why == "signature mismatch" ? 403 : 401,
+                    why == "signature mismatch" ? "SignatureDoesNotMatch" : "AuthFailure", why);
   }
   {
     // Like EC2: a signature more than 5 minutes away from the server's clock has expired.
@@ -213,8 +231,10 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
     std::tm tm{};
     strptime(date.c_str(), "%Y%m%dT%H%M%SZ", &tm);
     auto signedAt = std::chrono::system_clock::from_time_t(timegm(&tm));
-    auto serverNow = std::chrono::system_clock::now() + std::chrono::seconds(clockOffsetSeconds.load());
-    if (signedAt < serverNow - std::chrono::minutes(5) || signedAt > serverNow + std::chrono::minutes(5)) {
+    auto serverNow =
+        std::chrono::system_clock::now() + std::chrono::seconds(clockOffsetSeconds.load());
+    if (signedAt < serverNow - std::chrono::minutes(5) ||
+        signedAt > serverNow + std::chrono::minutes(5)) {
       net::ServerResponse resp = ec2Error(400, "RequestExpired", "Request has expired.");
       std::time_t t = std::chrono::system_clock::to_time_t(serverNow);
       std::tm g{};
@@ -245,7 +265,8 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
     return ec2Error(status, code, message);
   }
   if (action == "RunInstances") {
-    if (call.param("MinCount") != "1" || call.param("MaxCount") != "1") return ec2Error(400, "InvalidParameterValue", "counts");
+    if (call.param("MinCount") != "1" || call.param("MaxCount") != "1")
+      return ec2Error(400, "InvalidParameterValue", "counts");
     std::string token = call.param("ClientToken");
     for (auto& [id, inst] : instances_) {
       if (!token.empty() && inst.clientToken == token) {
@@ -253,9 +274,12 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
           --loseRunAnswers;
           return ec2Error(500, "InternalError", "An internal error has occurred");
         }
-        return xml(200, renderTemplate("run_instances.xml", {{"INSTANCE_ID", id}, {"IMAGE_ID", inst.imageId},
-                                                             {"INSTANCE_TYPE", inst.type}, {"PRIVATE_IP_ELEMENT", ""},
-                                                             {"CLIENT_TOKEN", token}, {"TAGS", tagsXml(inst.tags)}}));
+        return xml(200, renderTemplate("run_instances.xml", {{"INSTANCE_ID", id},
+                                                             {"IMAGE_ID", inst.imageId},
+                                                             {"INSTANCE_TYPE", inst.type},
+                                                             {"PRIVATE_IP_ELEMENT", ""},
+                                                             {"CLIENT_TOKEN", token},
+                                                             {"TAGS", tagsXml(inst.tags)}}));
       }
     }
     FakeInstance inst;
@@ -273,46 +297,61 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
     inst.privateIp = "10.0.0." + std::to_string(10 + nextInstance_);
     bool publicIp = call.param("NetworkInterface.1.AssociatePublicIpAddress") == "true";
     if (publicIp) inst.publicIp = "198.18.0." + std::to_string(10 + nextInstance_);
-    std::string privEl = runReportsPrivateIp ? "<privateIpAddress>" + inst.privateIp + "</privateIpAddress>" : "";
+    std::string privEl =
+        runReportsPrivateIp ? "<privateIpAddress>" + inst.privateIp + "</privateIpAddress>" : "";
     instances_[inst.id] = inst;
     if (loseRunAnswers > 0) {
       --loseRunAnswers;
       return ec2Error(500, "InternalError", "An internal error has occurred");
     }
-    return xml(200, renderTemplate("run_instances.xml", {{"INSTANCE_ID", inst.id}, {"IMAGE_ID", inst.imageId},
-                                                         {"INSTANCE_TYPE", inst.type}, {"PRIVATE_IP_ELEMENT", privEl},
-                                                         {"CLIENT_TOKEN", token}, {"TAGS", tagsXml(inst.tags)}}));
+    return xml(200, renderTemplate("run_instances.xml", {{"INSTANCE_ID", inst.id},
+                                                         {"IMAGE_ID", inst.imageId},
+                                                         {"INSTANCE_TYPE", inst.type},
+                                                         {"PRIVATE_IP_ELEMENT", privEl},
+                                                         {"CLIENT_TOKEN", token},
+                                                         {"TAGS", tagsXml(inst.tags)}}));
   }
   if (action == "DescribeInstances") {
     std::vector<std::string> ids;
-    for (int n = 1; call.has("InstanceId." + std::to_string(n)); ++n) ids.push_back(call.param("InstanceId." + std::to_string(n)));
+    for (int n = 1; call.has("InstanceId." + std::to_string(n)); ++n)
+      ids.push_back(call.param("InstanceId." + std::to_string(n)));
     std::string items;
     auto render = [&](FakeInstance& inst) {
       ++inst.describes;
       bool visible = inst.state == "terminated" || inst.describes >= describesUntilAddress;
-      if (visible && inst.state == "pending") inst.state = instanceDiesOnBoot ? "terminated" : "running";
+      if (visible && inst.state == "pending")
+        inst.state = instanceDiesOnBoot ? "terminated" : "running";
       bool addr = visible && inst.state == "running";
       std::string code = inst.state == "running" ? "16" : inst.state == "terminated" ? "48" : "0";
       items += renderTemplate(
           "describe_instances_item.xml",
-          {{"INSTANCE_ID", inst.id}, {"IMAGE_ID", inst.imageId}, {"INSTANCE_TYPE", inst.type}, {"STATE_CODE", code},
+          {{"INSTANCE_ID", inst.id},
+           {"IMAGE_ID", inst.imageId},
+           {"INSTANCE_TYPE", inst.type},
+           {"STATE_CODE", code},
            {"STATE_NAME", inst.state},
-           {"PRIVATE_IP_ELEMENT", addr ? "<privateIpAddress>" + inst.privateIp + "</privateIpAddress>" : ""},
-           {"PUBLIC_IP_ELEMENT", addr && !inst.publicIp.empty() ? "<ipAddress>" + inst.publicIp + "</ipAddress>" : ""},
+           {"PRIVATE_IP_ELEMENT",
+            addr ? "<privateIpAddress>" + inst.privateIp + "</privateIpAddress>" : ""},
+           {"PUBLIC_IP_ELEMENT",
+            addr && !inst.publicIp.empty() ? "<ipAddress>" + inst.publicIp + "</ipAddress>" : ""},
            {"STATE_REASON_CODE", inst.state == "terminated" ? "Server.InternalError" : ""},
-           {"STATE_REASON", inst.state == "terminated" ? "Server.InternalError: Internal error on launch" : ""},
+           {"STATE_REASON",
+            inst.state == "terminated" ? "Server.InternalError: Internal error on launch" : ""},
            {"TAGS", tagsXml(inst.tags)}});
     };
     if (!ids.empty()) {
       for (const auto& id : ids) {
         auto it = instances_.find(id);
-        if (it == instances_.end()) return ec2Error(400, "InvalidInstanceID.NotFound", "The instance ID '" + id + "' does not exist");
+        if (it == instances_.end())
+          return ec2Error(400, "InvalidInstanceID.NotFound",
+                          "The instance ID '" + id + "' does not exist");
         render(it->second);
       }
     } else {
       // Filters: tag-key, tag:<key>, instance-state-name; pages of MaxResults (5..1000) items.
       int maxResults = call.has("MaxResults") ? std::atoi(call.param("MaxResults").c_str()) : 1000;
-      if (maxResults < 5 || maxResults > 1000) return ec2Error(400, "InvalidParameterValue", "MaxResults must be 5..1000");
+      if (maxResults < 5 || maxResults > 1000)
+        return ec2Error(400, "InvalidParameterValue", "MaxResults must be 5..1000");
       int perPage = pageSize > 0 ? pageSize.load() : maxResults;
       std::string after = call.param("NextToken");
       int emitted = 0;
@@ -323,19 +362,28 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
         for (int f = 1; call.has("Filter." + std::to_string(f) + ".Name"); ++f) {
           std::string name = call.param("Filter." + std::to_string(f) + ".Name");
           std::vector<std::string> values;
-          for (int v = 1; call.has("Filter." + std::to_string(f) + ".Value." + std::to_string(v)); ++v)
-            values.push_back(call.param("Filter." + std::to_string(f) + ".Value." + std::to_string(v)));
+          for (int v = 1; call.has("Filter." + std::to_string(f) + ".Value." + std::to_string(v));
+               ++v)
+            values.push_back(
+                call.param("Filter." + std::to_string(f) + ".Value." + std::to_string(v)));
           auto any = [&](auto pred) {
             for (const auto& v : values)
               if (pred(v)) return true;
             return false;
           };
-          if (name == "tag-key") match &= any([&](const std::string& v) { return inst.tags.count(v) > 0; });
+          if (name == "tag-key")
+            match &= any([&](const std::string& v) { return inst.tags.count(v) > 0; });
           else if (name.rfind("tag:", 0) == 0)
-            match &= any([&](const std::string& v) { auto t = inst.tags.find(name.substr(4)); return t != inst.tags.end() && t->second == v; });
-          else if (name == "instance-state-name") match &= any([&](const std::string& v) { return inst.state == v; });
-          else if (name == "client-token") match &= any([&](const std::string& v) { return inst.clientToken == v; });
-          else return ec2Error(400, "InvalidParameterValue", "The filter '" + name + "' is invalid");
+            match &= any([&](const std::string& v) {
+              auto t = inst.tags.find(name.substr(4));
+              return t != inst.tags.end() && t->second == v;
+            });
+          else if (name == "instance-state-name")
+            match &= any([&](const std::string& v) { return inst.state == v; });
+          else if (name == "client-token")
+            match &= any([&](const std::string& v) { return inst.clientToken == v; });
+          else
+            return ec2Error(400, "InvalidParameterValue", "The filter '" + name + "' is invalid");
         }
         if (!match) continue;
         if (emitted == perPage) {
@@ -347,17 +395,21 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
         ++emitted;
       }
       if (!nextToken.empty()) {
-        return xml(200, renderTemplate("describe_instances.xml",
-                                       {{"RESERVATIONS", items}, {"NEXT_TOKEN_ELEMENT", "<nextToken>" + nextToken + "</nextToken>"}}));
+        return xml(200, renderTemplate(
+                            "describe_instances.xml",
+                            {{"RESERVATIONS", items},
+                             {"NEXT_TOKEN_ELEMENT", "<nextToken>" + nextToken + "</nextToken>"}}));
       }
     }
-    return xml(200, renderTemplate("describe_instances.xml", {{"RESERVATIONS", items}, {"NEXT_TOKEN_ELEMENT", ""}}));
+    return xml(200, renderTemplate("describe_instances.xml",
+                                   {{"RESERVATIONS", items}, {"NEXT_TOKEN_ELEMENT", ""}}));
   }
   if (action == "TerminateInstances") {
     std::string id = call.param("InstanceId.1");
     auto it = instances_.find(id);
     if (it == instances_.end() || it->second.state == "terminated") {
-      return ec2Error(400, "InvalidInstanceID.NotFound", "The instance ID '" + id + "' does not exist");
+      return ec2Error(400, "InvalidInstanceID.NotFound",
+                      "The instance ID '" + id + "' does not exist");
     }
     it->second.state = "terminated";
     return xml(200, renderTemplate("terminate_instances.xml", {{"INSTANCE_ID", id}}));
@@ -367,35 +419,49 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
   }
   if (action == "DescribeImages") {
     std::string id = call.param("ImageId.1");
-    if (id.rfind("ami-", 0) != 0) return ec2Error(400, "InvalidAMIID.Malformed", "Invalid id: \"" + id + "\" (expecting \"ami-...\")");
-    if (id == "ami-missing") return ec2Error(400, "InvalidAMIID.NotFound", "The image id '[" + id + "]' does not exist");
-    return xml(200, renderTemplate("describe_images.xml", {{"IMAGE_ID", id}, {"ROOT_SIZE", std::to_string(rootVolumeGiB)}}));
+    if (id.rfind("ami-", 0) != 0)
+      return ec2Error(400, "InvalidAMIID.Malformed",
+                      "Invalid id: \"" + id + "\" (expecting \"ami-...\")");
+    if (id == "ami-missing")
+      return ec2Error(400, "InvalidAMIID.NotFound", "The image id '[" + id + "]' does not exist");
+    return xml(200,
+               renderTemplate("describe_images.xml",
+                              {{"IMAGE_ID", id}, {"ROOT_SIZE", std::to_string(rootVolumeGiB)}}));
   }
-  return ec2Error(400, "InvalidAction", "The action " + action + " is not valid for this web service.");
+  return ec2Error(400, "InvalidAction",
+                  "The action " + action + " is not valid for this web service.");
 }
 
 net::ServerResponse FakeAws::sts(const Params& params) {
   if (get(params, "Version") != "2011-06-15" || get(params, "RoleArn") != stsRoleArn ||
       get(params, "RoleSessionName").empty()) {
-    return xml(400, renderTemplate("sts_error.xml", {{"CODE", "ValidationError"}, {"MESSAGE", "bad request"}}));
+    return xml(400, renderTemplate("sts_error.xml",
+                                   {{"CODE", "ValidationError"}, {"MESSAGE", "bad request"}}));
   }
   if (get(params, "WebIdentityToken") != stsExpectedToken) {
-    return xml(400, renderTemplate("sts_error.xml", {{"CODE", "InvalidIdentityToken"},
-                                                     {"MESSAGE", "Couldn't retrieve verification key from your identity provider"}}));
+    return xml(
+        400, renderTemplate(
+                 "sts_error.xml",
+                 {{"CODE", "InvalidIdentityToken"},
+                  {"MESSAGE", "Couldn't retrieve verification key from your identity provider"}}));
   }
   int n = ++stsIssued;
   std::string key = "ASIASTS" + std::to_string(n), secret = "sts-secret-" + std::to_string(n),
               token = "sts-session-token-" + std::to_string(n);
   acceptCredentials(key, secret, token);
-  return xml(200, renderTemplate("sts_assume_role_with_web_identity.xml",
-                                 {{"SESSION", xmlEscape(get(params, "RoleSessionName"))}, {"SESSION_TOKEN", token},
-                                  {"SECRET", secret}, {"ACCESS_KEY", key},
-                                  {"EXPIRATION", isoTime(std::chrono::system_clock::now() + stsLifetime)}}));
+  return xml(200, renderTemplate(
+                      "sts_assume_role_with_web_identity.xml",
+                      {{"SESSION", xmlEscape(get(params, "RoleSessionName"))},
+                       {"SESSION_TOKEN", token},
+                       {"SECRET", secret},
+                       {"ACCESS_KEY", key},
+                       {"EXPIRATION", isoTime(std::chrono::system_clock::now() + stsLifetime)}}));
 }
 
 net::ServerResponse FakeAws::imdsAnswer(const net::ServerRequest& r) {
   if (r.path == "/latest/api/token") {
-    if (r.method != "PUT" || r.header("X-aws-ec2-metadata-token-ttl-seconds").empty()) return {400, {}, ""};
+    if (r.method != "PUT" || r.header("X-aws-ec2-metadata-token-ttl-seconds").empty())
+      return {400, {}, ""};
     ++imdsTokens;
     return {200, {}, "imds-session-token"};
   }
@@ -411,9 +477,14 @@ net::ServerResponse FakeAws::imdsAnswer(const net::ServerRequest& r) {
     std::string key = "ASIAIMDS" + std::to_string(n), secret = "imds-secret-" + std::to_string(n),
                 token = "imds-session-token-" + std::to_string(n);
     acceptCredentials(key, secret, token);
-    nlohmann::json j = {{"Code", "Success"}, {"LastUpdated", isoTime(std::chrono::system_clock::now())},
-                        {"Type", "AWS-HMAC"}, {"AccessKeyId", key}, {"SecretAccessKey", secret}, {"Token", token},
-                        {"Expiration", isoTime(std::chrono::system_clock::now() + imdsRoleLifetime)}};
+    nlohmann::json j = {
+        {"Code", "Success"},
+        {"LastUpdated", isoTime(std::chrono::system_clock::now())},
+        {"Type", "AWS-HMAC"},
+        {"AccessKeyId", key},
+        {"SecretAccessKey", secret},
+        {"Token", token},
+        {"Expiration", isoTime(std::chrono::system_clock::now() + imdsRoleLifetime)}};
     return {200, {}, j.dump()};
   }
   auto it = imds.find(path);

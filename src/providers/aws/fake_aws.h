@@ -40,13 +40,15 @@ class FakeAws {
   std::string url() const { return server_->baseUrl(); }
 
   // Credentials the fake EC2 accepts (access key -> secret, session token).
-  void acceptCredentials(const std::string& key, const std::string& secret, const std::string& token = "");
+  void acceptCredentials(const std::string& key, const std::string& secret,
+                         const std::string& token = "");
   // The next `times` calls of `action` fail with this HTTP status and AWS error.
-  void failNext(const std::string& action, int status, const std::string& code, const std::string& message,
-                int times = 1);
+  void failNext(const std::string& action, int status, const std::string& code,
+                const std::string& message, int times = 1);
 
   std::vector<RecordedCall> calls(const std::string& action = "") const;
-  std::vector<std::string> problems() const;  // requests the fake refused as malformed or badly signed
+  std::vector<std::string> problems()
+      const;  // requests the fake refused as malformed or badly signed
   std::map<std::string, FakeInstance> instances() const;
 
   // EC2 behaviour.
@@ -57,7 +59,9 @@ class FakeAws {
   int rootVolumeGiB = 8;
   std::atomic<int> pageSize{0};
   std::atomic<int> loseRunAnswers{0};
-  std::atomic<int64_t> clockOffsetSeconds{0};  // the fake's clock runs this far from ours  // RunInstances starts the instance, then answers 500  // DescribeInstances with filters: items per page (0: MaxResults)
+  std::atomic<int64_t> clockOffsetSeconds{
+      0};  // the fake's clock runs this far from ours  // RunInstances starts the instance, then
+           // answers 500  // DescribeInstances with filters: items per page (0: MaxResults)
   // STS behaviour.
   std::string stsRoleArn = "arn:aws:iam::123456789012:role/peerpods";
   std::string stsExpectedToken = "web-identity-token";
@@ -72,7 +76,8 @@ class FakeAws {
 
  private:
   net::ServerResponse handle(const net::ServerRequest& r);
-  net::ServerResponse ec2(const net::ServerRequest& r, std::vector<std::pair<std::string, std::string>> params);
+  net::ServerResponse ec2(const net::ServerRequest& r,
+                          std::vector<std::pair<std::string, std::string>> params);
   net::ServerResponse sts(const std::vector<std::pair<std::string, std::string>>& params);
   net::ServerResponse imdsAnswer(const net::ServerRequest& r);
   std::string checkSignature(const net::ServerRequest& r, std::string* accessKey);
@@ -89,6 +94,7 @@ class FakeAws {
 };
 
 // testdata/<name> with {{KEY}} placeholders replaced.
-std::string renderTemplate(const std::string& name, const std::map<std::string, std::string>& values);
+std::string renderTemplate(const std::string& name,
+                           const std::map<std::string, std::string>& values);
 
 }  // namespace pp::providers::aws::testing

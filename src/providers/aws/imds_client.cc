@@ -21,7 +21,8 @@ ImdsClient::ImdsClient(net::HttpClient http, const flags::EnvLookup& env) : http
   disabled_ = isTrue(env("AWS_EC2_METADATA_DISABLED"));
   if (auto e = env("AWS_EC2_METADATA_SERVICE_ENDPOINT"); e && !e->empty()) {
     endpoint_ = *e;
-  } else if (auto mode = env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"); mode && (*mode == "IPv6" || *mode == "ipv6")) {
+  } else if (auto mode = env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+             mode && (*mode == "IPv6" || *mode == "ipv6")) {
     endpoint_ = "http://[fd00:ec2::254]";
   } else {
     endpoint_ = "http://169.254.169.254";
@@ -42,7 +43,8 @@ Result<std::string> ImdsClient::token(bool renew) {
   auto r = http_.send(req);
   if (!r) return fail(r.error().wrap("instance metadata service at " + endpoint_));
   if (r->status != 200 || r->body.empty()) {
-    return fail(Code::kUnavailable, "instance metadata service at " + endpoint_ + ": token request answered HTTP " +
+    return fail(Code::kUnavailable, "instance metadata service at " + endpoint_ +
+                                        ": token request answered HTTP " +
                                         std::to_string(r->status));
   }
   token_ = r->body;
@@ -52,7 +54,9 @@ Result<std::string> ImdsClient::token(bool renew) {
 }
 
 Result<std::string> ImdsClient::get(const std::string& path) {
-  if (disabled_) return fail(Code::kFailedPrecondition, "instance metadata service disabled by AWS_EC2_METADATA_DISABLED");
+  if (disabled_)
+    return fail(Code::kFailedPrecondition,
+                "instance metadata service disabled by AWS_EC2_METADATA_DISABLED");
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto t = token(attempt > 0);
     if (!t) return fail(t.error());
@@ -66,11 +70,13 @@ Result<std::string> ImdsClient::get(const std::string& path) {
     if (r->status == 401) continue;  // token expired or revoked: renew once
     if (r->status == 404) return fail(Code::kNotFound, "instance metadata " + path + " not found");
     if (r->status != 200) {
-      return fail(Code::kUnavailable, "instance metadata " + path + ": HTTP " + std::to_string(r->status));
+      return fail(Code::kUnavailable,
+                  "instance metadata " + path + ": HTTP " + std::to_string(r->status));
     }
     return r->body;
   }
-  return fail(Code::kUnauthenticated, "instance metadata " + path + ": the service rejected a fresh token");
+  return fail(Code::kUnauthenticated,
+              "instance metadata " + path + ": the service rejected a fresh token");
 }
 
 }  // namespace pp::providers::aws

@@ -38,7 +38,8 @@ Result<IniFile> readIni(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return IniFile{};
   auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size > kMaxFileBytes) return fail(Code::kInvalidArgument, path + " is larger than 1 MiB");
+  if (!ec && size > kMaxFileBytes)
+    return fail(Code::kInvalidArgument, path + " is larger than 1 MiB");
   auto text = files::readFile(path);
   if (!text) return fail(text.error().wrap("reading " + path));
   auto ini = parseIni(*text);
@@ -70,14 +71,17 @@ Result<IniFile> parseIni(std::string_view text) {
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t nl = text.find('\n', pos);
-    std::string_view raw = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    std::string_view raw =
+        text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     ++lineNo;
     bool indented = !raw.empty() && (raw[0] == ' ' || raw[0] == '\t');
     std::string line = trim(raw);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line[0] == '[') {
-      if (line.back() != ']') return fail(Code::kInvalidArgument, "line " + std::to_string(lineNo) + ": unterminated section header");
+      if (line.back() != ']')
+        return fail(Code::kInvalidArgument,
+                    "line " + std::to_string(lineNo) + ": unterminated section header");
       section = trim(std::string_view(line).substr(1, line.size() - 2));
       inSection = true;
       out[section];
@@ -85,8 +89,12 @@ Result<IniFile> parseIni(std::string_view text) {
     }
     if (indented) continue;  // sub-setting of a nested block (e.g. s3 = \n  addressing_style = ...)
     size_t eq = line.find('=');
-    if (eq == std::string::npos) return fail(Code::kInvalidArgument, "line " + std::to_string(lineNo) + ": expected key = value");
-    if (!inSection) return fail(Code::kInvalidArgument, "line " + std::to_string(lineNo) + ": setting outside of a section");
+    if (eq == std::string::npos)
+      return fail(Code::kInvalidArgument,
+                  "line " + std::to_string(lineNo) + ": expected key = value");
+    if (!inSection)
+      return fail(Code::kInvalidArgument,
+                  "line " + std::to_string(lineNo) + ": setting outside of a section");
     std::string key = lower(trim(std::string_view(line).substr(0, eq)));
     std::string value = trim(std::string_view(line).substr(eq + 1));
     out[section][key] = value;

@@ -65,7 +65,8 @@ std::string uriEncode(std::string_view text, bool encodeSlash) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (c == '/' && !encodeSlash)) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (c == '/' && !encodeSlash)) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -94,8 +95,8 @@ std::string sha256Hex(std::string_view data) {
 std::string hmacSha256(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-           data.size(), md, &len) == nullptr) {
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len) == nullptr) {
     throw std::runtime_error("HMAC-SHA256 failed");  // only on OpenSSL misconfiguration
   }
   return std::string(reinterpret_cast<const char*>(md), len);
@@ -106,7 +107,8 @@ std::string canonicalQueryString(std::string_view query) {
   size_t pos = 0;
   while (!query.empty()) {
     size_t amp = query.find('&', pos);
-    std::string_view item = query.substr(pos, amp == std::string_view::npos ? std::string_view::npos : amp - pos);
+    std::string_view item =
+        query.substr(pos, amp == std::string_view::npos ? std::string_view::npos : amp - pos);
     if (!item.empty()) {
       size_t eq = item.find('=');
       std::string name = decodePercent(item.substr(0, eq));
@@ -141,16 +143,18 @@ std::string canonicalRequest(const SigningRequest& req, std::string* signedHeade
   }
   if (signedHeaders) *signedHeaders = signedList;
   std::string path = req.path.empty() ? "/" : uriEncode(req.path, false);
-  return req.method + "\n" + path + "\n" + canonicalQueryString(req.query) + "\n" + canonHeaders + "\n" +
-         signedList + "\n" + sha256Hex(req.body);
+  return req.method + "\n" + path + "\n" + canonicalQueryString(req.query) + "\n" + canonHeaders +
+         "\n" + signedList + "\n" + sha256Hex(req.body);
 }
 
 static std::string scopeString(const SigningScope& scope) {
-  return amzDate(scope.time).substr(0, 8) + "/" + scope.region + "/" + scope.service + "/aws4_request";
+  return amzDate(scope.time).substr(0, 8) + "/" + scope.region + "/" + scope.service +
+         "/aws4_request";
 }
 
 std::string stringToSign(const SigningScope& scope, const std::string& canonical) {
-  return "AWS4-HMAC-SHA256\n" + amzDate(scope.time) + "\n" + scopeString(scope) + "\n" + sha256Hex(canonical);
+  return "AWS4-HMAC-SHA256\n" + amzDate(scope.time) + "\n" + scopeString(scope) + "\n" +
+         sha256Hex(canonical);
 }
 
 std::string signingKey(std::string_view secret, const SigningScope& scope) {
@@ -162,15 +166,16 @@ std::string signingKey(std::string_view secret, const SigningScope& scope) {
 
 void sign(SigningRequest& req, const Credentials& creds, const SigningScope& scope) {
   req.headers.emplace_back("X-Amz-Date", amzDate(scope.time));
-  if (!creds.sessionToken.empty()) req.headers.emplace_back("X-Amz-Security-Token", creds.sessionToken);
+  if (!creds.sessionToken.empty())
+    req.headers.emplace_back("X-Amz-Security-Token", creds.sessionToken);
   std::string signedHeaders;
   std::string canonical = canonicalRequest(req, &signedHeaders);
   std::string key = signingKey(creds.secretAccessKey, scope);
   std::string signature = encoding::hexEncode(hmacSha256(key, stringToSign(scope, canonical)));
   OPENSSL_cleanse(key.data(), key.size());
-  req.headers.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=" + creds.accessKeyId + "/" +
-                                                scopeString(scope) + ", SignedHeaders=" + signedHeaders +
-                                                ", Signature=" + signature);
+  req.headers.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=" + creds.accessKeyId +
+                                                "/" + scopeString(scope) + ", SignedHeaders=" +
+                                                signedHeaders + ", Signature=" + signature);
 }
 
 }  // namespace pp::providers::aws

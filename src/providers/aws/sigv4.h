@@ -27,8 +27,8 @@ struct Credentials {
 // header present is signed; include Host (host[:port] exactly as sent).
 struct SigningRequest {
   std::string method = "POST";
-  std::string path = "/";    // decoded path; the canonical form encodes it
-  std::string query;         // raw query string as sent ("" for none)
+  std::string path = "/";  // decoded path; the canonical form encodes it
+  std::string query;       // raw query string as sent ("" for none)
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
 };

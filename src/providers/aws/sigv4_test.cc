@@ -3,10 +3,10 @@
 #include "providers/aws/sigv4.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "base/encoding.h"
@@ -54,7 +54,8 @@ TEST(SigV4, PublishedVectors) {
     SigningScope scope{v["region"], c["service"], at(v["timestamp"])};
     SigningRequest r = fromCase(c);
     if (c.contains("signing_key_hex")) {
-      EXPECT_EQ(encoding::hexEncode(signingKey(creds.secretAccessKey, scope)), c["signing_key_hex"]);
+      EXPECT_EQ(encoding::hexEncode(signingKey(creds.secretAccessKey, scope)),
+                c["signing_key_hex"]);
     }
     if (c.contains("canonical_request") || c.contains("canonical_request_sha256")) {
       SigningRequest withDate = r;
@@ -81,13 +82,16 @@ TEST(SigV4, SessionTokenIsSignedAndSent) {
   r.headers = {{"Host", "ec2.us-east-1.amazonaws.com"}};
   sign(r, creds, SigningScope{"us-east-1", "ec2", at("20261129T000000Z")});
   EXPECT_EQ(header(r, "X-Amz-Security-Token"), creds.sessionToken);
-  EXPECT_NE(header(r, "Authorization").find("SignedHeaders=host;x-amz-date;x-amz-security-token,"), std::string::npos);
+  EXPECT_NE(header(r, "Authorization").find("SignedHeaders=host;x-amz-date;x-amz-security-token,"),
+            std::string::npos);
 }
 
 TEST(SigV4, HeaderValuesAreTrimmedAndCollapsed) {
   SigningRequest r;
   r.method = "GET";
-  r.headers = {{"My-Header1", "  value1  "}, {"my-header2", "\"a   b   c\""}, {"Host", "example.amazonaws.com"}};
+  r.headers = {{"My-Header1", "  value1  "},
+               {"my-header2", "\"a   b   c\""},
+               {"Host", "example.amazonaws.com"}};
   std::string signedHeaders;
   std::string c = canonicalRequest(r, &signedHeaders);
   EXPECT_NE(c.find("my-header1:value1\nmy-header2:\"a b c\"\n"), std::string::npos);
@@ -110,18 +114,41 @@ TEST(SigV4, MatchesBotocore) {
     std::vector<std::pair<std::string, std::string>> headers;
   };
   std::vector<Case> cases = {
-      {"POST", "https://ec2.us-east-1.amazonaws.com/", "/", "", "ec2.us-east-1.amazonaws.com",
-       "Action=RunInstances&Version=2016-11-15&ImageId=ami-0abcdef1234567890&UserData=I2Nsb3VkLWNvbmZpZwo%3D"
+      {"POST",
+       "https://ec2.us-east-1.amazonaws.com/",
+       "/",
+       "",
+       "ec2.us-east-1.amazonaws.com",
+       "Action=RunInstances&Version=2016-11-15&ImageId=ami-0abcdef1234567890&UserData="
+       "I2Nsb3VkLWNvbmZpZwo%3D"
        "&TagSpecification.1.Tag.1.Value=pod%20name%2Bx%2Fy&MinCount=1&MaxCount=1",
-       "us-east-1", "ec2", "", "20261129T001500Z",
+       "us-east-1",
+       "ec2",
+       "",
+       "20261129T001500Z",
        {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}}},
-      {"POST", "http://127.0.0.1:41234/", "/", "", "127.0.0.1:41234",
-       "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag%3Aio.peerpods.sandbox-id", "eu-central-1",
-       "ec2", "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ+/=", "20280229T235959Z",
+      {"POST",
+       "http://127.0.0.1:41234/",
+       "/",
+       "",
+       "127.0.0.1:41234",
+       "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag%3Aio.peerpods.sandbox-id",
+       "eu-central-1",
+       "ec2",
+       "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ+/=",
+       "20280229T235959Z",
        {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}}},
-      {"GET", "https://sts.cn-north-1.amazonaws.com.cn/sub/dir?b=x%2Fy&a=2&a=1&c=%E1%88%B4", "/sub/dir",
-       "b=x%2Fy&a=2&a=1&c=%E1%88%B4", "sts.cn-north-1.amazonaws.com.cn", "", "cn-north-1", "sts", "",
-       "20301231T120000Z", {{"X-Custom", "  spaced   value "}}},
+      {"GET",
+       "https://sts.cn-north-1.amazonaws.com.cn/sub/dir?b=x%2Fy&a=2&a=1&c=%E1%88%B4",
+       "/sub/dir",
+       "b=x%2Fy&a=2&a=1&c=%E1%88%B4",
+       "sts.cn-north-1.amazonaws.com.cn",
+       "",
+       "cn-north-1",
+       "sts",
+       "",
+       "20301231T120000Z",
+       {{"X-Custom", "  spaced   value "}}},
   };
   json in = json::array();
   std::vector<std::string> ours;
@@ -135,11 +162,22 @@ TEST(SigV4, MatchesBotocore) {
     r.headers.emplace_back("Host", c.host);
     json headers = json::array();
     for (const auto& [k, v] : r.headers) headers.push_back({k, v});
-    in.push_back({{"method", c.method}, {"url", c.url}, {"headers", headers}, {"body", c.body},
-                  {"region", c.region}, {"service", c.service}, {"access_key", "AKIAIOSFODNN7EXAMPLE"},
-                  {"secret_key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}, {"token", c.token},
+    in.push_back({{"method", c.method},
+                  {"url", c.url},
+                  {"headers", headers},
+                  {"body", c.body},
+                  {"region", c.region},
+                  {"service", c.service},
+                  {"access_key", "AKIAIOSFODNN7EXAMPLE"},
+                  {"secret_key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
+                  {"token", c.token},
                   {"timestamp", c.stamp}});
-    sign(r, Credentials{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", c.token, {}, "test"},
+    sign(r,
+         Credentials{"AKIAIOSFODNN7EXAMPLE",
+                     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                     c.token,
+                     {},
+                     "test"},
          SigningScope{c.region, c.service, at(c.stamp)});
     ours.push_back(header(r, "Authorization"));
   }
@@ -147,7 +185,8 @@ TEST(SigV4, MatchesBotocore) {
   ASSERT_NE(mkdtemp(dir), nullptr);
   std::string inPath = std::string(dir) + "/in.json";
   ASSERT_TRUE(files::writeAtomic(inPath, in.dump()).has_value());
-  std::string cmd = "/usr/bin/python3 " + std::string(PP_AWS_TESTDATA) + "/botocore_sign.py " + inPath;
+  std::string cmd =
+      "/usr/bin/python3 " + std::string(PP_AWS_TESTDATA) + "/botocore_sign.py " + inPath;
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::string out;
@@ -159,7 +198,8 @@ TEST(SigV4, MatchesBotocore) {
   ASSERT_EQ(rc, 0) << out;
   json theirs = json::parse(out);
   ASSERT_EQ(theirs.size(), ours.size());
-  for (size_t i = 0; i < ours.size(); ++i) EXPECT_EQ(ours[i], theirs[i].get<std::string>()) << "case " << i;
+  for (size_t i = 0; i < ours.size(); ++i)
+    EXPECT_EQ(ours[i], theirs[i].get<std::string>()) << "case " << i;
 }
 
 }  // namespace

@@ -17,9 +17,13 @@ struct DocFree {
 // libxml2 reports errors through a global callback by default; keep them off stderr.
 void silentError(void*, const char*, ...) {}
 
-Status convert(xmlNodePtr node, XmlElement& out, int depth, size_t& count, const XmlLimits& limits) {
-  if (depth > limits.maxDepth) return fail(Code::kResourceExhausted, "XML nested deeper than " + std::to_string(limits.maxDepth));
-  if (++count > limits.maxElements) return fail(Code::kResourceExhausted, "XML has too many elements");
+Status convert(xmlNodePtr node, XmlElement& out, int depth, size_t& count,
+               const XmlLimits& limits) {
+  if (depth > limits.maxDepth)
+    return fail(Code::kResourceExhausted,
+                "XML nested deeper than " + std::to_string(limits.maxDepth));
+  if (++count > limits.maxElements)
+    return fail(Code::kResourceExhausted, "XML has too many elements");
   out.name = reinterpret_cast<const char*>(node->name);
   for (xmlNodePtr c = node->children; c != nullptr; c = c->next) {
     switch (c->type) {
@@ -36,7 +40,8 @@ Status convert(xmlNodePtr node, XmlElement& out, int depth, size_t& count, const
       case XML_PI_NODE:
         break;
       default:
-        return fail(Code::kInvalidArgument, "XML contains an unsupported node (entity reference or similar)");
+        return fail(Code::kInvalidArgument,
+                    "XML contains an unsupported node (entity reference or similar)");
     }
   }
   return {};
@@ -75,9 +80,11 @@ Result<XmlElement> parseXml(std::string_view document, const XmlLimits& limits) 
   static std::once_flag init;
   std::call_once(init, [] { xmlInitParser(); });
   if (document.size() > limits.maxBytes) {
-    return fail(Code::kResourceExhausted, "XML document larger than " + std::to_string(limits.maxBytes) + " bytes");
+    return fail(Code::kResourceExhausted,
+                "XML document larger than " + std::to_string(limits.maxBytes) + " bytes");
   }
-  if (document.find("<!DOCTYPE") != std::string_view::npos || document.find("<!ENTITY") != std::string_view::npos) {
+  if (document.find("<!DOCTYPE") != std::string_view::npos ||
+      document.find("<!ENTITY") != std::string_view::npos) {
     return fail(Code::kInvalidArgument, "XML with a document type declaration is refused");
   }
   xmlSetGenericErrorFunc(nullptr, silentError);

@@ -13,7 +13,8 @@ namespace pp::providers::aws {
 namespace {
 
 TEST(Xml, ReadsElementsTextAndLocalNames) {
-  auto doc = parseXml(R"(<?xml version="1.0"?><a:R xmlns:a="urn:x"><x>1</x><s><item>p&amp;q</item><item><![CDATA[<z>]]></item></s></a:R>)");
+  auto doc = parseXml(
+      R"(<?xml version="1.0"?><a:R xmlns:a="urn:x"><x>1</x><s><item>p&amp;q</item><item><![CDATA[<z>]]></item></s></a:R>)");
   ASSERT_TRUE(doc) << doc.error().message;
   EXPECT_EQ(doc->name, "R");
   EXPECT_EQ(doc->childText("x"), "1");
@@ -26,7 +27,8 @@ TEST(Xml, ReadsElementsTextAndLocalNames) {
 }
 
 TEST(Xml, RefusesDtdsEntitiesAndMalformedInput) {
-  EXPECT_FALSE(parseXml(R"(<!DOCTYPE r [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;">]><r>&b;</r>)"));
+  EXPECT_FALSE(
+      parseXml(R"(<!DOCTYPE r [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;">]><r>&b;</r>)"));
   EXPECT_FALSE(parseXml(R"(<!DOCTYPE r SYSTEM "file:///etc/passwd"><r/>)"));
   EXPECT_FALSE(parseXml("<r><x></r>"));
   EXPECT_FALSE(parseXml(""));
@@ -48,24 +50,50 @@ TEST(Xml, EnforcesLimits) {
 }
 
 TEST(AwsErrors, ParsesEc2AndStsShapes) {
-  auto e = parseAwsError(400, R"(<Response><Errors><Error><Code>InvalidAMIID.NotFound</Code><Message>The image id '[ami-1]' does not exist</Message></Error></Errors><RequestID>r-1</RequestID></Response>)");
+  auto e = parseAwsError(
+      400,
+      R"(<Response><Errors><Error><Code>InvalidAMIID.NotFound</Code><Message>The image id '[ami-1]' does not exist</Message></Error></Errors><RequestID>r-1</RequestID></Response>)");
   EXPECT_EQ(e.code, "InvalidAMIID.NotFound");
   EXPECT_TRUE(e.notFound());
   EXPECT_FALSE(e.retryable());
   Error err = e.toError("EC2 RunInstances");
   EXPECT_EQ(err.code, Code::kNotFound);
-  EXPECT_EQ(err.message, "EC2 RunInstances: InvalidAMIID.NotFound: The image id '[ami-1]' does not exist (request id r-1)");
+  EXPECT_EQ(err.message,
+            "EC2 RunInstances: InvalidAMIID.NotFound: The image id '[ami-1]' does not exist "
+            "(request id r-1)");
 
-  auto s = parseAwsError(400, R"(<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>bad token</Message></Error><RequestId>x</RequestId></ErrorResponse>)");
+  auto s = parseAwsError(
+      400,
+      R"(<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>bad token</Message></Error><RequestId>x</RequestId></ErrorResponse>)");
   EXPECT_EQ(s.code, "InvalidIdentityToken");
   EXPECT_EQ(s.toError("STS").code, Code::kUnauthenticated);
 
-  EXPECT_TRUE(parseAwsError(503, R"(<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors></Response>)").retryable());
+  EXPECT_TRUE(
+      parseAwsError(
+          503,
+          R"(<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors></Response>)")
+          .retryable());
   EXPECT_TRUE(parseAwsError(503, "<html>Service Unavailable</html>").retryable());
-  EXPECT_EQ(parseAwsError(400, R"(<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code><Message>m</Message></Error></Errors></Response>)").toError("x").code, Code::kResourceExhausted);
-  EXPECT_EQ(parseAwsError(403, R"(<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>m</Message></Error></Errors></Response>)").toError("x").code, Code::kPermissionDenied);
+  EXPECT_EQ(
+      parseAwsError(
+          400,
+          R"(<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code><Message>m</Message></Error></Errors></Response>)")
+          .toError("x")
+          .code,
+      Code::kResourceExhausted);
+  EXPECT_EQ(
+      parseAwsError(
+          403,
+          R"(<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>m</Message></Error></Errors></Response>)")
+          .toError("x")
+          .code,
+      Code::kPermissionDenied);
   EXPECT_EQ(parseAwsError(400, "not xml\x01").message, "unexpected answer: not xml ");
-  EXPECT_TRUE(parseAwsError(400, R"(<Response><Errors><Error><Code>RequestExpired</Code><Message>Request has expired.</Message></Error></Errors></Response>)").clockSkewed());
+  EXPECT_TRUE(
+      parseAwsError(
+          400,
+          R"(<Response><Errors><Error><Code>RequestExpired</Code><Message>Request has expired.</Message></Error></Errors></Response>)")
+          .clockSkewed());
   auto t = parseHttpDate("Sun, 29 Nov 2026 00:30:00 GMT");
   ASSERT_TRUE(t);
   EXPECT_EQ(std::chrono::system_clock::to_time_t(*t), 1795912200);
@@ -78,8 +106,9 @@ TEST(AwsErrors, ParsesEc2AndStsShapes) {
 TEST(Xml, SurvivesDamagedAnswers) {
   std::mt19937 rng(20261129);
   int parsed = 0;
-  for (const char* name : {"run_instances.xml", "describe_instances.xml", "describe_instance_types.xml",
-                           "describe_images.xml", "ec2_error.xml", "sts_assume_role_with_web_identity.xml"}) {
+  for (const char* name :
+       {"run_instances.xml", "describe_instances.xml", "describe_instance_types.xml",
+        "describe_images.xml", "ec2_error.xml", "sts_assume_role_with_web_identity.xml"}) {
     auto text = files::readFile(std::string(PP_AWS_TESTDATA) + "/" + name);
     ASSERT_TRUE(text);
     for (int i = 0; i < 400; ++i) {
@@ -88,10 +117,18 @@ TEST(Xml, SurvivesDamagedAnswers) {
       for (int e = 0; e < edits && !t.empty(); ++e) {
         size_t pos = rng() % t.size();
         switch (rng() % 4) {
-          case 0: t[pos] = static_cast<char>(rng() % 256); break;
-          case 1: t.resize(pos); break;
-          case 2: t.insert(pos, t.substr(pos, rng() % 64)); break;
-          default: t.erase(pos, rng() % 16); break;
+          case 0:
+            t[pos] = static_cast<char>(rng() % 256);
+            break;
+          case 1:
+            t.resize(pos);
+            break;
+          case 2:
+            t.insert(pos, t.substr(pos, rng() % 64));
+            break;
+          default:
+            t.erase(pos, rng() % 16);
+            break;
         }
       }
       auto doc = parseXml(t);
