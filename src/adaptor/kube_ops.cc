@@ -234,12 +234,16 @@ void KubeOps::event(const SandboxState& s, EventType type, const std::string& re
           {"reason", reason},
           {"message", text},
           {"type", type == EventType::kWarning ? "Warning" : "Normal"},
-          {"source", {{"component", "cloud-api-adaptor"}, {"host", options_.nodeName}}},
+          {"source", {{"component", "cloud-api-adaptor"}}},
           {"reportingComponent", "cloud-api-adaptor"},
-          {"reportingInstance", options_.nodeName},
           {"firstTimestamp", now},
           {"lastTimestamp", now},
           {"count", 1}};
+  // No eventTime: that would make the API server apply the events.k8s.io rules (action etc.).
+  if (!options_.nodeName.empty()) {
+    ev["source"]["host"] = options_.nodeName;
+    ev["reportingInstance"] = options_.nodeName;
+  }
   {
     std::lock_guard lock(mu_);
     if (events_.size() >= options_.maxQueuedEvents) {
