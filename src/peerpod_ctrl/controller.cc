@@ -8,6 +8,7 @@
 
 #include "base/encoding.h"
 #include "base/log.h"
+#include "k8s/leader_election.h"
 #include "providers/plugin_loader.h"
 #include "providers/registry.h"
 
@@ -196,6 +197,9 @@ Status Controller::finalize(const Json& pp) {
     counters_->instancesDeleted++;
     log::info("peerpod-ctrl", "deleted instance {} ({}) of PeerPod {}/{}", instance, cloud, ns,
               name);
+    postEvent(ns, name, "Normal", "InstanceDeleted",
+              fmt::format("Deleted instance {} ({}) left behind by the cloud-api-adaptor", instance,
+                          cloud));
   }
   // Remove only our finalizer, with the version we read: a conflict is retried.
   Json updated = pp;
@@ -209,6 +213,32 @@ Status Controller::finalize(const Json& pp) {
   counters_->finalizersRemoved++;
   log::info("peerpod-ctrl", "PeerPod {}/{}: finalizer removed", ns, name);
   return {};
+}
+
+void Controller::postEvent(const std::string& ns, const std::string& name, const std::string& type,
+                           const std::string& reason, const std::string& message) {
+  std::string text = message.size() > 1024 ? message.substr(0, 1021) + "..." : message;
+  auto now = k8s::microTimeNow().substr(0, 19) + "Z";
+  Json ev{{"apiVersion", "v1"},
+          {"kind", "Event"},
+          {"metadata", {{"generateName", name + "."}, {"namespace", ns}}},
+          {"involvedObject",
+           {{"apiVersion", k8s::kPeerPodApiVersion},
+            {"kind", "PeerPod"},
+            {"namespace", ns},
+            {"name", name}}},
+          {"reason", reason},
+          {"message", text},
+          {"type", type},
+          {"source", {{"component", "peerpod-ctrl"}}},
+          {"reportingComponent", "peerpod-ctrl"},
+          {"firstTimestamp", now},
+          {"lastTimestamp", now},
+          {"count", 1}};
+  if (auto r = client_->create(res::kEvents, ns, ev); !r) {
+    log::debug("peerpod-ctrl", "posting event {} on PeerPod {}/{}: {}", reason, ns, name,
+               r.error().message);
+  }
 }
 
 Status Controller::deleteOlderDuplicates(const Json& pp) {
@@ -365,6 +395,12 @@ void Controller::runQueue(std::stop_token stop) {
     log::warn("peerpod-ctrl", "PeerPod {}: {} (attempt {}, retrying in {} ms)", key,
               st.error().message, n, delay.count());
     lock.unlock();
+    // On the PeerPod, so that `kubectl describe peerpod` says why it stays Terminating; at
+    // attempts 1, 2, 4, 8, ... so that a long outage does not flood the namespace.
+    if ((n & (n - 1)) == 0) {
+      postEvent(ns, name, "Warning", "CleanupFailed",
+                fmt::format("{} (attempt {}; retrying with backoff)", st.error().message, n));
+    }
     enqueue(key, delay);
     lock.lock();
   }

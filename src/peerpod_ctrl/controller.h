@@ -85,6 +85,9 @@ class Controller {
   Result<providers::Provider*> provider(const std::string& name);
   Status finalize(const k8s::Json& peerPod);
   Status deleteOlderDuplicates(const k8s::Json& peerPod);
+  // A core/v1 Event on a PeerPod (best effort).
+  void postEvent(const std::string& ns, const std::string& name, const std::string& type,
+                 const std::string& reason, const std::string& message);
   void enqueue(const std::string& key, Clock::duration delay = {});
   void runQueue(std::stop_token stop);
   void runSweeps(std::stop_token stop);

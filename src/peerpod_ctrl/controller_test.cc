@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -158,6 +159,23 @@ TEST_F(ControllerTest, FailedDeleteKeepsTheFinalizerAndIsRetriedWithBackoff) {
   runner.join();
   EXPECT_TRUE(cloud_.instances.empty());
   EXPECT_EQ(cloud_.deletes, 3);
+  // `kubectl describe peerpod` tells why it stayed Terminating, then that it was cleaned up.
+  std::vector<std::string> events;
+  for (auto& e : api_->objects("events", "team")) {
+    EXPECT_EQ(e["involvedObject"]["kind"], "PeerPod");
+    EXPECT_EQ(e["involvedObject"]["name"], "web-resource-bbbbb");
+    events.push_back(e["type"].get<std::string>() + " " + e["reason"].get<std::string>() + ": " +
+                     e["message"].get<std::string>());
+  }
+  std::sort(events.begin(), events.end());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(
+      events[0],
+      "Normal InstanceDeleted: Deleted instance i-2 (memory) left behind by the cloud-api-adaptor");
+  EXPECT_TRUE(events[1].starts_with(
+      "Warning CleanupFailed: deleting instance i-2 of PeerPod team/web-resource-bbbbb: "
+      "cloud API throttled (attempt 1;"))
+      << events[1];
   EXPECT_NE(c->metricsText().find("peerpod_ctrl_instance_deletes_total{result=\"error\"} 2"),
             std::string::npos);
 }
