@@ -126,10 +126,10 @@ std::string stringOf(const Json& object, std::string_view key) {
 Error apiError(long status, const std::string& body, std::string_view what) {
   std::string reason;
   std::string message;
-  Json status_ = Json::parse(body, nullptr, false);
-  if (stringOf(status_, "kind") == "Status") {
-    reason = stringOf(status_, "reason");
-    message = stringOf(status_, "message");
+  Json parsed = Json::parse(body, nullptr, false);
+  if (stringOf(parsed, "kind") == "Status") {
+    reason = stringOf(parsed, "reason");
+    message = stringOf(parsed, "message");
   }
   if (reason.empty()) reason = defaultReason(status);
   if (message.empty()) {
