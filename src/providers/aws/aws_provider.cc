@@ -272,7 +272,7 @@ Result<QueryParams> AwsProvider::runInstancesParams(const CreateRequest& req,
   return p;
 }
 
-Result<Ec2Instance> AwsProvider::waitForAddress(const std::string& id) {
+Result<Ec2Instance> AwsProvider::waitForAddress(const std::string& id, bool requireRunning) {
   auto deadline = std::chrono::steady_clock::now() + config_.ipTimeout;
   for (;;) {
     auto r = ec2_->describeInstances({{"InstanceId.1", id}});
@@ -284,7 +284,8 @@ Result<Ec2Instance> AwsProvider::waitForAddress(const std::string& id) {
                     "instance " + id + " is " + i.state +
                         (i.stateReason.empty() ? std::string() : ": " + i.stateReason));
       }
-      bool ready = config_.usePublicIp ? !i.publicIp.empty() : !i.privateIp.empty();
+      bool ready = (config_.usePublicIp ? !i.publicIp.empty() : !i.privateIp.empty()) &&
+                   (!requireRunning || i.state == "running");
       if (ready) return i;
     } else if (!r && r.error().code != Code::kNotFound) {
       // NotFound right after RunInstances is EC2's eventual consistency; anything else stops us.
@@ -300,10 +301,25 @@ Result<Ec2Instance> AwsProvider::waitForAddress(const std::string& id) {
   }
 }
 
+Status AwsProvider::terminateAfterFailure(const std::string& id, Error& err) {
+  auto st = ec2_->terminateInstance(id);
+  if (!st) {
+    log::error(kLog, "terminating instance {} after a failed create: {}", id, st.error().message);
+    err.message += "; terminating it failed too: " + st.error().message;
+  } else {
+    log::info(kLog, "terminated instance {} after a failed create", id);
+  }
+  return st;
+}
+
 Result<Instance> AwsProvider::createInstance(const CreateRequest& req) {
-  if (req.spec.multiNic) {
-    return fail(Code::kUnimplemented,
-                "aws: a second network interface (-ext-network-via-podvm) is not supported yet");
+  if (req.spec.multiNic && config_.useLaunchTemplate) {
+    return fail(Code::kInvalidArgument,
+                "aws: -ext-network-via-podvm cannot be used with a launch template (-use-lt)");
+  }
+  if (req.spec.multiNic && config_.subnetId.empty()) {
+    return fail(Code::kInvalidArgument,
+                "aws: -ext-network-via-podvm needs a subnet for the second interface (-subnetid)");
   }
   if (auto st = ensureLookups(); !st)
     return fail(st.error().wrap("aws: preparing instance creation"));
@@ -325,21 +341,36 @@ Result<Instance> AwsProvider::createInstance(const CreateRequest& req) {
   log::info(kLog, "created instance {} ({}) for sandbox {}", id, req.instanceName, req.sandboxId);
 
   Ec2Instance inst = *created;
-  bool ready = config_.usePublicIp ? !inst.publicIp.empty() : !inst.privateIp.empty();
+  bool multiNic = req.spec.multiNic;
+  bool ready = (config_.usePublicIp ? !inst.publicIp.empty() : !inst.privateIp.empty()) &&
+               (!multiNic || inst.state == "running");
   if (!ready) {
-    auto waited = waitForAddress(id);
+    // A second interface can only be attached to a running instance.
+    auto waited = waitForAddress(id, multiNic);
     if (!waited) {
       Error err = waited.error().wrap("aws: instance " + id);
-      if (auto st = ec2_->terminateInstance(id); !st) {
-        log::error(kLog, "terminating instance {} after a failed create: {}", id,
-                   st.error().message);
-        err.message += "; terminating it failed too: " + st.error().message;
-      } else {
-        log::info(kLog, "terminated instance {} after a failed create", id);
-      }
+      (void)terminateAfterFailure(id, err);
       return fail(std::move(err));
     }
     inst = *waited;
+  }
+  if (multiNic) {
+    std::string nicId;
+    if (auto st = attachSecondaryNic(id, token, &nicId); !st) {
+      Error err = st.error().wrap("aws: instance " + id);
+      releaseAddresses(id);
+      (void)terminateAfterFailure(id, err);
+      if (!nicId.empty()) {
+        // Attached without DeleteOnTermination: it outlives the instance unless deleted, which
+        // EC2 allows only once the instance has released it.
+        log::error(kLog,
+                   "network interface {} of failed instance {} may remain; delete it once "
+                   "it is available",
+                   nicId, id);
+        err.message += "; network interface " + nicId + " may remain";
+      }
+      return fail(std::move(err));
+    }
   }
   Instance out;
   out.id = id;
@@ -370,6 +401,7 @@ void AwsProvider::cleanupByClientToken(const std::string& token) {
 
 Status AwsProvider::deleteInstance(const std::string& id) {
   if (id.empty()) return fail(Code::kInvalidArgument, "aws: empty instance id");
+  releaseAddresses(id);
   auto st = ec2_->terminateInstance(id);
   if (st) log::info(kLog, "terminating instance {}", id);
   return st;

@@ -6,7 +6,8 @@
 // terminates the instance; RunInstances carries a ClientToken, so retrying it after a timeout
 // cannot start a second VM; the private IP is polled for when RunInstances does not report it;
 // instance-type and image lookups happen on first use, so peerpod-ctrl can delete instances
-// even while they fail; instances carry io.peerpods.* tags for orphan sweeps.
+// even while they fail; instances carry io.peerpods.* tags for orphan sweeps; a second interface
+// (-ext-network-via-podvm) and its Elastic IP are undone when a later step fails.
 #pragma once
 
 #include <chrono>
@@ -92,8 +93,17 @@ class AwsProvider final : public Provider {
   AwsProvider(AwsConfig config, AwsDependencies deps)
       : config_(std::move(config)), deps_(std::move(deps)) {}
   Status ensureLookups();
-  Result<Ec2Instance> waitForAddress(const std::string& id);
+  Result<Ec2Instance> waitForAddress(const std::string& id, bool requireRunning);
   void cleanupByClientToken(const std::string& token);
+  Status terminateAfterFailure(const std::string& id, Error& err);
+
+  // -ext-network-via-podvm (secondary_nic.cc): a second network interface at device index 1
+  // (deleted with the instance) and, with -use-public-ip, an Elastic IP on it. Partial work is
+  // undone on failure; *nicId names the interface when it exists but could not be set up.
+  Status attachSecondaryNic(const std::string& instanceId, const std::string& clientToken,
+                            std::string* nicId);
+  // Disassociates and releases the Elastic IPs of an instance (errors are only logged).
+  void releaseAddresses(const std::string& instanceId);
 
   AwsConfig config_;
   AwsDependencies deps_;

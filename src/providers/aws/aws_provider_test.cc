@@ -231,6 +231,86 @@ TEST(AwsProvider, PublicIpUsesANetworkInterfaceAndWaitsForTheAddress) {
   EXPECT_EQ(h.fake.calls("DescribeInstances").size(), 3u);
 }
 
+TEST(AwsProvider, SecondInterfaceForExtNetworkViaPodVm) {
+  Harness h;
+  auto p = h.make(h.config());
+  auto req = request();
+  req.spec.multiNic = true;
+  auto inst = p->createInstance(req);
+  ASSERT_TRUE(inst) << inst.error().message;
+  auto create = h.fake.calls("CreateNetworkInterface");
+  ASSERT_EQ(create.size(), 1u);
+  EXPECT_EQ(create[0].param("SubnetId"), "subnet-0bb1c79de3EXAMPLE");
+  EXPECT_EQ(create[0].param("SecurityGroupId.2"), "sg-0aaaaaaaaaEXAMPLE");
+  EXPECT_EQ(create[0].param("TagSpecification.1.ResourceType"), "network-interface");
+  EXPECT_EQ(create[0].param("TagSpecification.1.Tag.1.Value"), "nic-" + inst->id);
+  auto attach = h.fake.calls("AttachNetworkInterface");
+  ASSERT_EQ(attach.size(), 1u);
+  EXPECT_EQ(attach[0].param("DeviceIndex"), "1");
+  EXPECT_EQ(attach[0].param("InstanceId"), inst->id);
+  auto nics = h.fake.nics();
+  ASSERT_EQ(nics.size(), 1u);
+  EXPECT_EQ(nics.begin()->second.instanceId, inst->id);
+  EXPECT_TRUE(nics.begin()->second.deleteOnTermination);
+  EXPECT_TRUE(h.fake.calls("AllocateAddress").empty());
+  ASSERT_TRUE(p->deleteInstance(inst->id));
+  EXPECT_TRUE(h.fake.nics().empty());
+  EXPECT_EQ(h.fake.calls("DescribeAddresses").back().param("Filter.1.Value.1"), inst->id);
+}
+
+TEST(AwsProvider, SecondInterfaceWithElasticIpIsReleasedOnDelete) {
+  Harness h;
+  AwsConfig c = h.config();
+  c.usePublicIp = true;
+  auto p = h.make(c);
+  auto req = request();
+  req.spec.multiNic = true;
+  auto inst = p->createInstance(req);
+  ASSERT_TRUE(inst) << inst.error().message;
+  ASSERT_EQ(h.fake.calls("AllocateAddress").size(), 1u);
+  EXPECT_EQ(h.fake.calls("AllocateAddress")[0].param("Domain"), "vpc");
+  EXPECT_EQ(h.fake.calls("AllocateAddress")[0].param("TagSpecification.1.Tag.1.Value"),
+            "eip-" + inst->id);
+  auto addresses = h.fake.addresses();
+  ASSERT_EQ(addresses.size(), 1u);
+  EXPECT_EQ(addresses.begin()->second.nicId, h.fake.nics().begin()->first);
+  ASSERT_TRUE(p->deleteInstance(inst->id));
+  EXPECT_EQ(h.fake.calls("DisassociateAddress").size(), 1u);
+  EXPECT_TRUE(h.fake.addresses().empty());
+  EXPECT_TRUE(h.fake.nics().empty());
+}
+
+TEST(AwsProvider, SecondInterfaceFailuresLeaveNothingBehind) {
+  Harness h;
+  AwsConfig c = h.config();
+  c.usePublicIp = true;
+  auto p = h.make(c);
+  auto req = request();
+  req.spec.multiNic = true;
+  h.fake.failNext("AttachNetworkInterface", 400, "AttachmentLimitExceeded",
+                  "Interface count 3 exceeds the limit for m6a.large");
+  auto r = p->createInstance(req);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("AttachmentLimitExceeded"), std::string::npos);
+  EXPECT_TRUE(h.fake.nics().empty());  // the unattached interface was deleted
+  for (const auto& [id, i] : h.fake.instances()) EXPECT_EQ(i.state, "terminated");
+
+  h.fake.failNext("AssociateAddress", 400, "InvalidParameterValue", "bad association");
+  auto r2 = p->createInstance(request("8888888888888888"));
+  ASSERT_TRUE(r2);  // no second interface asked: no Elastic IP either
+  auto req3 = request("9999999999999999");
+  req3.spec.multiNic = true;
+  auto r3 = p->createInstance(req3);
+  ASSERT_FALSE(r3);
+  EXPECT_NE(r3.error().message.find("AssociateAddress"), std::string::npos);
+  EXPECT_TRUE(h.fake.addresses().empty());  // released
+  EXPECT_TRUE(h.fake.nics().empty());       // deleted with the terminated instance
+
+  AwsConfig lt = h.config();
+  lt.useLaunchTemplate = true;
+  EXPECT_EQ(h.make(lt)->createInstance(req).error().code, Code::kInvalidArgument);
+}
+
 TEST(AwsProvider, LaunchTemplateModeSendsOnlyTheTemplate) {
   Harness h;
   AwsConfig c = h.config();
@@ -543,6 +623,17 @@ TEST(AwsProvider, RequestsMatchBotocoresEc2Model) {
     ASSERT_TRUE(p->listInstances(""));
     ASSERT_TRUE(p->listInstances("0123456789abcdef"));
     ASSERT_TRUE(p->deleteInstance(h.fake.instances().begin()->first));
+  }
+  {
+    AwsConfig c = h.config();
+    c.usePublicIp = true;
+    auto p = h.make(c);
+    auto req = request("4444444444444444");
+    req.spec.multiNic = true;
+    auto inst = p->createInstance(req);
+    ASSERT_TRUE(inst);
+    ASSERT_TRUE(p->deleteInstance(inst->id));
+    ASSERT_FALSE(h.fake.calls("ReleaseAddress").empty());
   }
   {
     AwsConfig c = h.config();

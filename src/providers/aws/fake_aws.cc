@@ -138,6 +138,146 @@ std::vector<std::string> FakeAws::problems() const {
   return problems_;
 }
 
+std::map<std::string, FakeNic> FakeAws::nics() const {
+  std::lock_guard l(mu_);
+  return nics_;
+}
+
+std::map<std::string, FakeAddress> FakeAws::addresses() const {
+  std::lock_guard l(mu_);
+  return addresses_;
+}
+
+// Network interfaces and Elastic IPs (mu_ held). Answers follow the EC2 API reference's shapes.
+net::ServerResponse FakeAws::networkAction(const RecordedCall& call) {
+  const std::string ns = R"( xmlns="http://ec2.amazonaws.com/doc/2016-11-15/")";
+  auto answer = [&](const std::string& inner) {
+    return xml(200, "<" + call.action + "Response" + ns + "><requestId>req-1</requestId>" + inner +
+                        "</" + call.action + "Response>");
+  };
+  char buf[40];
+  if (call.action == "CreateNetworkInterface") {
+    if (call.param("SubnetId").empty()) return ec2Error(400, "MissingParameter", "SubnetId");
+    std::snprintf(buf, sizeof buf, "eni-0%016x", ++nextResource_);
+    FakeNic n;
+    n.id = buf;
+    nics_[n.id] = n;
+    return answer("<networkInterface><networkInterfaceId>" + n.id +
+                  "</networkInterfaceId><subnetId>" + call.param("SubnetId") +
+                  "</subnetId><status>pending</status><privateIpAddress>10.0.1." +
+                  std::to_string(nextResource_) + "</privateIpAddress></networkInterface>");
+  }
+  if (call.action == "DescribeNetworkInterfaces") {
+    auto it = nics_.find(call.param("NetworkInterfaceId.1"));
+    if (it == nics_.end()) {
+      return ec2Error(400, "InvalidNetworkInterfaceID.NotFound",
+                      "The networkInterface ID does not exist");
+    }
+    if (it->second.status == "pending") it->second.status = "available";
+    return answer("<networkInterfaceSet><item><networkInterfaceId>" + it->first +
+                  "</networkInterfaceId><status>" + it->second.status +
+                  "</status></item></networkInterfaceSet>");
+  }
+  if (call.action == "AttachNetworkInterface") {
+    auto it = nics_.find(call.param("NetworkInterfaceId"));
+    if (it == nics_.end())
+      return ec2Error(400, "InvalidNetworkInterfaceID.NotFound", "no such interface");
+    if (it->second.status != "available") {
+      return ec2Error(400, "InvalidNetworkInterface.InUse",
+                      "Interface: [" + it->first + "] in use.");
+    }
+    auto inst = instances_.find(call.param("InstanceId"));
+    if (inst == instances_.end() || inst->second.state != "running") {
+      return ec2Error(400, "IncorrectInstanceState",
+                      "The instance is not in a valid state for this operation.");
+    }
+    if (call.param("DeviceIndex") != "1")
+      return ec2Error(400, "InvalidParameterValue", "DeviceIndex");
+    std::snprintf(buf, sizeof buf, "eni-attach-0%012x", ++nextResource_);
+    it->second.status = "in-use";
+    it->second.instanceId = inst->first;
+    it->second.attachmentId = buf;
+    return answer(std::string("<attachmentId>") + buf +
+                  "</attachmentId><networkCardIndex>0</networkCardIndex>");
+  }
+  if (call.action == "ModifyNetworkInterfaceAttribute") {
+    auto it = nics_.find(call.param("NetworkInterfaceId"));
+    if (it == nics_.end() || it->second.attachmentId != call.param("Attachment.AttachmentId")) {
+      return ec2Error(400, "InvalidAttachmentID.NotFound", "no such attachment");
+    }
+    it->second.deleteOnTermination = call.param("Attachment.DeleteOnTermination") == "true";
+    return answer("<return>true</return>");
+  }
+  if (call.action == "DeleteNetworkInterface") {
+    auto it = nics_.find(call.param("NetworkInterfaceId"));
+    if (it == nics_.end())
+      return ec2Error(400, "InvalidNetworkInterfaceID.NotFound", "no such interface");
+    if (it->second.status == "in-use")
+      return ec2Error(400, "InvalidNetworkInterface.InUse", "in use");
+    nics_.erase(it);
+    return answer("<return>true</return>");
+  }
+  if (call.action == "AllocateAddress") {
+    if (call.param("Domain") != "vpc") return ec2Error(400, "InvalidParameterValue", "Domain");
+    std::snprintf(buf, sizeof buf, "eipalloc-0%012x", ++nextResource_);
+    FakeAddress a;
+    a.allocationId = buf;
+    a.publicIp = "198.19.0." + std::to_string(nextResource_);
+    addresses_[a.allocationId] = a;
+    return answer("<publicIp>" + a.publicIp + "</publicIp><domain>vpc</domain><allocationId>" +
+                  a.allocationId + "</allocationId>");
+  }
+  if (call.action == "AssociateAddress") {
+    auto it = addresses_.find(call.param("AllocationId"));
+    if (it == addresses_.end())
+      return ec2Error(400, "InvalidAllocationID.NotFound", "no such allocation");
+    if (!nics_.count(call.param("NetworkInterfaceId"))) {
+      return ec2Error(400, "InvalidNetworkInterfaceID.NotFound", "no such interface");
+    }
+    std::snprintf(buf, sizeof buf, "eipassoc-0%012x", ++nextResource_);
+    it->second.associationId = buf;
+    it->second.nicId = call.param("NetworkInterfaceId");
+    return answer(std::string("<return>true</return><associationId>") + buf + "</associationId>");
+  }
+  if (call.action == "DescribeAddresses") {
+    std::string items;
+    for (const auto& [id, a] : addresses_) {
+      auto nic = nics_.find(a.nicId);
+      std::string inst = nic == nics_.end() ? "" : nic->second.instanceId;
+      if (call.param("Filter.1.Name") == "instance-id" && inst != call.param("Filter.1.Value.1"))
+        continue;
+      items +=
+          "<item><instanceId>" + inst + "</instanceId><publicIp>" + a.publicIp +
+          "</publicIp><allocationId>" + id + "</allocationId>" +
+          (a.associationId.empty() ? ""
+                                   : "<associationId>" + a.associationId + "</associationId>") +
+          "<domain>vpc</domain><networkInterfaceId>" + a.nicId + "</networkInterfaceId></item>";
+    }
+    return answer("<addressesSet>" + items + "</addressesSet>");
+  }
+  if (call.action == "DisassociateAddress") {
+    for (auto& [id, a] : addresses_) {
+      if (a.associationId == call.param("AssociationId")) {
+        a.associationId.clear();
+        a.nicId.clear();
+        return answer("<return>true</return>");
+      }
+    }
+    return ec2Error(400, "InvalidAssociationID.NotFound", "no such association");
+  }
+  if (call.action == "ReleaseAddress") {
+    auto it = addresses_.find(call.param("AllocationId"));
+    if (it == addresses_.end())
+      return ec2Error(400, "InvalidAllocationID.NotFound", "no such allocation");
+    if (!it->second.associationId.empty())
+      return ec2Error(400, "InvalidIPAddress.InUse", "Address is in use");
+    addresses_.erase(it);
+    return answer("<return>true</return>");
+  }
+  return ec2Error(400, "InvalidAction",
+                  "The action " + call.action + " is not valid for this web service.");
+}
+
 std::map<std::string, FakeInstance> FakeAws::instances() const {
   std::lock_guard l(mu_);
   return instances_;
@@ -412,6 +552,25 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
                       "The instance ID '" + id + "' does not exist");
     }
     it->second.state = "terminated";
+    for (auto n = nics_.begin(); n != nics_.end();) {
+      if (n->second.instanceId != id) {
+        ++n;
+        continue;
+      }
+      for (auto& [aid, a] : addresses_) {
+        if (a.nicId == n->first) {
+          a.associationId.clear();
+          a.nicId.clear();
+        }
+      }
+      if (n->second.deleteOnTermination) {
+        n = nics_.erase(n);
+      } else {
+        n->second.status = "available";
+        n->second.instanceId.clear();
+        ++n;
+      }
+    }
     return xml(200, renderTemplate("terminate_instances.xml", {{"INSTANCE_ID", id}}));
   }
   if (action == "DescribeInstanceTypes") {
@@ -428,8 +587,7 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
                renderTemplate("describe_images.xml",
                               {{"IMAGE_ID", id}, {"ROOT_SIZE", std::to_string(rootVolumeGiB)}}));
   }
-  return ec2Error(400, "InvalidAction",
-                  "The action " + action + " is not valid for this web service.");
+  return networkAction(call);
 }
 
 net::ServerResponse FakeAws::sts(const Params& params) {

@@ -33,6 +33,16 @@ struct FakeInstance {
   int describes = 0;
 };
 
+struct FakeNic {
+  std::string id, status = "pending", instanceId, attachmentId;
+  bool deleteOnTermination = false;
+  int describes = 0;
+};
+
+struct FakeAddress {
+  std::string allocationId, publicIp, associationId, nicId;
+};
+
 class FakeAws {
  public:
   FakeAws();
@@ -50,6 +60,8 @@ class FakeAws {
   std::vector<std::string> problems()
       const;  // requests the fake refused as malformed or badly signed
   std::map<std::string, FakeInstance> instances() const;
+  std::map<std::string, FakeNic> nics() const;
+  std::map<std::string, FakeAddress> addresses() const;
 
   // EC2 behaviour.
   std::string region = "us-east-1";
@@ -78,6 +90,7 @@ class FakeAws {
   net::ServerResponse handle(const net::ServerRequest& r);
   net::ServerResponse ec2(const net::ServerRequest& r,
                           std::vector<std::pair<std::string, std::string>> params);
+  net::ServerResponse networkAction(const RecordedCall& call);
   net::ServerResponse sts(const std::vector<std::pair<std::string, std::string>>& params);
   net::ServerResponse imdsAnswer(const net::ServerRequest& r);
   std::string checkSignature(const net::ServerRequest& r, std::string* accessKey);
@@ -90,6 +103,9 @@ class FakeAws {
   std::map<std::string, FakeInstance> instances_;
   int nextInstance_ = 0;
   std::string lastId_;
+  std::map<std::string, FakeNic> nics_;
+  std::map<std::string, FakeAddress> addresses_;
+  int nextResource_ = 0;
   std::unique_ptr<net::HttpServer> server_;
 };
 
