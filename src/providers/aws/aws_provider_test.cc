@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "base/encoding.h"
 #include "base/files.h"
@@ -511,6 +512,38 @@ TEST(AwsProvider, ListingFollowsNextToken) {
   std::set<std::string> ids;
   for (const auto& i : *all) ids.insert(i.id);
   EXPECT_EQ(ids.size(), 5u);
+}
+
+TEST(AwsProvider, ConcurrentCreatesAndDeletes) {
+  Harness h;
+  AwsConfig c = h.config();
+  c.instanceTypes = {"t2.medium", "m6a.large", "m6a.xlarge"};
+  auto p = h.make(c);
+  constexpr int kPods = 16;
+  std::vector<std::thread> threads;
+  std::vector<std::string> ids(kPods);
+  std::atomic<int> failures{0};
+  for (int i = 0; i < kPods; ++i) {
+    threads.emplace_back([&, i] {
+      char sandbox[17];
+      std::snprintf(sandbox, sizeof sandbox, "%016x", 0xc0ffee00 + i);
+      auto inst = p->createInstance(request(sandbox));
+      if (!inst) {
+        ++failures;
+        return;
+      }
+      ids[i] = inst->id;
+      if (i % 2 == 0 && !p->deleteInstance(inst->id)) ++failures;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::set<std::string> unique(ids.begin(), ids.end());
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kPods));
+  EXPECT_EQ(h.fake.instances().size(), static_cast<size_t>(kPods));
+  EXPECT_EQ(h.fake.calls("DescribeInstanceTypes").size(), 1u);  // looked up once, shared
+  EXPECT_EQ(p->listInstances("")->size(), static_cast<size_t>(kPods / 2));
+  EXPECT_TRUE(h.fake.problems().empty());
 }
 
 TEST(AwsProvider, MutatingCallsAreRateLimited) {
