@@ -104,6 +104,13 @@ Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config
   std::string profile = profileName(c.profile, env);
   auto settings = loadProfile(profile, env);
   if (!settings) return fail(settings.error().wrap("AWS profile " + profile));
+  if (profile != "default" && !settings->found) {
+    // As the SDKs: a profile asked for by name must exist.
+    return fail(Code::kInvalidArgument,
+                "AWS profile \"" + profile +
+                    "\" is in neither the shared credentials nor the "
+                    "config file (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE)");
+  }
 
   // Region: flag/AWS_REGION, AWS_DEFAULT_REGION, the profile, then IMDS.
   if (c.region.empty()) c.region = env("AWS_DEFAULT_REGION").value_or("");

@@ -67,7 +67,7 @@ struct CredsHarness {
     r.podNamespace = "ns";
     r.sandboxId = "abcdefabcdefabcd";
     r.instanceName = "podvm-p-abcdefab";
-    r.userData = "#cloud-config\n";
+    r.userData = "#cloud-config\n# -----BEGIN PRIVATE KEY----- user-data-secret\n";
     return r;
   }
 };
@@ -134,6 +134,12 @@ TEST(AwsCredentials, SharedFilesWithProfile) {
   auto bad = s.make(c);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("setting outside of a section"), std::string::npos);
+  // A profile named but absent is an error, as in the SDKs.
+  s.env["AWS_CONFIG_FILE"] = s.dir.path + "/config";
+  s.env["AWS_PROFILE"] = "nope";
+  auto missing = s.make(c);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("AWS profile \"nope\""), std::string::npos);
 }
 
 TEST(AwsCredentials, WebIdentityThroughSts) {
@@ -337,8 +343,9 @@ TEST(AwsCredentials, NoSecretInLogs) {
   std::string logs = ::testing::internal::GetCapturedStderr();
   log::setLevel(level);
   ASSERT_NE(logs.find("RequestLimitExceeded"), std::string::npos) << "logs were not captured";
-  std::vector<std::string> secrets = {"web-identity-token", "static-secret-value",
-                                      "static-session-token-value", "imds-session-token"};
+  std::vector<std::string> secrets = {"web-identity-token",         "static-secret-value",
+                                      "static-session-token-value", "imds-session-token",
+                                      "user-data-secret",           "PRIVATE KEY"};
   for (int n = 1; n <= 3; ++n) {
     secrets.push_back("sts-secret-" + std::to_string(n));
     secrets.push_back("sts-session-token-" + std::to_string(n));
