@@ -120,8 +120,12 @@ Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config
     if (!imdsUsable) return std::nullopt;
     auto v = p->imds_->get(path);
     if (!v) {
-      log::warn(kLog, "instance metadata {}: {}", path, v.error().message);
-      if (v.error().code != Code::kNotFound) imdsUsable = false;  // unreachable: stop asking
+      if (v.error().code == Code::kNotFound) {
+        log::debug(kLog, "instance metadata {}: not set", path);
+      } else {
+        log::warn(kLog, "instance metadata {}: {}", path, v.error().message);
+        imdsUsable = false;  // unreachable: stop asking
+      }
       return std::nullopt;
     }
     return trimmed(*v);
