@@ -5,8 +5,9 @@
 #               worker, as a CNI plugin would make it.
 #   docker_up   dockerd in the worker namespace, bridge docker0 on 198.18.201.0/24, no iptables
 #               changes, state under $WORK; the pod VM image built and imported.
-#   libvirt_up  virtlogd, and libvirtd in the worker namespace with an isolated DHCP network
-#               (bridge ppbr$N, 198.18.203.0/24); the pod VM kernel and initramfs built.
+#   libvirt_up  virtlogd, and libvirtd in the worker namespace with a routed DHCP network
+#               (bridge ppbr$N, 198.18.203.0/24; routed, so DHCP hands out the default route
+#               the pod VM's forwarder finds its primary interface by); the pod VM kernel and initramfs built.
 # Only 198.18.0.0/15 addresses, only inside namespaces made here; env_down removes everything
 # (also what a failed run left), and is safe to call at any point.
 # Callers set ROOT, BIN and WORK, then call env_up and the provider's *_up.
@@ -119,18 +120,25 @@ docker_up() {
 }
 
 libvirt_up() {
-  if pgrep -x libvirtd >/dev/null; then
+  if "${VIRSH[@]}" version >/dev/null 2>&1; then
     echo "a libvirtd is already running; this script starts its own in a network namespace (stop the other one first)" >&2
     return 1
   fi
   log "starting virtlogd, and libvirtd in namespace $NSW"
   mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/dnsmasq
-  if ! pgrep -x virtlogd >/dev/null; then
+  if ! pgrep -x virtlogd -r S,R,D >/dev/null; then
     /usr/sbin/virtlogd -d -p "$WORK/virtlogd.pid"
     for _ in $(seq 50); do [[ -s $WORK/virtlogd.pid ]] && break; sleep 0.1; done
     VIRTLOGD_PID=$(cat "$WORK/virtlogd.pid" 2>/dev/null || true)
   fi
-  inw /usr/sbin/libvirtd -d -p "$WORK/libvirtd.pid"
+  # QEMU runs as root for this libvirtd (its own mount namespace sees a qemu.conf saying so):
+  # as user libvirt-qemu, /dev/kvm (root 0600 here) looks unusable while the root-run QEMU
+  # probe found KVM, so libvirt re-probes QEMU's capabilities on every define (~30 s each).
+  # The domains are type 'qemu' (TCG) either way; nothing outside this libvirtd changes.
+  grep -v '^[[:space:]]*\(user\|group\)[[:space:]]*=' /etc/libvirt/qemu.conf >"$WORK/qemu.conf"
+  printf 'user = "root"\ngroup = "root"\n' >>"$WORK/qemu.conf"
+  inw unshare -m sh -c 'mount --bind "$1" /etc/libvirt/qemu.conf && exec /usr/sbin/libvirtd -d -p "$2"' \
+    sh "$WORK/qemu.conf" "$WORK/libvirtd.pid"
   for _ in $(seq 50); do [[ -s $WORK/libvirtd.pid ]] && break; sleep 0.1; done
   LIBVIRTD_PID=$(cat "$WORK/libvirtd.pid" 2>/dev/null || true)
   for _ in $(seq 100); do "${VIRSH[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
@@ -138,6 +146,7 @@ libvirt_up() {
   cat >"$WORK/net.xml" <<EOF
 <network>
   <name>$LVNET</name>
+  <forward mode='route'/>
   <bridge name='$LVBR' stp='off' delay='0'/>
   <ip address='198.18.203.1' netmask='255.255.255.0'>
     <dhcp><range start='198.18.203.100' end='198.18.203.200'/></dhcp>

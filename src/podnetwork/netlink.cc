@@ -365,6 +365,20 @@ Status RouteSocket::moveLink(const LinkInfo& info, const Netns& target,
   return {};
 }
 
+Status RouteSocket::renameLink(const LinkInfo& info, const std::string& newName) {
+  rtnl_link* raw = nullptr;
+  int err = rtnl_link_get_kernel(sock_, info.index, nullptr, &raw);
+  LinkPtr orig(raw);
+  if (err < 0) return fail(nlError(err, fmt::format("looking up {}", info.name), netnsPath_));
+  LinkPtr change(rtnl_link_alloc());
+  if (!change) return fail(Code::kResourceExhausted, "allocating a link");
+  rtnl_link_set_name(change.get(), newName.c_str());
+  if (err = rtnl_link_change(sock_, orig.get(), change.get(), 0); err < 0) {
+    return fail(nlError(err, fmt::format("renaming {} to {}", info.name, newName), netnsPath_));
+  }
+  return {};
+}
+
 Status RouteSocket::setLinkUp(const LinkInfo& info) {
   rtnl_link* raw = nullptr;
   int err = rtnl_link_get_kernel(sock_, info.index, nullptr, &raw);

@@ -72,6 +72,8 @@ class RouteSocket {
   // Moves a link into another namespace, optionally renaming it on the way.
   Status moveLink(const LinkInfo& link, const Netns& target, const std::string& newName);
   Status setLinkUp(const LinkInfo& link);
+  // Renames a link (which must be down) within this namespace.
+  Status renameLink(const LinkInfo& link, const std::string& newName);
 
   Result<std::vector<Ipv4Prefix>> ipv4Addresses(int ifindex);
   Status addAddress(int ifindex, const std::string& ifname, Ipv4Prefix prefix);

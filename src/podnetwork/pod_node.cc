@@ -93,11 +93,18 @@ Result<T> poll(const PodNodeOptions& options, F&& probe) {
 }
 
 Result<VxlanPodNode::Underlay> VxlanPodNode::waitForUnderlay(bool dedicated) {
+  bool waitLogged = false;
   auto primary = poll<PrimaryInterface>(options_, [&]() -> Result<PrimaryInterface> {
     auto host = netlink::RouteSocket::open(hostNs_);
     if (!host) return fail(host.error());
     auto found = findPrimaryInterface(*host);
     if (!found && found.error().code == Code::kNotFound) {
+      if (!waitLogged) {
+        log::info(kLog, "waiting up to {} s for the VM's primary interface: {}",
+                  std::chrono::duration_cast<std::chrono::seconds>(options_.waitTimeout).count(),
+                  found.error().message);
+        waitLogged = true;
+      }
       return fail(Code::kUnavailable, found.error().message);  // not yet: keep waiting
     }
     return found;
@@ -183,6 +190,7 @@ Status VxlanPodNode::setup(const PodNetworkConfig& config, const std::string& po
   if (auto s = buildPodInterface(config, *podNs, *host, *pod, mtu); !s) {
     // Clean up so that the forwarder, restarted by systemd, starts from an empty namespace.
     (void)pod->deleteLink(config.interfaceName);
+    (void)pod->deleteLink("vxlan0");  // left under its temporary name if the rename failed
     if (auto r = rules ? withHostNs([&] { return rules_.remove(config.vxlanId); }) : Status{}; !r) {
       log::warn(kLog, "{}", r.error().message);
     }
@@ -204,18 +212,27 @@ Status VxlanPodNode::setup(const PodNetworkConfig& config, const std::string& po
 Status VxlanPodNode::buildPodInterface(const PodNetworkConfig& config, const Netns& podNs,
                                        netlink::RouteSocket& host, netlink::RouteSocket& pod,
                                        int mtu) {
+  // Created straight into the pod namespace, but under a temporary name (upstream's vxlan0):
+  // before Linux 6.x, the kernel looks a new link's name up in the namespace of the request
+  // too, and the VM's own interface there usually has the pod's name (eth0).
   netlink::VxlanSpec spec;
-  spec.name = config.interfaceName;
+  spec.name = "vxlan0";
   spec.vni = config.vxlanId;
   spec.remote = config.workerNodeIp->address;
   spec.port = config.vxlanPort;
   spec.targetNetnsFd = podNs.fd();
   spec.mac = config.podHwAddr;
   spec.mtu = mtu;
-  spec.up = true;
+  spec.up = false;
   if (auto s = host.addVxlan(spec); !s) return s;
+  auto created = pod.link(spec.name);
+  if (!created) return fail(created.error());
+  if (spec.name != config.interfaceName) {
+    if (auto s = pod.renameLink(*created, config.interfaceName); !s) return s;
+  }
   auto link = pod.link(config.interfaceName);
   if (!link) return fail(link.error());
+  if (auto s = pod.setLinkUp(*link); !s) return s;
   if (auto s = pod.addAddress(link->index, link->name, *config.podIp); !s) return s;
 
   if (config.podIp->length != 32) {

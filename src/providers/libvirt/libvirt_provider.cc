@@ -172,7 +172,11 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
   x += "      <model type='virtio'/>\n    </interface>\n";
   // Without an entropy source a TCG guest's TLS server can wait minutes for its RNG to seed.
   x += "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n";
-  x += "    <serial type='pty'><target port='0'/></serial>\n    <console type='pty'><target type='serial' port='0'/></console>\n";
+  // The console is also logged to <data-dir>/<name>-console.log while the VM exists: the first
+  // place to look when a pod VM boots but its forwarder never answers.
+  x += "    <serial type='pty'><log file='" + esc(config_.dataDir + "/" + req.instanceName + "-console.log") +
+       "' append='off'/><target port='0'/></serial>\n";
+  x += "    <console type='pty'><target type='serial' port='0'/></console>\n";
   x += "  </devices>\n</domain>\n";
   return x;
 }
@@ -206,6 +210,7 @@ Result<std::string> LibvirtProvider::createRootDisk(const std::string& name, con
 void LibvirtProvider::removeArtifacts(const std::string& name) {
   std::error_code ec;
   std::filesystem::remove(config_.dataDir + "/" + name + "-cloudinit.iso", ec);
+  std::filesystem::remove(config_.dataDir + "/" + name + "-console.log", ec);
   if (!config_.kernel.empty()) return;
   virStoragePoolPtr pool = virStoragePoolLookupByName(conn_, config_.poolName.c_str());
   if (!pool) {
@@ -291,10 +296,15 @@ Result<Instance> LibvirtProvider::createInstance(const CreateRequest& req) {
     removeArtifacts(name);
     return fail(std::move(e));
   };
+  auto t0 = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   if (virDomainCreate(dom.get()) != 0) return undo(Error{Code::kInternal, lastError("libvirt: starting domain " + name)});
+  auto t1 = std::chrono::steady_clock::now();
+  log::info("libvirt", "domain {} ({}) started in {} ms; waiting for its DHCP lease", name, uuid, ms(t1 - t0));
   auto ips = waitForIps(dom.get(), name);
   if (!ips) return undo(ips.error());
-  log::info("libvirt", "domain {} ({}) running at {}", name, uuid, ips->front());
+  log::info("libvirt", "domain {} ({}) running at {}, lease after {} ms", name, uuid, ips->front(),
+            ms(std::chrono::steady_clock::now() - t1));
   return Instance{uuid, name, *ips};
 }
 
