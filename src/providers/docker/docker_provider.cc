@@ -114,12 +114,15 @@ Result<Instance> DockerProvider::createInstance(const CreateRequest& req) {
   if (auto st = files::makeDirs(dir, 0700); !st) return fail(st.error());
   const std::string userData = dir + "/user-data";
   if (auto st = files::writeAtomic(userData, req.userData, 0600); !st) return fail(st.error());
-  if (auto st = files::makeDirs(config_.dataDir + "/kata-containers", 0755); !st) return fail(st.error());
+  // /run/kata-containers (the agent's socket and the containers' state) is per instance:
+  // upstream shares <data-dir>/kata-containers between all pod VMs, so two pods on one node
+  // replace each other's agent.sock. The image cache (/image) stays shared.
+  if (auto st = files::makeDirs(dir + "/kata-containers", 0755); !st) return fail(st.error());
   if (auto st = files::makeDirs(config_.dataDir + "/image", 0755); !st) return fail(st.error());
 
   nlohmann::json binds = nlohmann::json::array({
       userData + ":/media/cidata/user-data:ro",
-      config_.dataDir + "/kata-containers:/run/kata-containers",
+      dir + "/kata-containers:/run/kata-containers",
       config_.dataDir + "/image:/image",
   });
   // Only host paths that exist: docker would otherwise create directories in their place.
