@@ -1,0 +1,355 @@
+// Idle memory of the pod VM's agent-protocol-forwarder (issue 4: target <= 4 MiB RSS), against
+// a plain socat relay. Both relay TCP 127.0.0.1:<port> to the stand-in agent's unix socket
+// (tests/agent's test-agent); the forwarder runs with -disable-tls -no-pod-network (TLS adds
+// OpenSSL's per-connection state, measured separately in the forwarder's own tests).
+//
+// Each run starts the agent and one relay, connects one ttrpc client (as the adaptor's proxy
+// keeps one long-lived connection), relays a mix of calls (Health.Check, GetGuestDetails,
+// CreateSandbox with DNS, which the forwarder decodes and edits, DestroySandbox), lets the
+// relay settle and reads its memory: with the client connection still open (the steady state
+// of a running pod), then after the client disconnected. For socat (fork mode) the memory of
+// its per-connection child is included. Runs alternate forwarder / socat; medians are printed.
+//
+// Usage: bench_forwarder [--smoke] [--runs N] [--calls N]
+//   --smoke  one run with few calls; exits non-zero if a relay fails, never on the target.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/agent.pb.h"
+#include "agent/health.pb.h"
+#include "base/log.h"
+#include "ttrpc/client.h"
+#include "ttrpc/io_thread.h"
+#include "ttrpc/stream.h"
+
+#if !defined(PP_FORWARDER) || !defined(PP_TEST_AGENT)
+#error "PP_FORWARDER and PP_TEST_AGENT must name the programs"
+#endif
+
+namespace {
+
+using namespace pp;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr long kTargetKiB = 4096;
+
+// A program in its own process, stdout/stderr to /dev/null, stopped with SIGTERM.
+class Process {
+ public:
+  explicit Process(std::vector<std::string> argv) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      if (!std::freopen("/dev/null", "w", stdout) || !std::freopen("/dev/null", "w", stderr)) ::_exit(127);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  ~Process() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  pid_t pid() const { return pid_; }
+  bool running() const { return ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+struct Memory {
+  long rssKiB = 0;
+  long pssKiB = 0;
+  long anonKiB = 0;
+  long threads = 0;
+  int processes = 0;
+};
+
+long statusField(const std::string& text, const char* name) {
+  auto at = text.find(std::string("\n") + name);
+  if (at == std::string::npos) return 0;
+  return std::strtol(text.c_str() + at + std::strlen(name) + 1, nullptr, 10);
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return "\n" + ss.str();
+}
+
+// The process and its descendants (socat forks one child per connection).
+std::vector<pid_t> tree(pid_t root) {
+  std::map<pid_t, pid_t> parent;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::string stat = slurp(e.path() / "stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    fields >> state >> ppid;
+    parent[std::stoi(name)] = ppid;
+  }
+  std::vector<pid_t> out = {root};
+  for (size_t i = 0; i < out.size(); ++i) {
+    for (auto [pid, pp] : parent) {
+      if (pp == out[i]) out.push_back(pid);
+    }
+  }
+  return out;
+}
+
+Memory memoryOf(pid_t root) {
+  Memory m;
+  for (pid_t pid : tree(root)) {
+    const fs::path dir = "/proc/" + std::to_string(pid);
+    const std::string status = slurp(dir / "status");
+    m.rssKiB += statusField(status, "VmRSS:");
+    m.anonKiB += statusField(status, "RssAnon:");
+    m.threads += statusField(status, "Threads:");
+    m.pssKiB += statusField(slurp(dir / "smaps_rollup"), "Pss:");
+    ++m.processes;
+  }
+  return m;
+}
+
+uint16_t freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+bool accepts(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+template <typename F>
+bool waitFor(F ready, std::chrono::milliseconds limit) {
+  for (auto until = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < until;) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return ready();
+}
+
+struct Sample {
+  Memory open;  // idle, the client's connection still open
+  Memory idle;  // idle, after the client disconnected
+};
+
+// One relay measured: `calls` Health.Check calls plus the agent calls around them.
+bool measure(const std::vector<std::string>& relayArgv, uint16_t port, int calls, Sample& out, std::string& error) {
+  Process relay(relayArgv);
+  if (!waitFor([&] { return accepts(port); }, 5s)) {
+    error = relayArgv[0] + " did not listen on port " + std::to_string(port);
+    return false;
+  }
+  // socat's fork mode made a child for the probe connection above; let it go.
+  waitFor([&] { return tree(relay.pid()).size() == 1; }, 2s);
+  ttrpc::IoThread io;
+  std::shared_ptr<ttrpc::Client> client;
+  std::string failure = io.run([&]() -> asio::awaitable<std::string> {
+    auto ex = co_await asio::this_coro::executor;
+    ttrpc::TcpTarget target;
+    target.host = "127.0.0.1";
+    target.port = port;
+    auto stream = co_await ttrpc::connectTcp(ex, target);
+    if (!stream) co_return "connect: " + stream.error().message;
+    client = ttrpc::Client::create(std::move(*stream));
+    grpc::CheckRequest check;
+    for (int i = 0; i < calls; ++i) {
+      auto r = co_await client->callTyped<grpc::HealthCheckResponse>("grpc.Health", "Check", check);
+      if (!r) co_return "Health.Check: " + r.error().message;
+      if (r->status() != grpc::HealthCheckResponse::SERVING) co_return "Health.Check: not SERVING";
+    }
+    grpc::GuestDetailsRequest details;
+    details.set_mem_block_size(true);
+    auto d = co_await client->callTyped<grpc::GuestDetailsResponse>("grpc.AgentService", "GetGuestDetails", details);
+    if (!d) co_return "GetGuestDetails: " + d.error().message;
+    grpc::CreateSandboxRequest sandbox;
+    sandbox.set_hostname("bench");
+    sandbox.set_sandbox_id("bench-sandbox");
+    sandbox.add_dns("nameserver 198.18.0.53");
+    auto c = co_await client->call("grpc.AgentService", "CreateSandbox", sandbox.SerializeAsString());
+    if (!c) co_return "CreateSandbox: " + c.error().message;
+    auto x = co_await client->call("grpc.AgentService", "DestroySandbox", std::string());
+    if (!x) co_return "DestroySandbox: " + x.error().message;
+    co_return std::string();
+  });
+  if (!failure.empty()) {
+    error = relayArgv[0] + ": " + failure;
+    if (client) io.run([&]() -> asio::awaitable<void> { client->close(); co_return; });
+    return false;
+  }
+  std::this_thread::sleep_for(500ms);
+  out.open = memoryOf(relay.pid());
+  io.run([&]() -> asio::awaitable<void> {
+    client->close();
+    client.reset();
+    co_return;
+  });
+  waitFor([&] { return tree(relay.pid()).size() == 1; }, 2s);
+  std::this_thread::sleep_for(500ms);
+  out.idle = memoryOf(relay.pid());
+  if (!relay.running()) {
+    error = relayArgv[0] + " exited";
+    return false;
+  }
+  return true;
+}
+
+long median(std::vector<long> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Column {
+  std::vector<long> rss, pss, anon, threads, processes;
+  void add(const Memory& m) {
+    rss.push_back(m.rssKiB);
+    pss.push_back(m.pssKiB);
+    anon.push_back(m.anonKiB);
+    threads.push_back(m.threads);
+    processes.push_back(m.processes);
+  }
+};
+
+void printRow(const char* name, const Column& c) {
+  std::printf("  %-44s %8ld %8ld %8ld %5ld %5ld\n", name, median(c.rss), median(c.pss), median(c.anon),
+              median(c.processes), median(c.threads));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool smoke = false;
+  int runs = 5;
+  int calls = 20;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--smoke") {
+      smoke = true;
+      runs = 1;
+      calls = 5;
+    } else if (a == "--runs" && i + 1 < argc) {
+      runs = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--calls" && i + 1 < argc) {
+      calls = std::max(1, std::atoi(argv[++i]));
+    } else {
+      std::fprintf(stderr, "usage: bench_forwarder [--smoke] [--runs N] [--calls N]\n");
+      return 2;
+    }
+  }
+  pp::log::setLevel(pp::log::Level::kWarn);
+  ::signal(SIGPIPE, SIG_IGN);
+  if (std::system("command -v socat >/dev/null 2>&1") != 0) {
+    std::fprintf(stderr, "bench_forwarder: socat is missing (scripts/install-deps)\n");
+    return 1;
+  }
+
+  std::string dirTemplate = "/tmp/bfwd-XXXXXX";  // short: unix socket paths must stay < 108 bytes
+  if (::mkdtemp(dirTemplate.data()) == nullptr) {
+    std::perror("mkdtemp");
+    return 1;
+  }
+  const fs::path dir = dirTemplate;
+  const std::string agentSocket = (dir / "agent.sock").string();
+  const std::string apf = (dir / "apf.json").string();
+  std::ofstream(apf) << "{}\n";
+
+  Column fwdOpen, fwdIdle, socatOpen, socatIdle;
+  std::string error;
+  bool ok = true;
+  for (int run = 0; run < runs && ok; ++run) {
+    fs::remove(agentSocket);
+    Process agent({PP_TEST_AGENT, "-listen", agentSocket});
+    if (!waitFor([&] { return fs::exists(agentSocket); }, 5s)) {
+      error = "test-agent did not start";
+      ok = false;
+      break;
+    }
+    for (int which = 0; which < 2 && ok; ++which) {
+      const uint16_t port = freePort();
+      std::vector<std::string> argvRelay;
+      if (which == 0) {
+        argvRelay = {PP_FORWARDER, "-disable-tls", "-no-pod-network", "-config", apf,
+                     "-listen", "127.0.0.1:" + std::to_string(port), "-kata-agent-socket", agentSocket,
+                     "-pod-namespace", (dir / "podns").string()};
+      } else {
+        argvRelay = {"socat", "TCP-LISTEN:" + std::to_string(port) + ",bind=127.0.0.1,reuseaddr,fork",
+                     "UNIX-CONNECT:" + agentSocket};
+      }
+      Sample s;
+      if (!measure(argvRelay, port, calls, s, error)) {
+        ok = false;
+        break;
+      }
+      (which == 0 ? fwdOpen : socatOpen).add(s.open);
+      (which == 0 ? fwdIdle : socatIdle).add(s.idle);
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (!ok) {
+    std::fprintf(stderr, "bench_forwarder: %s\n", error.c_str());
+    return 1;
+  }
+
+  std::printf("agent relay memory after %d relayed calls, median of %d run%s (KiB; socat includes its "
+              "per-connection child)\n",
+              calls + 3, runs, runs == 1 ? "" : "s");
+  std::printf("  %-44s %8s %8s %8s %5s %5s\n", "relay", "RSS", "PSS", "anon", "procs", "thr");
+  printRow("agent-protocol-forwarder, connection open", fwdOpen);
+  printRow("socat, connection open", socatOpen);
+  printRow("agent-protocol-forwarder, after disconnect", fwdIdle);
+  printRow("socat, after disconnect", socatIdle);
+  const double ratioOpen = static_cast<double>(median(fwdOpen.rss)) / std::max(1L, median(socatOpen.rss));
+  const double ratioIdle = static_cast<double>(median(fwdIdle.rss)) / std::max(1L, median(socatIdle.rss));
+  std::printf("  RSS ratio forwarder/socat: %.2fx connection open, %.2fx after disconnect\n", ratioOpen, ratioIdle);
+  const long worst = std::max(median(fwdOpen.rss), median(fwdIdle.rss));
+  std::printf("  target: forwarder idle RSS <= %ld KiB (4 MiB): %s (%ld KiB)\n", kTargetKiB,
+              worst <= kTargetKiB ? "met" : "MISSED", worst);
+  if (smoke) std::printf("  (smoke run: numbers from a single short run)\n");
+  return 0;
+}
