@@ -49,7 +49,10 @@ lv_domains() {
 
 env_down() {
   set +e
-  [[ -n $ADAPTOR_PID ]] && kill -9 "$ADAPTOR_PID" 2>/dev/null
+  if [[ -n $ADAPTOR_PID ]]; then
+    stop_pid "$ADAPTOR_PID"
+    { wait "$ADAPTOR_PID"; } 2>/dev/null
+  fi
   if [[ -S $WORK/d.sock ]]; then
     for c in $(dapi "http://d/v1.41/containers/json?all=1" | grep -o '"Id":"[0-9a-f]*"' | cut -d'"' -f4); do
       dapi -X DELETE "http://d/v1.41/containers/$c?force=1" >/dev/null
@@ -187,7 +190,7 @@ start_adaptor() {
 
 stop_adaptor() {
   [[ -n $ADAPTOR_PID ]] || return 0
-  kill "$ADAPTOR_PID" 2>/dev/null
-  wait "$ADAPTOR_PID" 2>/dev/null || true
+  stop_pid "$ADAPTOR_PID"
+  { wait "$ADAPTOR_PID"; } 2>/dev/null || true
   ADAPTOR_PID=
 }
