@@ -60,7 +60,9 @@ for PROVIDER in "${providers[@]}"; do
   env_up
   "${PROVIDER}_up" >/dev/null
   # A long proxy timeout: with 10 TCG VMs booting at once on a small machine, boots take minutes.
-  start_adaptor "$PROVIDER" -proxy-timeout 600s >/dev/null
+  extra=(-proxy-timeout 600s)
+  [[ $PROVIDER == libvirt ]] && extra+=(-ip-timeout 600s)
+  start_adaptor "$PROVIDER" "${extra[@]}" >/dev/null
   pod "warmup-$PROVIDER" >/dev/null  # first pod pays one-time costs (image layers, TLS CA)
 
   agents=() stops=() shares=()

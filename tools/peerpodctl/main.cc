@@ -94,6 +94,7 @@ int runCommand(const Options& o) {
   };
   if (auto st = shim.startVM(id); !st) {
     failWith("StartVM", st.error());
+    phases.done("StartVM (failed)");  // so that the StopVM line times StopVM alone
     return cleanup(1);
   }
   phases.done("StartVM");
