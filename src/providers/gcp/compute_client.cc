@@ -1,0 +1,361 @@
+// Compute Engine REST API client (see compute_client.h).
+#include "providers/gcp/compute_client.h"
+
+#include <openssl/rand.h>
+
+#include <thread>
+
+#include "base/encoding.h"
+#include "base/log.h"
+
+namespace pp::providers::gcp {
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kLog = "gcp";
+constexpr int kMaxPages = 50;
+
+std::string str(const json& j, const char* name) {
+  if (!j.is_object()) return {};
+  auto it = j.find(name);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// int64 fields come as JSON strings in the Compute API ("diskSizeGb": "10"); int32 as numbers.
+std::optional<int64_t> integer(const json& j, const char* name) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(name);
+  if (it == j.end()) return std::nullopt;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_string()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
+      return std::nullopt;
+    return std::stoll(s);
+  }
+  return std::nullopt;
+}
+
+bool retryable(const GcpError& e) {
+  if (e.httpStatus == 0 || e.httpStatus == 429 || e.httpStatus >= 500) return true;
+  return e.httpStatus == 403 &&
+         (e.reason == "rateLimitExceeded" || e.reason == "userRateLimitExceeded");
+}
+
+GcpError parseError(const net::HttpResponse& r) {
+  GcpError e;
+  e.httpStatus = r.status;
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    const json& err = j["error"];
+    e.message = str(err, "message");
+    if (err.contains("errors") && err["errors"].is_array() && !err["errors"].empty())
+      e.reason = str(err["errors"][0], "reason");
+    if (e.reason.empty()) e.reason = str(err, "status");
+  }
+  if (e.message.empty()) e.message = r.body.substr(0, 200);
+  if (e.message.size() > 1000) e.message.resize(1000);
+  if (auto ra = r.header("Retry-After"); !ra.empty()) e.retryAfter = parseRetryAfter(ra);
+  return e;
+}
+
+}  // namespace
+
+Error GcpError::toError(const std::string& context) const {
+  Code code = Code::kUnknown;
+  switch (httpStatus) {
+    case 0: code = Code::kUnavailable; break;
+    case 400: code = Code::kInvalidArgument; break;
+    case 401: code = Code::kUnauthenticated; break;
+    case 403:
+      code = reason.find("RateLimit") != std::string::npos || reason.find("rateLimit") != std::string::npos ||
+                     reason.find("quota") != std::string::npos
+                 ? Code::kResourceExhausted
+                 : Code::kPermissionDenied;
+      break;
+    case 404: code = Code::kNotFound; break;
+    case 409: code = Code::kAlreadyExists; break;
+    case 412: code = Code::kFailedPrecondition; break;
+    case 429: code = Code::kResourceExhausted; break;
+    default:
+      if (httpStatus >= 500) code = Code::kUnavailable;
+  }
+  std::string m = context + ": ";
+  if (httpStatus != 0) {
+    m += "HTTP " + std::to_string(httpStatus);
+    if (!reason.empty()) m += " " + reason;
+    m += ": ";
+  }
+  m += message;
+  return Error{code, m};
+}
+
+std::string newRequestId() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    for (auto& c : b) c = static_cast<unsigned char>(std::rand());
+  }
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  std::string h = encoding::hexEncode(std::string(reinterpret_cast<char*>(b), sizeof b));
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
+}
+
+std::optional<GcpOperation> parseOperation(const json& j) {
+  GcpOperation op;
+  op.name = str(j, "name");
+  op.status = str(j, "status");
+  if (op.name.empty() || op.status.empty()) return std::nullopt;
+  if (auto it = j.find("error"); it != j.end() && it->is_object()) {
+    auto errs = it->find("errors");
+    if (errs != it->end() && errs->is_array() && !errs->empty()) {
+      op.errorCode = str((*errs)[0], "code");
+      op.errorMessage = str((*errs)[0], "message");
+      for (size_t i = 1; i < errs->size() && i < 5; ++i)
+        op.errorMessage += "; " + str((*errs)[i], "code") + ": " + str((*errs)[i], "message");
+    }
+    if (op.errorCode.empty() && op.errorMessage.empty()) op.errorCode = "UNKNOWN";
+  }
+  if (auto s = integer(j, "httpErrorStatusCode")) op.httpErrorStatusCode = *s;
+  if (op.failed() && op.errorMessage.empty()) op.errorMessage = str(j, "httpErrorMessage");
+  return op;
+}
+
+std::optional<GcpInstance> parseInstance(const json& j) {
+  GcpInstance i;
+  i.name = str(j, "name");
+  if (i.name.empty()) return std::nullopt;
+  if (auto id = integer(j, "id")) i.id = std::to_string(*id);
+  i.status = str(j, "status");
+  if (auto nics = j.find("networkInterfaces"); nics != j.end() && nics->is_array()) {
+    for (const auto& nic : *nics) {
+      if (auto ip = str(nic, "networkIP"); !ip.empty()) i.internalIps.push_back(ip);
+      if (!nic.is_object()) continue;
+      if (auto acs = nic.find("accessConfigs"); acs != nic.end() && acs->is_array()) {
+        for (const auto& ac : *acs)
+          if (auto ip = str(ac, "natIP"); !ip.empty()) i.natIps.push_back(ip);
+      }
+    }
+  }
+  if (auto labels = j.find("labels"); labels != j.end() && labels->is_object()) {
+    for (const auto& [k, v] : labels->items())
+      if (v.is_string()) i.labels[k] = v.get<std::string>();
+  }
+  return i;
+}
+
+ComputeClient::ComputeClient(net::HttpClient http, std::shared_ptr<TokenSource> tokens,
+                             ComputeClientOptions options)
+    : http_(std::move(http)),
+      tokens_(std::move(tokens)),
+      options_(std::move(options)),
+      retrier_(options_.retry, options_.sleep),
+      bucket_(options_.mutatingCallsPerSecond, std::max(1.0, options_.mutatingCallsPerSecond)) {
+  while (!options_.endpoint.empty() && options_.endpoint.back() == '/') options_.endpoint.pop_back();
+}
+
+std::string ComputeClient::zonePath() const {
+  return "/projects/" + net::urlEncode(options_.project) + "/zones/" + net::urlEncode(options_.zone);
+}
+
+std::expected<json, GcpError> ComputeClient::attempt(const std::string& method,
+                                                     const std::string& url,
+                                                     const std::string& body) {
+  auto token = tokens_->token();
+  if (!token) return std::unexpected(GcpError{0, "credentials", token.error().message, {}});
+  net::HttpRequest req;
+  req.method = method;
+  req.url = url;
+  req.headers = {{"Authorization", "Bearer " + *token}, {"Accept", "application/json"}};
+  if (!body.empty() || method == "POST") {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = body;
+  }
+  req.timeout = options_.timeout;
+  req.maxResponseBytes = 16 << 20;
+  auto r = http_.send(req);
+  if (!r) return std::unexpected(GcpError{0, "", r.error().message, {}});
+  if (!r->ok()) return std::unexpected(parseError(*r));
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object()) {
+    return std::unexpected(GcpError{r->status, "badResponse", "the answer is not a JSON object", {}});
+  }
+  return j;
+}
+
+std::expected<json, GcpError> ComputeClient::call(const std::string& method, const std::string& path,
+                                                  const json* body, bool mutating) {
+  // Absolute URLs reach other Google APIs (Resource Manager) with the same auth and retries.
+  std::string url = path.rfind("http", 0) == 0 ? path : options_.endpoint + path;
+  std::string payload = body ? body->dump() : std::string();
+  GcpError last;
+  bool refreshed = false;
+  auto once = [&]() -> Result<json> {
+    if (mutating) bucket_.acquire();
+    auto r = attempt(method, url, payload);
+    if (r) return std::move(*r);
+    last = r.error();
+    if (last.httpStatus == 401 && !refreshed) {
+      // An expired or revoked token: fetch a new one and try again at once.
+      refreshed = true;
+      tokens_->invalidate();
+      last.httpStatus = 0;  // mark for an immediate retry
+      last.retryAfter = std::chrono::milliseconds(0);
+    }
+    return fail(Code::kUnknown, last.message);
+  };
+  auto classify = [&](const Error&) -> RetryVerdict {
+    if (last.reason == "credentials") return {};
+    if (!retryable(last)) return {};
+    log::warn(kLog, "{} {}: {} (retrying)", method, path,
+              last.httpStatus ? "HTTP " + std::to_string(last.httpStatus) + " " + last.reason
+                              : last.message);
+    return {true, last.retryAfter};
+  };
+  auto r = retrier_.run<json>(once, classify);
+  if (r) return std::move(*r);
+  return std::unexpected(last);
+}
+
+Status ComputeClient::waitOperation(const GcpOperation& first, const std::string& what) {
+  GcpOperation op = first;
+  auto deadline = std::chrono::steady_clock::now() + options_.operationTimeout;
+  while (op.status != "DONE") {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return fail(Code::kDeadlineExceeded, what + ": operation " + op.name + " still " + op.status +
+                                               " after the operation timeout");
+    }
+    auto r = call("POST", zonePath() + "/operations/" + net::urlEncode(op.name) + "/wait", nullptr,
+                  false);
+    if (!r) return fail(r.error().toError(what + ": waiting for operation " + op.name));
+    auto next = parseOperation(*r);
+    if (!next) return fail(Code::kInternal, what + ": operation answer without name or status");
+    op = *next;
+  }
+  if (op.failed()) {
+    Code code = op.httpErrorStatusCode == 404   ? Code::kNotFound
+                : op.httpErrorStatusCode == 409 ? Code::kAlreadyExists
+                : op.httpErrorStatusCode == 403 ? Code::kPermissionDenied
+                : op.httpErrorStatusCode == 400 ? Code::kInvalidArgument
+                : op.errorCode.find("QUOTA") != std::string::npos ||
+                        op.errorCode.find("EXHAUSTED") != std::string::npos
+                    ? Code::kResourceExhausted
+                    : Code::kAborted;
+    return fail(code, what + " failed: " + op.errorCode + ": " + op.errorMessage);
+  }
+  return {};
+}
+
+Status ComputeClient::insertInstance(const json& instance) {
+  std::string name = str(instance, "name");
+  auto r = call("POST", zonePath() + "/instances?requestId=" + newRequestId(), &instance, true);
+  if (!r) return fail(r.error().toError("gcp: instances.insert " + name));
+  auto op = parseOperation(*r);
+  if (!op) return fail(Code::kInternal, "gcp: instances.insert " + name + ": the answer is not an operation");
+  return waitOperation(*op, "gcp: creating instance " + name);
+}
+
+Status ComputeClient::deleteInstance(const std::string& name) {
+  auto r = call("DELETE", zonePath() + "/instances/" + net::urlEncode(name) +
+                              "?requestId=" + newRequestId(),
+                nullptr, true);
+  if (!r) {
+    if (r.error().httpStatus == 404) return {};
+    return fail(r.error().toError("gcp: instances.delete " + name));
+  }
+  auto op = parseOperation(*r);
+  if (!op) return fail(Code::kInternal, "gcp: instances.delete " + name + ": the answer is not an operation");
+  auto st = waitOperation(*op, "gcp: deleting instance " + name);
+  if (!st && st.error().code == Code::kNotFound) return {};
+  return st;
+}
+
+Result<GcpInstance> ComputeClient::getInstance(const std::string& name) {
+  auto r = call("GET", zonePath() + "/instances/" + net::urlEncode(name), nullptr, false);
+  if (!r) return fail(r.error().toError("gcp: instances.get " + name));
+  auto i = parseInstance(*r);
+  if (!i) return fail(Code::kInternal, "gcp: instances.get " + name + ": the answer is not an instance");
+  return *i;
+}
+
+Result<std::vector<GcpInstance>> ComputeClient::listInstances(const std::string& filter) {
+  std::vector<GcpInstance> out;
+  std::string pageToken;
+  for (int page = 0; page < kMaxPages; ++page) {
+    std::string path = zonePath() + "/instances?maxResults=500";
+    if (!filter.empty()) path += "&filter=" + net::urlEncode(filter);
+    if (!pageToken.empty()) path += "&pageToken=" + net::urlEncode(pageToken);
+    auto r = call("GET", path, nullptr, false);
+    if (!r) return fail(r.error().toError("gcp: instances.list"));
+    if (auto items = r->find("items"); items != r->end()) {
+      if (!items->is_array()) return fail(Code::kInternal, "gcp: instances.list: items is not an array");
+      for (const auto& it : *items)
+        if (auto i = parseInstance(it)) out.push_back(std::move(*i));
+    }
+    pageToken = str(*r, "nextPageToken");
+    if (pageToken.empty()) return out;
+  }
+  return fail(Code::kOutOfRange, "gcp: instances.list: more than " + std::to_string(kMaxPages) + " pages");
+}
+
+namespace {
+std::optional<InstanceTypeInfo> parseMachineType(const json& j) {
+  InstanceTypeInfo t;
+  t.name = str(j, "name");
+  auto cpus = integer(j, "guestCpus");
+  auto mem = integer(j, "memoryMb");
+  if (t.name.empty() || !cpus || !mem || *cpus < 0 || *mem < 0 || *cpus > 100000 || *mem > (1LL << 31))
+    return std::nullopt;
+  t.vcpus = static_cast<uint32_t>(*cpus);
+  t.memoryMiB = static_cast<uint32_t>(*mem);
+  if (auto acc = j.find("accelerators"); acc != j.end() && acc->is_array()) {
+    for (const auto& a : *acc) {
+      auto n = integer(a, "guestAcceleratorCount");
+      if (n && *n > 0 && *n < 1000) t.gpus += static_cast<uint32_t>(*n);
+      if (t.gpuModel.empty()) t.gpuModel = str(a, "guestAcceleratorType");
+    }
+  }
+  return t;
+}
+}  // namespace
+
+Result<std::vector<InstanceTypeInfo>> ComputeClient::listMachineTypes(
+    const std::vector<std::string>& names) {
+  std::vector<InstanceTypeInfo> out;
+  if (!names.empty()) {
+    for (const auto& n : names) {
+      auto r = call("GET", zonePath() + "/machineTypes/" + net::urlEncode(n), nullptr, false);
+      if (!r) return fail(r.error().toError("gcp: machineTypes.get " + n));
+      auto t = parseMachineType(*r);
+      if (!t) return fail(Code::kInternal, "gcp: machineTypes.get " + n + ": no name, guestCpus or memoryMb");
+      out.push_back(std::move(*t));
+    }
+    return out;
+  }
+  std::string pageToken;
+  for (int page = 0; page < kMaxPages; ++page) {
+    std::string path = zonePath() + "/machineTypes?maxResults=500";
+    if (!pageToken.empty()) path += "&pageToken=" + net::urlEncode(pageToken);
+    auto r = call("GET", path, nullptr, false);
+    if (!r) return fail(r.error().toError("gcp: machineTypes.list"));
+    if (auto items = r->find("items"); items != r->end() && items->is_array()) {
+      for (const auto& it : *items)
+        if (auto t = parseMachineType(it)) out.push_back(std::move(*t));
+    }
+    pageToken = str(*r, "nextPageToken");
+    if (pageToken.empty()) return out;
+  }
+  return fail(Code::kOutOfRange, "gcp: machineTypes.list: more than " + std::to_string(kMaxPages) + " pages");
+}
+
+Result<int64_t> ComputeClient::imageDiskSizeGb(const std::string& project, const std::string& image) {
+  auto r = call("GET", "/projects/" + net::urlEncode(project) + "/global/images/" +
+                           (image.rfind("family/", 0) == 0 ? "family/" + net::urlEncode(image.substr(7))
+                                                            : net::urlEncode(image)),
+                nullptr, false);
+  if (!r) return fail(r.error().toError("gcp: images.get " + project + "/" + image));
+  return integer(*r, "diskSizeGb").value_or(0);
+}
+
+}  // namespace pp::providers::gcp
