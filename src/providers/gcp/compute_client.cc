@@ -163,7 +163,12 @@ std::expected<json, GcpError> ComputeClient::attempt(const std::string& method,
                                                      const std::string& url,
                                                      const std::string& body) {
   auto token = tokens_->token();
-  if (!token) return std::unexpected(GcpError{0, "credentials", token.error().message, {}});
+  if (!token) {
+    // A token endpoint that is down or throttling is retried like the API; a refused
+    // credential is final.
+    bool transient = token.error().code == Code::kUnavailable || token.error().code == Code::kDeadlineExceeded;
+    return std::unexpected(GcpError{0, transient ? "" : "credentials", token.error().message, {}});
+  }
   net::HttpRequest req;
   req.method = method;
   req.url = url;
