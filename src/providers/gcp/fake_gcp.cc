@@ -165,6 +165,14 @@ net::ServerResponse FakeGcp::handle(const net::ServerRequest& req) {
   FakeCall call{req.method, req.path, req.query, json(), req.header("Authorization")};
   if (!req.body.empty()) call.body = json::parse(req.body, nullptr, false);
   calls_.push_back(call);
+  if (req.path == "/token" || req.path.rfind("/computeMetadata/", 0) == 0) {
+    for (auto& f : failures_) {
+      if (f.times > 0 && (req.method + " " + req.path).find(f.match) != std::string::npos) {
+        --f.times;
+        return googleError(f.status, f.reason, f.message, f.retryAfter);
+      }
+    }
+  }
   if (req.path == "/token") return token(req);
   if (req.path == "/computeMetadata/v1/instance/service-accounts/default/token") return metadataToken(req);
 

@@ -263,8 +263,34 @@ TEST_F(GcpProviderTest, RateLimitsAndServerErrorsAreRetried) {
   EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances").size(), 3u);
   ASSERT_EQ(sleeps.size(), 4u);
   EXPECT_EQ(sleeps[1], std::chrono::seconds(3));  // Retry-After honoured
-  // Each insert attempt carried a requestId (retries may reuse it; the fake checks the format).
+  // The retried insert kept its requestId, so Compute Engine applies it once.
+  auto inserts = fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances");
+  EXPECT_EQ(inserts[0].query, inserts[2].query);
+  EXPECT_EQ(inserts[0].query.rfind("requestId=", 0), 0u);
   expectNoProblems();
+}
+
+TEST_F(GcpProviderTest, TokenEndpointOutageIsRetried) {
+  auto p = make(baseConfig());
+  fake.failNext("POST /token", 503, "backendError", "unavailable", 2);
+  auto r = p->listInstances("");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(fake.calls("POST /token").size(), 3u);
+  EXPECT_EQ(sleeps.size(), 2u);
+}
+
+TEST_F(GcpProviderTest, InsertThatKeepsFailingIsCleanedUp) {
+  // After the last 5xx the outcome is unknown (the insert may have been applied): the provider
+  // deletes whatever may exist under the name.
+  auto p = make(baseConfig());
+  fake.failNext("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances", 500, "backendError",
+                "Internal error. Please try again or contact Google Support.", 100);
+  auto r = p->createInstance(request());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kUnavailable);
+  EXPECT_NE(r.error().message.find("Internal error"), std::string::npos);
+  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances").size(), 6u);
+  EXPECT_EQ(fake.calls("DELETE /compute/v1/projects/proj-1/zones/us-central1-a/instances/podvm-nginx-0123abcd").size(), 1u);
 }
 
 TEST_F(GcpProviderTest, PermissionDeniedIsNotRetried) {
