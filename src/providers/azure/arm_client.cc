@@ -1,0 +1,170 @@
+// Azure Resource Manager calls, retries and long-running operations (see arm_client.h).
+#include "providers/azure/arm_client.h"
+
+#include <thread>
+
+#include "base/log.h"
+
+namespace pp::providers::azure {
+namespace {
+
+constexpr const char* kLog = "azure";
+constexpr size_t kMaxBody = 8 << 20;
+
+std::string clip(std::string s, size_t n) {
+  if (s.size() > n) {
+    s.resize(n);
+    s += "...";
+  }
+  return s;
+}
+
+Code codeForStatus(long status) {
+  switch (status) {
+    case 400: return Code::kInvalidArgument;
+    case 401: return Code::kUnauthenticated;
+    case 403: return Code::kPermissionDenied;
+    case 404: return Code::kNotFound;
+    case 409: return Code::kAlreadyExists;
+    case 429: return Code::kResourceExhausted;
+    default: return status >= 500 ? Code::kUnavailable : Code::kFailedPrecondition;
+  }
+}
+
+}  // namespace
+
+std::string armErrorText(const nlohmann::json& body) {
+  if (!body.is_object()) return "";
+  const nlohmann::json* e = &body;
+  if (body.contains("error") && body["error"].is_object()) e = &body["error"];
+  std::string code, message;
+  if (e->contains("code") && (*e)["code"].is_string()) code = (*e)["code"].get<std::string>();
+  if (e->contains("message") && (*e)["message"].is_string())
+    message = (*e)["message"].get<std::string>();
+  if (code.empty() && message.empty()) return "";
+  return clip(code, 100) + (message.empty() ? "" : ": " + clip(message, 600));
+}
+
+ArmClient::ArmClient(net::HttpClient http, std::shared_ptr<TokenSource> tokens, ArmOptions options)
+    : http_(std::move(http)),
+      tokens_(std::move(tokens)),
+      options_(std::move(options)),
+      retrier_(options_.retry, options_.sleep),
+      bucket_(options_.mutatingCallsPerSecond, std::max(1.0, options_.mutatingCallsPerSecond)) {}
+
+Result<ArmResponse> ArmClient::once(const std::string& method, const std::string& url,
+                                    const std::string& bodyText,
+                                    std::optional<std::chrono::milliseconds>* after) {
+  after->reset();
+  auto token = tokens_->token();
+  if (!token) return fail(token.error());
+  net::HttpRequest req;
+  req.method = method;
+  req.url = url;
+  req.body = bodyText;
+  req.maxResponseBytes = kMaxBody;
+  req.timeout = std::chrono::seconds(60);
+  req.headers.emplace_back("Authorization", "Bearer " + *token);
+  req.headers.emplace_back("Accept", "application/json");
+  if (!bodyText.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  auto r = http_.send(req);
+  if (!r) return fail(r.error());
+  ArmResponse out;
+  out.status = r->status;
+  out.asyncOperation = r->header("Azure-AsyncOperation");
+  out.location = r->header("Location");
+  out.retryAfter = r->header("Retry-After");
+  if (!r->body.empty()) {
+    out.body = nlohmann::json::parse(r->body, nullptr, false);
+    if (out.body.is_discarded()) {
+      if (r->ok())
+        return fail(Code::kInternal, method + " " + url + ": answer is not JSON");
+      out.body = nullptr;
+    }
+  }
+  if (r->ok()) return out;
+  if (r->status == 401) tokens_->invalidate();
+  if (r->status == 429 || r->status >= 500) {
+    if (auto ms = r->header("x-ms-retry-after-ms"); !ms.empty() && ms.size() < 9 &&
+                                                    ms.find_first_not_of("0123456789") == std::string::npos) {
+      *after = std::chrono::milliseconds(std::stoll(ms));
+    } else if (!out.retryAfter.empty()) {
+      *after = parseRetryAfter(out.retryAfter);
+    }
+  }
+  std::string text = armErrorText(out.body);
+  return fail(codeForStatus(r->status),
+              "HTTP " + std::to_string(r->status) + (text.empty() ? "" : " " + text));
+}
+
+Result<ArmResponse> ArmClient::call(const std::string& method, const std::string& path,
+                                    const std::string& apiVersion, const nlohmann::json* body) {
+  std::string url = path.rfind("https://", 0) == 0 || path.rfind("http://", 0) == 0
+                        ? path
+                        : options_.endpoint + path;
+  if (!apiVersion.empty() && url.find("api-version=") == std::string::npos)
+    url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("api-version=") +
+           apiVersion;
+  std::string bodyText = body ? body->dump() : std::string();
+  bool mutating = method != "GET";
+  std::optional<std::chrono::milliseconds> after;
+  std::function<Result<ArmResponse>()> attempt = [&]() -> Result<ArmResponse> {
+    if (mutating) bucket_.acquire();
+    return once(method, url, bodyText, &after);
+  };
+  std::function<RetryVerdict(const Error&)> classify = [&](const Error& e) {
+    RetryVerdict v;
+    v.retry = e.code == Code::kUnavailable || e.code == Code::kResourceExhausted ||
+              e.code == Code::kDeadlineExceeded;
+    v.after = after;
+    if (v.retry) log::warn(kLog, "{} {}: {}; retrying", method, path.substr(0, path.find('?')), e.message);
+    return v;
+  };
+  auto r = retrier_.run<ArmResponse>(attempt, classify);
+  if (!r) return fail(r.error().wrap(method + " " + path.substr(0, path.find('?'))));
+  return r;
+}
+
+Status ArmClient::waitOperation(const ArmResponse& started, std::chrono::milliseconds timeout,
+                                const std::string& what) {
+  const std::string& url = !started.asyncOperation.empty() ? started.asyncOperation : started.location;
+  if (url.empty()) return {};  // completed synchronously
+  if (url.rfind(options_.endpoint + "/", 0) != 0)
+    return fail(Code::kInternal, what + ": operation URL is not on the resource manager endpoint " +
+                                     options_.endpoint);
+  bool async = !started.asyncOperation.empty();
+  auto waitFor = [&](const std::string& retryAfter) {
+    auto d = parseRetryAfter(retryAfter).value_or(options_.pollInterval);
+    d = std::clamp(d, std::chrono::milliseconds(0), std::chrono::milliseconds(60000));
+    if (options_.sleep) options_.sleep(d); else std::this_thread::sleep_for(d);
+    return d;
+  };
+  std::chrono::milliseconds waited{0};
+  std::string retryAfter = started.retryAfter;
+  for (;;) {
+    if (waited >= timeout)
+      return fail(Code::kDeadlineExceeded,
+                  what + ": operation did not finish within " +
+                      std::to_string(timeout.count() / 1000) + " s");
+    waited += waitFor(retryAfter);
+    auto r = call("GET", url, "");
+    if (!r) return fail(r.error().wrap(what));
+    retryAfter = r->retryAfter;
+    if (!async) {
+      if (r->status == 202) continue;
+      return {};
+    }
+    if (!r->body.is_object() || !r->body.contains("status") || !r->body["status"].is_string())
+      return fail(Code::kInternal, what + ": operation status answer has no status");
+    std::string status = r->body["status"].get<std::string>();
+    if (status == "Succeeded") return {};
+    if (status == "Failed" || status == "Canceled") {
+      std::string text = armErrorText(r->body);
+      return fail(Code::kAborted,
+                  what + ": operation " + status + (text.empty() ? "" : ": " + text));
+    }
+    // InProgress or a resource-specific intermediate state: keep polling.
+  }
+}
+
+}  // namespace pp::providers::azure

@@ -1,0 +1,57 @@
+// Microsoft Entra access tokens for Azure Resource Manager: client secret (OAuth2 client
+// credentials), workload identity (client credentials with the federated token file as client
+// assertion) and managed identity (the IMDS token endpoint, header Metadata: true). A token is
+// cached and shared by all calls until five minutes before it expires. Tokens and secrets are
+// never logged.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "base/error.h"
+#include "net/http_client.h"
+
+namespace pp::providers::azure {
+
+using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+enum class AuthMode { kClientSecret, kWorkloadIdentity, kManagedIdentity };
+const char* authModeName(AuthMode mode);
+
+struct AuthOptions {
+  AuthMode mode = AuthMode::kClientSecret;
+  std::string authorityHost;    // https://login.microsoftonline.com (no trailing slash)
+  std::string resourceManager;  // https://management.azure.com; the token's audience
+  std::string tenantId, clientId;
+  std::string clientSecret;        // kClientSecret
+  std::string federatedTokenFile;  // kWorkloadIdentity
+  std::string imdsEndpoint = "http://169.254.169.254";  // kManagedIdentity
+};
+
+class TokenSource {
+ public:
+  TokenSource(net::HttpClient http, AuthOptions options, Clock clock);
+  // A valid bearer token (cached, refreshed shortly before expiry).
+  Result<std::string> token();
+  // Forgets the cached token (after a 401).
+  void invalidate();
+  AuthMode mode() const { return options_.mode; }
+
+ private:
+  Result<std::string> fetch(std::chrono::seconds* lifetime);
+
+  net::HttpClient http_;
+  AuthOptions options_;
+  Clock clock_;
+  std::mutex mu_;
+  std::string token_;
+  std::chrono::system_clock::time_point expires_{};
+};
+
+// Parses a token endpoint answer ({"access_token", "expires_in"} as number or string); strict
+// and bounded. Exposed for tests.
+Result<std::string> parseTokenResponse(const std::string& body, std::chrono::seconds* lifetime);
+
+}  // namespace pp::providers::azure
