@@ -483,3 +483,45 @@ TEST_F(GcpProviderTest, NoSecretsInTheLog) {
 
 }  // namespace
 }  // namespace pp::providers::gcp
+
+namespace pp::providers::gcp {
+namespace {
+
+TEST(GcpParse, OperationsStrictly) {
+  using nlohmann::json;
+  EXPECT_FALSE(parseOperation(json::array()));
+  EXPECT_FALSE(parseOperation(json{{"name", "op-1"}}));
+  EXPECT_FALSE(parseOperation(json{{"name", 5}, {"status", "DONE"}}));
+  auto ok = parseOperation(json{{"name", "op-1"}, {"status", "DONE"}});
+  ASSERT_TRUE(ok);
+  EXPECT_FALSE(ok->failed());
+  // An error object of the wrong shape still counts as a failure.
+  auto odd = parseOperation(json{{"name", "op-1"}, {"status", "DONE"}, {"error", {{"errors", "x"}}}});
+  ASSERT_TRUE(odd);
+  EXPECT_TRUE(odd->failed());
+  auto err = parseOperation(json::parse(R"({"name":"op-2","status":"DONE","httpErrorStatusCode":400,
+    "error":{"errors":[{"code":"INVALID_FIELD_VALUE","message":"bad"},{"code":1,"message":null}]}})"));
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->errorCode, "INVALID_FIELD_VALUE");
+  EXPECT_EQ(err->httpErrorStatusCode, 400);
+}
+
+TEST(GcpParse, InstancesStrictly) {
+  using nlohmann::json;
+  EXPECT_FALSE(parseInstance(json{{"id", "1"}}));
+  auto i = parseInstance(json::parse(R"({"name":"vm","id":"18446744073709551615x","labels":{"a":"b","n":1},
+    "networkInterfaces":[7,{"networkIP":"10.0.0.2","accessConfigs":[{"natIP":"198.18.0.2"},[]]},{"networkIP":3}]})"));
+  ASSERT_TRUE(i);
+  EXPECT_EQ(i->id, "");
+  EXPECT_EQ(i->internalIps, std::vector<std::string>{"10.0.0.2"});
+  EXPECT_EQ(i->natIps, std::vector<std::string>{"198.18.0.2"});
+  EXPECT_EQ(i->labels.size(), 1u);
+}
+
+TEST(GcpParse, LabelValues) {
+  EXPECT_EQ(labelValue("My_Pod.name"), "my_pod-name");
+  EXPECT_EQ(labelValue(std::string(100, 'a')).size(), 63u);
+}
+
+}  // namespace
+}  // namespace pp::providers::gcp
