@@ -161,7 +161,8 @@ std::string ComputeClient::zonePath() const {
 
 std::expected<json, GcpError> ComputeClient::attempt(const std::string& method,
                                                      const std::string& url,
-                                                     const std::string& body) {
+                                                     const std::string& body,
+                                                     std::chrono::milliseconds timeout) {
   auto token = tokens_->token();
   if (!token) {
     // A token endpoint that is down or throttling is retried like the API; a refused
@@ -177,7 +178,7 @@ std::expected<json, GcpError> ComputeClient::attempt(const std::string& method,
     req.headers.emplace_back("Content-Type", "application/json");
     req.body = body;
   }
-  req.timeout = options_.timeout;
+  req.timeout = timeout.count() > 0 ? timeout : options_.timeout;
   req.maxResponseBytes = 16 << 20;
   auto r = http_.send(req);
   if (!r) return std::unexpected(GcpError{0, "", r.error().message, {}});
@@ -190,7 +191,8 @@ std::expected<json, GcpError> ComputeClient::attempt(const std::string& method,
 }
 
 std::expected<json, GcpError> ComputeClient::call(const std::string& method, const std::string& path,
-                                                  const json* body, bool mutating) {
+                                                  const json* body, bool mutating,
+                                                  std::chrono::milliseconds timeout) {
   // Absolute URLs reach other Google APIs (Resource Manager) with the same auth and retries.
   std::string url = path.rfind("http", 0) == 0 ? path : options_.endpoint + path;
   std::string payload = body ? body->dump() : std::string();
@@ -198,7 +200,7 @@ std::expected<json, GcpError> ComputeClient::call(const std::string& method, con
   bool refreshed = false;
   auto once = [&]() -> Result<json> {
     if (mutating) bucket_.acquire();
-    auto r = attempt(method, url, payload);
+    auto r = attempt(method, url, payload, timeout);
     if (r) return std::move(*r);
     last = r.error();
     if (last.httpStatus == 401 && !refreshed) {
@@ -231,12 +233,19 @@ Status ComputeClient::waitOperation(const GcpOperation& first, const std::string
       return fail(Code::kDeadlineExceeded, what + ": operation " + op.name + " still " + op.status +
                                                " after the operation timeout");
     }
+    auto started = std::chrono::steady_clock::now();
     auto r = call("POST", zonePath() + "/operations/" + net::urlEncode(op.name) + "/wait", nullptr,
-                  false);
+                  false, options_.waitCallTimeout);
     if (!r) return fail(r.error().toError(what + ": waiting for operation " + op.name));
     auto next = parseOperation(*r);
     if (!next) return fail(Code::kInternal, what + ": operation answer without name or status");
     op = *next;
+    if (op.status != "DONE" && std::chrono::steady_clock::now() - started < options_.earlyWaitPause) {
+      if (options_.sleep)
+        options_.sleep(options_.earlyWaitPause);
+      else
+        std::this_thread::sleep_for(options_.earlyWaitPause);
+    }
   }
   if (op.failed()) {
     Code code = op.httpErrorStatusCode == 404   ? Code::kNotFound

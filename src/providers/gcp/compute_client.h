@@ -33,6 +33,11 @@ struct ComputeClientOptions {
   RetryPolicy retry;
   Retrier::Sleep sleep;
   std::chrono::milliseconds timeout{60000};
+  // zoneOperations.wait holds the request for up to 2 minutes before it answers.
+  std::chrono::milliseconds waitCallTimeout{150000};
+  // Pause between wait calls that came back early without DONE (an overloaded server may
+  // answer at once), so that waiting does not become a busy loop.
+  std::chrono::milliseconds earlyWaitPause{1000};
   // How long to wait for an operation to finish (zoneOperations.wait is called repeatedly).
   std::chrono::milliseconds operationTimeout{std::chrono::minutes(5)};
 };
@@ -72,7 +77,8 @@ class ComputeClient {
   // One call with retries. `path` is relative to the endpoint ("/projects/..."). 2xx answers
   // must be JSON objects.
   std::expected<nlohmann::json, GcpError> call(const std::string& method, const std::string& path,
-                                               const nlohmann::json* body, bool mutating);
+                                               const nlohmann::json* body, bool mutating,
+                                               std::chrono::milliseconds timeout = {});
 
   // instances.insert (with a fresh requestId) and waits for the operation to finish.
   Status insertInstance(const nlohmann::json& instance);
@@ -94,7 +100,8 @@ class ComputeClient {
 
  private:
   std::expected<nlohmann::json, GcpError> attempt(const std::string& method, const std::string& url,
-                                                  const std::string& body);
+                                                  const std::string& body,
+                                                  std::chrono::milliseconds timeout);
 
   net::HttpClient http_;
   std::shared_ptr<TokenSource> tokens_;

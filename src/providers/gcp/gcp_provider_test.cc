@@ -137,6 +137,8 @@ TEST_F(GcpProviderTest, CreateAndDelete) {
   EXPECT_FALSE(b.contains("scheduling"));
   // The operation was waited on until DONE (two RUNNING answers first), then instances.get.
   EXPECT_EQ(fake.calls("/wait").size(), 3u);
+  EXPECT_EQ(sleeps, (std::vector<std::chrono::milliseconds>{std::chrono::seconds(1), std::chrono::seconds(1)}))
+      << "early RUNNING answers pause before the next wait";
   EXPECT_EQ(fake.calls("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances/podvm-nginx").size(), 1u);
 
   fake.setWaitsBeforeDone(0);
