@@ -112,10 +112,13 @@ Result<ArmResponse> ArmClient::call(const std::string& method, const std::string
     if (mutating) bucket_.acquire();
     return once(method, url, bodyText, &after);
   };
+  int unauthenticated = 0;
   std::function<RetryVerdict(const Error&)> classify = [&](const Error& e) {
     RetryVerdict v;
+    // A 401 dropped the cached token (revoked or expired early): one more try with a new one.
     v.retry = e.code == Code::kUnavailable || e.code == Code::kResourceExhausted ||
-              e.code == Code::kDeadlineExceeded;
+              e.code == Code::kDeadlineExceeded ||
+              (e.code == Code::kUnauthenticated && unauthenticated++ == 0);
     v.after = after;
     if (v.retry) log::warn(kLog, "{} {}: {}; retrying", method, path.substr(0, path.find('?')), e.message);
     return v;
@@ -140,9 +143,10 @@ Status ArmClient::waitOperation(const ArmResponse& started, std::chrono::millise
     return d;
   };
   std::chrono::milliseconds waited{0};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string retryAfter = started.retryAfter;
   for (;;) {
-    if (waited >= timeout)
+    if (waited >= timeout || std::chrono::steady_clock::now() >= deadline)
       return fail(Code::kDeadlineExceeded,
                   what + ": operation did not finish within " +
                       std::to_string(timeout.count() / 1000) + " s");

@@ -298,6 +298,23 @@ TEST(AzureAuth, TokenIsCachedUntilNearExpiry) {
   EXPECT_EQ(h.fake.calls("GET group").back().auth, "Bearer arm-token-2");
 }
 
+TEST(AzureAuth, RejectedTokenIsReplacedOnce) {
+  Harness h;
+  auto p = h.make(h.config());
+  ASSERT_TRUE(p);
+  h.fake.failNext("GET group", 401, "InvalidAuthenticationToken",
+                  "The access token has been revoked.");
+  ASSERT_TRUE(p->verifyConfig());
+  EXPECT_EQ(h.fake.calls("POST token").size(), 2u);
+  EXPECT_EQ(h.fake.calls("GET group").back().auth, "Bearer arm-token-2");
+  // A second refusal in a row is final.
+  h.fake.failNext("GET group", 401, "InvalidAuthenticationToken", "nope", 2);
+  auto st = p->verifyConfig();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Code::kUnauthenticated);
+  EXPECT_NE(st.error().message.find("InvalidAuthenticationToken"), std::string::npos);
+}
+
 TEST(AzureAuth, WrongSecretIsAClearErrorWithoutTheSecret) {
   Harness h;
   AzureConfig c = h.config();
