@@ -25,6 +25,13 @@ bool startsWithNoCase(const std::string& s, const std::string& prefix) {
   return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == lower(prefix);
 }
 
+// A resource id from a service answer, used as a path on the resource manager endpoint.
+bool plausibleResourceId(const std::string& id) {
+  return startsWithNoCase(id, "/subscriptions/") && id.size() < 1024 &&
+         id.find_first_of("?#% \r\n\\") == std::string::npos && id.find("/../") == std::string::npos &&
+         id.find("/./") == std::string::npos;
+}
+
 std::string trimSlash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
   return s;
@@ -396,7 +403,7 @@ Result<std::vector<std::string>> AzureProvider::addresses(const json& vm) {
   std::vector<std::string> pub, priv;
   for (const auto& n : *nics) {
     std::string id = stringAt(n, {"id"});
-    if (!startsWithNoCase(id, "/subscriptions/"))
+    if (!plausibleResourceId(id))
       return fail(Code::kInternal, "azure: the VM reports an invalid network interface id");
     auto nic = arm_->call("GET", id, kNetworkApi);
     if (!nic) return fail(nic.error().wrap("azure: reading the network interface"));
@@ -409,7 +416,7 @@ Result<std::vector<std::string>> AzureProvider::addresses(const json& vm) {
       if (!config_.usePublicIp) continue;
       std::string pid = stringAt(ipc, {"properties", "publicIPAddress", "id"});
       if (pid.empty()) continue;
-      if (!startsWithNoCase(pid, "/subscriptions/"))
+      if (!plausibleResourceId(pid))
         return fail(Code::kInternal, "azure: invalid public IP address id");
       auto pip = arm_->call("GET", pid, kNetworkApi);
       if (!pip) return fail(pip.error().wrap("azure: reading the public IP address"));

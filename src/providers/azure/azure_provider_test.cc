@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "base/encoding.h"
 #include "base/log.h"
@@ -408,6 +409,61 @@ TEST(AzureDelete, DeletesAndWaitsAndNotFoundIsSuccess) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, Code::kInvalidArgument);
   EXPECT_FALSE(p->deleteInstance("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/../x"));
+  EXPECT_TRUE(h.fake.problems().empty()) << h.fake.problems().front();
+}
+
+TEST(AzureDelete, LocationHeaderPolling) {
+  Harness h;
+  auto p = h.make(h.config());
+  ASSERT_TRUE(p);
+  auto inst = p->createInstance(request());
+  ASSERT_TRUE(inst) << inst.error().message;
+  h.fake.deleteWithLocationOnly = true;
+  size_t before = h.fake.calls("GET op").size();
+  ASSERT_TRUE(p->deleteInstance(inst->id));
+  EXPECT_EQ(h.fake.calls("GET op").size(), before + 3);  // 202, 202, 200
+  EXPECT_TRUE(h.fake.vms().empty());
+  EXPECT_TRUE(h.fake.problems().empty()) << h.fake.problems().front();
+}
+
+TEST(AzureCreate, OperationTimeoutCleansUp) {
+  Harness h;
+  h.fake.pollsUntilDone = 1000;
+  AzureConfig c = h.config();
+  c.createTimeout = 25s;  // the fake asks for 10 s between polls
+  auto p = h.make(c);
+  ASSERT_TRUE(p);
+  auto inst = p->createInstance(request());
+  ASSERT_FALSE(inst);
+  EXPECT_EQ(inst.error().code, Code::kDeadlineExceeded);
+  EXPECT_NE(inst.error().message.find("did not finish within 25 s"), std::string::npos)
+      << inst.error().message;
+  // Three polls for the create; the cleanup's delete is then tried (and, as this fake never
+  // finishes an operation, times out too, which the error says).
+  EXPECT_EQ(h.fake.calls("GET op").size(), 6u);
+  EXPECT_EQ(h.fake.calls("DELETE vm").size(), 1u);
+  EXPECT_NE(inst.error().message.find("cleaning up VM podvm-nginx-01234567 failed"),
+            std::string::npos)
+      << inst.error().message;
+}
+
+TEST(AzureCreate, ConcurrentCreatesShareOneToken) {
+  Harness h;
+  auto p = h.make(h.config());
+  ASSERT_TRUE(p);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      std::string sandbox = std::to_string(i) + "123456789abcdef";
+      if (p->createInstance(request(sandbox))) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, 6);
+  EXPECT_EQ(h.fake.vms().size(), 6u);
+  EXPECT_EQ(h.fake.calls("POST token").size(), 1u);
+  EXPECT_EQ(h.fake.calls("GET sizes").size(), 1u);
   EXPECT_TRUE(h.fake.problems().empty()) << h.fake.problems().front();
 }
 

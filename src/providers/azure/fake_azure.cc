@@ -220,10 +220,14 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
     std::string id = "op-" + std::to_string(++counter_);
     ops_[id] = Op{vm, create, 0};
     auto resp = jsonResponse(status, body);
-    resp.headers.emplace_back("Azure-AsyncOperation",
-                              url() + "/subscriptions/" + kSub +
-                                  "/providers/Microsoft.Compute/locations/" + kRegion +
-                                  "/operations/" + id + "?api-version=2023-03-01");
+    std::string opUrl = url() + "/subscriptions/" + kSub +
+                        "/providers/Microsoft.Compute/locations/" + kRegion + "/operations/" +
+                        id + "?api-version=2023-03-01";
+    if (!create && deleteWithLocationOnly) {
+      resp.headers.emplace_back("Location", opUrl + "&monitor=true");
+    } else {
+      resp.headers.emplace_back("Azure-AsyncOperation", opUrl);
+    }
     resp.headers.emplace_back("Retry-After", "10");
     return resp;
   };
@@ -250,9 +254,19 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
     auto it = ops_.find(seg[7]);
     if (it == ops_.end()) return armError(404, "NotFound", "no such operation");
     Op& op = it->second;
-    if (++op.polls <= pollsUntilDone)
-      return jsonResponse(200, json{{"name", seg[7]}, {"status", "InProgress"},
-                                    {"startTime", "2026-11-29T01:00:00+00:00"}});
+    bool monitor = r.queryParam("monitor").has_value();
+    if (++op.polls <= pollsUntilDone) {
+      if (monitor) {
+        net::ServerResponse resp;
+        resp.status = 202;
+        resp.headers.emplace_back("Location", url() + r.target);
+        return resp;
+      }
+      auto resp = jsonResponse(200, json{{"name", seg[7]}, {"status", "InProgress"},
+                                         {"startTime", "2026-11-29T01:00:00+00:00"}});
+      resp.headers.emplace_back("Retry-After", "10");
+      return resp;
+    }
     json done = {{"name", seg[7]}, {"startTime", "2026-11-29T01:00:00+00:00"},
                  {"endTime", "2026-11-29T01:01:00+00:00"}};
     auto vm = vms_.find(op.vm);
@@ -283,6 +297,7 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
       vms_.erase(vm);
     }
     done["status"] = "Succeeded";
+    if (monitor) return jsonResponse(200, json());
     return jsonResponse(200, done);
   }
   if (kind == "vms" && r.method == "GET") {

@@ -57,6 +57,9 @@ class FakeAzure {
   std::string failCreateMessage;
   std::atomic<int> tokenLifetime{3600};
   std::atomic<bool> leaveNicOnFailure{true};  // a failed create leaves the NIC (as Azure may)
+  std::atomic<bool> deleteWithLocationOnly{false};  // DELETE answers 202 + Location (no
+                                                    // Azure-AsyncOperation); polls get 202
+                                                    // until done, then 200
 
  private:
   net::ServerResponse handle(const net::ServerRequest& r);
