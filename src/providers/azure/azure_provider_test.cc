@@ -361,6 +361,19 @@ TEST(AzureCreate, ThrottlingAndServerErrorsAreRetried) {
   EXPECT_EQ(std::count(h.sleptMs.begin(), h.sleptMs.end(), 7000), 2);
 }
 
+TEST(AzureCreate, MillisecondRetryHintAndSecureBoot) {
+  Harness h;
+  h.fake.failNext("GET sizes", 429, "TooManyRequests", "throttled", 1, "ms:1500");
+  AzureConfig c = h.config();
+  c.enableSecureBoot = true;
+  auto p = h.make(c);
+  ASSERT_TRUE(p);
+  ASSERT_TRUE(p->createInstance(request()));
+  EXPECT_EQ(h.sleptMs.front(), 1500);
+  EXPECT_EQ(putBody(h.fake)["properties"]["securityProfile"]["uefiSettings"]["secureBootEnabled"],
+            true);
+}
+
 TEST(AzureCreate, RejectedPutMakesNothingToCleanUp) {
   Harness h;
   h.fake.failNext("PUT vm", 400, "InvalidParameter", "The value of parameter imageReference is invalid.");

@@ -126,7 +126,10 @@ net::ServerResponse FakeAzure::handle(const net::ServerRequest& r) {
       auto resp = kind == "token" || kind == "imds"
                       ? jsonResponse(f.status, json{{"error", f.code}, {"error_description", f.message}})
                       : armError(f.status, f.code, f.message);
-      if (!f.retryAfter.empty()) resp.headers.emplace_back("Retry-After", f.retryAfter);
+      if (f.retryAfter.starts_with("ms:"))
+        resp.headers.emplace_back("x-ms-retry-after-ms", f.retryAfter.substr(3));
+      else if (!f.retryAfter.empty())
+        resp.headers.emplace_back("Retry-After", f.retryAfter);
       return resp;
     }
   }

@@ -41,7 +41,8 @@ class FakeAzure {
   std::string url() const { return server_->baseUrl(); }
 
   // Scripted failure: the next `times` requests whose "METHOD kind" matches `what` (kinds: vm,
-  // vms, nic, pip, disk, sizes, group, op, token) answer this status and ARM error.
+  // vms, nic, pip, disk, sizes, group, op, token) answer this status and ARM error, with a
+  // Retry-After header when `retryAfter` is set ("ms:N": x-ms-retry-after-ms instead).
   void failNext(const std::string& what, int status, const std::string& code,
                 const std::string& message, int times = 1, const std::string& retryAfter = "");
 
