@@ -456,7 +456,7 @@ void AzureProvider::cleanupAfterFailure(const std::string& name, Error& err) {
        kNetworkApi, "network interface " + name + "-net"},
       {g + "/providers/Microsoft.Network/publicIPAddresses/" + net::urlEncode(name + "-ip"),
        kNetworkApi, "public IP address " + name + "-ip"},
-      {g + "/providers/Microsoft.Compute/disks/" + net::urlEncode(name + "-disk"), kComputeApi,
+      {g + "/providers/Microsoft.Compute/disks/" + net::urlEncode(name + "-disk"), kDiskApi,
        "disk " + name + "-disk"},
   };
   for (const auto& l : items) {
@@ -520,9 +520,27 @@ Result<Instance> AzureProvider::createInstance(const CreateRequest& req) {
 Status AzureProvider::deleteInstance(const std::string& id) {
   auto parsed = parseVmId(id);
   if (!parsed) return fail(parsed.error());
-  auto st = deleteResource(parsed->first, kComputeApi, "VM " + parsed->second);
-  if (st) log::info(kLog, "deleted VM {}", parsed->second);
-  return st;
+  const std::string& name = parsed->second;
+  auto st = deleteResource(parsed->first, kComputeApi, "VM " + name);
+  if (!st) return st;
+  // The VM took its NIC, public IP and disk along (deleteOption Delete), so these find nothing
+  // (204/404). They matter when a create failed half-way and its cleanup did not finish (Azure
+  // keeps a failed VM's NIC reserved for a while, refusing its deletion): peerpod-ctrl's later
+  // delete then removes what is left, in the VM's own resource group.
+  const std::string group = parsed->first.substr(0, parsed->first.find("/providers/"));
+  const std::pair<std::string, std::string> leftovers[] = {
+      {group + "/providers/Microsoft.Network/networkInterfaces/" + name + "-net", "network interface " + name + "-net"},
+      {group + "/providers/Microsoft.Network/publicIPAddresses/" + name + "-ip", "public IP address " + name + "-ip"},
+  };
+  for (const auto& [path, what] : leftovers) {
+    if (auto d = deleteResource(path, kNetworkApi, what); !d) return fail(d.error().wrap("azure: VM " + name + " is gone"));
+  }
+  if (auto d = deleteResource(group + "/providers/Microsoft.Compute/disks/" + name + "-disk", kDiskApi,
+                              "disk " + name + "-disk");
+      !d)
+    return fail(d.error().wrap("azure: VM " + name + " is gone"));
+  log::info(kLog, "deleted VM {}", name);
+  return {};
 }
 
 Status AzureProvider::verifyConfig() {

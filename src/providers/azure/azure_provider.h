@@ -30,6 +30,9 @@ namespace pp::providers::azure {
 inline constexpr char kComputeApi[] = "2023-03-01";
 inline constexpr char kNetworkApi[] = "2023-05-01";
 inline constexpr char kResourcesApi[] = "2021-04-01";
+// Managed disks are the Disk resource provider's, which has its own api-versions (2023-10-02
+// is a stable DiskRP version); the compute api-version is refused for them.
+inline constexpr char kDiskApi[] = "2023-10-02";
 // Network API version the VM uses for its inline NIC (as upstream).
 inline constexpr char kVmNetworkApi[] = "2020-11-01";
 

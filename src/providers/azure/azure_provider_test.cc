@@ -606,5 +606,30 @@ TEST(AzureLog, NoSecretsInTheLog) {
   for (const auto& t : h.fake.tokensIssued()) EXPECT_EQ(out.find(t), std::string::npos) << t;
 }
 
+TEST(AzureDelete, AGoneVmsLeftoverNicPublicIpAndDiskAreDeleted) {
+  // A create failed and its cleanup could not finish (Azure refuses to delete a failed VM's NIC
+  // for a while); the VM is gone but its NIC, public IP and disk stayed. peerpod-ctrl's delete
+  // of the VM id removes them.
+  Harness h;
+  auto p = h.make(h.config());
+  ASSERT_TRUE(p);
+  const std::string name = "podvm-left-01234567";
+  for (const char* kind : {"nic", "pip", "disk"})
+    h.fake.addOrphan(kind, name + (std::string(kind) == "nic" ? "-net" : std::string(kind) == "pip" ? "-ip" : "-disk"));
+  const std::string id = std::string("/subscriptions/") + testing::kSub + "/resourceGroups/" + testing::kGroup +
+                         "/providers/Microsoft.Compute/virtualMachines/" + name;
+  h.fake.failNext("DELETE nic", 400, "NicReservedForAnotherVm", "Nic is reserved for VM " + name + ".");
+  auto st = p->deleteInstance(id);
+  ASSERT_FALSE(st);  // the reservation is reported, not swallowed
+  EXPECT_NE(st.error().message.find("NicReservedForAnotherVm"), std::string::npos) << st.error().message;
+  ASSERT_TRUE(p->deleteInstance(id));  // later: the reservation is over
+  EXPECT_TRUE(h.fake.orphans().empty()) << h.fake.orphans().front();
+  EXPECT_EQ(h.fake.calls("DELETE disk").size(), 1u);
+  EXPECT_EQ(h.fake.calls("DELETE pip").size(), 1u);
+  // Nothing left: still success, one 204 per resource.
+  ASSERT_TRUE(p->deleteInstance(id));
+  EXPECT_TRUE(h.fake.problems().empty()) << h.fake.problems().front();
+}
+
 }  // namespace
 }  // namespace pp::providers::azure

@@ -89,6 +89,18 @@ std::vector<std::string> FakeAzure::nics() const {
   std::lock_guard lock(mu_);
   return nics_;
 }
+std::vector<std::string> FakeAzure::orphans() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& n : nics_) out.push_back("nic/" + n);
+  for (const auto& n : pips_) out.push_back("pip/" + n);
+  for (const auto& n : disks_) out.push_back("disk/" + n);
+  return out;
+}
+void FakeAzure::addOrphan(const std::string& kind, const std::string& name) {
+  std::lock_guard lock(mu_);
+  (kind == "nic" ? nics_ : kind == "pip" ? pips_ : disks_).push_back(name);
+}
 std::vector<std::string> FakeAzure::tokensIssued() const {
   std::lock_guard lock(mu_);
   return tokens_;
@@ -193,6 +205,7 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
   if (seg[1] != kSub) problem("subscription " + seg[1]);
   std::string api = r.queryParam("api-version").value_or("");
   std::string wantApi = kind == "group" ? "2021-04-01"
+                        : kind == "disk"  ? "2023-10-02"
                         : (seg.size() > 5 && seg[kind == "sizes" || kind == "op" ? 3 : 5] == "Microsoft.Network")
                             ? "2023-05-01"
                             : "2023-03-01";

@@ -50,6 +50,9 @@ class FakeAzure {
   std::vector<std::string> problems() const;
   std::map<std::string, FakeVm> vms() const;
   std::vector<std::string> nics() const;
+  std::vector<std::string> orphans() const;  // NICs, public IPs and disks, "kind/name"
+  // A NIC, public IP or disk ("nic", "pip", "disk") that outlived its VM.
+  void addOrphan(const std::string& kind, const std::string& name);
   std::vector<std::string> tokensIssued() const;
 
   // Behaviour.
