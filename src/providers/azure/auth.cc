@@ -108,7 +108,9 @@ Result<std::string> TokenSource::token() {
 
 Result<std::string> TokenSource::fetch(std::chrono::seconds* lifetime) {
   const AuthOptions& o = options_;
-  std::string scope = o.resourceManager + "/.default";
+  std::string audience = o.audience.empty() ? o.resourceManager : o.audience;
+  while (!audience.empty() && audience.back() == '/') audience.pop_back();
+  std::string scope = audience + "/.default";
   net::HttpRequest req;
   req.timeout = std::chrono::seconds(30);
   req.maxResponseBytes = kMaxTokenBody;
@@ -116,7 +118,7 @@ Result<std::string> TokenSource::fetch(std::chrono::seconds* lifetime) {
     req.method = "GET";
     req.url = o.imdsEndpoint +
               "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=" +
-              net::urlEncode(o.resourceManager + "/");
+              net::urlEncode(audience + "/");
     if (!o.clientId.empty()) req.url += "&client_id=" + net::urlEncode(o.clientId);
     req.headers.emplace_back("Metadata", "true");
   } else {

@@ -24,6 +24,9 @@ struct AuthOptions {
   AuthMode mode = AuthMode::kClientSecret;
   std::string authorityHost;    // https://login.microsoftonline.com (no trailing slash)
   std::string resourceManager;  // https://management.azure.com; the token's audience
+  // The token's audience when it is not the Resource Manager URL itself (an endpoint reached
+  // through a proxy or an alias, Azure Stack Hub); "" = resourceManager.
+  std::string audience;
   std::string tenantId, clientId;
   std::string clientSecret;        // kClientSecret
   std::string federatedTokenFile;  // kWorkloadIdentity

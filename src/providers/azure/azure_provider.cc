@@ -137,6 +137,9 @@ void registerAzureFlags(flags::FlagSet& fs, AzureConfig& c) {
                "Resource Manager endpoint, overriding the cloud's (private clouds, tests)");
   fs.stringVar(&c.authorityHost, "azure-authority-host", "", "AZURE_AUTHORITY_HOST",
                "Microsoft Entra authority host, overriding the cloud's");
+  fs.stringVar(&c.tokenAudience, "azure-token-audience", "", "AZURE_TOKEN_AUDIENCE",
+               "Audience (resource) of the access tokens, when it is not the Resource Manager "
+               "endpoint itself (an endpoint reached through a proxy, Azure Stack Hub)");
   fs.stringVar(&c.auth, "azure-auth", "", "AZURE_AUTH_METHOD",
                "Credential: secret, workload or managed; empty picks secret when -secret is "
                "set, else workload when AZURE_FEDERATED_TOKEN_FILE is set, else managed");
@@ -223,6 +226,7 @@ Result<std::unique_ptr<AzureProvider>> AzureProvider::create(const AzureConfig& 
   AuthOptions a;
   a.authorityHost = p->authority_;
   a.resourceManager = rm;
+  a.audience = c.tokenAudience;
   a.tenantId = c.tenantId;
   a.clientId = c.clientId;
   a.clientSecret = c.clientSecret;

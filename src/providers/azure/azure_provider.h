@@ -60,6 +60,7 @@ struct AzureConfig {
   std::string resourceManagerEndpoint;  // overrides the cloud's
   std::string authorityHost;            // overrides the cloud's
   std::string environment;              // AZURE_ENVIRONMENT
+  std::string tokenAudience;            // "" = the Resource Manager endpoint
   std::string auth;                     // "", secret, workload, managed
   std::string federatedTokenFile;       // AZURE_FEDERATED_TOKEN_FILE
   std::string imdsEndpoint;             // managed identity; default http://169.254.169.254

@@ -262,6 +262,33 @@ TEST(AzureAuth, ManagedIdentityUsesImdsWithMetadataHeader) {
   EXPECT_TRUE(h.fake.problems().empty()) << h.fake.problems().front();
 }
 
+TEST(AzureAuth, ExplicitTokenAudience) {
+  // Resource Manager reached at another address (here the fake) than its token audience.
+  for (bool managed : {false, true}) {
+    Harness h;
+    h.fake.audience = "https://management.azure.com";
+    AzureConfig c = h.config();
+    c.tokenAudience = "https://management.azure.com/";
+    if (managed) c.clientSecret.clear();
+    auto p = h.make(c);
+    ASSERT_TRUE(p);
+    ASSERT_TRUE(p->createInstance(request()));
+    ASSERT_EQ(h.fake.calls(managed ? "GET imds" : "POST token").size(), 1u);
+    EXPECT_TRUE(h.fake.problems().empty()) << h.fake.problems().front();
+    if (managed) {
+      EXPECT_NE(h.fake.calls("GET imds")[0].query.find("resource=https%3A%2F%2Fmanagement.azure.com%2F"),
+                std::string::npos);
+    }
+  }
+  // Without it, the audience is the endpoint, which the fake now refuses to accept.
+  Harness h;
+  h.fake.audience = "https://management.azure.com";
+  auto p = h.make(h.config());
+  ASSERT_TRUE(p);
+  (void)p->createInstance(request());
+  EXPECT_FALSE(h.fake.problems().empty());
+}
+
 TEST(AzureAuth, WorkloadIdentityUsesTheFederatedToken) {
   Harness h;
   AzureConfig c = h.config();

@@ -157,7 +157,7 @@ net::ServerResponse FakeAzure::token(const net::ServerRequest& r, bool imds) {
                                     {"error_description", "Required metadata header not specified"}});
     if (r.queryParam("api-version").value_or("") != "2018-02-01")
       problem("IMDS token: api-version " + r.queryParam("api-version").value_or("(none)"));
-    if (r.queryParam("resource").value_or("") != url() + "/")
+    if (r.queryParam("resource").value_or("") != (audience.empty() ? url() : audience) + "/")
       problem("IMDS token: resource " + r.queryParam("resource").value_or("(none)"));
   } else {
     if (r.method != "POST") problem("token: method " + r.method);
@@ -166,7 +166,7 @@ net::ServerResponse FakeAzure::token(const net::ServerRequest& r, bool imds) {
     if (r.path != std::string("/") + kTenant + "/oauth2/v2.0/token") problem("token: tenant path " + r.path);
     auto f = parseForm(r.body);
     if (f["grant_type"] != "client_credentials") problem("token: grant_type " + f["grant_type"]);
-    if (f["scope"] != url() + "/.default") problem("token: scope " + f["scope"]);
+    if (f["scope"] != (audience.empty() ? url() : audience) + "/.default") problem("token: scope " + f["scope"]);
     if (f["client_id"] != kClientId)
       return jsonResponse(400, json{{"error", "unauthorized_client"},
                                     {"error_description", "AADSTS700016: Application not found."}});

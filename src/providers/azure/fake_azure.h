@@ -60,6 +60,7 @@ class FakeAzure {
   std::string failCreateCode;          // non-empty: the create operation ends Failed
   std::string failCreateMessage;
   std::atomic<int> tokenLifetime{3600};
+  std::string audience;  // the token audience to expect; "" = url()
   std::atomic<bool> leaveNicOnFailure{true};  // a failed create leaves the NIC (as Azure may)
   std::atomic<bool> deleteWithLocationOnly{false};  // DELETE answers 202 + Location (no
                                                     // Azure-AsyncOperation); polls get 202
