@@ -23,7 +23,9 @@ LIBVIRTD_PID=
 VIRTLOGD_PID=
 CAA=$BIN/cmd/cloud-api-adaptor/cloud-api-adaptor
 CTL=$BIN/tools/peerpodctl/peerpodctl
-VIRSH=(virsh -q -c qemu:///system)
+# The e2e's own libvirtd listens in $WORK/lvsock, not on the system's socket (see libvirt_up).
+lvuri() { echo "qemu:///system?socket=$WORK/lvsock/libvirt-sock"; }
+lvsh() { virsh -q -c "$(lvuri)" "$@"; }
 
 log() { echo "[$(date +%T)] $*"; }
 inw() { nsenter --net=/run/netns/"$NSW" "$@"; }
@@ -42,8 +44,8 @@ stop_pid() {
 
 # Pod VMs (domains) of this run's network; transient or defined.
 lv_domains() {
-  "${VIRSH[@]}" list --all --name 2>/dev/null | while read -r d; do
-    [[ -n $d ]] && "${VIRSH[@]}" domiflist "$d" 2>/dev/null | grep -qw "$LVNET" && echo "$d"
+  lvsh list --all --name 2>/dev/null | while read -r d; do
+    [[ -n $d ]] && lvsh domiflist "$d" 2>/dev/null | grep -qw "$LVNET" && echo "$d"
   done
 }
 
@@ -61,12 +63,11 @@ env_down() {
   stop_pid "$DOCKERD_PID"
   if [[ -n $LIBVIRTD_PID ]]; then
     for d in $(lv_domains); do
-      "${VIRSH[@]}" destroy "$d" >/dev/null 2>&1
-      "${VIRSH[@]}" undefine "$d" >/dev/null 2>&1
+      lvsh destroy "$d" >/dev/null 2>&1
+      lvsh undefine "$d" >/dev/null 2>&1
     done
-    "${VIRSH[@]}" net-destroy "$LVNET" >/dev/null 2>&1
+    lvsh net-destroy "$LVNET" >/dev/null 2>&1
     stop_pid "$LIBVIRTD_PID"
-    rm -f /var/lib/libvirt/dnsmasq/"$LVNET".* /var/lib/libvirt/dnsmasq/"$LVBR".*
   fi
   stop_pid "$VIRTLOGD_PID"
   grep " $WORK" /proc/mounts | awk '{print $2}' | sort -r | xargs -r umount -l 2>/dev/null
@@ -123,29 +124,35 @@ docker_up() {
 }
 
 libvirt_up() {
-  if "${VIRSH[@]}" version >/dev/null 2>&1; then
-    echo "a libvirtd is already running; this script starts its own in a network namespace (stop the other one first)" >&2
-    return 1
-  fi
-  log "starting virtlogd, and libvirtd in namespace $NSW"
-  mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/dnsmasq
-  if ! pgrep -x virtlogd -r S,R,D >/dev/null; then
-    /usr/sbin/virtlogd -d -p "$WORK/virtlogd.pid"
-    for _ in $(seq 50); do [[ -s $WORK/virtlogd.pid ]] && break; sleep 0.1; done
-    VIRTLOGD_PID=$(cat "$WORK/virtlogd.pid" 2>/dev/null || true)
-  fi
-  # QEMU runs as root for this libvirtd (its own mount namespace sees a qemu.conf saying so):
-  # as user libvirt-qemu, /dev/kvm (root 0600 here) looks unusable while the root-run QEMU
-  # probe found KVM, so libvirt re-probes QEMU's capabilities on every define (~30 s each).
-  # The domains are type 'qemu' (TCG) either way; nothing outside this libvirtd changes.
-  grep -v '^[[:space:]]*\(user\|group\)[[:space:]]*=' /etc/libvirt/qemu.conf >"$WORK/qemu.conf"
-  printf 'user = "root"\ngroup = "root"\n' >>"$WORK/qemu.conf"
-  inw unshare -m sh -c 'mount --bind "$1" /etc/libvirt/qemu.conf && exec /usr/sbin/libvirtd -d -p "$2"' \
-    sh "$WORK/qemu.conf" "$WORK/libvirtd.pid"
-  for _ in $(seq 50); do [[ -s $WORK/libvirtd.pid ]] && break; sleep 0.1; done
-  LIBVIRTD_PID=$(cat "$WORK/libvirtd.pid" 2>/dev/null || true)
-  for _ in $(seq 100); do "${VIRSH[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
-  "${VIRSH[@]}" version >/dev/null || { echo "libvirtd did not answer" >&2; return 1; }
+  # libvirtd and virtlogd of our own, in a mount namespace of their own where /run/libvirt,
+  # /var/lib/libvirt, /var/log/libvirt and /var/cache/libvirt are directories under
+  # $WORK/libvirt: a system libvirtd (systemd starts one after install) keeps its state, sockets
+  # and networks, and ours leaves nothing behind. The socket is $WORK/lvsock/libvirt-sock.
+  # QEMU runs as root here (qemu.conf in that namespace): as user libvirt-qemu, /dev/kvm (root
+  # 0600 here) looks unusable while the root-run QEMU probe found KVM, so libvirt re-probed
+  # QEMU's capabilities on every define (~30 s each). Domains are type 'qemu' (TCG) anyway.
+  local lv=$WORK/libvirt
+  log "starting virtlogd and libvirtd (state in $lv) in namespace $NSW"
+  mkdir -p "$lv/run" "$lv/lib/dnsmasq" "$lv/log/qemu" "$lv/cache" "$WORK/lvsock" \
+    /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt
+  grep -v '^[[:space:]]*\(user\|group\)[[:space:]]*=' /etc/libvirt/qemu.conf >"$lv/qemu.conf"
+  printf 'user = "root"\ngroup = "root"\n' >>"$lv/qemu.conf"
+  printf 'unix_sock_dir = "%s"\nunix_sock_rw_perms = "0700"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n' \
+    "$WORK/lvsock" >"$lv/libvirtd.conf"
+  inw unshare -m --propagation private sh -c '
+    set -e
+    mount --bind "$1/run" /run/libvirt
+    mount --bind "$1/lib" /var/lib/libvirt
+    mount --bind "$1/log" /var/log/libvirt
+    mount --bind "$1/cache" /var/cache/libvirt
+    mount --bind "$1/qemu.conf" /etc/libvirt/qemu.conf
+    /usr/sbin/virtlogd -d -p "$1/virtlogd.pid"
+    exec /usr/sbin/libvirtd -d -f "$1/libvirtd.conf" -p "$1/libvirtd.pid"' sh "$lv"
+  for _ in $(seq 50); do [[ -s $lv/libvirtd.pid ]] && break; sleep 0.1; done
+  LIBVIRTD_PID=$(cat "$lv/libvirtd.pid" 2>/dev/null || true)
+  VIRTLOGD_PID=$(cat "$lv/virtlogd.pid" 2>/dev/null || true)
+  for _ in $(seq 300); do lvsh version >/dev/null 2>&1 && break; sleep 0.1; done
+  lvsh version >/dev/null || { echo "libvirtd did not answer; $lv/log:" >&2; tail -5 "$lv"/log/*.log >&2; return 1; }
   cat >"$WORK/net.xml" <<EOF
 <network>
   <name>$LVNET</name>
@@ -156,7 +163,7 @@ libvirt_up() {
   </ip>
 </network>
 EOF
-  "${VIRSH[@]}" net-create "$WORK/net.xml" >/dev/null
+  lvsh net-create "$WORK/net.xml" >/dev/null
   inw ip route replace default via 198.18.203.254 dev "$LVBR"  # primary interface: see docker_up
 
   log "building the pod VM kernel and initramfs (podvm/build --kernel-only)"
@@ -175,7 +182,7 @@ start_adaptor() {
       ADAPTOR_ARGS=(docker -docker-host "unix://$WORK/d.sock" -docker-api-version 1.41
         -podvm-docker-image peerpods-podvm:local -data-dir "$WORK/data") ;;
     libvirt)
-      ADAPTOR_ARGS=(libvirt -uri qemu:///system -network-name "$LVNET" -domain-type qemu
+      ADAPTOR_ARGS=(libvirt -uri "$(lvuri)" -network-name "$LVNET" -domain-type qemu
         -kernel "$WORK/podvm/vmlinuz" -initrd "$WORK/podvm/initrd.img"
         -kernel-cmdline "console=ttyS0 panic=-1 tsc_early_khz=2600000"
         -cpu 1 -memory 512 -data-dir "$WORK/images") ;;
