@@ -102,7 +102,9 @@ env_up() {
 docker_up() {
   log "starting dockerd in namespace $NSW (data in $WORK)"
   # nsenter, not "ip netns exec": the latter remounts /sys and hides the cgroup mounts.
-  inw dockerd --host "unix://$WORK/d.sock" --data-root "$WORK/root" --exec-root "$WORK/x" \
+  # nsenter itself, not the inw function: a backgrounded function is a subshell, and $! would be
+  # that subshell's pid instead of the daemon's (nsenter execs the program: same pid).
+  nsenter --net=/run/netns/"$NSW" dockerd --host "unix://$WORK/d.sock" --data-root "$WORK/root" --exec-root "$WORK/x" \
     --pidfile "$WORK/d.pid" --bip 198.18.201.1/24 --iptables=false --ip-masq=false \
     >"$WORK/dockerd.log" 2>&1 &
   DOCKERD_PID=$!
@@ -189,7 +191,7 @@ start_adaptor() {
   esac
   ADAPTOR_ARGS+=(-socket "$WORK/h.sock" -pods-dir "$WORK/pods" -proxy-timeout 120s "$@")
   rm -f "$WORK/h.sock"
-  inw "$CAA" "${ADAPTOR_ARGS[@]}" >>"$WORK/adaptor.log" 2>&1 &
+  nsenter --net=/run/netns/"$NSW" "$CAA" "${ADAPTOR_ARGS[@]}" >>"$WORK/adaptor.log" 2>&1 &  # see docker_up
   ADAPTOR_PID=$!
   for _ in $(seq 100); do [[ -S $WORK/h.sock ]] && return 0; sleep 0.1; done
   echo "cloud-api-adaptor did not start:"; tail -20 "$WORK/adaptor.log"; return 1
