@@ -61,7 +61,8 @@ class Process {
   explicit Process(std::vector<std::string> argv) {
     pid_ = ::fork();
     if (pid_ == 0) {
-      if (!std::freopen("/dev/null", "w", stdout) || !std::freopen("/dev/null", "w", stderr)) ::_exit(127);
+      if (!std::freopen("/dev/null", "w", stdout) || !std::freopen("/dev/null", "w", stderr))
+        ::_exit(127);
       std::vector<char*> args;
       for (auto& a : argv) args.push_back(a.data());
       args.push_back(nullptr);
@@ -148,7 +149,8 @@ std::vector<std::pair<long, std::string>> residentByMapping(pid_t pid) {
   std::map<std::string, long> kib;
   std::string line, current;
   while (std::getline(in, line)) {
-    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < 17) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
+        line.find('-') < 17) {
       std::istringstream f(line);
       std::string range, perms, offset, dev, inode, path;
       f >> range >> perms >> offset >> dev >> inode;
@@ -194,7 +196,8 @@ bool accepts(uint16_t port) {
 
 template <typename F>
 bool waitFor(F ready, std::chrono::milliseconds limit) {
-  for (auto until = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < until;) {
+  for (auto until = std::chrono::steady_clock::now() + limit;
+       std::chrono::steady_clock::now() < until;) {
     if (ready()) return true;
     std::this_thread::sleep_for(10ms);
   }
@@ -202,8 +205,8 @@ bool waitFor(F ready, std::chrono::milliseconds limit) {
 }
 
 struct Sample {
-  Memory open;  // idle, the client's connection still open
-  Memory idle;  // idle, after the client disconnected
+  Memory open;                                     // idle, the client's connection still open
+  Memory idle;                                     // idle, after the client disconnected
   std::vector<std::pair<long, std::string>> maps;  // of the relay process, connection open
 };
 
@@ -237,7 +240,8 @@ bool measure(const std::vector<std::string>& relayArgv, uint16_t port, int calls
     }
     grpc::GuestDetailsRequest details;
     details.set_mem_block_size(true);
-    auto d = co_await client->callTyped<grpc::GuestDetailsResponse>("grpc.AgentService", "GetGuestDetails", details);
+    auto d = co_await client->callTyped<grpc::GuestDetailsResponse>("grpc.AgentService",
+                                                                    "GetGuestDetails", details);
     if (!d) co_return "GetGuestDetails: " + d.error().message;
     grpc::CreateSandboxRequest sandbox;
     sandbox.set_hostname("bench");
@@ -254,7 +258,11 @@ bool measure(const std::vector<std::string>& relayArgv, uint16_t port, int calls
   });
   if (!failure.empty()) {
     error = relayArgv[0] + ": " + failure;
-    if (client) io.run([&]() -> asio::awaitable<void> { client->close(); co_return; });
+    if (client)
+      io.run([&]() -> asio::awaitable<void> {
+        client->close();
+        co_return;
+      });
     return false;
   }
   std::this_thread::sleep_for(500ms);
@@ -293,8 +301,8 @@ struct Column {
 };
 
 void printRow(const char* name, const Column& c) {
-  std::printf("  %-44s %8ld %8ld %8ld %5ld %5ld\n", name, median(c.rss), median(c.pss), median(c.anon),
-              median(c.processes), median(c.threads));
+  std::printf("  %-44s %8ld %8ld %8ld %5ld %5ld\n", name, median(c.rss), median(c.pss),
+              median(c.anon), median(c.processes), median(c.threads));
 }
 
 }  // namespace
@@ -320,7 +328,9 @@ int main(int argc, char** argv) {
     } else if (a == "--calls" && i + 1 < argc) {
       calls = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: bench_forwarder [--smoke] [--runs N] [--calls N] [--maps] [--forwarder PATH]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_forwarder [--smoke] [--runs N] [--calls N] [--maps] [--forwarder PATH]\n");
       return 2;
     }
   }
@@ -355,8 +365,10 @@ int main(int argc, char** argv) {
   const std::string apfTls = (dir / "apf-tls.json").string();
   std::ofstream(apfTls) << "{\"tls-server-cert\":\"" << encoding::base64Encode(server->certPem)
                         << "\",\"tls-server-key\":\"" << encoding::base64Encode(server->keyPem)
-                        << "\",\"tls-client-ca\":\"" << encoding::base64Encode(ca->certPem()) << "\"}\n";
-  auto clientTls = net::makeClientContext({clientCert->certPem, clientCert->keyPem, ca->certPem(), "bench-podvm", false});
+                        << "\",\"tls-client-ca\":\"" << encoding::base64Encode(ca->certPem())
+                        << "\"}\n";
+  auto clientTls = net::makeClientContext(
+      {clientCert->certPem, clientCert->keyPem, ca->certPem(), "bench-podvm", false});
   if (!clientTls) {
     std::fprintf(stderr, "bench_forwarder: %s\n", clientTls.error().message.c_str());
     return 1;
@@ -379,13 +391,31 @@ int main(int argc, char** argv) {
       const std::string listen = "127.0.0.1:" + std::to_string(port);
       std::vector<std::string> argvRelay;
       if (which == 0) {
-        argvRelay = {forwarder, "-disable-tls", "-no-pod-network", "-config", apf, "-listen", listen,
-                     "-kata-agent-socket", agentSocket, "-pod-namespace", (dir / "podns").string()};
+        argvRelay = {forwarder,
+                     "-disable-tls",
+                     "-no-pod-network",
+                     "-config",
+                     apf,
+                     "-listen",
+                     listen,
+                     "-kata-agent-socket",
+                     agentSocket,
+                     "-pod-namespace",
+                     (dir / "podns").string()};
       } else if (which == 1) {
-        argvRelay = {forwarder, "-no-pod-network", "-config", apfTls, "-listen", listen,
-                     "-kata-agent-socket", agentSocket, "-pod-namespace", (dir / "podns").string()};
+        argvRelay = {forwarder,
+                     "-no-pod-network",
+                     "-config",
+                     apfTls,
+                     "-listen",
+                     listen,
+                     "-kata-agent-socket",
+                     agentSocket,
+                     "-pod-namespace",
+                     (dir / "podns").string()};
       } else {
-        argvRelay = {"socat", "TCP-LISTEN:" + std::to_string(port) + ",bind=127.0.0.1,reuseaddr,fork",
+        argvRelay = {"socat",
+                     "TCP-LISTEN:" + std::to_string(port) + ",bind=127.0.0.1,reuseaddr,fork",
                      "UNIX-CONNECT:" + agentSocket};
       }
       Sample s;
@@ -407,9 +437,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::printf("agent relay memory after %d relayed calls, median of %d run%s (KiB; socat includes its "
-              "per-connection child)\n",
-              calls + 3, runs, runs == 1 ? "" : "s");
+  std::printf(
+      "agent relay memory after %d relayed calls, median of %d run%s (KiB; socat includes its "
+      "per-connection child)\n",
+      calls + 3, runs, runs == 1 ? "" : "s");
   std::printf("  %-44s %8s %8s %8s %5s %5s\n", "relay", "RSS", "PSS", "anon", "procs", "thr");
   printRow("agent-protocol-forwarder, connection open", fwdOpen);
   printRow("socat, connection open", socatOpen);
@@ -417,13 +448,17 @@ int main(int argc, char** argv) {
   printRow("socat, after disconnect", socatIdle);
   printRow("forwarder with mutual TLS, connection open", tlsOpen);
   printRow("forwarder with mutual TLS, after disconnect", tlsIdle);
-  const double ratioOpen = static_cast<double>(median(fwdOpen.rss)) / std::max(1L, median(socatOpen.rss));
-  const double ratioIdle = static_cast<double>(median(fwdIdle.rss)) / std::max(1L, median(socatIdle.rss));
-  std::printf("  RSS ratio forwarder/socat: %.2fx connection open, %.2fx after disconnect\n", ratioOpen, ratioIdle);
+  const double ratioOpen =
+      static_cast<double>(median(fwdOpen.rss)) / std::max(1L, median(socatOpen.rss));
+  const double ratioIdle =
+      static_cast<double>(median(fwdIdle.rss)) / std::max(1L, median(socatIdle.rss));
+  std::printf("  RSS ratio forwarder/socat: %.2fx connection open, %.2fx after disconnect\n",
+              ratioOpen, ratioIdle);
   const long worst = std::max(median(fwdOpen.rss), median(fwdIdle.rss));
-  std::printf("  target: forwarder idle RSS <= %ld KiB (4 MiB): %s (%ld KiB plain, %ld KiB with TLS)\n",
-              kTargetKiB, worst <= kTargetKiB ? "met" : "MISSED", worst,
-              std::max(median(tlsOpen.rss), median(tlsIdle.rss)));
+  std::printf(
+      "  target: forwarder idle RSS <= %ld KiB (4 MiB): %s (%ld KiB plain, %ld KiB with TLS)\n",
+      kTargetKiB, worst <= kTargetKiB ? "met" : "MISSED", worst,
+      std::max(median(tlsOpen.rss), median(tlsIdle.rss)));
   if (smoke) std::printf("  (smoke run: numbers from a single short run)\n");
   if (maps) {
     std::printf("forwarder resident KiB by mapping (connection open, last run)\n");

@@ -64,11 +64,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd[0] == '-') {
-    std::fprintf(stderr, "cloud-api-adaptor: the provider name must come first, got flag %s\n\n", cmd.c_str());
+    std::fprintf(stderr, "cloud-api-adaptor: the provider name must come first, got flag %s\n\n",
+                 cmd.c_str());
     usage(stderr);
     return 1;
   }
-  // An external plugin (ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN=true ...) overrides a built-in provider.
+  // An external plugin (ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN=true ...) overrides a built-in
+  // provider.
   auto setup = providers::lookupProvider(cmd);
   if (!setup) {
     std::fprintf(stderr, "cloud-api-adaptor: %s\n\n", setup.error().message.c_str());
@@ -82,17 +84,20 @@ int main(int argc, char** argv) {
   (*setup)->registerFlags(fs);
   auto parsed = fs.parse(std::vector<std::string>(args.begin() + 1, args.end()));
   if (!parsed) {
-    std::fprintf(stderr, "cloud-api-adaptor %s: %s\nRun 'cloud-api-adaptor %s -help' for the flags.\n",
+    std::fprintf(stderr,
+                 "cloud-api-adaptor %s: %s\nRun 'cloud-api-adaptor %s -help' for the flags.\n",
                  cmd.c_str(), parsed.error().message.c_str(), cmd.c_str());
     return 1;
   }
   if (parsed->helpRequested) {
-    std::printf("Usage: cloud-api-adaptor %s [flags]\n\nFlags (flag > environment variable > default):\n%s",
-                cmd.c_str(), fs.helpText().c_str());
+    std::printf(
+        "Usage: cloud-api-adaptor %s [flags]\n\nFlags (flag > environment variable > default):\n%s",
+        cmd.c_str(), fs.helpText().c_str());
     return 0;
   }
   if (!parsed->remaining.empty()) {
-    std::fprintf(stderr, "cloud-api-adaptor %s: unexpected argument %s\n", cmd.c_str(), parsed->remaining[0].c_str());
+    std::fprintf(stderr, "cloud-api-adaptor %s: unexpected argument %s\n", cmd.c_str(),
+                 parsed->remaining[0].c_str());
     return 1;
   }
 
@@ -116,7 +121,8 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&stopSignals, &sig);
-  log::info("adaptor", "received {}, stopping gracefully (send it again to exit at once)", strsignal(sig));
+  log::info("adaptor", "received {}, stopping gracefully (send it again to exit at once)",
+            strsignal(sig));
   std::thread second([stopSignals]() mutable {
     int again = 0;
     sigwait(&stopSignals, &again);

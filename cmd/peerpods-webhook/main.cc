@@ -41,23 +41,30 @@ void registerFlags(flags::FlagSet& fs, Options& o) {
                "The address the probe endpoint binds to (\"0\" disables it).");
   fs.boolVar(&o.leaderElect, "leader-elect", false, "",
              "Accepted for compatibility; the webhook keeps no state, every replica serves.");
-  fs.stringVar(&o.webhookHost, "webhook-host", "", "", "Address the HTTPS webhook server listens on (all when empty).");
-  fs.uintVar(&o.webhookPort, "webhook-port", 9443, "", "Port of the HTTPS webhook server (0 picks a free one).");
+  fs.stringVar(&o.webhookHost, "webhook-host", "", "",
+               "Address the HTTPS webhook server listens on (all when empty).");
+  fs.uintVar(&o.webhookPort, "webhook-port", 9443, "",
+             "Port of the HTTPS webhook server (0 picks a free one).");
   fs.stringVar(&o.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "",
                "Directory holding the serving certificate and key (reloaded when they change).");
-  fs.stringVar(&o.certName, "cert-name", "tls.crt", "", "Serving certificate file name in -cert-dir.");
+  fs.stringVar(&o.certName, "cert-name", "tls.crt", "",
+               "Serving certificate file name in -cert-dir.");
   fs.stringVar(&o.keyName, "key-name", "tls.key", "", "Serving key file name in -cert-dir.");
   fs.stringVar(&o.targetRuntimeClass, "target-runtimeclass", "kata-remote", "TARGET_RUNTIMECLASS",
                "Only pods of this runtime class are mutated.");
-  fs.stringVar(&o.extendedResource, "pod-vm-extended-resource", "kata.peerpods.io/vm", "POD_VM_EXTENDED_RESOURCE",
-               "Extended resource requested by mutated pods.");
-  fs.stringVar(&o.tlsMinVersion, "tls-min-version", "", "TLS_MIN_VERSION", "VersionTLS12 or VersionTLS13.");
+  fs.stringVar(&o.extendedResource, "pod-vm-extended-resource", "kata.peerpods.io/vm",
+               "POD_VM_EXTENDED_RESOURCE", "Extended resource requested by mutated pods.");
+  fs.stringVar(&o.tlsMinVersion, "tls-min-version", "", "TLS_MIN_VERSION",
+               "VersionTLS12 or VersionTLS13.");
   fs.stringVar(&o.tlsCipherSuites, "tls-cipher-suites", "", "TLS_CIPHER_SUITES",
                "Comma-separated TLS 1.2 cipher suites (Go names).");
-  fs.stringVar(&o.zapLogLevel, "zap-log-level", "info", "", "Log level: debug, info, error (or a zap number).");
-  fs.boolVar(&o.zapDevel, "zap-devel", false, "", "Accepted for compatibility (development logging).");
+  fs.stringVar(&o.zapLogLevel, "zap-log-level", "info", "",
+               "Log level: debug, info, error (or a zap number).");
+  fs.boolVar(&o.zapDevel, "zap-devel", false, "",
+             "Accepted for compatibility (development logging).");
   fs.stringVar(&o.zapEncoder, "zap-encoder", "", "", "Accepted for compatibility.");
-  fs.stringVar(&o.zapStacktraceLevel, "zap-stacktrace-level", "", "", "Accepted for compatibility.");
+  fs.stringVar(&o.zapStacktraceLevel, "zap-stacktrace-level", "", "",
+               "Accepted for compatibility.");
   fs.stringVar(&o.zapTimeEncoding, "zap-time-encoding", "", "", "Accepted for compatibility.");
   fs.boolVar(&o.version, "version", false, "", "Print the version and exit.");
 }
@@ -66,14 +73,17 @@ void applyLogLevel(const std::string& level) {
   log::Level parsed;
   if (log::parseLevel(level, &parsed)) {
     log::setLevel(parsed);
-  } else if (!level.empty() && level.find_first_not_of("0123456789") == std::string::npos && level != "0") {
+  } else if (!level.empty() && level.find_first_not_of("0123456789") == std::string::npos &&
+             level != "0") {
     log::setLevel(log::Level::kDebug);  // zap's verbosity numbers: anything above 0 is debug
   } else if (level != "0") {
     log::warn("webhook", "unknown -zap-log-level \"{}\", using info", level);
   }
 }
 
-bool metricsSameAsProbe(const Options& o) { return o.metricsAddress == o.probeAddress; }
+bool metricsSameAsProbe(const Options& o) {
+  return o.metricsAddress == o.probeAddress;
+}
 
 sigset_t blockStopSignals() {
   sigset_t set;
@@ -84,7 +94,8 @@ sigset_t blockStopSignals() {
   return set;
 }
 
-Result<std::unique_ptr<net::HttpServer>> startPlain(const std::string& flag, const std::string& address,
+Result<std::unique_ptr<net::HttpServer>> startPlain(const std::string& flag,
+                                                    const std::string& address,
                                                     net::HttpHandler handler) {
   auto parsed = webhook::parseListenAddress(address);
   if (!parsed) return fail(parsed.error().wrap("-" + flag));
@@ -110,8 +121,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (parsed->helpRequested) {
-    std::printf("Usage: peerpods-webhook [flags]\n\nFlags (flag > environment variable > default):\n%s",
-                fs.helpText().c_str());
+    std::printf(
+        "Usage: peerpods-webhook [flags]\n\nFlags (flag > environment variable > default):\n%s",
+        fs.helpText().c_str());
     return 0;
   }
   if (o.version) {
@@ -119,7 +131,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!parsed->remaining.empty()) {
-    std::fprintf(stderr, "peerpods-webhook: unexpected argument %s\n", parsed->remaining[0].c_str());
+    std::fprintf(stderr, "peerpods-webhook: unexpected argument %s\n",
+                 parsed->remaining[0].c_str());
     return 1;
   }
   applyLogLevel(o.zapLogLevel);
@@ -140,7 +153,8 @@ int main(int argc, char** argv) {
   sigset_t stopSignals = blockStopSignals();
   log::info("webhook", "peerpods-webhook {} starting", PEERPODS_VERSION);
   for (const auto& line : fs.dump()) log::info("webhook", "  {}", line);
-  if (o.leaderElect) log::info("webhook", "-leader-elect is not needed by the webhook: every replica serves");
+  if (o.leaderElect)
+    log::info("webhook", "-leader-elect is not needed by the webhook: every replica serves");
 
   webhook::WebhookServerOptions options;
   options.host = o.webhookHost;
@@ -151,11 +165,12 @@ int main(int argc, char** argv) {
   options.mutator = {o.targetRuntimeClass, o.extendedResource};
   auto server = webhook::WebhookServer::start(options);
   if (!server) {
-    log::error("webhook", "{} (is the webhook-server-cert Secret mounted at {}?)", server.error().message, o.certDir);
+    log::error("webhook", "{} (is the webhook-server-cert Secret mounted at {}?)",
+               server.error().message, o.certDir);
     return 1;
   }
-  log::info("webhook", "serving {} on port {} for runtime class {}", webhook::kMutatePath, (*server)->port(),
-            o.targetRuntimeClass);
+  log::info("webhook", "serving {} on port {} for runtime class {}", webhook::kMutatePath,
+            (*server)->port(), o.targetRuntimeClass);
 
   auto handler = webhook::makeProbeHttpHandler(server->get());
   auto probe = startPlain("health-probe-bind-address", o.probeAddress, handler);
@@ -163,7 +178,9 @@ int main(int argc, char** argv) {
     log::error("webhook", "{}", probe.error().message);
     return 1;
   }
-  if (*probe) log::info("webhook", "probes{} on {}", metricsSameAsProbe(o) ? " and metrics" : "", (*probe)->baseUrl());
+  if (*probe)
+    log::info("webhook", "probes{} on {}", metricsSameAsProbe(o) ? " and metrics" : "",
+              (*probe)->baseUrl());
   std::unique_ptr<net::HttpServer> metrics;
   if (!metricsSameAsProbe(o)) {
     auto m = startPlain("metrics-bind-address", o.metricsAddress, handler);

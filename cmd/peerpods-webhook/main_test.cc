@@ -47,7 +47,8 @@ struct Process {
   // Waits until the log matches `pattern`; returns the first capture group.
   std::string waitForLog(const std::string& pattern) const {
     std::regex re(pattern);
-    for (auto deadline = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < deadline;) {
+    for (auto deadline = std::chrono::steady_clock::now() + 15s;
+         std::chrono::steady_clock::now() < deadline;) {
       std::smatch m;
       std::string text = log();
       if (std::regex_search(text, m, re)) return m.size() > 1 ? m[1].str() : m[0].str();
@@ -58,7 +59,8 @@ struct Process {
 
   // Exit code, or -1 when it did not exit within the time.
   int wait(std::chrono::milliseconds limit = 10s) {
-    for (auto deadline = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < deadline;) {
+    for (auto deadline = std::chrono::steady_clock::now() + limit;
+         std::chrono::steady_clock::now() < deadline;) {
       int status = 0;
       if (::waitpid(pid, &status, WNOHANG) == pid) {
         pid = -1;
@@ -97,8 +99,10 @@ std::unique_ptr<Process> spawn(const std::vector<std::string>& args, const std::
   cenv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_addopen(&actions, 1, logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0600);
   int rc = posix_spawn(&p->pid, cargv[0], &actions, nullptr, cargv.data(), cenv.data());
   posix_spawn_file_actions_destroy(&actions);
   EXPECT_EQ(rc, 0);
@@ -106,15 +110,17 @@ std::unique_ptr<Process> spawn(const std::vector<std::string>& args, const std::
 }
 
 std::string review() {
-  return nlohmann::json{{"apiVersion", "admission.k8s.io/v1"},
-                        {"kind", "AdmissionReview"},
-                        {"request",
-                         {{"uid", "b1"},
-                          {"object",
-                           {{"spec",
-                             {{"runtimeClassName", "kata-test"},
-                              {"containers", nlohmann::json::array({{{"name", "c"},
-                                                                      {"resources", {{"requests", {{"cpu", "3"}}}}}}})}}}}}}}}
+  return nlohmann::json{
+      {"apiVersion", "admission.k8s.io/v1"},
+      {"kind", "AdmissionReview"},
+      {"request",
+       {{"uid", "b1"},
+        {"object",
+         {{"spec",
+           {{"runtimeClassName", "kata-test"},
+            {"containers",
+             nlohmann::json::array(
+                 {{{"name", "c"}, {"resources", {{"requests", {{"cpu", "3"}}}}}}})}}}}}}}}
       .dump();
 }
 
@@ -127,8 +133,8 @@ TEST(WebhookBinaryTest, ServesAndStopsOnSigterm) {
   ASSERT_TRUE(files::writeAtomic(dir.path() + "/tls.crt", pair->certPem));
   ASSERT_TRUE(files::writeAtomic(dir.path() + "/tls.key", pair->keyPem, 0600));
   auto p = spawn({"-cert-dir", dir.path(), "-webhook-host", "127.0.0.1", "-webhook-port", "0",
-                  "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=127.0.0.1:0", "--leader-elect",
-                  "--zap-log-level=debug"},
+                  "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=127.0.0.1:0",
+                  "--leader-elect", "--zap-log-level=debug"},
                  dir.path() + "/log", {"TARGET_RUNTIMECLASS=kata-test"});
   std::string port = p->waitForLog(R"(serving /mutate-v1-pod on port (\d+))");
   ASSERT_FALSE(port.empty()) << p->log();
@@ -153,7 +159,8 @@ TEST(WebhookBinaryTest, ServesAndStopsOnSigterm) {
   EXPECT_EQ(health->status, 200);
   auto metrics = client.send({.url = probe + "/metrics"});
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("peerpods_webhook_admissions_total{result=\"mutated\"} 1"), std::string::npos)
+  EXPECT_NE(metrics->body.find("peerpods_webhook_admissions_total{result=\"mutated\"} 1"),
+            std::string::npos)
       << metrics->body;
 
   ASSERT_EQ(::kill(p->pid, SIGTERM), 0);
@@ -175,11 +182,15 @@ TEST(WebhookBinaryTest, BadConfigurationExitsWithAReason) {
     std::string expected;
   };
   const Case cases[] = {
-      {{"-cert-dir", dir.path(), "-health-probe-bind-address", "0", "-metrics-bind-address", "0"}, {}, "tls.crt"},
+      {{"-cert-dir", dir.path(), "-health-probe-bind-address", "0", "-metrics-bind-address", "0"},
+       {},
+       "tls.crt"},
       {{"-no-such-flag"}, {}, "no-such-flag"},
-      {{"-cert-dir", dir.path()}, {"TLS_MIN_VERSION=VersionTLS11"}, "TLS 1.0 and 1.1 are not supported"},
-      {{"-cert-dir", good.path(), "-webhook-host", "127.0.0.1", "-webhook-port", "0", "-health-probe-bind-address",
-        "8081"},
+      {{"-cert-dir", dir.path()},
+       {"TLS_MIN_VERSION=VersionTLS11"},
+       "TLS 1.0 and 1.1 are not supported"},
+      {{"-cert-dir", good.path(), "-webhook-host", "127.0.0.1", "-webhook-port", "0",
+        "-health-probe-bind-address", "8081"},
        {},
        "must be host:port"},
       {{"-cert-dir", good.path(), "-webhook-port", "70000"}, {}, "-webhook-port must be between"},

@@ -70,7 +70,9 @@ TEST(ProcessUserDataCli, VersionAndHelp) {
   for (const char* a : {"", "help", "-h", "--help"}) {
     auto r = run(a);
     EXPECT_EQ(r.exitCode, 0) << a;
-    EXPECT_NE(r.out.find("provision-files Provision required files based on user data"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("provision-files Provision required files based on user data"),
+              std::string::npos)
+        << r.out;
   }
   for (const char* a : {"help provision-files", "provision-files --help", "provision-files -h"}) {
     auto r = run(a);
@@ -99,9 +101,12 @@ TEST(ProcessUserDataCli, UsageErrorsExit1) {
 TEST(ProcessUserDataCli, ProvisionFilesOnATemporaryRoot) {
   TempDir root;
   write(root.path() / "media/cidata/user-data",
-        pp::cloudinit::renderCloudConfig({{"/run/peerpod/apf.json", "{\"pod-name\":\"cli\"}"}, {"/etc/motd", "x"}}));
-  const std::string env = "PEERPODS_USERDATA_ROOT='" + root.path().string() + "' PEERPODS_USERDATA_HYPERVISOR=";
-  for (const char* t : {"-t 5", "-t=5", "-t5", "--user-data-fetch-timeout 5", "--user-data-fetch-timeout=5"}) {
+        pp::cloudinit::renderCloudConfig(
+            {{"/run/peerpod/apf.json", "{\"pod-name\":\"cli\"}"}, {"/etc/motd", "x"}}));
+  const std::string env =
+      "PEERPODS_USERDATA_ROOT='" + root.path().string() + "' PEERPODS_USERDATA_HYPERVISOR=";
+  for (const char* t :
+       {"-t 5", "-t=5", "-t5", "--user-data-fetch-timeout 5", "--user-data-fetch-timeout=5"}) {
     auto r = run(std::string("provision-files ") + t, env);
     EXPECT_EQ(r.exitCode, 0) << t << ": " << r.out;
   }
@@ -114,15 +119,18 @@ TEST(ProcessUserDataCli, ProvisionFilesOnATemporaryRoot) {
 TEST(ProcessUserDataCli, FailureExits1WithAClearMessage) {
   TempDir root;
   write(root.path() / "media/cidata/user-data", "#cloud-config\nruncmd: [reboot]\n");
-  auto r = run("provision-files -t 5", "PEERPODS_USERDATA_ROOT='" + root.path().string() +
-                                           "' PEERPODS_USERDATA_HYPERVISOR= PEERPODS_USERDATA_RETRY_DELAY=10ms "
-                                           "PEERPODS_USERDATA_ATTEMPTS=2");
+  auto r = run("provision-files -t 5",
+               "PEERPODS_USERDATA_ROOT='" + root.path().string() +
+                   "' PEERPODS_USERDATA_HYPERVISOR= PEERPODS_USERDATA_RETRY_DELAY=10ms "
+                   "PEERPODS_USERDATA_ATTEMPTS=2");
   EXPECT_EQ(r.exitCode, 1) << r.out;
   EXPECT_NE(r.out.find("Error: no valid user data from file"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("unexpected key \"runcmd\""), std::string::npos) << r.out;
   auto bad = run("provision-files", "PEERPODS_USERDATA_ATTEMPTS=many");
   EXPECT_EQ(bad.exitCode, 1);
-  EXPECT_NE(bad.out.find("PEERPODS_USERDATA_ATTEMPTS=many: not a positive integer"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("PEERPODS_USERDATA_ATTEMPTS=many: not a positive integer"),
+            std::string::npos)
+      << bad.out;
 }
 
 }  // namespace
