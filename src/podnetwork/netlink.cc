@@ -348,49 +348,42 @@ Status RouteSocket::deleteLink(const std::string& name) {
   }
 }
 
-Status RouteSocket::moveLink(const LinkInfo& info, const Netns& target,
-                             const std::string& newName) {
+Status RouteSocket::changeLink(const LinkInfo& info, const std::function<void(rtnl_link*)>& edit,
+                               const std::string& what) {
   rtnl_link* raw = nullptr;
   int err = rtnl_link_get_kernel(sock_, info.index, nullptr, &raw);
   LinkPtr orig(raw);
   if (err < 0) return fail(nlError(err, fmt::format("looking up {}", info.name), netnsPath_));
   LinkPtr change(rtnl_link_alloc());
   if (!change) return fail(Code::kResourceExhausted, "allocating a link");
-  rtnl_link_set_ns_fd(change.get(), target.fd());
-  if (!newName.empty()) rtnl_link_set_name(change.get(), newName.c_str());
+  edit(change.get());
   if (err = rtnl_link_change(sock_, orig.get(), change.get(), 0); err < 0) {
-    return fail(
-        nlError(err, fmt::format("moving {} to netns {}", info.name, target.path()), netnsPath_));
+    return fail(nlError(err, what, netnsPath_));
   }
   return {};
+}
+
+Status RouteSocket::moveLink(const LinkInfo& info, const Netns& target,
+                             const std::string& newName) {
+  return changeLink(
+      info,
+      [&](rtnl_link* change) {
+        rtnl_link_set_ns_fd(change, target.fd());
+        if (!newName.empty()) rtnl_link_set_name(change, newName.c_str());
+      },
+      fmt::format("moving {} to netns {}", info.name, target.path()));
 }
 
 Status RouteSocket::renameLink(const LinkInfo& info, const std::string& newName) {
-  rtnl_link* raw = nullptr;
-  int err = rtnl_link_get_kernel(sock_, info.index, nullptr, &raw);
-  LinkPtr orig(raw);
-  if (err < 0) return fail(nlError(err, fmt::format("looking up {}", info.name), netnsPath_));
-  LinkPtr change(rtnl_link_alloc());
-  if (!change) return fail(Code::kResourceExhausted, "allocating a link");
-  rtnl_link_set_name(change.get(), newName.c_str());
-  if (err = rtnl_link_change(sock_, orig.get(), change.get(), 0); err < 0) {
-    return fail(nlError(err, fmt::format("renaming {} to {}", info.name, newName), netnsPath_));
-  }
-  return {};
+  return changeLink(
+      info, [&](rtnl_link* change) { rtnl_link_set_name(change, newName.c_str()); },
+      fmt::format("renaming {} to {}", info.name, newName));
 }
 
 Status RouteSocket::setLinkUp(const LinkInfo& info) {
-  rtnl_link* raw = nullptr;
-  int err = rtnl_link_get_kernel(sock_, info.index, nullptr, &raw);
-  LinkPtr orig(raw);
-  if (err < 0) return fail(nlError(err, fmt::format("looking up {}", info.name), netnsPath_));
-  LinkPtr change(rtnl_link_alloc());
-  if (!change) return fail(Code::kResourceExhausted, "allocating a link");
-  rtnl_link_set_flags(change.get(), IFF_UP);
-  if (err = rtnl_link_change(sock_, orig.get(), change.get(), 0); err < 0) {
-    return fail(nlError(err, fmt::format("setting {} up", info.name), netnsPath_));
-  }
-  return {};
+  return changeLink(
+      info, [](rtnl_link* change) { rtnl_link_set_flags(change, IFF_UP); },
+      fmt::format("setting {} up", info.name));
 }
 
 Result<std::vector<Ipv4Prefix>> RouteSocket::ipv4Addresses(int ifindex) {

@@ -2,6 +2,7 @@
 // talks to one network namespace, the one it was opened in.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 #include "podnetwork/podnetwork.h"
 
 struct nl_sock;
+struct rtnl_link;
 
 namespace pp::podnetwork::netlink {
 
@@ -96,6 +98,10 @@ class RouteSocket {
 
  private:
   RouteSocket(nl_sock* sock, Netns netns);
+  // Looks the link up in the kernel and applies the attributes `edit` sets on a change request;
+  // `what` names the operation in errors ("setting eth0 up").
+  Status changeLink(const LinkInfo& link, const std::function<void(rtnl_link*)>& edit,
+                    const std::string& what);
   nl_sock* sock_ = nullptr;
   Netns netns_;
   std::string netnsPath_;
