@@ -1,8 +1,9 @@
 #include "ttrpc/channel.h"
 
-#include <asio/experimental/as_tuple.hpp>
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cstring>
 
@@ -11,14 +12,16 @@ namespace {
 // Small by default: a sandbox's connections sit idle most of the time and each byte here is
 // paid per connection. Bigger frames grow the buffer, which shrinks back once drained.
 constexpr size_t kReadChunk = 8 * 1024;
-}
+}  // namespace
 
 FrameChannel::FrameChannel(std::unique_ptr<ByteStream> stream)
     : stream_(std::move(stream)), readBuf_(kReadChunk), wake_(stream_->executor()) {
   wake_.expires_at(asio::steady_timer::time_point::max());
 }
 
-FrameChannel::~FrameChannel() { stream_->close(); }
+FrameChannel::~FrameChannel() {
+  stream_->close();
+}
 
 asio::awaitable<Status> FrameChannel::fill(size_t want) {
   // Ensure `want` unread bytes are buffered.
@@ -28,8 +31,13 @@ asio::awaitable<Status> FrameChannel::fill(size_t want) {
     readEnd_ -= readPos_;
     readPos_ = 0;
   }
-  if (readBuf_.size() < want) readBuf_.resize(want);
   while (readEnd_ < want) {
+    if (readEnd_ == readBuf_.size()) {
+      // Grow with the bytes that arrive, not to what a header announces: a peer that sends
+      // a header claiming 4 MiB and then nothing costs a read chunk, not 4 MiB. Doubling
+      // keeps the copies amortised.
+      readBuf_.resize(std::min(want, std::max(2 * readBuf_.size(), kReadChunk)));
+    }
     auto [ec, n] = co_await stream_->readSome(
         asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_));
     if (ec || n == 0) {
@@ -57,7 +65,8 @@ asio::awaitable<Result<Frame>> FrameChannel::readFrame() {
       if (have == 0) {
         readPos_ = readEnd_ = 0;
         auto [ec, n] = co_await stream_->readSome(asio::buffer(readBuf_.data(), kReadChunk));
-        if (ec || n == 0) co_return fail(Code::kUnavailable, "connection closed while skipping an oversized frame");
+        if (ec || n == 0)
+          co_return fail(Code::kUnavailable, "connection closed while skipping an oversized frame");
         readEnd_ = n;
         have = n;
       }
@@ -87,8 +96,9 @@ bool FrameChannel::send(uint32_t streamId, MessageType type, uint8_t flags, std:
 }
 
 void FrameChannel::startWriter() {
-  asio::co_spawn(stream_->executor(), [self = shared_from_this()] { return self->writeLoop(); },
-                 asio::detached);
+  asio::co_spawn(
+      stream_->executor(), [self = shared_from_this()] { return self->writeLoop(); },
+      asio::detached);
 }
 
 asio::awaitable<void> FrameChannel::writeLoop() {

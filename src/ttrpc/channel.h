@@ -44,6 +44,10 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel> {
   void close();
   bool closed() const { return closed_; }
 
+  // For tests: the read buffer's size and the bytes received but not yet returned as frames.
+  size_t readBufferCapacity() const { return readBuf_.capacity(); }
+  size_t bufferedBytes() const { return readEnd_ - readPos_; }
+
  private:
   asio::awaitable<void> writeLoop();
   asio::awaitable<Status> fill(size_t want);

@@ -3,34 +3,88 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <asio/experimental/as_tuple.hpp>
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <atomic>
 #include <filesystem>
+#include <optional>
 
 #include "base/log.h"
 
 namespace pp::ttrpc {
 namespace {
 
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Warnings a peer can trigger at will (accept failures, failed handshakes): at most one line a
+// second, which counts the lines held back since the last one.
+class LogLimiter {
+ public:
+  template <typename... Args>
+  void warn(fmt::format_string<Args...> f, Args&&... args) {
+    auto now = Clock::now();
+    if (last_ && now - *last_ < 1s) {
+      ++suppressed_;
+      return;
+    }
+    std::string line = fmt::format(f, std::forward<Args>(args)...);
+    if (suppressed_ > 0) line += fmt::format(" ({} similar messages suppressed)", suppressed_);
+    log::warn("ttrpc", "{}", line);
+    last_ = now;
+    suppressed_ = 0;
+  }
+
+ private:
+  std::optional<Clock::time_point> last_;
+  size_t suppressed_ = 0;
+};
+
+// After a failed accept. Out of descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS,
+// ENOMEM), accept fails again at once until something is closed: retrying immediately spins a
+// core and floods the log, so wait, from 10 ms doubling up to 1 s, until an accept succeeds.
+class AcceptBackoff {
+ public:
+  // Logs the error (rate-limited) and returns how long to wait before the next accept.
+  Clock::duration onError(const asio::error_code& ec, const std::string& where) {
+    log_.warn("accept on {}: {}", where, ec.message());
+    // The peer reset a connection still in the backlog: nothing to wait for.
+    if (ec == asio::error::connection_aborted) return Clock::duration::zero();
+    backoff_ = std::clamp<Clock::duration>(2 * backoff_, 10ms, 1s);
+    return backoff_;
+  }
+  void onSuccess() { backoff_ = Clock::duration::zero(); }
+
+ private:
+  Clock::duration backoff_ = Clock::duration::zero();
+  LogLimiter log_;
+};
 
 class UnixListener final : public Listener, public std::enable_shared_from_this<UnixListener> {
  public:
   UnixListener(asio::local::stream_protocol::acceptor acceptor, std::string path, StreamCallback cb)
-      : acceptor_(std::move(acceptor)), path_(std::move(path)), onStream_(std::move(cb)) {}
+      : acceptor_(std::move(acceptor)),
+        path_(std::move(path)),
+        onStream_(std::move(cb)),
+        retry_(acceptor_.get_executor()) {}
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<UnixListener> self) {
     while (self->acceptor_.is_open()) {
       auto [ec, socket] = co_await self->acceptor_.async_accept(kUse);
       if (ec) {
         if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) break;
-        log::warn("ttrpc", "accept on {}: {}", self->path_, ec.message());
+        self->retry_.expires_after(self->backoff_.onError(ec, self->path_));
+        co_await self->retry_.async_wait(kUse);
         continue;
       }
+      self->backoff_.onSuccess();
       self->onStream_(wrapUnix(std::move(socket), "unix:" + self->path_));
     }
   }
@@ -38,6 +92,7 @@ class UnixListener final : public Listener, public std::enable_shared_from_this<
   void close() override {
     asio::error_code ignored;
     acceptor_.close(ignored);
+    retry_.cancel();
   }
   uint16_t port() const override { return 0; }
   std::string address() const override { return path_; }
@@ -46,12 +101,19 @@ class UnixListener final : public Listener, public std::enable_shared_from_this<
   asio::local::stream_protocol::acceptor acceptor_;
   std::string path_;
   StreamCallback onStream_;
+  AcceptBackoff backoff_;
+  asio::steady_timer retry_;
 };
 
 class TcpListener final : public Listener, public std::enable_shared_from_this<TcpListener> {
  public:
-  TcpListener(asio::ip::tcp::acceptor acceptor, std::shared_ptr<asio::ssl::context> tls, StreamCallback cb)
-      : acceptor_(std::move(acceptor)), tls_(std::move(tls)), onStream_(std::move(cb)) {
+  TcpListener(asio::ip::tcp::acceptor acceptor, std::shared_ptr<asio::ssl::context> tls,
+              StreamCallback cb, TcpListenOptions options)
+      : acceptor_(std::move(acceptor)),
+        tls_(std::move(tls)),
+        onStream_(std::move(cb)),
+        options_(options),
+        wake_(acceptor_.get_executor()) {
     asio::error_code ec;
     auto ep = acceptor_.local_endpoint(ec);
     if (!ec) {
@@ -62,24 +124,38 @@ class TcpListener final : public Listener, public std::enable_shared_from_this<T
 
   static asio::awaitable<void> acceptLoop(std::shared_ptr<TcpListener> self) {
     while (self->acceptor_.is_open()) {
+      if (self->tls_ && self->handshakes_ >= self->options_.maxHandshakes) {
+        // At the cap of unauthenticated connections: a finished handshake wakes us.
+        self->wake_.expires_at(Clock::time_point::max());
+        co_await self->wake_.async_wait(kUse);
+        continue;
+      }
       auto [ec, socket] = co_await self->acceptor_.async_accept(kUse);
       if (ec) {
         if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) break;
-        log::warn("ttrpc", "accept on {}: {}", self->address_, ec.message());
+        self->wake_.expires_after(self->backoff_.onError(ec, self->address_));
+        co_await self->wake_.async_wait(kUse);
         continue;
       }
+      self->backoff_.onSuccess();
       if (!self->tls_) {
         self->onStream_(wrapTcp(std::move(socket)));
         continue;
       }
-      asio::co_spawn(self->acceptor_.get_executor(), handshake(self, std::move(socket)), asio::detached);
+      ++self->handshakes_;
+      asio::co_spawn(self->acceptor_.get_executor(), handshake(self, std::move(socket)),
+                     asio::detached);
     }
   }
 
-  static asio::awaitable<void> handshake(std::shared_ptr<TcpListener> self, asio::ip::tcp::socket socket) {
-    auto stream = co_await acceptTls(std::move(socket), self->tls_, std::chrono::seconds(30));
+  static asio::awaitable<void> handshake(std::shared_ptr<TcpListener> self,
+                                         asio::ip::tcp::socket socket) {
+    auto stream =
+        co_await acceptTls(std::move(socket), self->tls_, self->options_.handshakeTimeout);
+    --self->handshakes_;
+    self->wake_.cancel();
     if (!stream) {
-      log::warn("ttrpc", "rejected connection on {}: {}", self->address_, stream.error().message);
+      self->rejected_.warn("rejected connection on {}: {}", self->address_, stream.error().message);
       co_return;
     }
     self->onStream_(std::move(*stream));
@@ -88,16 +164,23 @@ class TcpListener final : public Listener, public std::enable_shared_from_this<T
   void close() override {
     asio::error_code ignored;
     acceptor_.close(ignored);
+    wake_.cancel();
   }
   uint16_t port() const override { return port_; }
   std::string address() const override { return address_; }
+  size_t pendingHandshakes() const override { return handshakes_; }
 
  private:
   asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<asio::ssl::context> tls_;
   StreamCallback onStream_;
+  TcpListenOptions options_;
   uint16_t port_ = 0;
   std::string address_;
+  std::atomic<size_t> handshakes_ = 0;
+  asio::steady_timer wake_;  // accept back-off, or a free handshake slot
+  AcceptBackoff backoff_;
+  LogLimiter rejected_;
 };
 
 }  // namespace
@@ -106,13 +189,15 @@ Result<std::unique_ptr<Listener>> listenUnix(asio::any_io_executor ex, const std
                                              StreamCallback onStream) {
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return fail(Code::kInvalidArgument, "unix socket path " + path + " is longer than " +
-                                            std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
+                                            std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
+                                            " bytes");
   }
   std::error_code fec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, fec);
-  if (fec) return fail(Code::kInternal, "create directory " + parent.string() + ": " + fec.message());
-  struct stat st{};
+  if (fec)
+    return fail(Code::kInternal, "create directory " + parent.string() + ": " + fec.message());
+  struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
       return fail(Code::kFailedPrecondition, path + " exists and is not a socket; not removing it");
@@ -131,7 +216,9 @@ Result<std::unique_ptr<Listener>> listenUnix(asio::any_io_executor ex, const std
     std::shared_ptr<UnixListener> l;
     asio::any_io_executor ex;
     ~Handle() override { close(); }
-    void close() override { asio::post(ex, [l = l] { l->close(); }); }
+    void close() override {
+      asio::post(ex, [l = l] { l->close(); });
+    }
     uint16_t port() const override { return 0; }
     std::string address() const override { return l->address(); }
   };
@@ -143,7 +230,7 @@ Result<std::unique_ptr<Listener>> listenUnix(asio::any_io_executor ex, const std
 
 Result<std::unique_ptr<Listener>> listenTcp(asio::any_io_executor ex, const std::string& host,
                                             uint16_t port, std::shared_ptr<asio::ssl::context> tls,
-                                            StreamCallback onStream) {
+                                            StreamCallback onStream, TcpListenOptions options) {
   asio::error_code ec;
   auto addr = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
   if (ec) return fail(Code::kInvalidArgument, "bad listen address " + host + ": " + ec.message());
@@ -157,15 +244,19 @@ Result<std::unique_ptr<Listener>> listenTcp(asio::any_io_executor ex, const std:
     return fail(Code::kUnavailable,
                 "listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
   }
-  auto l = std::make_shared<TcpListener>(std::move(acceptor), std::move(tls), std::move(onStream));
+  auto l = std::make_shared<TcpListener>(std::move(acceptor), std::move(tls), std::move(onStream),
+                                         options);
   asio::co_spawn(ex, TcpListener::acceptLoop(l), asio::detached);
   struct Handle final : Listener {
     std::shared_ptr<TcpListener> l;
     asio::any_io_executor ex;
     ~Handle() override { close(); }
-    void close() override { asio::post(ex, [l = l] { l->close(); }); }
+    void close() override {
+      asio::post(ex, [l = l] { l->close(); });
+    }
     uint16_t port() const override { return l->port(); }
     std::string address() const override { return l->address(); }
+    size_t pendingHandshakes() const override { return l->pendingHandshakes(); }
   };
   auto h = std::make_unique<Handle>();
   h->l = l;

@@ -1,8 +1,10 @@
 #include "ttrpc/server.h"
 
-#include <asio/experimental/as_tuple.hpp>
+#include <google/protobuf/stubs/logging.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -15,13 +17,21 @@
 #include "ttrpc/envelope.h"
 #include "ttrpc/request.pb.h"
 
-#include <google/protobuf/stubs/logging.h>
-
 namespace pp::ttrpc {
 
 namespace {
 constexpr size_t kStreamInboxLimit = 64;
 constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
+
+// now + timeout_nano, saturated: a client may send any int64 and a deadline must not wrap
+// into the past.
+std::chrono::steady_clock::time_point deadlineAfter(int64_t timeoutNano) {
+  using Clock = std::chrono::steady_clock;
+  auto now = Clock::now();
+  auto timeout = std::chrono::nanoseconds(timeoutNano);
+  if (timeout >= Clock::time_point::max() - now) return Clock::time_point::max();
+  return now + std::chrono::duration_cast<Clock::duration>(timeout);
+}
 }  // namespace
 
 class ServerConnection;
@@ -36,6 +46,7 @@ struct Server::Registry {
   std::map<std::pair<std::string, std::string>, StreamMethod, std::less<>> streams;
   std::set<std::string, std::less<>> services;
   RawHandler fallback;
+  ServerOptions options;
 
   mutable std::mutex mu;  // guards connections only
   std::vector<std::weak_ptr<ServerConnection>> connections;
@@ -51,13 +62,8 @@ class ServerStreamState final : public ServerStream {
   asio::awaitable<Result<std::optional<std::string>>> recv() override;
   Status send(std::string_view payload) override;
 
-  // Called by the read loop.
-  bool deliver(std::string payload) {
-    if (inbox_.size() >= kStreamInboxLimit) return false;
-    inbox_.push_back(std::move(payload));
-    wake_.cancel();
-    return true;
-  }
+  // Called by the read loop. The connection counts the bytes in flight until recv() takes them.
+  bool deliver(std::string payload);
   void remoteClose() {
     remoteClosed_ = true;
     wake_.cancel();
@@ -67,6 +73,13 @@ class ServerStreamState final : public ServerStream {
     wake_.cancel();
   }
   bool remoteClosed() const { return remoteClosed_; }
+  // Empties the inbox once the handler is done; returns the bytes dropped.
+  size_t dropInbox() {
+    size_t bytes = 0;
+    for (auto& m : inbox_) bytes += m.size();
+    inbox_.clear();
+    return bytes;
+  }
 
  private:
   std::weak_ptr<ServerConnection> conn_;
@@ -81,15 +94,33 @@ class ServerStreamState final : public ServerStream {
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  public:
   ServerConnection(std::shared_ptr<Server::Registry> registry, std::unique_ptr<ByteStream> stream)
-      : registry_(std::move(registry)), channel_(std::make_shared<FrameChannel>(std::move(stream))) {}
+      : registry_(std::move(registry)),
+        options_(registry_->options),
+        channel_(std::make_shared<FrameChannel>(std::move(stream))),
+        resume_(channel_->executor()),
+        closing_(channel_->executor(), asio::steady_timer::time_point::max()),
+        idle_(channel_->executor()) {}
 
   void start() {
     channel_->startWriter();
-    asio::co_spawn(channel_->executor(), [self = shared_from_this()] { return self->readLoop(); },
-                   asio::detached);
+    asio::co_spawn(
+        channel_->executor(), [self = shared_from_this()] { return self->readLoop(); },
+        asio::detached);
+    if (options_.idleTimeout.count() > 0) {
+      asio::co_spawn(
+          channel_->executor(), [self = shared_from_this()] { return self->idleWatch(); },
+          asio::detached);
+    }
   }
 
-  void close() { channel_->close(); }
+  // Closes the connection and wakes everything that waits on it: the paused read loop, the idle
+  // watch and (with cancelOnDisconnect) the handlers still running.
+  void close() {
+    channel_->close();
+    resume_.cancel();
+    idle_.cancel();
+    closing_.cancel();
+  }
   asio::any_io_executor executor() { return channel_->executor(); }
   FrameChannel& channel() { return *channel_; }
 
@@ -97,32 +128,72 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     channel_->send(id, MessageType::kResponse, 0, encodeResponse(result));
   }
 
+  // In-flight accounting: a request counts from its frame until its handler returns; streamed
+  // messages count their bytes until the handler takes them.
+  void holdBytes(size_t bytes) { inFlightBytes_ += bytes; }
+  void releaseBytes(size_t bytes) {
+    inFlightBytes_ -= bytes;
+    resume_.cancel();
+  }
+
  private:
   asio::awaitable<void> readLoop();
+  asio::awaitable<void> waitForRoom();
+  asio::awaitable<void> idleWatch();
   void onRequest(Frame& frame);
   void onData(Frame& frame);
-  asio::awaitable<void> runUnary(uint32_t id, CallContext ctx, std::string payload, const RawHandler* handler);
+  void startRequest(size_t bytes) {
+    ++inFlight_;
+    holdBytes(bytes);
+  }
+  void finishRequest(size_t bytes) {
+    --inFlight_;
+    lastActivity_ = std::chrono::steady_clock::now();
+    releaseBytes(bytes);
+  }
+  asio::awaitable<Result<std::string>> bounded(
+      asio::awaitable<Result<std::string>> work,
+      std::optional<std::chrono::steady_clock::time_point> deadline);
+  asio::awaitable<void> runUnary(uint32_t id, CallContext ctx, std::string payload, size_t bytes,
+                                 const RawHandler* handler);
   asio::awaitable<void> runStream(uint32_t id, CallContext ctx,
                                   const Server::Registry::StreamMethod* method,
-                                  std::shared_ptr<ServerStreamState> stream);
+                                  std::shared_ptr<ServerStreamState> stream, size_t bytes);
 
   std::shared_ptr<Server::Registry> registry_;
+  const ServerOptions options_;
   std::shared_ptr<FrameChannel> channel_;
   uint32_t lastStreamId_ = 0;
   std::unordered_map<uint32_t, std::shared_ptr<ServerStreamState>> streams_;
+  size_t inFlight_ = 0;
+  size_t inFlightBytes_ = 0;
+  std::chrono::steady_clock::time_point lastActivity_ = std::chrono::steady_clock::now();
+  asio::steady_timer resume_;   // wakes the read loop paused at a cap
+  asio::steady_timer closing_;  // never expires; cancelled when the connection closes
+  asio::steady_timer idle_;
 };
+
+bool ServerStreamState::deliver(std::string payload) {
+  if (inbox_.size() >= kStreamInboxLimit) return false;
+  if (auto conn = conn_.lock()) conn->holdBytes(payload.size());
+  inbox_.push_back(std::move(payload));
+  wake_.cancel();
+  return true;
+}
 
 asio::awaitable<Result<std::optional<std::string>>> ServerStreamState::recv() {
   while (true) {
     if (failure_) co_return pp::fail(*failure_);
+    auto conn = conn_.lock();
     if (!inbox_.empty()) {
       std::string next = std::move(inbox_.front());
       inbox_.pop_front();
+      if (conn) conn->releaseBytes(next.size());
       co_return std::optional<std::string>(std::move(next));
     }
     if (remoteClosed_) co_return std::optional<std::string>();
-    auto conn = conn_.lock();
-    if (!conn || conn->channel().closed()) co_return pp::fail(Code::kUnavailable, "connection closed");
+    if (!conn || conn->channel().closed())
+      co_return pp::fail(Code::kUnavailable, "connection closed");
     wake_.expires_at(asio::steady_timer::time_point::max());
     conn.reset();
     co_await wake_.async_wait(kUse);
@@ -130,7 +201,8 @@ asio::awaitable<Result<std::optional<std::string>>> ServerStreamState::recv() {
 }
 
 Status ServerStreamState::send(std::string_view payload) {
-  if (!streamingOutput_) return pp::fail(Code::kFailedPrecondition, "method does not stream its output");
+  if (!streamingOutput_)
+    return pp::fail(Code::kFailedPrecondition, "method does not stream its output");
   if (payload.size() > kMaxMessageLength) {
     return pp::fail(Code::kResourceExhausted, "message length " + std::to_string(payload.size()) +
                                                   " exceed maximum message size of " +
@@ -145,8 +217,11 @@ Status ServerStreamState::send(std::string_view payload) {
 
 asio::awaitable<void> ServerConnection::readLoop() {
   while (true) {
+    co_await waitForRoom();
+    if (channel_->closed()) break;
     auto frame = co_await channel_->readFrame();
     if (!frame) break;
+    lastActivity_ = std::chrono::steady_clock::now();
     switch (static_cast<MessageType>(frame->header.type)) {
       case MessageType::kRequest:
         onRequest(*frame);
@@ -160,15 +235,42 @@ asio::awaitable<void> ServerConnection::readLoop() {
         break;
     }
   }
-  channel_->close();
+  close();
   for (auto& [id, stream] : streams_) stream->fail(Error{Code::kUnavailable, "connection closed"});
   streams_.clear();
+}
+
+asio::awaitable<void> ServerConnection::waitForRoom() {
+  // Not reading is what pushes back: the client's writes stall once the socket buffers fill.
+  while (!channel_->closed() && (inFlight_ >= options_.maxInFlightRequests ||
+                                 inFlightBytes_ >= options_.maxInFlightBytes)) {
+    resume_.expires_at(asio::steady_timer::time_point::max());
+    co_await resume_.async_wait(kUse);
+  }
+}
+
+asio::awaitable<void> ServerConnection::idleWatch() {
+  auto self = shared_from_this();
+  while (!channel_->closed()) {
+    auto now = std::chrono::steady_clock::now();
+    if (inFlight_ == 0 && now - lastActivity_ >= options_.idleTimeout) {
+      log::debug("ttrpc", "closing connection from {}: idle for {} ms", channel_->peer(),
+                 options_.idleTimeout.count());
+      close();
+      break;
+    }
+    // Busy connections are looked at again a full period later; the period of an idle one
+    // started with its last frame or answer.
+    idle_.expires_at((inFlight_ > 0 ? now : lastActivity_) + options_.idleTimeout);
+    co_await idle_.async_wait(kUse);
+  }
 }
 
 void ServerConnection::onRequest(Frame& frame) {
   const uint32_t id = frame.header.streamId;
   if (id % 2 == 0) {
-    respond(id, pp::fail(Code::kInvalidArgument, "StreamID must be odd for client initiated streams"));
+    respond(id,
+            pp::fail(Code::kInvalidArgument, "StreamID must be odd for client initiated streams"));
     return;
   }
   if (id <= lastStreamId_) {
@@ -177,23 +279,23 @@ void ServerConnection::onRequest(Frame& frame) {
   }
   lastStreamId_ = id;
   if (frame.oversized) {
-    respond(id, pp::fail(Code::kResourceExhausted,
-                         "message length " + std::to_string(frame.header.length) +
-                             " exceed maximum message size of " + std::to_string(kMaxMessageLength)));
+    respond(id,
+            pp::fail(Code::kResourceExhausted,
+                     "message length " + std::to_string(frame.header.length) +
+                         " exceed maximum message size of " + std::to_string(kMaxMessageLength)));
     return;
   }
   ::ttrpc::Request req;
   if (!req.ParseFromString(frame.body)) {
-    respond(id, pp::fail(Code::kInvalidArgument, "unmarshal request error: malformed ttrpc.Request"));
+    respond(id,
+            pp::fail(Code::kInvalidArgument, "unmarshal request error: malformed ttrpc.Request"));
     return;
   }
   CallContext ctx;
   ctx.service = std::move(*req.mutable_service());
   ctx.method = std::move(*req.mutable_method());
   ctx.timeoutNano = req.timeout_nano();
-  if (ctx.timeoutNano > 0) {
-    ctx.deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ctx.timeoutNano);
-  }
+  if (ctx.timeoutNano > 0) ctx.deadline = deadlineAfter(ctx.timeoutNano);
   ctx.metadata.reserve(req.metadata_size());
   for (auto& kv : *req.mutable_metadata()) {
     ctx.metadata.emplace_back(std::move(*kv.mutable_key()), std::move(*kv.mutable_value()));
@@ -205,11 +307,15 @@ void ServerConnection::onRequest(Frame& frame) {
   if (auto it = registry_->streams.find(key); it != registry_->streams.end()) {
     auto stream = std::make_shared<ServerStreamState>(weak_from_this(), id, executor(),
                                                       it->second.streamingOutput);
-    if (!req.payload().empty() || !it->second.streamingInput) stream->deliver(std::move(*req.mutable_payload()));
-    if (!it->second.streamingInput || (frame.header.flags & kFlagRemoteClosed)) stream->remoteClose();
+    if (!req.payload().empty() || !it->second.streamingInput)
+      stream->deliver(std::move(*req.mutable_payload()));
+    if (!it->second.streamingInput || (frame.header.flags & kFlagRemoteClosed))
+      stream->remoteClose();
     if (it->second.streamingInput && !stream->remoteClosed()) streams_[id] = stream;
+    startRequest(frame.body.size());
     asio::co_spawn(executor(),
-                   runStream(id, std::move(ctx), &it->second, std::move(stream)), asio::detached);
+                   runStream(id, std::move(ctx), &it->second, std::move(stream), frame.body.size()),
+                   asio::detached);
     return;
   }
   const RawHandler* handler = nullptr;
@@ -229,8 +335,11 @@ void ServerConnection::onRequest(Frame& frame) {
     respond(id, pp::fail(Code::kInvalidArgument, "method " + ctx.method + " is unary"));
     return;
   }
-  asio::co_spawn(executor(), runUnary(id, std::move(ctx), std::move(*req.mutable_payload()), handler),
-                 asio::detached);
+  startRequest(frame.body.size());
+  asio::co_spawn(
+      executor(),
+      runUnary(id, std::move(ctx), std::move(*req.mutable_payload()), frame.body.size(), handler),
+      asio::detached);
 }
 
 void ServerConnection::onData(Frame& frame) {
@@ -242,9 +351,9 @@ void ServerConnection::onData(Frame& frame) {
   }
   auto& stream = it->second;
   if (frame.oversized) {
-    stream->fail(Error{Code::kResourceExhausted, "message length " + std::to_string(frame.header.length) +
-                                                     " exceed maximum message size of " +
-                                                     std::to_string(kMaxMessageLength)});
+    stream->fail(Error{Code::kResourceExhausted,
+                       "message length " + std::to_string(frame.header.length) +
+                           " exceed maximum message size of " + std::to_string(kMaxMessageLength)});
     streams_.erase(it);
     return;
   }
@@ -260,18 +369,28 @@ void ServerConnection::onData(Frame& frame) {
   }
 }
 
-namespace {
-
-// Awaits the handler, bounded by the caller's deadline when there is one.
-asio::awaitable<Result<std::string>> withDeadline(asio::awaitable<Result<std::string>> work,
-                                                  const std::optional<std::chrono::steady_clock::time_point>& deadline) {
-  if (!deadline) co_return co_await std::move(work);
+// Awaits the handler, bounded by the caller's deadline when there is one and (with
+// cancelOnDisconnect) by the connection: the handler that loses the race is cancelled.
+asio::awaitable<Result<std::string>> ServerConnection::bounded(
+    asio::awaitable<Result<std::string>> work,
+    std::optional<std::chrono::steady_clock::time_point> deadline) {
   using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer timer(co_await asio::this_coro::executor, *deadline);
-  auto r = co_await (std::move(work) || timer.async_wait(asio::use_awaitable));
+  if (!options_.cancelOnDisconnect) {
+    if (!deadline) co_return co_await std::move(work);
+    asio::steady_timer timer(executor(), *deadline);
+    auto r = co_await (std::move(work) || timer.async_wait(kUse));
+    if (r.index() == 1) co_return pp::fail(Code::kDeadlineExceeded, "context deadline exceeded");
+    co_return std::move(std::get<0>(r));
+  }
+  if (channel_->closed()) co_return pp::fail(Code::kUnavailable, "connection closed");
+  asio::steady_timer timer(executor(), deadline.value_or(asio::steady_timer::time_point::max()));
+  auto r = co_await (std::move(work) || timer.async_wait(kUse) || closing_.async_wait(kUse));
   if (r.index() == 1) co_return pp::fail(Code::kDeadlineExceeded, "context deadline exceeded");
+  if (r.index() == 2) co_return pp::fail(Code::kUnavailable, "connection closed");
   co_return std::move(std::get<0>(r));
 }
+
+namespace {
 
 Result<std::string> guarded(std::exception_ptr ep) {
   try {
@@ -286,24 +405,26 @@ Result<std::string> guarded(std::exception_ptr ep) {
 }  // namespace
 
 asio::awaitable<void> ServerConnection::runUnary(uint32_t id, CallContext ctx, std::string payload,
-                                                 const RawHandler* handler) {
+                                                 size_t bytes, const RawHandler* handler) {
   auto self = shared_from_this();  // keeps the registry and channel alive
   Result<std::string> result;
   try {
-    result = co_await withDeadline((*handler)(ctx, std::move(payload)), ctx.deadline);
+    result = co_await bounded((*handler)(ctx, std::move(payload)), ctx.deadline);
   } catch (...) {
     result = guarded(std::current_exception());
   }
   respond(id, result);
+  finishRequest(bytes);
 }
 
 asio::awaitable<void> ServerConnection::runStream(uint32_t id, CallContext ctx,
                                                   const Server::Registry::StreamMethod* method,
-                                                  std::shared_ptr<ServerStreamState> stream) {
+                                                  std::shared_ptr<ServerStreamState> stream,
+                                                  size_t bytes) {
   auto self = shared_from_this();
   Result<std::string> result;
   try {
-    result = co_await withDeadline(method->handler(ctx, *stream), ctx.deadline);
+    result = co_await bounded(method->handler(ctx, *stream), ctx.deadline);
   } catch (...) {
     result = guarded(std::current_exception());
   }
@@ -313,20 +434,28 @@ asio::awaitable<void> ServerConnection::runStream(uint32_t id, CallContext ctx,
   } else {
     respond(id, result);
   }
+  // Messages the handler left unread no longer count.
+  finishRequest(bytes + stream->dropInbox());
 }
 
-Server::Server() : registry_(std::make_shared<Registry>()) {
+Server::Server() : Server(ServerOptions{}) {}
+
+Server::Server(ServerOptions options) : registry_(std::make_shared<Registry>()) {
+  registry_->options = options;
   // Malformed input from peers makes libprotobuf print an error per message; keep that out of
   // the logs unless debugging (a peer must not be able to flood them).
   static std::once_flag once;
   std::call_once(once, [] {
-    google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*, int, const std::string& msg) {
-      log::debug("protobuf", "{}", msg);
-    });
+    google::protobuf::SetLogHandler(
+        [](google::protobuf::LogLevel, const char*, int, const std::string& msg) {
+          log::debug("protobuf", "{}", msg);
+        });
   });
 }
 
-Server::~Server() { shutdown(); }
+Server::~Server() {
+  shutdown();
+}
 
 void Server::addMethod(std::string service, std::string method, RawHandler handler) {
   registry_->services.insert(service);
@@ -340,7 +469,9 @@ void Server::addStream(std::string service, std::string method, bool streamingIn
       Registry::StreamMethod{streamingInput, streamingOutput, std::move(handler)};
 }
 
-void Server::setFallback(RawHandler handler) { registry_->fallback = std::move(handler); }
+void Server::setFallback(RawHandler handler) {
+  registry_->fallback = std::move(handler);
+}
 
 void Server::serveConnection(std::unique_ptr<ByteStream> stream) {
   auto conn = std::make_shared<ServerConnection>(registry_, std::move(stream));

@@ -52,9 +52,27 @@ class ServerStream {
   virtual Status send(std::string_view payload) = 0;
 };
 
+// Limits that keep one connection from making the server hold unbounded memory or work.
+struct ServerOptions {
+  // Per connection: requests whose handler is still running, and the bytes they hold (request
+  // bodies, plus streamed messages a handler has not taken yet). At either cap the server stops
+  // reading that connection until work finishes (backpressure); nothing is dropped. The bytes
+  // cap can be passed by one frame (at most 4 MiB): it is checked before each frame is read.
+  size_t maxInFlightRequests = 128;
+  size_t maxInFlightBytes = 16u << 20;
+  // A connection with nothing in flight and no frame received for this long is closed.
+  // Zero (the default) keeps idle connections: the shim holds its connections for the pod's
+  // lifetime and may stay quiet; the forwarder sets one (see ForwarderOptions).
+  std::chrono::milliseconds idleTimeout{0};
+  // Handlers still running when their connection closes are cancelled (at their next co_await),
+  // as Go's ttrpc cancels the request context, so their memory returns at once.
+  bool cancelOnDisconnect = true;
+};
+
 class Server {
  public:
   Server();
+  explicit Server(ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -77,7 +95,8 @@ class Server {
   // Serves one connection until the peer closes it or shutdown() is called.
   void serveConnection(std::unique_ptr<ByteStream> stream);
 
-  // Closes every connection; handlers still running see their writes dropped.
+  // Closes every connection; handlers still running are cancelled (or, without
+  // cancelOnDisconnect, see their writes dropped).
   void shutdown();
   size_t connectionCount() const;
 
@@ -89,8 +108,8 @@ class Server {
                                                           std::string payload) {
     Req req;
     if (!req.ParseFromString(payload)) {
-      co_return fail(Code::kInternal, "ttrpc: error unmarshalling payload: invalid " +
-                                          req.GetTypeName());
+      co_return fail(Code::kInternal,
+                     "ttrpc: error unmarshalling payload: invalid " + req.GetTypeName());
     }
     Result<Resp> resp = co_await fn(ctx, std::move(req));
     if (!resp) co_return fail(std::move(resp.error()));
