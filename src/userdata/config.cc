@@ -16,6 +16,13 @@ Status Config::applyEnvironment(const flags::EnvLookup& env) {
   if (auto v = get("PEERPODS_USERDATA_AWS_URL")) awsUrl = *v;
   if (auto v = get("PEERPODS_USERDATA_GCP_URL")) gcpUrl = *v;
   if (auto v = get("PEERPODS_USERDATA_ALIBABA_URL")) alibabaUrl = *v;
+  if (auto v = get("PEERPODS_USERDATA_AWS_IMDSV1")) {
+    if (*v != "allow" && *v != "deny") {
+      return fail(Code::kInvalidArgument,
+                  "PEERPODS_USERDATA_AWS_IMDSV1=" + *v + ": must be allow or deny");
+    }
+    awsImdsV1Allowed = *v == "allow";
+  }
   // Set but empty means "no hypervisor", so this one is read without get().
   if (auto v = env("PEERPODS_USERDATA_HYPERVISOR")) hypervisorVendor = *v;
   if (auto v = get("PEERPODS_USERDATA_RETRY_DELAY")) {

@@ -27,16 +27,32 @@ std::string cpuidHypervisorVendor() {
 #endif
 }
 
-std::string dmiSystemVendor(const std::string& root) {
+namespace {
+
+// /sys/class/dmi/id/<name> under `root`, trimmed; "" when absent.
+std::string dmiField(const std::string& root, const char* name) {
   std::string path = root;
   while (!path.empty() && path.back() == '/') path.pop_back();
-  path += "/sys/class/dmi/id/sys_vendor";
+  path += "/sys/class/dmi/id/";
+  path += name;
   auto text = files::readFile(path, 4096);
   if (!text) return "";
   std::string v = *text;
-  while (!v.empty() && (v.back() == '\n' || v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.pop_back();
+  while (!v.empty() &&
+         (v.back() == '\n' || v.back() == ' ' || v.back() == '\t' || v.back() == '\r'))
+    v.pop_back();
   size_t start = v.find_first_not_of(" \t");
   return start == std::string::npos ? "" : v.substr(start);
+}
+
+}  // namespace
+
+std::string dmiSystemVendor(const std::string& root) {
+  return dmiField(root, "sys_vendor");
+}
+
+std::string dmiProductName(const std::string& root) {
+  return dmiField(root, "product_name");
 }
 
 }  // namespace pp::userdata

@@ -1,6 +1,6 @@
 // What kind of machine this is, as upstream's source detection asks it (upstream-core.md
 // §4.2): the hypervisor vendor from CPUID leaf 0x40000000 and the SMBIOS system manufacturer
-// from /sys/class/dmi/id/sys_vendor.
+// and product name from /sys/class/dmi/id/{sys_vendor,product_name}.
 #pragma once
 
 #include <string>
@@ -14,7 +14,16 @@ inline constexpr char kHypervisorKvm[] = "KVMKVMKVM";           // GCP, and KVM 
 // the CPU is not x86.
 std::string cpuidHypervisorVendor();
 
+// SMBIOS values as the clouds set them (sys_vendor / product_name).
+inline constexpr char kDmiVendorAws[] = "Amazon EC2";
+inline constexpr char kDmiVendorGoogle[] = "Google";
+inline constexpr char kDmiProductGce[] = "Google Compute Engine";
+inline constexpr char kDmiVendorAlibaba[] = "Alibaba Cloud";
+
 // /sys/class/dmi/id/sys_vendor under `root`, trimmed; "" when absent.
 std::string dmiSystemVendor(const std::string& root);
+
+// /sys/class/dmi/id/product_name under `root`, trimmed; "" when absent.
+std::string dmiProductName(const std::string& root);
 
 }  // namespace pp::userdata

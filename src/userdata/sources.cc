@@ -48,8 +48,10 @@ class MetadataClient {
   // One request; the whole exchange within min(requestTimeout, time left).
   Result<net::HttpResponse> send(const std::string& method, const std::string& url, Headers headers,
                                  Clock::time_point deadline, size_t maxBody) const {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return fail(Code::kDeadlineExceeded, method + " " + url + ": no time left");
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0)
+      return fail(Code::kDeadlineExceeded, method + " " + url + ": no time left");
     net::HttpRequest req;
     req.method = method;
     req.url = url;
@@ -67,15 +69,22 @@ class MetadataClient {
     return resp;
   }
 
-  // GET that must answer 200; the body, base64-decoded when `base64`.
+  // GET that must answer 200 (and carry `mustAnswer`, a header, when its name is set); the
+  // body, base64-decoded when `base64`.
   Result<std::string> getUserData(const std::string& url, Headers headers, bool base64,
-                                  Clock::time_point deadline) const {
+                                  Clock::time_point deadline,
+                                  std::pair<std::string, std::string> mustAnswer = {}) const {
     // Base64 text of the largest document, with room for line breaks.
     const size_t maxBody = base64 ? kMaxUserDataBytes / 3 * 4 + 64 * 1024 : kMaxUserDataBytes;
     auto resp = send("GET", url, std::move(headers), deadline, maxBody);
     if (!resp) return fail(resp.error());
     if (resp->status != 200) {
       return fail(Code::kUnavailable, "GET " + url + ": HTTP " + std::to_string(resp->status));
+    }
+    if (!mustAnswer.first.empty() && resp->header(mustAnswer.first) != mustAnswer.second) {
+      return fail(Code::kUnavailable, "GET " + url + ": the answer has no " + mustAnswer.first +
+                                          ": " + mustAnswer.second +
+                                          " header, so it is not from the metadata service");
     }
     if (!base64) return std::move(resp->body);
     return decodeBase64Body(resp->body, "user data from " + url);
@@ -86,12 +95,14 @@ class MetadataClient {
   net::HttpClient http_;
 };
 
+// The NoCloud file: a regular file only (a link or a FIFO put there is refused, not followed
+// or waited on).
 class FileSource : public Source {
  public:
   explicit FileSource(const Config& config) : path_(config.hostPath(kUserDataFile)) {}
   std::string describe() const override { return "file " + path_; }
   Result<std::string> fetch(Clock::time_point) override {
-    auto data = files::readFile(path_, kMaxUserDataBytes);
+    auto data = readRegularFile(path_, kMaxUserDataBytes);
     if (!data && data.error().code == Code::kOutOfRange) {
       return fail(Code::kInvalidArgument,
                   path_ + " is larger than " + std::to_string(kMaxUserDataBytes) + " bytes");
@@ -129,7 +140,8 @@ class AzureSource : public Source {
  public:
   AzureSource(const Config& config, const net::HttpClient& http)
       : client_(config, http),
-        url_(joinUrl(config.azureUrl, "/metadata/instance/compute/userData?api-version=2021-01-01&format=text")) {}
+        url_(joinUrl(config.azureUrl,
+                     "/metadata/instance/compute/userData?api-version=2021-01-01&format=text")) {}
   std::string describe() const override { return "Azure IMDS " + url_; }
   Result<std::string> fetch(Clock::time_point deadline) override {
     return client_.getUserData(url_, {{"Metadata", "true"}}, true, deadline);
@@ -140,12 +152,15 @@ class AzureSource : public Source {
   std::string url_;
 };
 
-// AWS IMDS: IMDSv2 (a session token from PUT /latest/api/token, sent with the GET); when the
-// token cannot be had (IMDSv1-only endpoints, older emulators), a plain IMDSv1 GET.
+// AWS IMDS: IMDSv2 (a session token from PUT /latest/api/token, sent with the GET). A plain
+// IMDSv1 GET when the token cannot be had only if Config::awsImdsV1Allowed: upstream falls
+// back on any token failure, which lets whatever answers the GET alone (an IMDSv1-only
+// impostor, a hop-limited PUT) supply the user data.
 class AwsSource : public Source {
  public:
   AwsSource(const Config& config, const net::HttpClient& http)
       : client_(config, http),
+        imdsV1Allowed_(config.awsImdsV1Allowed),
         tokenUrl_(joinUrl(config.awsUrl, "/latest/api/token")),
         url_(joinUrl(config.awsUrl, "/latest/user-data")) {}
   std::string describe() const override { return "AWS IMDS " + url_; }
@@ -154,8 +169,15 @@ class AwsSource : public Source {
     auto token = sessionToken(deadline);
     if (token) {
       headers.emplace_back("X-aws-ec2-metadata-token", std::move(*token));
+    } else if (imdsV1Allowed_) {
+      log::warn(kLog,
+                "AWS IMDSv2 token unavailable ({}); falling back to IMDSv1 "
+                "(PEERPODS_USERDATA_AWS_IMDSV1=allow)",
+                token.error().message);
     } else {
-      log::warn(kLog, "AWS IMDSv2 token unavailable ({}); falling back to IMDSv1", token.error().message);
+      return fail(
+          token.error().wrap("no IMDSv2 session token (IMDSv1 is not used unless "
+                             "PEERPODS_USERDATA_AWS_IMDSV1=allow)"));
     }
     return client_.getUserData(url_, std::move(headers), false, deadline);
   }
@@ -166,29 +188,35 @@ class AwsSource : public Source {
                              deadline, 4096);
     if (!resp) return fail(resp.error());
     if (resp->status != 200) {
-      return fail(Code::kUnavailable, "PUT " + tokenUrl_ + ": HTTP " + std::to_string(resp->status));
+      return fail(Code::kUnavailable,
+                  "PUT " + tokenUrl_ + ": HTTP " + std::to_string(resp->status));
     }
     // The token goes back into a header: only visible ASCII, so it cannot add header lines.
     const std::string& t = resp->body;
-    const bool valid = !t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-    if (!valid) return fail(Code::kInvalidArgument, "PUT " + tokenUrl_ + ": the token is not printable text");
+    const bool valid =
+        !t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    if (!valid)
+      return fail(Code::kInvalidArgument, "PUT " + tokenUrl_ + ": the token is not printable text");
     return t;
   }
 
   MetadataClient client_;
+  bool imdsV1Allowed_;
   std::string tokenUrl_;
   std::string url_;
 };
 
 // GCP metadata: the user-data attribute (base64, as the adaptor sets it), with the header
-// Metadata-Flavor: Google.
+// Metadata-Flavor: Google, which the metadata server also puts on every answer.
 class GcpSource : public Source {
  public:
   GcpSource(const Config& config, const net::HttpClient& http)
-      : client_(config, http), url_(joinUrl(config.gcpUrl, "/computeMetadata/v1/instance/attributes/user-data")) {}
+      : client_(config, http),
+        url_(joinUrl(config.gcpUrl, "/computeMetadata/v1/instance/attributes/user-data")) {}
   std::string describe() const override { return "GCP metadata " + url_; }
   Result<std::string> fetch(Clock::time_point deadline) override {
-    return client_.getUserData(url_, {{"Metadata-Flavor", "Google"}}, true, deadline);
+    return client_.getUserData(url_, {{"Metadata-Flavor", "Google"}}, true, deadline,
+                               {"Metadata-Flavor", "Google"});
   }
 
  private:
@@ -211,26 +239,13 @@ class AlibabaSource : public Source {
   std::string url_;
 };
 
-// Upstream's GCP test: the instance directory answers with Metadata-Flavor: Google. The
-// directory may redirect to its "/" form, which counts too when the flavor header is there.
-bool gcpMetadataAnswers(const Config& config, const net::HttpClient& http, Clock::time_point deadline) {
-  MetadataClient client(config, http);
-  const std::string url = joinUrl(config.gcpUrl, "/computeMetadata/v1/instance");
-  auto resp = client.send("GET", url, {{"Metadata-Flavor", "Google"}}, deadline, 1 << 20);
-  if (!resp) {
-    log::info(kLog, "KVM, but no GCP metadata server: {}", resp.error().message);
-    return false;
-  }
-  if (resp->status == 200) return true;
-  if (resp->status >= 300 && resp->status < 400 && resp->header("Metadata-Flavor") == "Google") return true;
-  log::info(kLog, "KVM, but {} answered HTTP {}: not GCP", url, resp->status);
-  return false;
-}
-
 }  // namespace
 
-std::unique_ptr<Source> makeFileSource(const Config& config) { return std::make_unique<FileSource>(config); }
-std::unique_ptr<Source> makeDeviceSource(const Config& config, std::string device, std::string fsType) {
+std::unique_ptr<Source> makeFileSource(const Config& config) {
+  return std::make_unique<FileSource>(config);
+}
+std::unique_ptr<Source> makeDeviceSource(const Config& config, std::string device,
+                                         std::string fsType) {
   return std::make_unique<DeviceSource>(config, std::move(device), std::move(fsType));
 }
 std::unique_ptr<Source> makeAzureSource(const Config& config, const net::HttpClient& http) {
@@ -247,21 +262,27 @@ std::unique_ptr<Source> makeAlibabaSource(const Config& config, const net::HttpC
 }
 
 std::unique_ptr<Source> detectSource(const Config& config, const net::HttpClient& http,
-                                     Clock::time_point deadline) {
-  struct stat st{};
-  if (::stat(config.hostPath(kUserDataFile).c_str(), &st) == 0) return makeFileSource(config);
-  if (auto dev = findCidataDevice(config.root)) return makeDeviceSource(config, dev->path, dev->fsType);
-  const std::string hypervisor = config.hypervisorVendor ? *config.hypervisorVendor : cpuidHypervisorVendor();
+                                     Clock::time_point) {
+  // lstat: a link (even a dangling one) at the NoCloud path is this source, and refused by it.
+  struct stat st {};
+  if (::lstat(config.hostPath(kUserDataFile).c_str(), &st) == 0) return makeFileSource(config);
+  if (auto dev = findCidataDevice(config.root))
+    return makeDeviceSource(config, dev->path, dev->fsType);
+  // The cloud is told by the machine itself (CPUID, SMBIOS), never by which metadata address
+  // answers: on another network, anyone could answer there.
+  const std::string hypervisor =
+      config.hypervisorVendor ? *config.hypervisorVendor : cpuidHypervisorVendor();
   const std::string dmiVendor = dmiSystemVendor(config.root);
-  log::info(kLog, "no NoCloud user data; hypervisor {}, DMI system vendor {}",
+  const std::string dmiProduct = dmiProductName(config.root);
+  log::info(kLog, "no NoCloud user data; hypervisor {}, DMI system vendor {}, product {}",
             hypervisor.empty() ? "none" : quoteForLog(hypervisor),
-            dmiVendor.empty() ? "unknown" : quoteForLog(dmiVendor));
+            dmiVendor.empty() ? "unknown" : quoteForLog(dmiVendor),
+            dmiProduct.empty() ? "unknown" : quoteForLog(dmiProduct));
   if (hypervisor == kHypervisorMicrosoft) return makeAzureSource(config, http);
-  if (dmiVendor == "Amazon EC2") return makeAwsSource(config, http);
-  if (hypervisor == kHypervisorKvm && gcpMetadataAnswers(config, http, deadline)) {
+  if (dmiVendor == kDmiVendorAws) return makeAwsSource(config, http);
+  if (dmiVendor == kDmiVendorGoogle || dmiProduct == kDmiProductGce)
     return makeGcpSource(config, http);
-  }
-  if (dmiVendor == "Alibaba Cloud") return makeAlibabaSource(config, http);
+  if (dmiVendor == kDmiVendorAlibaba) return makeAlibabaSource(config, http);
   return nullptr;
 }
 

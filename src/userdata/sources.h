@@ -26,14 +26,19 @@ class Source {
 
 // Sources copy what they need: they may outlive the Config and HttpClient given here.
 std::unique_ptr<Source> makeFileSource(const Config& config);
-std::unique_ptr<Source> makeDeviceSource(const Config& config, std::string device, std::string fsType);
+std::unique_ptr<Source> makeDeviceSource(const Config& config, std::string device,
+                                         std::string fsType);
 std::unique_ptr<Source> makeAzureSource(const Config& config, const net::HttpClient& http);
 std::unique_ptr<Source> makeAwsSource(const Config& config, const net::HttpClient& http);
 std::unique_ptr<Source> makeGcpSource(const Config& config, const net::HttpClient& http);
 std::unique_ptr<Source> makeAlibabaSource(const Config& config, const net::HttpClient& http);
 
-// The first source that applies, in upstream's order, or nullptr when none does. Asks the GCP
-// metadata server once (on KVM only) and probes block devices; everything else is local.
+// The first source that applies, in upstream's order, or nullptr when none does: the NoCloud
+// file, a cidata block device, then the cloud that CPUID and DMI name (Azure: hypervisor
+// "Microsoft Hv"; AWS: DMI sys_vendor "Amazon EC2"; GCP: sys_vendor "Google" or product_name
+// "Google Compute Engine"; Alibaba: sys_vendor "Alibaba Cloud"). Local only: no server is asked
+// (upstream asks the GCP metadata server whether it is there, so whoever answers is "GCP").
+// The deadline is kept for callers; detection does not wait.
 std::unique_ptr<Source> detectSource(const Config& config, const net::HttpClient& http,
                                      Clock::time_point deadline);
 

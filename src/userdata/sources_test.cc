@@ -1,8 +1,10 @@
-// The user-data sources against local HTTP servers (headers, IMDSv2 token flow and IMDSv1
-// fallback, base64, status codes, size limits) and the detection order.
+// The user-data sources against local HTTP servers (headers, IMDSv2 token flow and the
+// IMDSv1 fallback only when allowed, base64, status codes, size limits) and the detection
+// order (CPUID and DMI only).
 #include "userdata/sources.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "base/encoding.h"
 #include "cloudinit/nocloud_iso.h"
@@ -16,9 +18,14 @@ namespace {
 using namespace testing;
 using namespace std::chrono_literals;
 
-const std::string kDoc = "#cloud-config\nwrite_files:\n- path: /run/peerpod/apf.json\n  content: '{}'\n";
+const std::string kDoc =
+    "#cloud-config\nwrite_files:\n- path: /run/peerpod/apf.json\n  content: '{}'\n";
 
-Clock::time_point soon() { return Clock::now() + 5s; }
+Clock::time_point soon() {
+  return Clock::now() + 5s;
+}
+
+std::string detected(const Config& c);
 
 Config configFor(const std::string& url, const TempRoot& root) {
   Config c;
@@ -29,12 +36,15 @@ Config configFor(const std::string& url, const TempRoot& root) {
   return c;
 }
 
-net::ServerResponse text(int status, std::string body) { return net::ServerResponse{status, {}, std::move(body)}; }
+net::ServerResponse text(int status, std::string body) {
+  return net::ServerResponse{status, {}, std::move(body)};
+}
 
 TEST(SourcesTest, AzureNeedsTheMetadataHeaderAndDecodesBase64) {
   FakeMetadata imds([](const net::ServerRequest& r) {
     if (r.path != "/metadata/instance/compute/userData") return text(404, "no");
-    if (r.queryParam("api-version") != "2021-01-01" || r.queryParam("format") != "text") return text(400, "query");
+    if (r.queryParam("api-version") != "2021-01-01" || r.queryParam("format") != "text")
+      return text(400, "query");
     if (r.header("Metadata") != "true") return text(400, "Required metadata header not specified");
     return text(200, encoding::base64Encode(kDoc));
   });
@@ -73,16 +83,40 @@ TEST(SourcesTest, AwsUsesAnImdsV2Token) {
   EXPECT_EQ(reqs[1].method, "GET");
 }
 
-TEST(SourcesTest, AwsFallsBackToImdsV1) {
+// An IMDSv1-only answerer (no token endpoint) must not supply the user data by default: the
+// token failure is an error, and the GET is not even sent.
+TEST(SourcesTest, AwsDoesNotFallBackToImdsV1ByDefault) {
   for (int tokenStatus : {403, 404, 405}) {
     FakeMetadata imds([tokenStatus](const net::ServerRequest& r) {
       if (r.path == "/latest/api/token") return text(tokenStatus, "");
-      if (r.path == "/latest/user-data" && r.header("X-aws-ec2-metadata-token").empty()) return text(200, kDoc);
+      if (r.path == "/latest/user-data" && r.header("X-aws-ec2-metadata-token").empty())
+        return text(200, kDoc);
       return text(404, "");
     });
     TempRoot root;
     net::HttpClient http;
     auto doc = makeAwsSource(configFor(imds.url(), root), http)->fetch(soon());
+    ASSERT_FALSE(doc) << tokenStatus;
+    EXPECT_NE(doc.error().message.find("PEERPODS_USERDATA_AWS_IMDSV1=allow"), std::string::npos)
+        << doc.error().message;
+    ASSERT_EQ(imds.requests().size(), 1u);
+    EXPECT_EQ(imds.requests()[0].method, "PUT");
+  }
+}
+
+TEST(SourcesTest, AwsFallsBackToImdsV1OnlyWhenAllowed) {
+  for (int tokenStatus : {403, 404, 405}) {
+    FakeMetadata imds([tokenStatus](const net::ServerRequest& r) {
+      if (r.path == "/latest/api/token") return text(tokenStatus, "");
+      if (r.path == "/latest/user-data" && r.header("X-aws-ec2-metadata-token").empty())
+        return text(200, kDoc);
+      return text(404, "");
+    });
+    TempRoot root;
+    net::HttpClient http;
+    Config c = configFor(imds.url(), root);
+    c.awsImdsV1Allowed = true;
+    auto doc = makeAwsSource(c, http)->fetch(soon());
     ASSERT_TRUE(doc) << tokenStatus << ": " << doc.error().message;
     EXPECT_EQ(*doc, kDoc);
   }
@@ -91,20 +125,50 @@ TEST(SourcesTest, AwsFallsBackToImdsV1) {
 TEST(SourcesTest, AwsNeverSendsATokenThatCouldAddHeaders) {
   FakeMetadata imds([](const net::ServerRequest& r) {
     if (r.path == "/latest/api/token") return text(200, "tok\r\nX-Injected: 1");
-    if (r.header("X-Injected").empty() && r.header("X-aws-ec2-metadata-token").empty()) return text(200, kDoc);
+    if (r.header("X-Injected").empty() && r.header("X-aws-ec2-metadata-token").empty())
+      return text(200, kDoc);
     return text(400, "");
   });
   TempRoot root;
   net::HttpClient http;
-  auto doc = makeAwsSource(configFor(imds.url(), root), http)->fetch(soon());
+  Config c = configFor(imds.url(), root);
+  auto refused = makeAwsSource(c, http)->fetch(soon());
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("not printable text"), std::string::npos)
+      << refused.error().message;
+  c.awsImdsV1Allowed = true;
+  auto doc = makeAwsSource(c, http)->fetch(soon());
   ASSERT_TRUE(doc) << doc.error().message;
 }
 
-TEST(SourcesTest, GcpNeedsTheFlavorHeaderAndDecodesBase64) {
+TEST(SourcesTest, ImdsV1SettingParses) {
+  Config c;
+  EXPECT_FALSE(c.awsImdsV1Allowed);
+  ASSERT_TRUE(c.applyEnvironment(flags::mapEnv({{"PEERPODS_USERDATA_AWS_IMDSV1", "allow"}})));
+  EXPECT_TRUE(c.awsImdsV1Allowed);
+  ASSERT_TRUE(c.applyEnvironment(flags::mapEnv({{"PEERPODS_USERDATA_AWS_IMDSV1", "deny"}})));
+  EXPECT_FALSE(c.awsImdsV1Allowed);
+  auto bad = c.applyEnvironment(flags::mapEnv({{"PEERPODS_USERDATA_AWS_IMDSV1", "yes"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("must be allow or deny"), std::string::npos);
+}
+
+// GCP's metadata server is reached by its link-local address, not by a name that DNS (or a
+// search domain) could send elsewhere.
+TEST(SourcesTest, GcpMetadataIsPinnedToTheLinkLocalAddress) {
+  Config c;
+  EXPECT_EQ(c.gcpUrl, "http://169.254.169.254");
+  net::HttpClient http;
+  EXPECT_EQ(makeGcpSource(c, http)->describe(),
+            "GCP metadata http://169.254.169.254/computeMetadata/v1/instance/attributes/user-data");
+}
+
+TEST(SourcesTest, GcpNeedsTheFlavorHeaderBothWaysAndDecodesBase64) {
   FakeMetadata md([](const net::ServerRequest& r) {
     if (r.header("Metadata-Flavor") != "Google") return text(403, "missing Metadata-Flavor");
     if (r.path == "/computeMetadata/v1/instance/attributes/user-data") {
-      return text(200, encoding::base64Encode(kDoc));
+      return net::ServerResponse{
+          200, {{"Metadata-Flavor", "Google"}}, encoding::base64Encode(kDoc)};
     }
     return text(404, "");
   });
@@ -113,6 +177,13 @@ TEST(SourcesTest, GcpNeedsTheFlavorHeaderAndDecodesBase64) {
   auto doc = makeGcpSource(configFor(md.url(), root), http)->fetch(soon());
   ASSERT_TRUE(doc) << doc.error().message;
   EXPECT_EQ(*doc, kDoc);
+  // An answer without the flavor header is not from the metadata server.
+  FakeMetadata impostor(
+      [](const net::ServerRequest&) { return text(200, encoding::base64Encode(kDoc)); });
+  auto refused = makeGcpSource(configFor(impostor.url(), root), http)->fetch(soon());
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("no Metadata-Flavor: Google header"), std::string::npos)
+      << refused.error().message;
 }
 
 TEST(SourcesTest, AlibabaIsRaw) {
@@ -158,6 +229,30 @@ TEST(SourcesTest, ErrorsAreClear) {
   EXPECT_EQ(late.error().code, Code::kDeadlineExceeded);
 }
 
+// The NoCloud file is read only when it is a regular file: a link is not followed (it could
+// point anywhere, e.g. at a device), and a FIFO does not block the boot.
+TEST(SourcesTest, FileSourceRefusesLinksAndFifos) {
+  TempRoot root;
+  writeText(root / "elsewhere/user-data", kDoc);
+  fs::create_directories(root / "media/cidata");
+  fs::create_symlink(root / "elsewhere/user-data", root / "media/cidata/user-data");
+  Config c = configFor("http://127.0.0.1:1", root);
+  auto linked = makeFileSource(c)->fetch(soon());
+  ASSERT_FALSE(linked);
+  EXPECT_NE(linked.error().message.find("symbolic link"), std::string::npos)
+      << linked.error().message;
+  // Detection still picks the file source (so the link is reported, not silently skipped).
+  EXPECT_EQ(detected(c), "file " + (root / "media/cidata/user-data").string());
+  fs::remove(root / "media/cidata/user-data");
+  ASSERT_EQ(::mkfifo((root / "media/cidata/user-data").c_str(), 0600), 0);
+  const auto start = Clock::now();
+  auto fifo = makeFileSource(c)->fetch(soon());
+  ASSERT_FALSE(fifo);
+  EXPECT_NE(fifo.error().message.find("not a regular file"), std::string::npos)
+      << fifo.error().message;
+  EXPECT_LT(Clock::now() - start, 2s);
+}
+
 TEST(SourcesTest, FileSourceRefusesOversizedFiles) {
   TempRoot root;
   writeText(root / "media/cidata/user-data", std::string(kMaxUserDataBytes + 1, 'x'));
@@ -175,19 +270,38 @@ std::string detected(const Config& c) {
   return s ? s->describe() : "none";
 }
 
-TEST(SourcesTest, DetectionFollowsUpstreamOrder) {
+// Whoever answers at a metadata address does not make this machine that cloud: on KVM with a
+// GCP-like server answering, nothing is detected unless DMI says Google.
+TEST(SourcesTest, DetectionNeverAsksTheNetwork) {
   FakeMetadata gcp([](const net::ServerRequest& r) {
-    if (r.path == "/computeMetadata/v1/instance" && r.header("Metadata-Flavor") == "Google") return text(200, "");
-    return text(404, "");
+    if (r.header("Metadata-Flavor") == "Google") {
+      return net::ServerResponse{
+          200, {{"Metadata-Flavor", "Google"}}, encoding::base64Encode(kDoc)};
+    }
+    return text(403, "");
   });
-  FakeMetadata notGcp([](const net::ServerRequest&) { return text(404, ""); });
   TempRoot root;
   Config c = configFor(gcp.url(), root);
+  c.hypervisorVendor = "KVMKVMKVM";
+  EXPECT_EQ(detected(c), "none");
+  EXPECT_TRUE(gcp.requests().empty());
+  writeText(root / "sys/class/dmi/id/product_name", "Google Compute Engine\n");
+  EXPECT_EQ(detected(c).rfind("GCP metadata", 0), 0u);
+  fs::remove(root / "sys/class/dmi/id/product_name");
+  writeText(root / "sys/class/dmi/id/sys_vendor", "Google\n");
+  c.hypervisorVendor = "";  // GCP without a CPUID hypervisor leaf (e.g. Arm): DMI is enough
+  EXPECT_EQ(detected(c).rfind("GCP metadata", 0), 0u);
+  EXPECT_TRUE(gcp.requests().empty());
+}
+
+TEST(SourcesTest, DetectionFollowsUpstreamOrder) {
+  TempRoot root;
+  Config c = configFor("http://127.0.0.1:1", root);
   EXPECT_EQ(detected(c), "none");
   c.hypervisorVendor = "KVMKVMKVM";
-  EXPECT_EQ(detected(c).rfind("GCP metadata", 0), 0u);
-  c.gcpUrl = notGcp.url();
   EXPECT_EQ(detected(c), "none");
+  writeText(root / "sys/class/dmi/id/sys_vendor", "Google\n");
+  EXPECT_EQ(detected(c).rfind("GCP metadata", 0), 0u);
   writeText(root / "sys/class/dmi/id/sys_vendor", "Alibaba Cloud\n");
   EXPECT_EQ(detected(c).rfind("Alibaba Cloud metadata", 0), 0u);
   writeText(root / "sys/class/dmi/id/sys_vendor", "Amazon EC2\n");
@@ -223,11 +337,14 @@ TEST(SourcesTest, CidataDeviceByLabelLink) {
   EXPECT_FALSE(findCidataDevice(other.str()));
 }
 
-TEST(SourcesTest, DmiVendorIsTrimmed) {
+TEST(SourcesTest, DmiValuesAreTrimmed) {
   TempRoot root;
   EXPECT_EQ(dmiSystemVendor(root.str()), "");
+  EXPECT_EQ(dmiProductName(root.str()), "");
   writeText(root / "sys/class/dmi/id/sys_vendor", "  Amazon EC2 \n");
+  writeText(root / "sys/class/dmi/id/product_name", "Google Compute Engine\n");
   EXPECT_EQ(dmiSystemVendor(root.str()), "Amazon EC2");
+  EXPECT_EQ(dmiProductName(root.str()), "Google Compute Engine");
 }
 
 }  // namespace

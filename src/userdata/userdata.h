@@ -5,8 +5,10 @@
 // Sources, first that applies (upstream's order): the NoCloud file /media/cidata/user-data;
 // else a block device labelled cidata (mounted read-only here, then unmounted); Azure IMDS
 // (CPUID hypervisor "Microsoft Hv"); AWS IMDS (DMI manufacturer "Amazon EC2"; IMDSv2 token,
-// IMDSv1 fallback); GCP metadata (CPUID "KVMKVMKVM" and the metadata server answers); Alibaba
-// Cloud metadata (DMI "Alibaba Cloud"). With none, only initdata is processed (IBM Cloud and
+// no IMDSv1 unless allowed below); GCP metadata at 169.254.169.254 (DMI sys_vendor "Google" or
+// product_name "Google Compute Engine"; upstream: CPUID KVM and metadata.google.internal
+// answers); Alibaba Cloud metadata (DMI "Alibaba Cloud"). The cloud is detected from the
+// machine, never from which address answers. With none, only initdata is processed (IBM Cloud and
 // vSphere images let cloud-init write the files).
 //
 // Test hooks (environment variables read by Config::applyEnvironment; not for production):
@@ -14,11 +16,16 @@
 //                                 /media/cidata, /sys/class/dmi/id, /dev, /sys/class/block
 //   PEERPODS_USERDATA_AZURE_URL   base URL of Azure IMDS      (http://169.254.169.254)
 //   PEERPODS_USERDATA_AWS_URL     base URL of AWS IMDS        (http://169.254.169.254)
-//   PEERPODS_USERDATA_GCP_URL     base URL of GCP metadata    (http://metadata.google.internal)
+//   PEERPODS_USERDATA_GCP_URL     base URL of GCP metadata    (http://169.254.169.254)
 //   PEERPODS_USERDATA_ALIBABA_URL base URL of Alibaba metadata (http://100.100.100.200)
 //   PEERPODS_USERDATA_HYPERVISOR  CPUID hypervisor vendor to assume ("" for none)
 //   PEERPODS_USERDATA_RETRY_DELAY delay between fetch attempts, Go duration (5s)
 //   PEERPODS_USERDATA_ATTEMPTS    fetch attempts (10)
+// Setting (environment of the process-user-data unit; also honoured in production):
+//   PEERPODS_USERDATA_AWS_IMDSV1  "allow": fetch AWS user data without an IMDSv2 session token
+//                                 when none can be had (upstream's behaviour, for IMDSv1-only
+//                                 endpoints); "deny" (default): a token failure is an error,
+//                                 retried like any other.
 #pragma once
 
 #include <array>
@@ -57,8 +64,10 @@ struct Config {
   std::string root = "/";
   std::string azureUrl = "http://169.254.169.254";
   std::string awsUrl = "http://169.254.169.254";
-  std::string gcpUrl = "http://metadata.google.internal";
+  std::string gcpUrl = "http://169.254.169.254";
   std::string alibabaUrl = "http://100.100.100.200";
+  // PEERPODS_USERDATA_AWS_IMDSV1=allow: a plain IMDSv1 GET when no IMDSv2 token can be had.
+  bool awsImdsV1Allowed = false;
   // Unset: read CPUID. Set: the vendor string to assume ("" for no hypervisor).
   std::optional<std::string> hypervisorVendor;
   std::chrono::milliseconds retryDelay{5000};
