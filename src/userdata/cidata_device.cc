@@ -17,19 +17,25 @@
 
 #include "base/files.h"
 #include "base/log.h"
+#include "userdata/file_writer.h"
 
 namespace pp::userdata {
 namespace {
 
 constexpr char kLog[] = "userdata";
-constexpr std::array<std::string_view, 6> kFsTypes = {"iso9660", "udf", "vfat", "ext2", "ext3", "ext4"};
+// What NoCloud seeds are made of (cloud-init: "vfat or iso9660"; the libvirt provider attaches
+// an ISO). Nothing else is mounted: every other file system driver is more kernel code that a
+// disk image chosen by the host would reach.
+constexpr std::array<std::string_view, 2> kFsTypes = {"iso9660", "vfat"};
 
 std::string trimRoot(std::string root) {
   while (!root.empty() && root.back() == '/') root.pop_back();
   return root;
 }
 
-bool isCidataLabel(std::string_view label) { return label == "cidata" || label == "CIDATA"; }
+bool isCidataLabel(std::string_view label) {
+  return label == "cidata" || label == "CIDATA";
+}
 
 // Probes one device or image file; the device when it carries the cidata label.
 std::optional<CidataDevice> probe(const std::string& path) {
@@ -57,7 +63,7 @@ std::optional<CidataDevice> findCidataDevice(const std::string& rootIn) {
   const std::string root = trimRoot(rootIn);
   for (const char* label : {"cidata", "CIDATA"}) {
     const std::string link = root + "/dev/disk/by-label/" + label;
-    struct stat st{};
+    struct stat st {};
     if (::stat(link.c_str(), &st) == 0) {
       if (auto dev = probe(link)) return dev;
     }
@@ -78,33 +84,31 @@ std::optional<CidataDevice> findCidataDevice(const std::string& rootIn) {
 Result<std::string> readUserDataFromDevice(const CidataDevice& device, const std::string& rootIn,
                                            size_t maxBytes) {
   if (std::find(kFsTypes.begin(), kFsTypes.end(), device.fsType) == kFsTypes.end()) {
-    return fail(Code::kFailedPrecondition, device.path + " holds a " + device.fsType +
-                                               " file system; cidata must be iso9660, udf, vfat or ext2/3/4");
+    return fail(Code::kFailedPrecondition,
+                device.path + " holds a " + device.fsType +
+                    " file system; a cidata seed must be iso9660 or vfat");
   }
   const std::string root = trimRoot(rootIn);
   if (auto st = files::makeDirs(root + "/run"); !st) return fail(st.error());
   std::string dir = root + "/run/process-user-data.XXXXXX";
   if (::mkdtemp(dir.data()) == nullptr) {
-    return fail(Code::kInternal, "cannot create a mount point under " + root + "/run: " + std::strerror(errno));
+    return fail(Code::kInternal,
+                "cannot create a mount point under " + root + "/run: " + std::strerror(errno));
   }
   const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
   if (::mount(device.path.c_str(), dir.c_str(), device.fsType.c_str(), flags, nullptr) != 0) {
     const int err = errno;
     ::rmdir(dir.c_str());
-    return fail(Code::kUnavailable, "cannot mount " + device.path + " (" + device.fsType + ") read-only: " +
-                                        std::strerror(err));
+    return fail(Code::kUnavailable, "cannot mount " + device.path + " (" + device.fsType +
+                                        ") read-only: " + std::strerror(err));
   }
   log::info(kLog, "mounted {} ({}) read-only at {}", device.path, device.fsType, dir);
-  // The file is read through a path inside the mount, not following links out of it.
-  std::string file = dir + "/user-data";
-  Result<std::string> data;
-  struct stat st{};
-  if (::lstat(file.c_str(), &st) != 0) {
+  // A regular file inside the mount only: no link followed out of it, no FIFO waited on.
+  Result<std::string> data = readRegularFile(dir + "/user-data", maxBytes);
+  if (!data && data.error().code == Code::kNotFound) {
     data = fail(Code::kNotFound, device.path + " has no user-data file");
-  } else if (!S_ISREG(st.st_mode)) {
-    data = fail(Code::kFailedPrecondition, "user-data on " + device.path + " is not a regular file");
-  } else {
-    data = files::readFile(file, maxBytes);
+  } else if (!data && data.error().code != Code::kOutOfRange) {
+    data = fail(data.error().wrap("user-data on " + device.path));
   }
   if (::umount2(dir.c_str(), 0) != 0) {
     log::warn(kLog, "cannot unmount {}: {}; detaching it", dir, std::strerror(errno));

@@ -21,8 +21,8 @@ struct CidataDevice {
 std::optional<CidataDevice> findCidataDevice(const std::string& root);
 
 // Mounts `device` read-only (nosuid, nodev, noexec) on a new directory under <root>/run,
-// reads its user-data file (at most maxBytes), unmounts it and removes the directory.
-// File systems other than iso9660, udf, vfat and ext2/3/4 are refused.
+// reads its user-data file (a regular file, at most maxBytes), unmounts it and removes the
+// directory. File systems other than iso9660 and vfat are refused before mounting.
 Result<std::string> readUserDataFromDevice(const CidataDevice& device, const std::string& root,
                                            size_t maxBytes);
 
