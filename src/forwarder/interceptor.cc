@@ -1,10 +1,31 @@
 // The forwarder's request edits (upstream's pkg/forwarder/interceptor) and the helpers that
 // make a container's mounts ready before kata-agent sees the request.
+//
+// Bind-mount sources: upstream mkdir -p's every missing one, as root, before kata-agent (and
+// its policy) has seen the request, so whoever can send CreateContainer can create directories
+// anywhere in the VM. Only two kinds are created here, the ones the runtime and the CSI flow
+// need: paths under /run/kata-containers/ (where kata's runtime puts what it copies into the
+// guest, e.g. shared/containers/<id>-...; a directory that was not copied must still exist to
+// be mounted) and the CSI publish targets /var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~csi/
+// <pv>/mount that the adaptor listed in the peerpodvolumes target_path annotation (the podvm
+// CSI wrapper mounts the volume there; the forwarder waits for it). Any other source is passed
+// on unchanged and nothing is created: kata-agent and its policy decide. Creation walks from
+// "/" with openat(O_NOFOLLOW | O_DIRECTORY), so no symbolic link (in the middle or at the end)
+// and no ".." can take it outside those trees.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "base/files.h"
 #include "base/log.h"
@@ -17,6 +38,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr char kLog[] = "forwarder";
 
 // Like Go's filepath.Clean: lexical normalisation without a trailing slash.
 std::string cleanPath(std::string_view p) {
@@ -43,7 +65,138 @@ std::string unescapeMountinfo(std::string_view field) {
   return out;
 }
 
+// The components of an absolute path; nullopt when it is not clean ("", "." or ".."
+// components, a NUL): such a path may not mean what it says, so it is never created.
+std::optional<std::vector<std::string>> cleanComponents(std::string_view path) {
+  if (path.empty() || path.front() != '/') return std::nullopt;
+  std::vector<std::string> parts;
+  size_t i = 1;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view part = path.substr(i, j - i);
+    if (part.empty() || part == "." || part == ".." || part.find('\0') != std::string_view::npos) {
+      return std::nullopt;
+    }
+    parts.emplace_back(part);
+    i = j + 1;
+  }
+  if (parts.empty()) return std::nullopt;
+  return parts;
+}
+
+// /run/kata-containers/<something>.
+bool isKataGuestPath(const std::vector<std::string>& p) {
+  return p.size() >= 3 && p[0] == "run" && p[1] == "kata-containers";
+}
+
+// /var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~csi/<pv>/mount: a CSI publish target.
+bool isCsiTargetPath(const std::vector<std::string>& p) {
+  return p.size() == 9 && p[0] == "var" && p[1] == "lib" && p[2] == "kubelet" && p[3] == "pods" &&
+         p[5] == "volumes" && p[6] == "kubernetes.io~csi" && p[8] == "mount";
+}
+
+// Why `source` is not created ("" when it may be); `waitTargets` are the annotated CSI targets.
+std::string refusalReason(std::string_view source, const std::vector<std::string>& waitTargets) {
+  auto parts = cleanComponents(source);
+  if (!parts) return "not a clean absolute path";
+  if (isKataGuestPath(*parts)) return "";
+  if (isCsiTargetPath(*parts)) {
+    if (std::find(waitTargets.begin(), waitTargets.end(), source) != waitTargets.end()) return "";
+    return "a CSI volume path not listed in the " + std::string(kTargetPathAnnotation) +
+           " annotation";
+  }
+  return "outside /run/kata-containers and the CSI volume paths";
+}
+
+// Closes its descriptor.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+struct MakeDirsOutcome {
+  bool created = false;  // something was created
+  std::string refused;   // why the walk stopped short ("" when the path exists now)
+};
+
+// mkdir -p (0755) of `parts` below the directory `root`, one component at a time through
+// directory descriptors, never following a link. An error only when the system fails, not
+// the path.
+Result<MakeDirsOutcome> makeDirsBelow(const std::string& root,
+                                      const std::vector<std::string>& parts) {
+  constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  Fd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0) return fail(Code::kInternal, "open " + root + ": " + std::strerror(errno));
+  MakeDirsOutcome out;
+  std::string at;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const char* name = parts[i].c_str();
+    const bool last = i + 1 == parts.size();
+    at += "/" + parts[i];
+    struct stat st {};
+    if (::fstatat(dir.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (last) return out;  // there already, whatever it is: kata-agent decides
+      if (S_ISLNK(st.st_mode)) return MakeDirsOutcome{out.created, at + " is a symbolic link"};
+      if (!S_ISDIR(st.st_mode)) return MakeDirsOutcome{out.created, at + " is not a directory"};
+    } else if (errno != ENOENT) {
+      return fail(Code::kInternal, "inspect " + at + ": " + std::strerror(errno));
+    } else {
+      if (::mkdirat(dir.get(), name, 0755) != 0 && errno != EEXIST) {
+        return fail(Code::kInternal, "create directory " + at + ": " + std::strerror(errno));
+      }
+      out.created = true;
+    }
+    if (last) break;
+    Fd next(::openat(dir.get(), name, kDirFlags));
+    // Replaced by a link or a file since fstatat: stop there.
+    if (next.get() < 0) return MakeDirsOutcome{out.created, at + " changed while it was walked"};
+    dir = std::move(next);
+  }
+  return out;
+}
+
 }  // namespace
+
+// createBindSources below `root` instead of "/" (tests).
+Status createBindSourcesUnder(const std::string& root, const std::vector<std::string>& sources) {
+  for (const auto& source : sources) {
+    // Checked again here, not only in editCreateContainer: whoever calls this, nothing else is
+    // ever created. (CSI targets were checked against the annotation there.)
+    auto parts = cleanComponents(source);
+    if (!parts || !(isKataGuestPath(*parts) || isCsiTargetPath(*parts))) {
+      log::warn(kLog,
+                "not creating bind mount source {}: outside /run/kata-containers and the CSI "
+                "volume paths",
+                log::quote(source));
+      continue;
+    }
+    auto outcome = makeDirsBelow(root, *parts);
+    if (!outcome) return fail(outcome.error().wrap("bind mount source " + log::quote(source)));
+    if (!outcome->refused.empty()) {
+      log::warn(kLog, "not creating bind mount source {}: {}; kata-agent gets it as is",
+                log::quote(source), outcome->refused);
+    } else if (outcome->created) {
+      log::info(kLog, "created missing bind mount source {}", log::quote(source));
+    }
+  }
+  return {};
+}
 
 Result<std::string> editCreateSandbox(std::string_view payload) {
   ::peerpods::edit::CreateSandboxRequest req;
@@ -81,9 +234,6 @@ Result<ContainerEdit> editCreateContainer(std::string_view payload,
     ns->set_type("network");
     ns->set_path(podNamespace);
   }
-  for (const auto& m : spec->mounts()) {
-    if (m.type() == "bind" && !m.source().empty()) edit.bindSources.push_back(m.source());
-  }
   const auto& annotations = spec->annotations();
   if (auto it = annotations.find(kTargetPathAnnotation); it != annotations.end()) {
     std::string_view list = it->second;
@@ -97,19 +247,23 @@ Result<ContainerEdit> editCreateContainer(std::string_view payload,
       if (!item.empty()) edit.waitTargets.push_back(cleanPath(item));
     }
   }
+  for (const auto& m : spec->mounts()) {
+    if (m.type() != "bind" || m.source().empty()) continue;
+    if (auto why = refusalReason(m.source(), edit.waitTargets); !why.empty()) {
+      log::info(kLog,
+                "CreateContainer {}: bind mount source {} is not created if missing ({}); "
+                "kata-agent decides",
+                log::quote(edit.containerId), log::quote(m.source()), why);
+      continue;
+    }
+    edit.bindSources.push_back(m.source());
+  }
   edit.payload = req.SerializeAsString();
   return edit;
 }
 
 Status createBindSources(const std::vector<std::string>& sources) {
-  for (const auto& source : sources) {
-    std::error_code ec;
-    if (std::filesystem::exists(source, ec)) continue;
-    if (auto st = files::makeDirs(source, 0755); !st)
-      return fail(st.error().wrap("bind mount source"));
-    log::info("forwarder", "created missing bind mount source {}", source);
-  }
-  return {};
+  return createBindSourcesUnder("/", sources);
 }
 
 std::vector<std::string> parseMountPoints(std::string_view mountinfo) {

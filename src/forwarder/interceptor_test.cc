@@ -13,6 +13,11 @@
 #include "forwarder/forwarder.h"
 
 namespace pp::forwarder {
+
+// interceptor.cc: createBindSources below `root` instead of "/", so tests need not touch the
+// real /run/kata-containers.
+Status createBindSourcesUnder(const std::string& root, const std::vector<std::string>& sources);
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -126,6 +131,34 @@ TEST(EditCreateContainer, CollectsBindSourcesAndVolumeTargets) {
   EXPECT_EQ(got.oci().mounts_size(), 2);
 }
 
+// Only bind sources under /run/kata-containers and the annotated CSI targets are handed on to
+// be created; the request itself keeps every mount, so kata-agent and its policy see them all.
+TEST(EditCreateContainer, OnlyKataAndAnnotatedCsiSourcesAreToBeCreated) {
+  const std::string csi = "/var/lib/kubelet/pods/p/volumes/kubernetes.io~csi/pvc-1/mount";
+  const std::string otherCsi = "/var/lib/kubelet/pods/p/volumes/kubernetes.io~csi/pvc-2/mount";
+  auto req = containerRequest();
+  auto* oci = req.mutable_oci();
+  for (const char* source :
+       {"/run/kata-containers/shared/containers/c1-hosts", "/etc/cron.d",
+        "/run/kata-containers/../../etc/x", "/run/kata-containers//x", "/run/kata-containers",
+        "run/kata-containers/x", csi.c_str(), otherCsi.c_str(),
+        "/var/lib/kubelet/pods/p/volumes/kubernetes.io~csi/pvc-1/mount/../../../x"}) {
+    auto* m = oci->add_mounts();
+    m->set_type("bind");
+    m->set_source(source);
+    m->set_destination("/mnt");
+  }
+  (*oci->mutable_annotations())[kTargetPathAnnotation] = csi;
+  auto edit = editCreateContainer(req.SerializeAsString(), "/run/netns/podns");
+  ASSERT_TRUE(edit);
+  EXPECT_EQ(edit->bindSources,
+            (std::vector<std::string>{"/run/kata-containers/shared/containers/c1-hosts", csi}));
+  grpc::CreateContainerRequest got;
+  ASSERT_TRUE(got.ParseFromString(edit->payload));
+  EXPECT_EQ(got.oci().mounts_size(), 9);
+  EXPECT_EQ(got.oci().mounts(1).source(), "/etc/cron.d");
+}
+
 class TempDir : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -143,15 +176,51 @@ class TempDir : public ::testing::Test {
 
 using BindSources = TempDir;
 
-TEST_F(BindSources, CreatesMissingDirectoriesOnly) {
-  std::string existing = dir_ + "/file";
-  std::ofstream(existing) << "x";
-  std::string missing = dir_ + "/a/b/c";
-  ASSERT_TRUE(createBindSources({existing, missing}));
-  EXPECT_TRUE(std::filesystem::is_regular_file(existing));
-  EXPECT_TRUE(std::filesystem::is_directory(missing));
-  std::ofstream(dir_ + "/blocker") << "x";
-  EXPECT_FALSE(createBindSources({dir_ + "/blocker/sub"}));
+namespace fs = std::filesystem;
+
+TEST_F(BindSources, CreatesMissingKataAndCsiDirectoriesOnly) {
+  fs::create_directories(dir_ + "/run/kata-containers/shared/containers");
+  std::ofstream(dir_ + "/run/kata-containers/shared/containers/c1-hosts") << "x";
+  const std::string csi = "/var/lib/kubelet/pods/p/volumes/kubernetes.io~csi/pvc-1/mount";
+  ASSERT_TRUE(
+      createBindSourcesUnder(dir_, {"/run/kata-containers/shared/containers/c1-hosts",
+                                    "/run/kata-containers/shared/containers/c1-empty-dir", csi}));
+  EXPECT_TRUE(fs::is_regular_file(dir_ + "/run/kata-containers/shared/containers/c1-hosts"));
+  EXPECT_TRUE(fs::is_directory(dir_ + "/run/kata-containers/shared/containers/c1-empty-dir"));
+  EXPECT_TRUE(fs::is_directory(dir_ + csi));
+  EXPECT_EQ(fs::status(dir_ + csi).permissions(), fs::perms(0755));
+}
+
+// Upstream (and we, before) created any missing source, e.g. /etc/cron.d or a path in /tmp.
+TEST_F(BindSources, NeverCreatesOtherPaths) {
+  ASSERT_TRUE(createBindSources({dir_ + "/a/b/c"}));
+  EXPECT_FALSE(fs::exists(dir_ + "/a"));
+  ASSERT_TRUE(createBindSourcesUnder(
+      dir_, {"/etc/cron.d", "/run/kata-containers/../../etc/x", "/run/kata-containers/./x",
+             "/run/kata-containers", "/run/kata-containers/",
+             "/var/lib/kubelet/pods/p/volumes/kubernetes.io~csi/pvc-1/mount/sub",
+             "/var/lib/kubelet/x", "relative/run/kata-containers/x", ""}));
+  EXPECT_TRUE(fs::is_empty(dir_)) << "something was created under " << dir_;
+}
+
+// A link anywhere on the way (or at the end) is not followed: nothing is created outside.
+TEST_F(BindSources, NeverFollowsALink) {
+  fs::create_directories(dir_ + "/outside");
+  fs::create_directories(dir_ + "/run/kata-containers");
+  fs::create_directory_symlink(dir_ + "/outside", dir_ + "/run/kata-containers/shared");
+  fs::create_symlink(dir_ + "/outside/target", dir_ + "/run/kata-containers/final");
+  std::ofstream(dir_ + "/run/kata-containers/blocker") << "x";
+  ASSERT_TRUE(createBindSourcesUnder(
+      dir_, {"/run/kata-containers/shared/containers/c1-x", "/run/kata-containers/final",
+             "/run/kata-containers/blocker/sub"}));
+  EXPECT_TRUE(fs::is_empty(dir_ + "/outside"));
+  EXPECT_TRUE(fs::is_symlink(dir_ + "/run/kata-containers/final"));
+  EXPECT_TRUE(fs::is_regular_file(dir_ + "/run/kata-containers/blocker"));
+  // The whole prefix is walked the same way: a linked /run is not followed either.
+  fs::remove_all(dir_ + "/run");
+  fs::create_directory_symlink(dir_ + "/outside", dir_ + "/run");
+  ASSERT_TRUE(createBindSourcesUnder(dir_, {"/run/kata-containers/shared/containers/c1-x"}));
+  EXPECT_TRUE(fs::is_empty(dir_ + "/outside"));
 }
 
 TEST(MountPoints, ParsesMountinfo) {
