@@ -13,6 +13,19 @@ constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr char kLog[] = "forwarder";
 constexpr char kAgentService[] = "grpc.AgentService";
 
+// Runs a function when the scope ends, also when a cancelled coroutine unwinds.
+template <typename F>
+class Cleanup {
+ public:
+  explicit Cleanup(F f) : f_(std::move(f)) {}
+  ~Cleanup() { f_(); }
+  Cleanup(const Cleanup&) = delete;
+  Cleanup& operator=(const Cleanup&) = delete;
+
+ private:
+  F f_;
+};
+
 }  // namespace
 
 std::shared_ptr<AgentForwarder> AgentForwarder::create(asio::any_io_executor ex,
@@ -28,18 +41,19 @@ std::shared_ptr<AgentForwarder> AgentForwarder::create(asio::any_io_executor ex,
 }
 
 AgentForwarder::AgentForwarder(asio::any_io_executor ex, ForwarderOptions options)
-    : ex_(std::move(ex)), options_(std::move(options)) {}
+    : ex_(std::move(ex)), options_(std::move(options)), server_(options_.server) {}
 
 AgentForwarder::~AgentForwarder() = default;
 
 Status AgentForwarder::listen(const std::string& host, uint16_t port,
                               std::shared_ptr<asio::ssl::context> tls) {
   std::weak_ptr<AgentForwarder> weak = weak_from_this();
-  auto l = ttrpc::listenTcp(ex_, host, port, std::move(tls),
-                            [weak](std::unique_ptr<ttrpc::ByteStream> s) {
-                              if (auto f = weak.lock(); f && !f->stopped_)
-                                f->server_.serveConnection(std::move(s));
-                            });
+  auto l = ttrpc::listenTcp(
+      ex_, host, port, std::move(tls),
+      [weak](std::unique_ptr<ttrpc::ByteStream> s) {
+        if (auto f = weak.lock(); f && !f->stopped_) f->server_.serveConnection(std::move(s));
+      },
+      options_.listen);
   if (!l) return fail(l.error());
   listener_ = std::move(*l);
   return {};
@@ -114,8 +128,9 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentForwarder::agent(
     // Another call is dialling: wait for it, or for our own deadline.
     asio::steady_timer wait(ex_, deadline);
     dialWaiters_.push_back(&wait);
+    // A call is cancelled at a co_await when its client goes away: leave no dangling waiter.
+    Cleanup unlist([&] { std::erase(dialWaiters_, &wait); });
     auto [ec] = co_await wait.async_wait(kUse);
-    std::erase(dialWaiters_, &wait);
     if (!ec && Clock::now() >= deadline) {
       co_return fail(Code::kDeadlineExceeded, "waiting for kata-agent at " + options_.agentSocket);
     }
@@ -123,6 +138,11 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentForwarder::agent(
   if (client_) log::info(kLog, "connection to kata-agent lost, reconnecting");
   client_.reset();
   dialing_ = true;
+  // Also when this call is cancelled mid-dial: a waiter then dials instead.
+  Cleanup dialed([&] {
+    dialing_ = false;
+    for (auto* w : dialWaiters_) w->cancel();
+  });
   auto backoff = 100ms;
   int attempts = 0;
   Result<std::shared_ptr<ttrpc::Client>> result = fail(Code::kUnavailable, "not dialled");
@@ -150,8 +170,6 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentForwarder::agent(
     co_await t.async_wait(kUse);
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
   }
-  dialing_ = false;
-  for (auto* w : dialWaiters_) w->cancel();
   if (stopped_ && result)
     result = fail(Code::kUnavailable, "agent-protocol-forwarder is shutting down");
   co_return result;

@@ -93,6 +93,21 @@ TEST(Options, UpstreamDefaults) {
   EXPECT_FALSE(o.disableTls);
   EXPECT_FALSE(o.secureComms);
   EXPECT_FALSE(o.noPodNetwork);
+  EXPECT_EQ(o.maxPendingHandshakes, 64u);
+  EXPECT_EQ(o.handshakeTimeout, std::chrono::seconds(10));
+  EXPECT_EQ(o.idleTimeout, std::chrono::minutes(10));
+}
+
+TEST(Options, ConnectionLimitFlags) {
+  Options o;
+  flags::FlagSet fs("agent-protocol-forwarder", flags::mapEnv({}));
+  o.registerFlags(fs);
+  auto r =
+      fs.parse({"-max-pending-handshakes", "8", "-handshake-timeout", "3s", "-idle-timeout", "0"});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(o.maxPendingHandshakes, 8u);
+  EXPECT_EQ(o.handshakeTimeout, std::chrono::seconds(3));
+  EXPECT_EQ(o.idleTimeout.count(), 0);
 }
 
 TEST(Options, GoFlagSyntax) {
@@ -139,8 +154,8 @@ TEST(ListenAddress, Forms) {
 }
 
 TEST(ServerContext, RejectsMissingOrMismatchedMaterial) {
-  EXPECT_FALSE(makeServerContext("", "", "", false));
-  auto r = makeServerContext("not a certificate", "not a key", "", false);
+  EXPECT_FALSE(makeServerContext("", "", ""));
+  auto r = makeServerContext("not a certificate", "not a key", "CA PEM");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("certificate"), std::string::npos) << r.error().message;
 }

@@ -61,12 +61,20 @@ Status Daemon::start() {
                   "in " +
                       options_.configPath + " (or -disable-tls for tests)");
     }
-    if (options_.tlsSkipVerify)
-      log::warn(kLog, "-tls-skip-verify: client certificates are not checked");
-    if (ca->empty() && !options_.tlsSkipVerify) {
-      log::warn(kLog, "no client CA (-ca-cert-file or tls-client-ca): any client may connect");
+    // Fail closed: whoever reaches this port may run anything in the VM, so clients are always
+    // authenticated when TLS is on. The adaptor always sends tls-client-ca with its server
+    // certificate.
+    if (ca->empty()) {
+      return fail(Code::kInvalidArgument,
+                  "no client CA: give -ca-cert-file, or tls-client-ca in " + options_.configPath +
+                      " (or -disable-tls for tests); clients must be authenticated");
     }
-    auto ctx = makeServerContext(*cert, *key, *ca, options_.tlsSkipVerify);
+    if (options_.tlsSkipVerify) {
+      log::warn(kLog,
+                "-tls-skip-verify has no effect on agent-protocol-forwarder: client certificates "
+                "are always verified against the client CA");
+    }
+    auto ctx = makeServerContext(*cert, *key, *ca);
     if (!ctx) return fail(ctx.error());
     tls = std::move(*ctx);
   }
@@ -93,6 +101,11 @@ Status Daemon::start() {
   ForwarderOptions fo;
   fo.agentSocket = options_.agentSocket;
   fo.podNamespace = podNamespace_;
+  fo.listen.maxHandshakes = options_.maxPendingHandshakes;
+  fo.listen.handshakeTimeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.handshakeTimeout);
+  fo.server.idleTimeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.idleTimeout);
   forwarder_ = AgentForwarder::create(io_->executor(), fo);
   std::string host = listen->first;
   uint16_t port = listen->second;

@@ -36,6 +36,15 @@ inline constexpr char kDefaultConfigPath[] = "/run/peerpod/apf.json";
 inline constexpr char kDefaultListen[] = "0.0.0.0:15150";
 inline constexpr char kDefaultAgentSocket[] = "/run/kata-containers/agent.sock";
 inline constexpr char kDefaultPodNamespace[] = "/run/netns/podns";
+// Limits on what a client can make the forwarder hold (see ttrpc::TcpListenOptions and
+// ttrpc::ServerOptions); flags below change the first three.
+inline constexpr size_t kDefaultMaxPendingHandshakes = 64;
+inline constexpr std::chrono::seconds kDefaultHandshakeTimeout{10};
+// The adaptor keeps one connection per pod; while the pod runs a call is usually open on it
+// (WaitProcess) or comes often (the shim's checks). A connection with nothing in flight for
+// this long is taken as abandoned and closed; the adaptor re-dials on its next call if not.
+inline constexpr std::chrono::minutes kDefaultIdleTimeout{10};
+
 inline constexpr char kTargetPathAnnotation[] =
     "io.confidentialcontainers.org.peerpodvolumes.target_path";
 
@@ -59,6 +68,10 @@ struct Options {
   std::string secureCommsInbounds;
   std::string secureCommsOutbounds;
   bool noPodNetwork = false;
+  // Ours, not upstream's.
+  uint64_t maxPendingHandshakes = kDefaultMaxPendingHandshakes;
+  std::chrono::nanoseconds handshakeTimeout = kDefaultHandshakeTimeout;
+  std::chrono::nanoseconds idleTimeout = kDefaultIdleTimeout;
 
   void registerFlags(flags::FlagSet& fs);
 };
@@ -89,12 +102,12 @@ struct ApfConfig {
 // ---------------------------------------------------------------------------------------------
 // TLS.
 
-// Server context: TLS 1.2+, the given certificate and key; with a CA, clients must present a
-// certificate it signed (unless skipVerify, which accepts any client).
+// Server context: TLS 1.2+, the given certificate and key, and clients must present a
+// certificate the client CA signed. There is no mode without client authentication: the agent
+// API runs anything in the VM, so an empty CA is INVALID_ARGUMENT.
 Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const std::string& certPem,
                                                               const std::string& keyPem,
-                                                              const std::string& clientCaPem,
-                                                              bool skipVerify);
+                                                              const std::string& clientCaPem);
 
 // ---------------------------------------------------------------------------------------------
 // Request edits (upstream's interceptor).
@@ -136,6 +149,10 @@ struct ForwarderOptions {
   std::chrono::milliseconds agentDialTimeout{std::chrono::seconds(150)};
   std::chrono::milliseconds mountWaitTimeout{std::chrono::minutes(3)};
   std::string mountinfoPath = "/proc/self/mountinfo";
+  // Unauthenticated connections: how many may be in their TLS handshake, and for how long.
+  ttrpc::TcpListenOptions listen{kDefaultMaxPendingHandshakes, kDefaultHandshakeTimeout};
+  // Per connection: in-flight caps (ttrpc's defaults) and an idle timeout.
+  ttrpc::ServerOptions server{.idleTimeout = kDefaultIdleTimeout};
 };
 
 class AgentForwarder : public std::enable_shared_from_this<AgentForwarder> {
@@ -152,6 +169,8 @@ class AgentForwarder : public std::enable_shared_from_this<AgentForwarder> {
 
   // How often the kata-agent connection was (re-)established.
   int agentConnects() const { return connects_; }
+  // TLS connections accepted and not yet through their handshake.
+  size_t pendingHandshakes() const { return listener_ ? listener_->pendingHandshakes() : 0; }
 
  private:
   AgentForwarder(asio::any_io_executor ex, ForwarderOptions options);

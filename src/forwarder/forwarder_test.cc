@@ -2,7 +2,9 @@
 // systemd notification, and a process run end to end through the forwarder.
 #include "forwarder/forwarder.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -67,7 +70,7 @@ class ForwarderTest : public ::testing::Test {
     auto server = issuer_->issueServer(kServerName);
     ASSERT_TRUE(server);
     serverCert_ = *server;
-    auto ctx = makeServerContext(server->certPem, server->keyPem, issuer_->clientCaPem(), false);
+    auto ctx = makeServerContext(server->certPem, server->keyPem, issuer_->clientCaPem());
     ASSERT_TRUE(ctx) << ctx.error().toString();
     serverTls_ = *ctx;
     startAgent();
@@ -100,10 +103,12 @@ class ForwarderTest : public ::testing::Test {
     std::filesystem::remove(agentSocket_);
   }
 
-  std::shared_ptr<AgentForwarder> startForwarder(const std::string& podNamespace) {
+  std::shared_ptr<AgentForwarder> startForwarder(
+      const std::string& podNamespace, const std::function<void(ForwarderOptions&)>& tweak = {}) {
     ForwarderOptions fo;
     fo.agentSocket = agentSocket_;
     fo.podNamespace = podNamespace;
+    if (tweak) tweak(fo);
     auto f = AgentForwarder::create(io_.executor(), fo);
     auto st =
         io_.run([&]() -> awaitable<Status> { co_return f->listen("127.0.0.1", 0, serverTls_); });
@@ -270,6 +275,85 @@ TEST_F(ForwarderTest, RejectsClientsWithoutAValidCertificate) {
   EXPECT_TRUE(callAsync(good, "grpc.Health", "Check", "").get());
 }
 
+TEST_F(ForwarderTest, ServerContextRequiresAClientCa) {
+  auto none = makeServerContext(serverCert_.certPem, serverCert_.keyPem, "");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, Code::kInvalidArgument);
+  EXPECT_NE(none.error().message.find("client CA"), std::string::npos) << none.error().message;
+  EXPECT_FALSE(makeServerContext(serverCert_.certPem, serverCert_.keyPem, "not a certificate"));
+}
+
+// A TCP connection to the forwarder that never starts its TLS handshake.
+int connectRaw(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_F(ForwarderTest, CapsConnectionsInTheirHandshake) {
+  auto fwd = startForwarder(dir_ + "/podns", [](ForwarderOptions& fo) {
+    fo.listen.maxHandshakes = 3;
+    fo.listen.handshakeTimeout = 30s;
+  });
+  std::vector<int> idle;
+  for (int i = 0; i < 8; ++i) {
+    int fd = connectRaw(fwd->port());
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  auto pending = [&] {
+    return io_.run([&]() -> awaitable<size_t> { co_return fwd->pendingHandshakes(); });
+  };
+  auto until = Clock::now() + 5s;
+  while (pending() < 3 && Clock::now() < until) std::this_thread::sleep_for(5ms);
+  // All eight are connected in the kernel; without the cap all would be accepted at once.
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(pending(), 3u);
+  for (int fd : idle) ::close(fd);
+  // Slots free up as the silent peers go; the adaptor's client gets through.
+  auto c = connect(issuer_->clientBundle(), fwd->port());
+  ASSERT_TRUE(c);
+  auto r = callAsync(c, "grpc.Health", "Check", "").get();
+  EXPECT_TRUE(r) << r.error().toString();
+}
+
+TEST_F(ForwarderTest, DropsConnectionsThatDoNotHandshakeInTime) {
+  EXPECT_EQ(ForwarderOptions{}.listen.handshakeTimeout, 10s);
+  EXPECT_EQ(ForwarderOptions{}.listen.maxHandshakes, 64u);
+  auto fwd = startForwarder(dir_ + "/podns",
+                            [](ForwarderOptions& fo) { fo.listen.handshakeTimeout = 300ms; });
+  int fd = connectRaw(fwd->port());
+  ASSERT_GE(fd, 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto start = Clock::now();
+  char b;
+  EXPECT_EQ(::recv(fd, &b, 1, 0), 0);  // closed by the forwarder
+  EXPECT_LT(Clock::now() - start, 5s);
+  ::close(fd);
+}
+
+TEST_F(ForwarderTest, ClosesIdleConnections) {
+  EXPECT_EQ(ForwarderOptions{}.server.idleTimeout, std::chrono::minutes(10));
+  auto fwd =
+      startForwarder(dir_ + "/podns", [](ForwarderOptions& fo) { fo.server.idleTimeout = 200ms; });
+  auto c = connect(issuer_->clientBundle(), fwd->port());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(callAsync(c, "grpc.Health", "Check", "").get());
+  auto closed = [&] { return io_.run([&]() -> awaitable<bool> { co_return c->closed(); }); };
+  auto until = Clock::now() + 5s;
+  while (!closed() && Clock::now() < until) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(closed());
+}
+
 TEST_F(ForwarderTest, ReconnectsWhenTheAgentRestarts) {
   auto c = connect();
   ASSERT_TRUE(c);
@@ -291,6 +375,25 @@ TEST_F(ForwarderTest, WaitsForAnAgentThatStartsLate) {
   startAgent();
   auto r = pending.get();
   ASSERT_TRUE(r) << r.error().toString();
+}
+
+TEST_F(ForwarderTest, ACallCancelledWhileDiallingDoesNotWedgeTheNext) {
+  stopAgent();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  auto pending = callAsync(c, "grpc.Health", "Check", "", 10s);
+  std::this_thread::sleep_for(300ms);  // dialling the missing agent
+  // The client goes: its call is cancelled in the middle of the dial.
+  io_.run([&]() -> awaitable<void> {
+    c->close();
+    co_return;
+  });
+  EXPECT_FALSE(pending.get());
+  startAgent();
+  auto again = connect();
+  ASSERT_TRUE(again);
+  auto r = callAsync(again, "grpc.Health", "Check", "", 5s).get();
+  EXPECT_TRUE(r) << r.error().toString();
 }
 
 TEST_F(ForwarderTest, NoAgentFailsWithinTheCallDeadline) {
@@ -469,6 +572,58 @@ TEST_F(DaemonTest, ServesNotifiesAndStops) {
   ::close(notify);
   // The listener is gone.
   EXPECT_FALSE(connect(issuer_->clientBundle(), port));
+}
+
+TEST_F(DaemonTest, RefusesToStartWithoutAClientCa) {
+  nlohmann::json apf = tlsApf();
+  apf.erase("tls-client-ca");
+  for (bool skipVerify : {false, true}) {
+    Options o = options(apf);
+    o.tlsSkipVerify = skipVerify;
+    auto st = Daemon(o).start();
+    ASSERT_FALSE(st) << "started without a client CA, skip-verify " << skipVerify;
+    EXPECT_EQ(st.error().code, Code::kInvalidArgument);
+    EXPECT_NE(st.error().message.find("no client CA"), std::string::npos) << st.error().message;
+  }
+  // -ca-cert-file is the other way to give it.
+  std::ofstream(dir_ + "/client-ca.pem") << issuer_->clientCaPem();
+  Options fromFile = options(apf);
+  fromFile.caCertFile = dir_ + "/client-ca.pem";
+  Daemon daemon(fromFile);
+  auto st = daemon.start();
+  ASSERT_TRUE(st) << st.error().toString();
+  auto c = connect(issuer_->clientBundle(), daemon.port());
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(callAsync(c, "grpc.Health", "Check", "").get());
+  daemon.stop();
+}
+
+TEST_F(DaemonTest, SkipVerifyStillRequiresAClientCertificate) {
+  Options o = options(tlsApf());
+  o.tlsSkipVerify = true;
+  Daemon daemon(o);
+  auto st = daemon.start();
+  ASSERT_TRUE(st) << st.error().toString();
+  auto bundle = issuer_->clientBundle();
+  adaptor::ClientBundle anonymous;
+  anonymous.caCertPem = bundle.caCertPem;
+  if (auto c = connect(anonymous, daemon.port())) {
+    auto r = callAsync(c, "grpc.Health", "Check", "", 5s).get();
+    EXPECT_FALSE(r) << "a client without a certificate was served";
+  }
+  auto other = adaptor::OpensslCertIssuer::loadOrCreate(dir_ + "/other-tls");
+  ASSERT_TRUE(other);
+  auto stranger = (*other)->clientBundle();
+  stranger.caCertPem = bundle.caCertPem;
+  if (auto c = connect(stranger, daemon.port())) {
+    auto r = callAsync(c, "grpc.Health", "Check", "", 5s).get();
+    EXPECT_FALSE(r) << "a client with a certificate of another CA was served";
+  }
+  EXPECT_TRUE(agentCalls().empty());
+  auto good = connect(bundle, daemon.port());
+  ASSERT_TRUE(good);
+  EXPECT_TRUE(callAsync(good, "grpc.Health", "Check", "").get());
+  daemon.stop();
 }
 
 TEST_F(DaemonTest, DisableTlsServesPlainTcp) {

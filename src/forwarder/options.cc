@@ -30,6 +30,12 @@ void Options::registerFlags(flags::FlagSet& fs) {
                "WN Outbound tags for secure communication tunnels");
   fs.boolVar(&noPodNetwork, "no-pod-network", false, "",
              "Do not set up the pod network (tests without root or network namespaces)");
+  fs.uintVar(&maxPendingHandshakes, "max-pending-handshakes", kDefaultMaxPendingHandshakes, "",
+             "Connections that may be in their TLS handshake at once; more wait to be accepted");
+  fs.durationVar(&handshakeTimeout, "handshake-timeout", kDefaultHandshakeTimeout, "",
+                 "Time a connection has to complete its TLS handshake");
+  fs.durationVar(&idleTimeout, "idle-timeout", kDefaultIdleTimeout, "",
+                 "Close a connection with no call in flight for this long (0: never)");
 }
 
 Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view text) {

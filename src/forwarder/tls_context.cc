@@ -6,10 +6,12 @@ namespace pp::forwarder {
 
 Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const std::string& certPem,
                                                               const std::string& keyPem,
-                                                              const std::string& clientCaPem,
-                                                              bool skipVerify) {
+                                                              const std::string& clientCaPem) {
   if (certPem.empty() || keyPem.empty()) {
     return fail(Code::kInvalidArgument, "TLS needs a server certificate and key");
+  }
+  if (clientCaPem.empty()) {
+    return fail(Code::kInvalidArgument, "TLS needs a client CA to authenticate clients with");
   }
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
@@ -23,13 +25,6 @@ Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const std::string&
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
     return fail(Code::kInvalidArgument, "TLS server key does not match the certificate");
   }
-  if (skipVerify) {
-    // Still asks for a certificate, so a client that has one sends it, but accepts any.
-    SSL_CTX_set_verify(ctx->native_handle(), SSL_VERIFY_PEER,
-                       [](int, X509_STORE_CTX*) { return 1; });
-    return ctx;
-  }
-  if (clientCaPem.empty()) return ctx;  // server authentication only
   ctx->add_certificate_authority(asio::buffer(clientCaPem), ec);
   if (ec) return fail(Code::kInvalidArgument, "TLS client CA: " + ec.message());
   ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
