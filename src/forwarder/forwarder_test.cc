@@ -224,7 +224,7 @@ TEST_F(ForwarderTest, CreateSandboxLosesItsDns) {
   EXPECT_EQ(got.sandbox_id(), "sb1");
 }
 
-TEST_F(ForwarderTest, CreateContainerJoinsThePodNamespaceAndGetsItsBindSources) {
+TEST_F(ForwarderTest, CreateContainerJoinsThePodNamespace) {
   auto c = connect();
   ASSERT_TRUE(c);
   grpc::CreateContainerRequest req;
@@ -237,7 +237,9 @@ TEST_F(ForwarderTest, CreateContainerJoinsThePodNamespaceAndGetsItsBindSources) 
   // The namespace does not exist here, so the agent refuses the container; what matters is
   // what it was asked.
   (void)call(c, "CreateContainer", req);
-  EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/shared/c1/hosts-dir"));
+  // Outside /run/kata-containers and not a CSI target: passed on, not created (issue 23 #5;
+  // BindSources.* cover what is created).
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/shared/c1/hosts-dir"));
   auto seen = agentCalls();
   ASSERT_EQ(seen.size(), 1u);
   grpc::CreateContainerRequest got;
