@@ -22,7 +22,7 @@ std::string renderCloudConfig(const std::vector<WriteFile>& files);
 // Bounds for parsing untrusted user data. YAML aliases let a small document name one large
 // string many times, so the limits apply to the expanded document.
 struct CloudConfigLimits {
-  size_t maxFiles = 1024;                 // write_files entries
+  size_t maxFiles = 1024;                     // write_files entries
   size_t maxContentBytes = size_t{64} << 20;  // sum of all contents
 };
 
@@ -31,11 +31,5 @@ struct CloudConfigLimits {
 // Duplicate keys are refused.
 Result<std::vector<WriteFile>> parseCloudConfig(const std::string& text,
                                                 const CloudConfigLimits& limits = {});
-
-// Initdata as kata passes it (pod annotation cc_init_data): base64(gzip(TOML)). Accepts that
-// form, or plain TOML (re-encoded), and checks the TOML has `algorithm` and `version`.
-// Returns the base64(gzip(TOML)) form.
-Result<std::string> normaliseInitdata(const std::string& value);
-Result<std::string> decodeInitdata(const std::string& encoded);  // -> TOML text
 
 }  // namespace pp::cloudinit

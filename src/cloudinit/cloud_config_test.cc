@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "base/encoding.h"
-
 namespace pp::cloudinit {
 namespace {
 
@@ -54,23 +52,6 @@ TEST(CloudConfigTest, LimitsApplyToTheExpandedDocument) {
   r = parseCloudConfig(doc, small);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("more than 10"), std::string::npos);
-}
-
-TEST(CloudConfigTest, InitdataNormalisation) {
-  std::string toml = "algorithm = \"sha256\"\nversion = \"0.1.0\"\n[data]\n\"aa.toml\" = '''x'''\n";
-  auto enc = normaliseInitdata(toml);
-  ASSERT_TRUE(enc) << enc.error().message;
-  auto back = decodeInitdata(*enc);
-  ASSERT_TRUE(back);
-  EXPECT_EQ(*back, toml);
-  // Already encoded: kept as is.
-  EXPECT_EQ(*normaliseInitdata(*enc), *enc);
-  EXPECT_FALSE(normaliseInitdata("version = \"0.1.0\"\n"));
-  EXPECT_FALSE(normaliseInitdata("algorithm = \"md5\"\nversion = \"1\"\n"));
-  EXPECT_FALSE(decodeInitdata(encoding::base64Encode("not gzip")));
-  EXPECT_TRUE(*normaliseInitdata("") == "");
-  // TOML literal strings are strings too.
-  EXPECT_TRUE(normaliseInitdata("algorithm = 'sha384'\nversion = '0.1.0'\n"));
 }
 
 }  // namespace

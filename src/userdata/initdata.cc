@@ -4,11 +4,10 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <toml++/toml.h>
 
 #include "base/encoding.h"
 #include "base/log.h"
-#include "cloudinit/cloud_config.h"
+#include "cloudinit/initdata.h"
 #include "userdata/userdata.h"
 
 namespace pp::userdata {
@@ -38,40 +37,14 @@ Result<std::string> initdataDigest(std::string_view algorithm, std::string_view 
 }
 
 Result<Initdata> parseInitdataToml(std::string_view text) {
-  toml::table doc;
-  try {
-    doc = toml::parse(text);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return fail(Code::kInvalidArgument, "initdata is not valid TOML (line " +
-                                            std::to_string(where.line) + ", column " +
-                                            std::to_string(where.column) +
-                                            "): " + std::string(e.description()));
-  }
+  auto doc = cloudinit::parseInitdataToml(text);
+  if (!doc) return fail(doc.error());
+  for (const auto& key : doc->unknownKeys)
+    log::warn(kLog, "initdata: ignoring unknown key {}", quoteForLog(key));
   Initdata out;
-  for (auto&& [key, value] : doc) {
-    const std::string_view name = key.str();
-    if (name == "algorithm" || name == "version") {
-      if (!value.is_string()) {
-        return fail(Code::kInvalidArgument, "initdata: `" + std::string(name) + "` is not a string");
-      }
-      (name == "algorithm" ? out.algorithm : out.version) = value.as_string()->get();
-    } else if (name == "data") {
-      const toml::table* data = value.as_table();
-      if (data == nullptr) return fail(Code::kInvalidArgument, "initdata: `data` is not a table");
-      for (auto&& [file, content] : *data) {
-        if (!content.is_string()) {
-          return fail(Code::kInvalidArgument,
-                      "initdata: data." + quoteForLog(file.str()) + " is not a string");
-        }
-        out.data.emplace_back(std::string(file.str()), content.as_string()->get());
-      }
-    } else {
-      log::warn(kLog, "initdata: ignoring unknown key {}", quoteForLog(name));
-    }
-  }
-  if (out.algorithm.empty()) return fail(Code::kInvalidArgument, "initdata: `algorithm` is missing");
-  if (out.version.empty()) return fail(Code::kInvalidArgument, "initdata: `version` is missing");
+  out.algorithm = std::move(doc->algorithm);
+  out.version = std::move(doc->version);
+  out.data = std::move(doc->data);
   auto digest = initdataDigest(out.algorithm, text);
   if (!digest) return fail(digest.error());
   out.digestHex = std::move(*digest);
@@ -110,17 +83,28 @@ Status extractInitdata(const FileWriter& writer) {
   }
   for (const auto& [key, value] : initdata.data) {
     if (!FileWriter::isAllowed(key, kInitdataFiles)) {
-      log::error(kLog, "initdata: refusing data entry {}: only aa.toml, cdh.toml and policy.rego are written",
-                 quoteForLog(key));
+      log::error(
+          kLog,
+          "initdata: refusing data entry {}: only aa.toml, cdh.toml and policy.rego are written",
+          quoteForLog(key));
+    }
+  }
+  // Each attestation file is exactly initdata's entry: written when there is one, removed when
+  // not (whatever put it there: an image, cloud-init, an earlier boot).
+  for (std::string_view key : kInitdataFiles) {
+    const std::string path = std::string(kPeerpodDir) + "/" + std::string(key);
+    auto entry = std::find_if(initdata.data.begin(), initdata.data.end(),
+                              [&](const auto& kv) { return kv.first == key; });
+    if (entry == initdata.data.end()) {
+      if (!writer.exists(path)) continue;
+      if (auto st = writer.remove(path); !st) return fail(st.error().wrap("removing " + path));
+      log::warn(kLog, "removed {}: initdata has no {} entry", path, key);
       continue;
     }
-    const std::string path = std::string(kPeerpodDir) + "/" + key;
-    if (isDefault && writer.exists(path)) {
-      log::info(kLog, "keeping the user data's {}", path);
-      continue;
-    }
-    if (auto st = writer.write(path, value); !st) return fail(st.error().wrap("writing " + path));
-    log::info(kLog, "wrote {} ({} bytes, from initdata)", path, value.size());
+    if (auto st = writer.write(path, entry->second); !st)
+      return fail(st.error().wrap("writing " + path));
+    log::info(kLog, "wrote {} ({} bytes, from {}initdata)", path, entry->second.size(),
+              isDefault ? "the default " : "");
   }
   if (auto st = writer.write(kDigestPath, initdata.digestHex); !st) {
     return fail(st.error().wrap(std::string("writing ") + kDigestPath));

@@ -44,8 +44,8 @@ Result<Initdata> decodeInitdataFile(std::string_view fileContent);
 Result<std::string> initdataDigest(std::string_view algorithm, std::string_view bytes);
 
 // The initdata step of provision-files: reads /run/peerpod/initdata (or uses the default
-// above when there is none), writes the allowed data files and initdata.digest. With the
-// default, aa.toml is only written when no aa.toml exists yet.
+// above when there is none), makes /run/peerpod/{aa.toml,cdh.toml,policy.rego} exactly
+// initdata's entries (written, or removed when it has none) and writes initdata.digest.
 Status extractInitdata(const FileWriter& writer);
 
 }  // namespace pp::userdata

@@ -14,6 +14,14 @@ namespace {
 
 constexpr char kLog[] = "userdata";
 
+// Whether `vmPath` is /run/peerpod/<one of kInitdataFiles>.
+bool isInitdataFile(std::string_view vmPath) {
+  const std::string_view dir = std::string_view(kPeerpodDir);
+  if (!vmPath.starts_with(dir) || vmPath.size() <= dir.size() || vmPath[dir.size()] != '/')
+    return false;
+  return FileWriter::isAllowed(vmPath.substr(dir.size() + 1), kInitdataFiles);
+}
+
 double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -44,18 +52,20 @@ Result<std::vector<cloudinit::WriteFile>> fetchCloudConfig(const Config& config,
     }
     const auto now = Clock::now();
     if (attempt >= config.attempts) {
-      return fail(Code::kUnavailable,
-                  "no valid user data from " + source.describe() + " after " + std::to_string(attempt) +
-                      " attempts in " + fmt::format("{:.1f}", secondsSince(start)) + " s: " + last.message);
+      return fail(Code::kUnavailable, "no valid user data from " + source.describe() + " after " +
+                                          std::to_string(attempt) + " attempts in " +
+                                          fmt::format("{:.1f}", secondsSince(start)) +
+                                          " s: " + last.message);
     }
     if (now + config.retryDelay >= deadline) {
-      return fail(Code::kDeadlineExceeded,
-                  "no valid user data from " + source.describe() + " within the fetch timeout (-t " +
-                      std::to_string(config.fetchTimeout.count()) + " s, " + std::to_string(attempt) +
-                      " attempts): " + last.message);
+      return fail(Code::kDeadlineExceeded, "no valid user data from " + source.describe() +
+                                               " within the fetch timeout (-t " +
+                                               std::to_string(config.fetchTimeout.count()) +
+                                               " s, " + std::to_string(attempt) +
+                                               " attempts): " + last.message);
     }
-    log::warn(kLog, "attempt {}/{} failed: {}; retrying in {} ms", attempt, config.attempts, last.message,
-              config.retryDelay.count());
+    log::warn(kLog, "attempt {}/{} failed: {}; retrying in {} ms", attempt, config.attempts,
+              last.message, config.retryDelay.count());
     std::this_thread::sleep_for(config.retryDelay);
   }
 }
@@ -70,24 +80,38 @@ Status provisionFiles(const Config& config) {
 
   auto source = detectSource(config, http, deadline);
   if (source == nullptr) {
-    log::info(kLog, "no user data source on this machine (no NoCloud file or cidata device, no Azure, AWS, "
-                    "GCP or Alibaba Cloud metadata service): processing initdata only");
+    log::info(
+        kLog,
+        "no user data source on this machine (no NoCloud file or cidata device, no Azure, AWS, "
+        "GCP or Alibaba Cloud metadata service): processing initdata only");
   } else {
     log::info(kLog, "fetching user data from {}", source->describe());
     auto files = fetchCloudConfig(config, *source, start, deadline);
     if (!files) return fail(files.error());
     size_t refused = 0;
     for (const auto& f : *files) {
+      if (isInitdataFile(f.path)) {
+        ++refused;
+        log::error(
+            kLog,
+            "refusing write_files path {}: attestation configuration is taken from initdata only, "
+            "whose digest the pod VM attests",
+            quoteForLog(f.path));
+        continue;
+      }
       if (!FileWriter::isAllowed(f.path, kWriteFilesWhitelist)) {
         ++refused;
-        log::error(kLog, "refusing write_files path {}: process-user-data only writes /run/peerpod/{{aa.toml, "
-                         "cdh.toml, apf.json, auth.json, initdata, scratch-space.marker}}",
-                   quoteForLog(f.path));
+        log::error(
+            kLog,
+            "refusing write_files path {}: process-user-data only writes /run/peerpod/{{apf.json, "
+            "auth.json, initdata, scratch-space.marker}}",
+            quoteForLog(f.path));
         continue;
       }
       // auth.json holds registry credentials: root only (upstream writes it 0644).
       const mode_t mode = f.path == "/run/peerpod/auth.json" ? 0600 : 0644;
-      if (auto st = writer.write(f.path, f.content, mode); !st) return fail(st.error().wrap("writing " + f.path));
+      if (auto st = writer.write(f.path, f.content, mode); !st)
+        return fail(st.error().wrap("writing " + f.path));
       log::info(kLog, "wrote {} ({} bytes)", f.path, f.content.size());
     }
     if (refused > 0) log::warn(kLog, "{} write_files entries refused", refused);

@@ -63,14 +63,19 @@ TEST(ProvisionTest, NoCloudFileWritesTheWhitelistAndInitdata) {
   TempRoot root;
   writeText(root / "media/cidata/user-data", adaptorUserData());
   ASSERT_TRUE(provisionFiles(testConfig(root)));
-  EXPECT_EQ(readText(root / "run/peerpod/apf.json"), R"({"pod-name":"nginx","pod-namespace":"default"})");
+  EXPECT_EQ(readText(root / "run/peerpod/apf.json"),
+            R"({"pod-name":"nginx","pod-namespace":"default"})");
   EXPECT_EQ(readText(root / "run/peerpod/auth.json"), R"({"auths":{}})");
   EXPECT_EQ(readText(root / "run/peerpod/scratch-space.marker"), "");
   EXPECT_EQ(readText(root / "run/peerpod/aa.toml"), "[token_configs.kbs]\nurl = \"http://kbs\"\n");
   EXPECT_EQ(readText(root / "run/peerpod/policy.rego"), "package agent_policy");
   writeText(root / "check/initdata.toml", kInitdataToml);
-  EXPECT_EQ(readText(root / "run/peerpod/initdata.digest"), pythonDigest("sha256", root / "check/initdata.toml"));
-  for (const auto& f : listFiles(root / "run")) EXPECT_EQ(fileMode(root / "run" / f), 0644u) << f;
+  EXPECT_EQ(readText(root / "run/peerpod/initdata.digest"),
+            pythonDigest("sha256", root / "check/initdata.toml"));
+  // The registry credentials are for root only; everything else 0644, as upstream.
+  for (const auto& f : listFiles(root / "run")) {
+    EXPECT_EQ(fileMode(root / "run" / f), f == "peerpod/auth.json" ? 0600u : 0644u) << f;
+  }
 }
 
 TEST(ProvisionTest, MaliciousPathsAreRefusedAndNothingIsWrittenOutsideTheWhitelist) {
@@ -85,16 +90,20 @@ TEST(ProvisionTest, MaliciousPathsAreRefusedAndNothingIsWrittenOutsideTheWhiteli
       {"/run/peerpod/kata-agent.toml", "x"},
       {"/run/peerpod/initdata.digest", "forged"},
       {"/run/peerpod/policy.rego", "forged"},
+      {"/run/peerpod/aa.toml", "[token_configs.kbs]\nurl = \"http://attacker\"\n"},
+      {"/run/peerpod/cdh.toml", "[kbc]\nurl = \"http://attacker\"\n"},
       {"/run/peerpod/apf.json\n", "x"},
       {"/run/peerpod/apf.json", "{}"},
   });
   writeText(root / "media/cidata/user-data", doc);
   ASSERT_TRUE(provisionFiles(testConfig(root)));
   EXPECT_EQ(listFiles(root.path()),
-            (std::set<std::string>{"media/cidata/user-data", "run/peerpod/apf.json", "run/peerpod/aa.toml",
-                                   "run/peerpod/initdata.digest"}));
+            (std::set<std::string>{"media/cidata/user-data", "run/peerpod/apf.json",
+                                   "run/peerpod/aa.toml", "run/peerpod/initdata.digest"}));
   EXPECT_EQ(readText(root / "run/peerpod/apf.json"), "{}");
   EXPECT_NE(readText(root / "run/peerpod/initdata.digest"), "forged");
+  // Attestation configuration comes from initdata only: the default's empty aa.toml.
+  EXPECT_EQ(readText(root / "run/peerpod/aa.toml"), "");
 }
 
 TEST(ProvisionTest, SymlinksInThePathFailAndWriteNothingOutside) {
@@ -117,7 +126,8 @@ TEST(ProvisionTest, MalformedAndOversizedDocumentsFailAfterRetries) {
   const std::vector<Case> cases = {
       {"write_files: [\n", "not valid YAML"},
       {"#cloud-config\nruncmd: [reboot]\n", "unexpected key \"runcmd\""},
-      {"write_files:\n- path: /run/peerpod/apf.json\n  owner: root\n", "unexpected write_files field"},
+      {"write_files:\n- path: /run/peerpod/apf.json\n  owner: root\n",
+       "unexpected write_files field"},
       {"write_files:\n- path: /run/peerpod/apf.json\n  content: [1]\n", "content is not a string"},
       {"", "not a YAML mapping"},
       {std::string(kMaxUserDataBytes + 1, '#'), "larger than"},
@@ -144,7 +154,8 @@ TEST(ProvisionTest, MalformedAndOversizedDocumentsFailAfterRetries) {
 TEST(ProvisionTest, BadInitdataFails) {
   TempRoot root;
   writeText(root / "media/cidata/user-data",
-            cloudinit::renderCloudConfig({{"/run/peerpod/apf.json", "{}"}, {"/run/peerpod/initdata", "bm90IGd6aXA="}}));
+            cloudinit::renderCloudConfig(
+                {{"/run/peerpod/apf.json", "{}"}, {"/run/peerpod/initdata", "bm90IGd6aXA="}}));
   auto st = provisionFiles(testConfig(root));
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("initdata"), std::string::npos) << st.error().message;
@@ -198,7 +209,8 @@ TEST(ProvisionTest, TimeoutExpires) {
   const auto took = Clock::now() - start;
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, Code::kDeadlineExceeded);
-  EXPECT_NE(st.error().message.find("within the fetch timeout (-t 1 s"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("within the fetch timeout (-t 1 s"), std::string::npos)
+      << st.error().message;
   EXPECT_NE(st.error().message.find("HTTP 404"), std::string::npos) << st.error().message;
   EXPECT_LT(took, 1500ms);
   EXPECT_GT(imds.requests().size(), 2u);
@@ -208,9 +220,11 @@ TEST(ProvisionTest, TimeoutExpires) {
 TEST(ProvisionTest, NoSourceProcessesInitdataOnly) {
   TempRoot root;
   ASSERT_TRUE(provisionFiles(testConfig(root)));
-  EXPECT_EQ(listFiles(root.path()), (std::set<std::string>{"run/peerpod/aa.toml", "run/peerpod/initdata.digest"}));
+  EXPECT_EQ(listFiles(root.path()),
+            (std::set<std::string>{"run/peerpod/aa.toml", "run/peerpod/initdata.digest"}));
   writeText(root / "check/default.toml", kDefaultInitdataToml);
-  EXPECT_EQ(readText(root / "run/peerpod/initdata.digest"), pythonDigest("sha256", root / "check/default.toml"));
+  EXPECT_EQ(readText(root / "run/peerpod/initdata.digest"),
+            pythonDigest("sha256", root / "check/default.toml"));
 }
 
 TEST(ProvisionTest, EnvironmentHooks) {

@@ -1,6 +1,6 @@
 // process-user-data (upstream-core.md §4.2): at pod VM boot, fetch the user data the adaptor
 // made for this VM, write its whitelisted files into /run/peerpod, then unpack initdata into
-// aa.toml / cdh.toml / policy.rego and write initdata.digest.
+// aa.toml / cdh.toml / policy.rego (only from initdata) and write initdata.digest.
 //
 // Sources, first that applies (upstream's order): the NoCloud file /media/cidata/user-data;
 // else a block device labelled cidata (mounted read-only here, then unmounted); Azure IMDS
@@ -46,10 +46,15 @@ inline constexpr char kInitdataPath[] = "/run/peerpod/initdata";
 inline constexpr char kDigestPath[] = "/run/peerpod/initdata.digest";
 
 // The only write_files paths written (exact match); everything else is refused and logged.
-inline constexpr std::array<std::string_view, 6> kWriteFilesWhitelist = {
-    "/run/peerpod/aa.toml",  "/run/peerpod/cdh.toml",   "/run/peerpod/apf.json",
-    "/run/peerpod/auth.json", "/run/peerpod/initdata", "/run/peerpod/scratch-space.marker"};
-// The only initdata `data` keys written, as /run/peerpod/<key>.
+// Upstream also takes aa.toml and cdh.toml from write_files; we do not (see kInitdataFiles).
+inline constexpr std::array<std::string_view, 4> kWriteFilesWhitelist = {
+    "/run/peerpod/apf.json", "/run/peerpod/auth.json", "/run/peerpod/initdata",
+    "/run/peerpod/scratch-space.marker"};
+// The only initdata `data` keys written, as /run/peerpod/<key>. They configure attestation
+// (which key broker, which policy), and the VM attests only initdata's digest, so each of
+// these files is exactly what initdata provides: refused from plain write_files, and removed
+// when initdata has no such entry (a host that is not trusted must not add one beside the
+// owner's genuine initdata).
 inline constexpr std::array<std::string_view, 3> kInitdataFiles = {"aa.toml", "cdh.toml",
                                                                    "policy.rego"};
 
