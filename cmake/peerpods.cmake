@@ -4,6 +4,9 @@ include(GoogleTest)
 # pp_test(NAME <name> LABEL <unit|integration|e2e> SOURCES ... LIBS ... [TIMEOUT s])
 # Builds a GoogleTest binary and registers its tests with ctest under the given label.
 function(pp_test)
+  if(PEERPODS_FUZZ)
+    return()  # the fuzz build has fuzz targets only
+  endif()
   cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
   if(NOT T_LABEL)
     set(T_LABEL unit)
