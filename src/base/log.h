@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <string>
 #include <string_view>
 
 namespace pp::log {
@@ -17,19 +18,31 @@ Level level();
 // Parses "debug", "info", "warn", "error"; returns false for anything else.
 bool parseLevel(std::string_view text, Level* out);
 
+// Writes one line. Control characters in the component or message (a newline in a pod name or
+// annotation, an escape sequence) are written as \xNN, so that nobody can forge a log line.
 void write(Level level, std::string_view component, std::string_view message);
+
+// `text` with control characters (except tab) written as \xNN.
+std::string escapeControl(std::string_view text);
+
+// Untrusted text for a message: in double quotes, '"' and '\\' escaped, control and non-ASCII
+// bytes as \xNN, cut at 200 bytes (with the full length noted).
+std::string quote(std::string_view text);
 
 template <typename... Args>
 void debug(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
-  if (level() <= Level::kDebug) write(Level::kDebug, component, fmt::format(f, std::forward<Args>(args)...));
+  if (level() <= Level::kDebug)
+    write(Level::kDebug, component, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void info(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
-  if (level() <= Level::kInfo) write(Level::kInfo, component, fmt::format(f, std::forward<Args>(args)...));
+  if (level() <= Level::kInfo)
+    write(Level::kInfo, component, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void warn(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
-  if (level() <= Level::kWarn) write(Level::kWarn, component, fmt::format(f, std::forward<Args>(args)...));
+  if (level() <= Level::kWarn)
+    write(Level::kWarn, component, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void error(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
