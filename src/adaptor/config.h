@@ -39,6 +39,8 @@ struct AdaptorConfig {
   uint64_t vxlanMinId = 555000;
   bool extNetworkViaPodvm = false;
   std::vector<std::string> podSubnetCidrs;
+  // Ours: images a pod's image annotation may name (empty: any, as upstream).
+  std::vector<std::string> allowedImages;
   // Ours: worker threads for provider calls; a probe port as upstream reads PROBE_PORT.
   uint64_t workers = 32;
   uint64_t probePort = 8000;

@@ -1,5 +1,6 @@
 #include "adaptor/daemon.h"
 
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,7 +10,7 @@
 #include "base/files.h"
 #include "base/log.h"
 #include "base/sd_notify.h"
-#include "cloudinit/cloud_config.h"
+#include "cloudinit/initdata.h"
 
 namespace pp::adaptor {
 namespace {
@@ -32,13 +33,16 @@ std::string adaptorIdentity() {
 Daemon::Daemon(AdaptorConfig config, std::unique_ptr<providers::Provider> provider)
     : config_(std::move(config)), provider_(std::move(provider)) {}
 
-Daemon::~Daemon() { stop(); }
+Daemon::~Daemon() {
+  stop();
+}
 
 Status Daemon::start() {
   if (auto st = config_.validate(); !st) return st;
   if (config_.cloudConfigVerify) {
     // Upstream returns success here and then hangs unready; we stop with the reason.
-    if (auto st = provider_->verifyConfig(); !st) return fail(st.error().wrap("cloud provider configuration check failed"));
+    if (auto st = provider_->verifyConfig(); !st)
+      return fail(st.error().wrap("cloud provider configuration check failed"));
     log::info("adaptor", "cloud provider configuration verified");
   }
   ManagerOptions mo;
@@ -53,6 +57,17 @@ Status Daemon::start() {
     if (!init) return fail(init.error().wrap("-initdata"));
     mo.initdata = *init;
   }
+  auto images = providers::ImagePolicy::parse(config_.allowedImages);
+  if (!images) return fail(images.error());
+  mo.allowedImages = std::move(*images);
+  if (!mo.allowedImages.restricted()) {
+    log::warn("adaptor",
+              "-allowed-images is not set: a pod may name any image its provider can reach in the "
+              "io.katacontainers.config.hypervisor.image annotation (upstream's behaviour)");
+  } else {
+    log::info("adaptor", "the image annotation may name: {}",
+              fmt::join(mo.allowedImages.patterns(), ", "));
+  }
   if (auto st = files::makeDirs(config_.podsDir, 0755); !st) return st;
 
   if (!config_.disableTls) {
@@ -60,9 +75,11 @@ Status Daemon::start() {
     auto issuer = OpensslCertIssuer::loadOrCreate(config_.podsDir + "/.tls");
     if (!issuer) return fail(issuer.error().wrap("TLS material"));
     issuer_ = std::move(*issuer);
-    if (auto st = issuer_->useFiles(config_.caCertFile, config_.certFile, config_.certKey); !st) return st;
+    if (auto st = issuer_->useFiles(config_.caCertFile, config_.certFile, config_.certKey); !st)
+      return st;
   } else {
-    log::warn("adaptor", "-disable-tls: agent traffic to pod VMs is not encrypted or authenticated");
+    log::warn("adaptor",
+              "-disable-tls: agent traffic to pod VMs is not encrypted or authenticated");
   }
 
   if (network_) {
@@ -84,7 +101,8 @@ Status Daemon::start() {
   io_ = std::make_unique<ttrpc::IoThread>();
   workers_ = std::make_unique<asio::thread_pool>(config_.workers);
   store_ = std::make_unique<FileStateStore>(config_.podsDir);
-  manager_ = std::make_unique<SandboxManager>(mo, *provider_, *store_, *network_, issuer_.get(), io_->executor());
+  manager_ = std::make_unique<SandboxManager>(mo, *provider_, *store_, *network_, issuer_.get(),
+                                              io_->executor());
   if (auto st = startKube(); !st) return st;
   if (kube_) manager_->setKubeHooks(kube_.get());
   int reattached = manager_->restore();
@@ -98,13 +116,14 @@ Status Daemon::start() {
   auto* server = server_.get();
   auto socket = config_.socket;
   auto l = io_->run([&]() -> asio::awaitable<Result<std::unique_ptr<ttrpc::Listener>>> {
-    co_return ttrpc::listenUnix(io_->executor(), socket, [server](std::unique_ptr<ttrpc::ByteStream> s) {
-      server->serveConnection(std::move(s));
-    });
+    co_return ttrpc::listenUnix(
+        io_->executor(), socket,
+        [server](std::unique_ptr<ttrpc::ByteStream> s) { server->serveConnection(std::move(s)); });
   });
   if (!l) return fail(l.error());
   listener_ = std::move(*l);
-  log::info("adaptor", "serving hypervisor.Hypervisor and podvminfo.PodVMInfo on {}", config_.socket);
+  log::info("adaptor", "serving hypervisor.Hypervisor and podvminfo.PodVMInfo on {}",
+            config_.socket);
   if (config_.probeRequested) {
     std::function<std::string()> podsNotReady;
     if (kubeClient_ && !envOr("NODE_NAME", "").empty()) {
@@ -115,8 +134,9 @@ Status Daemon::start() {
         return r ? r->notReadyReason() : "stopping";
       };
     }
-    auto probe = StartupProbe::start(io_->executor(), "0.0.0.0", static_cast<uint16_t>(config_.probePort),
-                                     config_.socket, podsNotReady);
+    auto probe =
+        StartupProbe::start(io_->executor(), "0.0.0.0", static_cast<uint16_t>(config_.probePort),
+                            config_.socket, podsNotReady);
     if (!probe) return fail(probe.error());
     probe_ = *probe;
     log::info("adaptor", "startup probe on :{}/startup", probe_->port());
@@ -131,11 +151,15 @@ Status Daemon::startKube() {
       kubeConfig_ ? Result<k8s::ClientConfig>(*kubeConfig_) : k8s::defaultConfig();
   if (!config) {
     if (nodeName.empty()) {
-      log::info("adaptor", "Kubernetes integration off (no PeerPods, Events, node capacity or "
-                "image-pull secrets): {}", config.error().message);
+      log::info("adaptor",
+                "Kubernetes integration off (no PeerPods, Events, node capacity or "
+                "image-pull secrets): {}",
+                config.error().message);
     } else {
-      log::warn("adaptor", "NODE_NAME is set but the Kubernetes API is not reachable, so PeerPods, "
-                "Events, node capacity and image-pull secrets are off: {}", config.error().message);
+      log::warn("adaptor",
+                "NODE_NAME is set but the Kubernetes API is not reachable, so PeerPods, "
+                "Events, node capacity and image-pull secrets are off: {}",
+                config.error().message);
     }
     return {};
   }
@@ -148,9 +172,11 @@ Status Daemon::startKube() {
   auto client = std::make_shared<const k8s::Client>(std::move(*config));
   kubeClient_ = client;
   kube_ = std::make_unique<KubeOps>(client, ko);
-  log::info("adaptor", "Kubernetes API {}: PeerPods (cloudProvider {}), Events, image-pull secrets{}",
+  log::info("adaptor",
+            "Kubernetes API {}: PeerPods (cloudProvider {}), Events, image-pull secrets{}",
             client->config().server, ko.cloudProvider,
-            nodeName.empty() ? "; NODE_NAME unset, so no node capacity" : ", capacity of node " + nodeName);
+            nodeName.empty() ? "; NODE_NAME unset, so no node capacity"
+                             : ", capacity of node " + nodeName);
   // As upstream, before the socket opens, and a failure stops the start.
   return kube_->advertiseCapacity(config_.peerpodsLimitPerNode);
 }
@@ -159,7 +185,8 @@ void Daemon::stop() {
   if (stopped_ || !io_) return;
   stopped_ = true;
   sdNotify("STOPPING=1");
-  log::info("adaptor", "shutting down: pod VMs keep running, their state stays in {}", config_.podsDir);
+  log::info("adaptor", "shutting down: pod VMs keep running, their state stays in {}",
+            config_.podsDir);
   listener_.reset();
   if (probe_) probe_->stop();
   podsReadiness_.reset();
@@ -171,7 +198,8 @@ void Daemon::stop() {
     kube_->flushEvents();
   }
   if (provider_) {
-    if (auto st = provider_->teardown(); !st) log::warn("adaptor", "provider teardown: {}", st.error().message);
+    if (auto st = provider_->teardown(); !st)
+      log::warn("adaptor", "provider teardown: {}", st.error().message);
   }
   io_->stop();
   std::error_code ec;

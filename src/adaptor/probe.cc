@@ -17,9 +17,9 @@ constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr size_t kMaxRequest = 8192;
 }  // namespace
 
-Result<std::shared_ptr<StartupProbe>> StartupProbe::start(asio::any_io_executor ex, const std::string& host,
-                                                          uint16_t port, std::string hypervisorSocket,
-                                                          std::function<std::string()> podsNotReady) {
+Result<std::shared_ptr<StartupProbe>> StartupProbe::start(
+    asio::any_io_executor ex, const std::string& host, uint16_t port, std::string hypervisorSocket,
+    std::function<std::string()> podsNotReady) {
   asio::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) return fail(Code::kInvalidArgument, "probe address " + host + ": " + ec.message());
@@ -29,12 +29,20 @@ Result<std::shared_ptr<StartupProbe>> StartupProbe::start(asio::any_io_executor 
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(64, ec);
-  if (ec) return fail(Code::kUnavailable, "startup probe: listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
-  std::shared_ptr<StartupProbe> p(new StartupProbe(std::move(acceptor), std::move(hypervisorSocket)));
+  if (ec)
+    return fail(Code::kUnavailable, "startup probe: listen on " + host + ":" +
+                                        std::to_string(port) + ": " + ec.message());
+  std::shared_ptr<StartupProbe> p(
+      new StartupProbe(std::move(acceptor), std::move(hypervisorSocket)));
   p->podsNotReady_ = std::move(podsNotReady);
   p->port_ = p->acceptor_.local_endpoint(ec).port();
   asio::co_spawn(ex, acceptLoop(p), asio::detached);
   return p;
+}
+
+std::string StartupProbe::lastNotReadyReason() const {
+  std::lock_guard lock(reasonMu_);
+  return lastReason_;
 }
 
 void StartupProbe::stop() {
@@ -45,10 +53,14 @@ void StartupProbe::stop() {
 }
 
 asio::awaitable<void> StartupProbe::acceptLoop(std::shared_ptr<StartupProbe> self) {
+  asio::steady_timer pause(self->acceptor_.get_executor());
   while (self->acceptor_.is_open()) {
     auto [ec, s] = co_await self->acceptor_.async_accept(kUse);
     if (ec) {
       if (!self->acceptor_.is_open()) break;
+      // Out of descriptors (or memory): accepting again at once would spin.
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(kUse);
       continue;
     }
     asio::co_spawn(self->acceptor_.get_executor(), serve(self, std::move(s)), asio::detached);
@@ -69,7 +81,8 @@ asio::awaitable<std::string> StartupProbe::notReadyReason() {
   co_return "";
 }
 
-asio::awaitable<void> StartupProbe::serve(std::shared_ptr<StartupProbe> self, asio::ip::tcp::socket s) {
+asio::awaitable<void> StartupProbe::serve(std::shared_ptr<StartupProbe> self,
+                                          asio::ip::tcp::socket s) {
   using namespace asio::experimental::awaitable_operators;
   std::string req;
   char buf[1024];
@@ -93,12 +106,18 @@ asio::awaitable<void> StartupProbe::serve(std::shared_ptr<StartupProbe> self, as
   std::string line = req.substr(0, lineEnd);
   if (line.rfind("GET /startup ", 0) == 0 || line == "GET /startup") {
     std::string reason = co_await self->notReadyReason();
+    {
+      std::lock_guard lock(self->reasonMu_);
+      if (reason != self->lastReason_ && !reason.empty())
+        log::info("probe", "/startup: not ready: {}", reason);
+      self->lastReason_ = reason;
+    }
     if (reason.empty()) {
       status = "200 OK";
       body = "ok\n";
     } else {
       status = "500 Internal Server Error";
-      body = reason + "\n";
+      body = "not ready\n";
     }
   } else if (line.rfind("GET ", 0) != 0) {
     status = "405 Method Not Allowed";

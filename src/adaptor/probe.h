@@ -1,7 +1,9 @@
 // The /startup probe (upstream pkg/probe): HTTP on PROBE_PORT answering 200 once the
 // hypervisor socket accepts connections and, in Kubernetes, the node's peer pods are Ready
 // (see PeerPodsReadiness), 500 before; once it succeeded it stays successful, as upstream.
-// Every other path is 404. One small request per connection, bounded reads.
+// Every other path is 404. One small request per connection, bounded reads. The answer carries
+// no details (the reason is logged when it changes); the daemon listens on 127.0.0.1 only, as
+// upstream's chart probes it (`host: 127.0.0.1`).
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -9,6 +11,7 @@
 #include <asio/ip/tcp.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "base/error.h"
@@ -24,6 +27,9 @@ class StartupProbe : public std::enable_shared_from_this<StartupProbe> {
       std::string hypervisorSocket, std::function<std::string()> podsNotReady = {});
   uint16_t port() const { return port_; }
   void stop();
+  // Why the last /startup answer was 500 ("" after a 200). The answer itself only says "not
+  // ready": the reason names pods and paths, and the probe port is reachable from the node.
+  std::string lastNotReadyReason() const;
 
  private:
   StartupProbe(asio::ip::tcp::acceptor acceptor, std::string socket)
@@ -38,6 +44,8 @@ class StartupProbe : public std::enable_shared_from_this<StartupProbe> {
   std::function<std::string()> podsNotReady_;
   uint16_t port_ = 0;
   bool readyOnce_ = false;  // upstream checks until the first success, then caches it
+  mutable std::mutex reasonMu_;
+  std::string lastReason_;
 };
 
 }  // namespace pp::adaptor

@@ -37,10 +37,16 @@ TEST(StartupProbeTest, FailsUntilTheHypervisorSocketAcceptsThenSucceeds) {
   });
   ASSERT_TRUE(probe) << probe.error().message;
   uint16_t port = (*probe)->port();
-  EXPECT_NE(get(port, "GET /startup HTTP/1.1\r\nHost: x\r\n\r\n").find("HTTP/1.1 500"), std::string::npos);
+  const std::string notReady = get(port, "GET /startup HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(notReady.find("HTTP/1.1 500"), std::string::npos);
+  // No details in the answer: the reason (here the socket path) stays in the log.
+  EXPECT_EQ(notReady.find(sock), std::string::npos) << notReady;
+  EXPECT_NE(notReady.find("\r\n\r\nnot ready\n"), std::string::npos) << notReady;
+  EXPECT_NE((*probe)->lastNotReadyReason().find(sock), std::string::npos);
   auto l = ttrpc::listenUnix(io.executor(), sock, [](std::unique_ptr<ttrpc::ByteStream>) {});
   ASSERT_TRUE(l);
-  EXPECT_NE(get(port, "GET /startup HTTP/1.1\r\nHost: x\r\n\r\n").find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_NE(get(port, "GET /startup HTTP/1.1\r\nHost: x\r\n\r\n").find("HTTP/1.1 200"),
+            std::string::npos);
   EXPECT_NE(get(port, "GET /other HTTP/1.1\r\n\r\n").find("HTTP/1.1 404"), std::string::npos);
   EXPECT_NE(get(port, "POST /startup HTTP/1.1\r\n\r\n").find("HTTP/1.1 405"), std::string::npos);
   (*probe)->stop();

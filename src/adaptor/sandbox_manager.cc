@@ -8,6 +8,7 @@
 #include "base/encoding.h"
 #include "base/log.h"
 #include "cloudinit/cloud_config.h"
+#include "cloudinit/initdata.h"
 
 namespace pp::adaptor {
 namespace {
@@ -18,7 +19,9 @@ constexpr char kPrefix[] = "io.katacontainers.config.hypervisor.";
 // Upstream ships auth.json only up to this size (user data limits of some clouds).
 constexpr size_t kMaxAuthJsonBytes = 12288;
 
-int64_t unixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t unixNow() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
 
 double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -31,8 +34,8 @@ Result<uint32_t> parseSize(const std::map<std::string, std::string>& a, const st
   const auto& s = it->second;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) {
-    return fail(Code::kInvalidArgument, "annotation " + it->first + "=\"" + s +
-                                            "\" is not a non-negative integer");
+    return fail(Code::kInvalidArgument,
+                "annotation " + it->first + "=\"" + s + "\" is not a non-negative integer");
   }
   return v;
 }
@@ -54,9 +57,11 @@ std::string annotation(const std::map<std::string, std::string>& a, const std::s
 
 Status validateSandboxId(const std::string& id) {
   if (id.empty()) return fail(Code::kInvalidArgument, "CreateVM: sandbox id is empty");
-  if (id.size() > 128) return fail(Code::kInvalidArgument, "CreateVM: sandbox id is longer than 128 characters");
+  if (id.size() > 128)
+    return fail(Code::kInvalidArgument, "CreateVM: sandbox id is longer than 128 characters");
   if (id[0] == '.' || id[0] == '-') {
-    return fail(Code::kInvalidArgument, "CreateVM: sandbox id \"" + id + "\" must start with a letter or digit");
+    return fail(Code::kInvalidArgument,
+                "CreateVM: sandbox id \"" + id + "\" must start with a letter or digit");
   }
   for (char c : id) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
@@ -108,12 +113,19 @@ Result<providers::InstanceSpec> specFromAnnotations(const std::map<std::string, 
   return spec;
 }
 
-SandboxManager::SandboxManager(ManagerOptions options, providers::Provider& provider, StateStore& store,
-                               PodNetwork& network, CertIssuer* issuer, asio::any_io_executor io)
-    : options_(std::move(options)), provider_(provider), store_(store), network_(network),
-      issuer_(issuer), io_(std::move(io)) {}
+SandboxManager::SandboxManager(ManagerOptions options, providers::Provider& provider,
+                               StateStore& store, PodNetwork& network, CertIssuer* issuer,
+                               asio::any_io_executor io)
+    : options_(std::move(options)),
+      provider_(provider),
+      store_(store),
+      network_(network),
+      issuer_(issuer),
+      io_(std::move(io)) {}
 
-SandboxManager::~SandboxManager() { shutdown(); }
+SandboxManager::~SandboxManager() {
+  shutdown();
+}
 
 std::string SandboxManager::agentSocketPath(const std::string& id) const {
   return options_.podsDir + "/" + id + "/agent.ttrpc";
@@ -136,6 +148,21 @@ Status SandboxManager::save(const SandboxState& state) {
   return st;
 }
 
+Status SandboxManager::checkImage(const std::string& image) const {
+  if (image.empty()) return {};
+  const std::string what = "image " + log::quote(image) + " (annotation " + kPrefix + "image)";
+  if (options_.allowedImages.restricted()) {
+    if (options_.allowedImages.allows(image)) return {};
+    return fail(Code::kPermissionDenied, what + " is not in -allowed-images");
+  }
+  if (provider_.acceptsUnlistedImage(image)) return {};
+  return fail(Code::kPermissionDenied,
+              what +
+                  ": this provider runs pod VM images on the node, so it takes an "
+                  "image other than its configured one only when -allowed-images "
+                  "(ALLOWED_IMAGES) lists it");
+}
+
 Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   auto t0 = Clock::now();
   if (auto st = validateSandboxId(in.id); !st) return fail(st.error());
@@ -150,11 +177,13 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
                                             " is missing: the runtime must pass the pod namespace");
   }
   if (agentSocketPath(in.id).size() > 107) {
-    return fail(Code::kInvalidArgument, "CreateVM: agent socket path " + agentSocketPath(in.id) +
-                                            " would exceed the 107-byte unix socket limit; use a shorter -pods-dir");
+    return fail(Code::kInvalidArgument,
+                "CreateVM: agent socket path " + agentSocketPath(in.id) +
+                    " would exceed the 107-byte unix socket limit; use a shorter -pods-dir");
   }
   auto spec = specFromAnnotations(in.annotations);
   if (!spec) return fail(spec.error().wrap("CreateVM"));
+  if (auto st = checkImage(spec->image); !st) return fail(st.error().wrap("CreateVM"));
   std::string initdata = options_.initdata;
   if (auto a = annotation(in.annotations, std::string(kPrefix) + "cc_init_data"); !a.empty()) {
     auto norm = cloudinit::normaliseInitdata(a);
@@ -217,9 +246,10 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     PodInfo pod = kube_->podInfo(s.podNamespace, s.podName);
     s.podUid = pod.uid;
     if (pod.authJson.size() > kMaxAuthJsonBytes) {
-      log::warn("sandbox", "{}: image-pull credentials of {}/{} are {} bytes, over the {}-byte limit; "
-                "not sent to the pod VM", s.id, s.podNamespace, s.podName, pod.authJson.size(),
-                kMaxAuthJsonBytes);
+      log::warn("sandbox",
+                "{}: image-pull credentials of {}/{} are {} bytes, over the {}-byte limit; "
+                "not sent to the pod VM",
+                s.id, s.podNamespace, s.podName, pod.authJson.size(), kMaxAuthJsonBytes);
     } else if (!pod.authJson.empty()) {
       files.push_back({"/run/peerpod/auth.json", pod.authJson});
     }
@@ -232,8 +262,8 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     network_.release(s.network);
     return abandon(st.error().wrap("CreateVM"));
   }
-  log::info("sandbox", "{}: created pod={}/{} instance-name={} vni={} ({:.1f} ms)", s.id, s.podNamespace,
-            s.podName, s.instanceName, s.vni, msSince(t0));
+  log::info("sandbox", "{}: created pod={}/{} instance-name={} vni={} ({:.1f} ms)", s.id,
+            s.podNamespace, s.podName, s.instanceName, s.vni, msSince(t0));
   return agentSocketPath(in.id);
 }
 
@@ -253,7 +283,8 @@ Result<std::shared_ptr<AgentProxy>> SandboxManager::makeProxy(const SandboxState
     std::lock_guard lock(mu_);
     if (auto it = tlsContexts_.find(key); it != tlsContexts_.end()) po.tls = it->second.lock();
     if (!po.tls) {
-      auto ctx = makeClientContext({s.caCertPem, s.clientCertPem, s.clientKeyPem}, options_.tlsSkipVerify);
+      auto ctx =
+          makeClientContext({s.caCertPem, s.clientCertPem, s.clientKeyPem}, options_.tlsSkipVerify);
       if (!ctx) return fail(ctx.error().wrap("agent proxy TLS"));
       po.tls = *ctx;
       std::erase_if(tlsContexts_, [](const auto& kv) { return kv.second.expired(); });
@@ -288,7 +319,8 @@ void SandboxManager::cleanupFailedStart(Entry& e, const std::string& reason) {
   }
   if (!s.ips.empty()) {
     if (auto st = network_.teardown(s.netnsPath, s.network); !st) {
-      log::warn("sandbox", "{}: pod network teardown after failed start: {}", s.id, st.error().message);
+      log::warn("sandbox", "{}: pod network teardown after failed start: {}", s.id,
+                st.error().message);
     }
   }
   if (!s.instanceId.empty()) {
@@ -318,7 +350,8 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
   SandboxState& s = e->state;
   if (s.phase == Phase::kRunning) return {};
   if (s.phase != Phase::kCreated && s.phase != Phase::kFailed) {
-    return fail(Code::kFailedPrecondition, "StartVM: sandbox " + id + " is " + std::string(phaseName(s.phase)));
+    return fail(Code::kFailedPrecondition,
+                "StartVM: sandbox " + id + " is " + std::string(phaseName(s.phase)));
   }
   s.phase = Phase::kStarting;
   s.lastError.clear();
@@ -332,7 +365,8 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
   req.userData = s.userData;
   req.spec = s.spec;
   log::info("sandbox", "{}: creating pod VM {}", id, s.instanceName);
-  event(s, EventType::kNormal, "CreatingPodVM", "Creating pod VM " + s.instanceName + describeSpec(s.spec));
+  event(s, EventType::kNormal, "CreatingPodVM",
+        "Creating pod VM " + s.instanceName + describeSpec(s.spec));
   auto instance = provider_.createInstance(req);
   if (!instance) {
     auto err = instance.error().wrap("creating pod VM " + s.instanceName);
@@ -370,7 +404,8 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
     event(s, EventType::kWarning, "PodVMFailed", err.message);
     return fail(std::move(err));
   };
-  if (s.ips.empty()) return failStart(Error{Code::kInternal, "pod VM " + s.instanceId + " has no IP address"});
+  if (s.ips.empty())
+    return failStart(Error{Code::kInternal, "pod VM " + s.instanceId + " has no IP address"});
   if (auto st = network_.setup(s.netnsPath, s.network, s.ips); !st) {
     return failStart(st.error().wrap("pod network setup"));
   }
@@ -378,17 +413,20 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
   if (!proxy) return failStart(proxy.error());
   e->proxy = *proxy;
   auto ready = e->proxy->start(deadline);
-  if (auto st = ready.get(); !st) return failStart(st.error().wrap("connecting to the pod VM's agent"));
+  if (auto st = ready.get(); !st)
+    return failStart(st.error().wrap("connecting to the pod VM's agent"));
 
   s.phase = Phase::kRunning;
   s.startedAt = unixNow();
   save(s);
   event(s, EventType::kNormal, "PodVMAgentConnected",
-        fmt::format("Connected to the kata-agent in pod VM {} ({:.1f} s after the instance was created)",
-                    s.instanceName,
-                    std::chrono::duration<double>(Clock::now() - tCreated).count()));
-  log::info("sandbox", "{}: running; agent reachable {:.0f} ms after instance creation, StartVM took {:.0f} ms",
-            id, std::chrono::duration<double, std::milli>(Clock::now() - tCreated).count(), msSince(t0));
+        fmt::format(
+            "Connected to the kata-agent in pod VM {} ({:.1f} s after the instance was created)",
+            s.instanceName, std::chrono::duration<double>(Clock::now() - tCreated).count()));
+  log::info(
+      "sandbox",
+      "{}: running; agent reachable {:.0f} ms after instance creation, StartVM took {:.0f} ms", id,
+      std::chrono::duration<double, std::milli>(Clock::now() - tCreated).count(), msSince(t0));
   return {};
 }
 
@@ -432,12 +470,14 @@ Status SandboxManager::stopVM(const std::string& id) {
   return {};
 }
 
-Result<std::string> SandboxManager::vmId(const std::string& podName, const std::string& podNamespace,
-                                         bool wait, Clock::time_point deadline) {
+Result<std::string> SandboxManager::vmId(const std::string& podName,
+                                         const std::string& podNamespace, bool wait,
+                                         Clock::time_point deadline) {
   std::unique_lock lock(mu_);
   auto lookup = [&]() -> std::string {
     for (auto& [id, e] : entries_) {
-      if (e->state.podName == podName && e->state.podNamespace == podNamespace && !e->state.instanceId.empty()) {
+      if (e->state.podName == podName && e->state.podNamespace == podNamespace &&
+          !e->state.instanceId.empty()) {
         return e->state.instanceId;
       }
     }
@@ -449,7 +489,8 @@ Result<std::string> SandboxManager::vmId(const std::string& podName, const std::
     // Unlike upstream, the caller's deadline bounds the wait.
     if (instanceKnown_.wait_until(lock, deadline) == std::cv_status::timeout) {
       if (auto found = lookup(); !found.empty()) return found;
-      return fail(Code::kDeadlineExceeded, "timed out waiting for the pod VM of " + podNamespace + "/" + podName);
+      return fail(Code::kDeadlineExceeded,
+                  "timed out waiting for the pod VM of " + podNamespace + "/" + podName);
     }
   }
 }
@@ -481,11 +522,13 @@ int SandboxManager::restore() {
         }
         e->proxy = *proxy;
         if (auto r = e->proxy->listenOnly().get(); !r) {
-          log::error("sandbox", "{}: cannot listen on {}: {}", s.id, agentSocketPath(s.id), r.error().message);
+          log::error("sandbox", "{}: cannot listen on {}: {}", s.id, agentSocketPath(s.id),
+                     r.error().message);
           break;
         }
         ++reattached;
-        log::info("sandbox", "{}: reattached to instance {} ({})", s.id, s.instanceId, s.instanceName);
+        log::info("sandbox", "{}: reattached to instance {} ({})", s.id, s.instanceId,
+                  s.instanceName);
         if (kube_ && s.peerPodName.empty() && !s.instanceId.empty()) {
           // Its PeerPod could not be created at StartVM (API server down?): try again, so
           // that peerpod-ctrl can clean up if this adaptor never does.
@@ -506,8 +549,10 @@ int SandboxManager::restore() {
         // The adaptor died during StartVM: the shim saw it fail; do not leave the VM behind.
         std::lock_guard elock(e->mu);
         if (s.instanceId.empty()) {
-          log::warn("sandbox", "{}: was starting instance {} when the adaptor stopped; its id is unknown, "
-                    "check the cloud for a leftover instance of that name", s.id, s.instanceName);
+          log::warn("sandbox",
+                    "{}: was starting instance {} when the adaptor stopped; its id is unknown, "
+                    "check the cloud for a leftover instance of that name",
+                    s.id, s.instanceName);
           s.phase = Phase::kFailed;
           s.lastError = "adaptor restarted during StartVM";
           save(s);

@@ -23,6 +23,7 @@
 #include "adaptor/sandbox_state.h"
 #include "adaptor/tls_material.h"
 #include "base/error.h"
+#include "providers/image_policy.h"
 #include "providers/provider.h"
 
 namespace pp::adaptor {
@@ -37,6 +38,8 @@ struct ManagerOptions {
   bool enableScratchSpace = false;
   std::string podNamespacePathInVm = "/run/netns/podns";
   std::string directVolumesDir = "/run/kata-containers/shared/direct-volumes";
+  // -allowed-images: what the image annotation may name.
+  providers::ImagePolicy allowedImages;
 };
 
 struct CreateVmInput {
@@ -84,6 +87,8 @@ class SandboxManager {
 
   std::shared_ptr<Entry> find(const std::string& id) const;
   Status save(const SandboxState& state);
+  // -allowed-images and the provider's own rule for the image annotation.
+  Status checkImage(const std::string& image) const;
   Result<std::shared_ptr<AgentProxy>> makeProxy(const SandboxState& state);
   void cleanupFailedStart(Entry& e, const std::string& reason);
   void releasePeerPod(SandboxState& s);

@@ -58,6 +58,14 @@ class Provider {
   // is set; an error stops the daemon with a non-zero exit (upstream exits 0 here).
   virtual Status verifyConfig() { return {}; }
 
+  // Whether the pod VM image named by a pod's image annotation may be used when
+  // -allowed-images is empty. True for a VM (upstream's behaviour); a provider whose "VM" runs
+  // the image on the node itself (docker) accepts only its own configured image then.
+  virtual bool acceptsUnlistedImage(const std::string& image) const {
+    (void)image;
+    return true;
+  }
+
   // Instances carrying the given tag/label value, for orphan sweeps; UNIMPLEMENTED by default.
   virtual Result<std::vector<Instance>> listInstances(const std::string& tag) {
     (void)tag;

@@ -41,6 +41,11 @@ class FakeProvider final : public providers::Provider {
   std::atomic<bool> failAfterCreate{false};  // the instance is created, then an error returned
   std::atomic<bool> failCreate{false};       // nothing created, error returned
   std::atomic<bool> startVmServer{true};     // false: the VM never answers (dial timeouts)
+  std::string ownImage;  // set: like docker, only this image is taken without -allowed-images
+
+  bool acceptsUnlistedImage(const std::string& image) const override {
+    return ownImage.empty() || image == ownImage;
+  }
 
   size_t liveInstances() const;
   bool exists(const std::string& id) const;

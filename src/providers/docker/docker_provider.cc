@@ -13,17 +13,58 @@
 namespace pp::providers::docker {
 namespace {
 
+// What the pod VM image needs on top of Docker's default capabilities: NET_ADMIN for the pod
+// network (VXLAN, addresses, routes, NOTRACK rules), SYS_ADMIN for `ip netns add` (a bind
+// mount) and for entering the pod network namespace. Docker's default seccomp profile stays;
+// AppArmor's docker-default profile forbids every mount, so it is off for these containers.
+// scripts/e2e docker runs the whole pod flow with exactly this.
+const std::vector<std::string> kPodVmCapabilities = {"NET_ADMIN", "SYS_ADMIN"};
+
 // Capabilities missing from our bounding set (dockerd inherits it). A privileged container asks
 // runc for every capability, which fails with EPERM where some are withheld (some sandboxes
-// withhold CAP_SYS_RESOURCE); then we ask for all that exist instead.
+// withhold CAP_SYS_RESOURCE); then -docker-privileged asks for all that exist instead.
 std::vector<std::string> missingCapabilities() {
-  static const char* names[] = {
-      "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-      "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-      "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-      "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
-      "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-      "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"};
+  static const char* names[] = {"CHOWN",
+                                "DAC_OVERRIDE",
+                                "DAC_READ_SEARCH",
+                                "FOWNER",
+                                "FSETID",
+                                "KILL",
+                                "SETGID",
+                                "SETUID",
+                                "SETPCAP",
+                                "LINUX_IMMUTABLE",
+                                "NET_BIND_SERVICE",
+                                "NET_BROADCAST",
+                                "NET_ADMIN",
+                                "NET_RAW",
+                                "IPC_LOCK",
+                                "IPC_OWNER",
+                                "SYS_MODULE",
+                                "SYS_RAWIO",
+                                "SYS_CHROOT",
+                                "SYS_PTRACE",
+                                "SYS_PACCT",
+                                "SYS_ADMIN",
+                                "SYS_BOOT",
+                                "SYS_NICE",
+                                "SYS_RESOURCE",
+                                "SYS_TIME",
+                                "SYS_TTY_CONFIG",
+                                "MKNOD",
+                                "LEASE",
+                                "AUDIT_WRITE",
+                                "AUDIT_CONTROL",
+                                "SETFCAP",
+                                "MAC_OVERRIDE",
+                                "MAC_ADMIN",
+                                "SYSLOG",
+                                "WAKE_ALARM",
+                                "BLOCK_SUSPEND",
+                                "AUDIT_READ",
+                                "PERFMON",
+                                "BPF",
+                                "CHECKPOINT_RESTORE"};
   std::vector<std::string> missing;
   std::ifstream in("/proc/self/status");
   std::string line;
@@ -46,7 +87,8 @@ bool exists(const std::string& p) {
 bool safeId(const std::string& id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      return false;
   }
   return true;
 }
@@ -66,19 +108,30 @@ std::string urlEscape(const std::string& s) {
 }
 
 void registerFlags(flags::FlagSet& fs, DockerConfig& c) {
-  fs.stringVar(&c.dockerHost, "docker-host", "unix:///var/run/docker.sock", "DOCKER_HOST", "Docker engine address");
-  fs.stringVar(&c.apiVersion, "docker-api-version", "1.44", "DOCKER_API_VERSION", "Docker engine API version");
+  fs.stringVar(&c.dockerHost, "docker-host", "unix:///var/run/docker.sock", "DOCKER_HOST",
+               "Docker engine address");
+  fs.stringVar(&c.apiVersion, "docker-api-version", "1.44", "DOCKER_API_VERSION",
+               "Docker engine API version");
   fs.stringVar(&c.certPath, "docker-cert-path", "", "DOCKER_CERT_PATH",
                "directory with ca.pem, cert.pem and key.pem for a TLS engine");
-  fs.boolVar(&c.tlsVerify, "docker-tls-verify", false, "DOCKER_TLS_VERIFY", "use TLS to talk to the engine");
-  fs.stringVar(&c.podvmImage, "podvm-docker-image", "quay.io/confidential-containers/podvm-docker-image",
-               "DOCKER_PODVM_IMAGE", "pod VM container image");
+  fs.boolVar(&c.tlsVerify, "docker-tls-verify", false, "DOCKER_TLS_VERIFY",
+             "use TLS to talk to the engine");
+  fs.stringVar(&c.podvmImage, "podvm-docker-image",
+               "quay.io/confidential-containers/podvm-docker-image", "DOCKER_PODVM_IMAGE",
+               "pod VM container image");
   fs.stringVar(&c.networkName, "docker-network-name", "bridge", "DOCKER_NETWORK_NAME",
                "Docker network the pod VM containers join");
-  fs.stringVar(&c.dataDir, "data-dir", "/var/lib/docker/peerpods", "", "directory for pod VM user data and shared state");
+  fs.stringVar(&c.dataDir, "data-dir", "/var/lib/docker/peerpods", "",
+               "directory for pod VM user data and shared state");
+  fs.boolVar(&c.privileged, "docker-privileged", false, "DOCKER_PODVM_PRIVILEGED",
+             "run pod VM containers privileged, as upstream does (needed by images whose "
+             "kata-agent runs real "
+             "containers; a privileged container is root on the node)");
 }
 
-Result<std::unique_ptr<Provider>> build(const DockerConfig& c) { return DockerProvider::create(c); }
+Result<std::unique_ptr<Provider>> build(const DockerConfig& c) {
+  return DockerProvider::create(c);
+}
 
 }  // namespace
 
@@ -98,11 +151,13 @@ Result<std::unique_ptr<Provider>> DockerProvider::create(const DockerConfig& con
 Status DockerProvider::verifyConfig() {
   auto ping = engine_.call("GET", "/_ping");
   if (!ping) return fail(ping.error());
-  if (ping->status != 200) return fail(Code::kUnavailable, "docker engine ping: " + EngineClient::errorMessage(*ping));
+  if (ping->status != 200)
+    return fail(Code::kUnavailable, "docker engine ping: " + EngineClient::errorMessage(*ping));
   auto image = engine_.call("GET", "/images/" + urlEscape(config_.podvmImage) + "/json");
   if (!image) return fail(image.error());
   if (image->status != 200) {
-    return fail(Code::kFailedPrecondition, "pod VM image " + config_.podvmImage + ": " + EngineClient::errorMessage(*image));
+    return fail(Code::kFailedPrecondition,
+                "pod VM image " + config_.podvmImage + ": " + EngineClient::errorMessage(*image));
   }
   return {};
 }
@@ -133,27 +188,42 @@ Result<Instance> DockerProvider::createInstance(const CreateRequest& req) {
       {"Image", image},
       {"Hostname", req.instanceName},
       {"ExposedPorts", {{"15150/tcp", nlohmann::json::object()}}},
-      {"Labels", {{kLabelSandbox, req.sandboxId}, {kLabelPod, req.podName}, {kLabelNamespace, req.podNamespace}}},
-      {"HostConfig", {{"Privileged", true}, {"Binds", binds}, {"NetworkMode", config_.networkName}}},
-      {"NetworkingConfig", {{"EndpointsConfig", {{config_.networkName, nlohmann::json::object()}}}}},
+      {"Labels",
+       {{kLabelSandbox, req.sandboxId},
+        {kLabelPod, req.podName},
+        {kLabelNamespace, req.podNamespace}}},
+      {"HostConfig",
+       {{"Privileged", false},
+        {"CapAdd", kPodVmCapabilities},
+        {"SecurityOpt", {"apparmor=unconfined", "no-new-privileges"}},
+        {"Binds", binds},
+        {"NetworkMode", config_.networkName}}},
+      {"NetworkingConfig",
+       {{"EndpointsConfig", {{config_.networkName, nlohmann::json::object()}}}}},
   };
-  static const std::vector<std::string> missing = missingCapabilities();
-  if (!missing.empty()) {
+  if (config_.privileged) {
     auto& hc = body["HostConfig"];
-    hc["Privileged"] = false;
-    hc["CapAdd"] = {"ALL"};
-    hc["CapDrop"] = missing;
-    hc["SecurityOpt"] = {"seccomp=unconfined", "apparmor=unconfined"};
+    static const std::vector<std::string> missing = missingCapabilities();
+    hc.erase("SecurityOpt");
+    if (missing.empty()) {
+      hc["Privileged"] = true;
+      hc.erase("CapAdd");
+    } else {
+      hc["CapAdd"] = {"ALL"};
+      hc["CapDrop"] = missing;
+      hc["SecurityOpt"] = {"seccomp=unconfined", "apparmor=unconfined"};
+    }
   }
-  auto created = engine_.call("POST", "/containers/create?name=" + urlEscape(req.instanceName), &body);
+  auto created =
+      engine_.call("POST", "/containers/create?name=" + urlEscape(req.instanceName), &body);
   if (!created) return fail(created.error());
   if (created->status != 201) {
     files::removeAll(dir);
-    Code code = created->status == 404 ? Code::kNotFound
+    Code code = created->status == 404   ? Code::kNotFound
                 : created->status == 409 ? Code::kAlreadyExists
                                          : Code::kInternal;
-    return fail(code, "docker: creating container " + req.instanceName + " from image " + image + ": " +
-                          EngineClient::errorMessage(*created));
+    return fail(code, "docker: creating container " + req.instanceName + " from image " + image +
+                          ": " + EngineClient::errorMessage(*created));
   }
   std::string id = created->body.is_object() ? created->body.value("Id", "") : "";
   if (!safeId(id)) {
@@ -181,7 +251,9 @@ Result<Instance> DockerProvider::createInstance(const CreateRequest& req) {
 Result<Instance> DockerProvider::inspect(const std::string& id, const std::string& name) {
   auto r = engine_.call("GET", "/containers/" + id + "/json");
   if (!r) return fail(r.error());
-  if (r->status != 200) return fail(Code::kInternal, "docker: inspecting " + name + ": " + EngineClient::errorMessage(*r));
+  if (r->status != 200)
+    return fail(Code::kInternal,
+                "docker: inspecting " + name + ": " + EngineClient::errorMessage(*r));
   Instance inst{id, name, {}};
   try {
     const auto& nets = r->body.at("NetworkSettings").at("Networks");
@@ -199,7 +271,8 @@ Result<Instance> DockerProvider::inspect(const std::string& id, const std::strin
     return fail(Code::kInternal, std::string("docker: unexpected inspect reply: ") + e.what());
   }
   if (inst.ips.empty()) {
-    return fail(Code::kInternal, "docker: container " + name + " has no IP address on network " + config_.networkName);
+    return fail(Code::kInternal, "docker: container " + name + " has no IP address on network " +
+                                     config_.networkName);
   }
   return inst;
 }
@@ -207,24 +280,29 @@ Result<Instance> DockerProvider::inspect(const std::string& id, const std::strin
 Status DockerProvider::deleteInstance(const std::string& id) {
   if (!safeId(id)) return fail(Code::kInvalidArgument, "docker: bad container id \"" + id + "\"");
   std::string name;
-  if (auto r = engine_.call("GET", "/containers/" + id + "/json"); r && r->status == 200 && r->body.is_object()) {
+  if (auto r = engine_.call("GET", "/containers/" + id + "/json");
+      r && r->status == 200 && r->body.is_object()) {
     name = r->body.value("Name", "");
     if (!name.empty() && name[0] == '/') name.erase(0, 1);
   }
   auto r = engine_.call("DELETE", "/containers/" + id + "?force=true&v=true");
   if (!r) return fail(r.error());
   if (r->status != 204 && r->status != 404) {
-    return fail(Code::kInternal, "docker: removing container " + id + ": " + EngineClient::errorMessage(*r));
+    return fail(Code::kInternal,
+                "docker: removing container " + id + ": " + EngineClient::errorMessage(*r));
   }
   if (!name.empty() && safeId(name)) (void)files::removeAll(config_.dataDir + "/" + name);
   return {};
 }
 
 Result<std::vector<Instance>> DockerProvider::listInstances(const std::string& tag) {
-  nlohmann::json filter = {{"label", {tag.empty() ? std::string(kLabelSandbox) : std::string(kLabelSandbox) + "=" + tag}}};
+  nlohmann::json filter = {
+      {"label",
+       {tag.empty() ? std::string(kLabelSandbox) : std::string(kLabelSandbox) + "=" + tag}}};
   auto r = engine_.call("GET", "/containers/json?all=true&filters=" + urlEscape(filter.dump()));
   if (!r) return fail(r.error());
-  if (r->status != 200 || !r->body.is_array()) return fail(Code::kInternal, "docker: listing containers: " + EngineClient::errorMessage(*r));
+  if (r->status != 200 || !r->body.is_array())
+    return fail(Code::kInternal, "docker: listing containers: " + EngineClient::errorMessage(*r));
   std::vector<Instance> out;
   for (const auto& c : r->body) {
     Instance i;

@@ -1,4 +1,5 @@
-// The docker provider: each pod "VM" is a privileged container of the pod VM image, with the
+// The docker provider: each pod "VM" is a container of the pod VM image (NET_ADMIN and
+// SYS_ADMIN only, unless -docker-privileged; upstream makes it privileged), with the
 // user data bind-mounted at /media/cidata/user-data where process-user-data finds it
 // (upstream-providers.md §2.8). Cheapest full-stack environment; no cloud account needed.
 #pragma once
@@ -20,6 +21,7 @@ struct DockerConfig {
   std::string podvmImage;
   std::string networkName;
   std::string dataDir;
+  bool privileged = false;  // ours: -docker-privileged (upstream always runs them privileged)
 };
 
 // Labels that tie a container to its sandbox (and let orphan sweeps find them).
@@ -35,6 +37,11 @@ class DockerProvider final : public Provider {
   Status deleteInstance(const std::string& id) override;
   Status verifyConfig() override;
   Result<std::vector<Instance>> listInstances(const std::string& tag) override;
+  // The container runs on the node's Docker: an image from a pod annotation gets node
+  // capabilities, so only -podvm-docker-image is taken without -allowed-images.
+  bool acceptsUnlistedImage(const std::string& image) const override {
+    return image == config_.podvmImage;
+  }
 
  private:
   DockerProvider(DockerConfig config, EngineClient engine)

@@ -2,6 +2,8 @@
 // the test, with its bridge on 198.18.201.0/24 and no iptables changes, and its state in a
 // temporary directory; everything is removed at the end. The pod VM image is a busybox rootfs
 // imported into that daemon. Skipped (with a message) when not root or dockerd is missing.
+#include "providers/docker/docker_provider.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -14,7 +16,6 @@
 #include <random>
 #include <thread>
 
-#include "providers/docker/docker_provider.h"
 #include "providers/docker/engine_client.h"
 
 namespace pp::providers::docker {
@@ -22,14 +23,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+int sh(const std::string& cmd) {
+  return std::system(cmd.c_str());
+}
 
 class DockerdFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run dockerd in a network namespace";
-    if (sh("command -v dockerd >/dev/null") != 0) GTEST_SKIP() << "dockerd is not installed (scripts/install-deps)";
-    if (sh("command -v busybox >/dev/null") != 0) GTEST_SKIP() << "busybox is not installed (scripts/install-deps)";
+    if (sh("command -v dockerd >/dev/null") != 0)
+      GTEST_SKIP() << "dockerd is not installed (scripts/install-deps)";
+    if (sh("command -v busybox >/dev/null") != 0)
+      GTEST_SKIP() << "busybox is not installed (scripts/install-deps)";
     int n = static_cast<int>(std::random_device{}() % 100000);
     dir_ = "/tmp/pd" + std::to_string(n);
     netns_ = "ppdock" + std::to_string(n);
@@ -37,9 +42,11 @@ class DockerdFixture : public ::testing::Test {
     ASSERT_EQ(sh("ip netns add " + netns_), 0);
     ASSERT_EQ(sh("ip netns exec " + netns_ + " ip link set lo up"), 0);
     // nsenter, not "ip netns exec": the latter remounts /sys and hides the cgroup mounts.
-    std::string cmd = "nsenter --net=/run/netns/" + netns_ + " dockerd --host unix://" + dir_ + "/d.sock --data-root " + dir_ +
-                      "/root --exec-root " + dir_ + "/x --pidfile " + dir_ + "/d.pid --bip 198.18.201.1/24" +
-                      " --iptables=false --ip-masq=false --ip-forward=false >" + dir_ + "/dockerd.log 2>&1 &";
+    std::string cmd = "nsenter --net=/run/netns/" + netns_ + " dockerd --host unix://" + dir_ +
+                      "/d.sock --data-root " + dir_ + "/root --exec-root " + dir_ +
+                      "/x --pidfile " + dir_ + "/d.pid --bip 198.18.201.1/24" +
+                      " --iptables=false --ip-masq=false --ip-forward=false >" + dir_ +
+                      "/dockerd.log 2>&1 &";
     ASSERT_EQ(sh(cmd), 0);
     EngineOptions eo;
     eo.host = "unix://" + dir_ + "/d.sock";
@@ -54,12 +61,16 @@ class DockerdFixture : public ::testing::Test {
     }
     ASSERT_TRUE(up) << "dockerd did not start; see " << dir_ << "/dockerd.log";
     // A busybox rootfs as the "pod VM" image.
-    ASSERT_EQ(sh("mkdir -p " + dir_ + "/rootfs/bin && cp $(command -v busybox) " + dir_ +
-                 "/rootfs/bin/busybox && ln -sf busybox " + dir_ + "/rootfs/bin/sh && ln -sf busybox " + dir_ +
-                 "/rootfs/bin/sleep && ln -sf busybox " + dir_ + "/rootfs/bin/cat"), 0);
+    ASSERT_EQ(
+        sh("mkdir -p " + dir_ + "/rootfs/bin && cp $(command -v busybox) " + dir_ +
+           "/rootfs/bin/busybox && ln -sf busybox " + dir_ + "/rootfs/bin/sh && ln -sf busybox " +
+           dir_ + "/rootfs/bin/sleep && ln -sf busybox " + dir_ + "/rootfs/bin/cat"),
+        0);
     ASSERT_EQ(sh("tar -C " + dir_ + "/rootfs -c . | curl -sf --unix-socket " + dir_ +
                  "/d.sock -X POST -H 'Content-Type: application/x-tar' --data-binary @- "
-                 "'http://d/v1.41/images/create?fromSrc=-&repo=pp-test-podvm&tag=1&changes=CMD%20%5B%22%2Fbin%2Fsleep%22%2C%22600%22%5D' >/dev/null"),
+                 "'http://d/v1.41/images/"
+                 "create?fromSrc=-&repo=pp-test-podvm&tag=1&changes=CMD%20%5B%22%2Fbin%2Fsleep%22%"
+                 "2C%22600%22%5D' >/dev/null"),
               0);
     config_.dockerHost = eo.host;
     config_.apiVersion = "1.41";
@@ -116,10 +127,11 @@ TEST_F(DockerdFixture, CreateInspectDeleteWithUserDataAndLabels) {
     }
   }
   EXPECT_TRUE(mounted);
-  // Privileged, or every capability this machine grants when some are withheld.
+  // Not privileged: Docker's default capabilities plus the two the pod VM image needs.
   const auto& hc = info->body["HostConfig"];
-  EXPECT_TRUE(hc.value("Privileged", false) ||
-              (hc["CapAdd"].is_array() && !hc["CapAdd"].empty() && hc["CapAdd"][0] == "ALL"));
+  EXPECT_FALSE(hc.value("Privileged", true));
+  EXPECT_EQ(hc["CapAdd"], nlohmann::json({"NET_ADMIN", "SYS_ADMIN"}));
+  EXPECT_EQ(hc["SecurityOpt"], nlohmann::json({"apparmor=unconfined", "no-new-privileges"}));
   EXPECT_EQ(info->body["Config"]["Labels"].value(kLabelSandbox, ""), "abcdef0123");
   auto listed = (*provider)->listInstances("abcdef0123");
   ASSERT_TRUE(listed);
@@ -149,6 +161,17 @@ TEST_F(DockerdFixture, EngineErrorsReachTheCaller) {
   auto listed = (*provider)->listInstances("");
   ASSERT_TRUE(listed);
   EXPECT_TRUE(listed->empty());
+}
+
+TEST(DockerProviderTest, OnlyItsOwnImageWithoutAnAllowList) {
+  DockerConfig c;
+  c.dockerHost = "unix:///nonexistent/docker.sock";
+  c.podvmImage = "registry.example/podvm:v1";
+  auto p = DockerProvider::create(c);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE((*p)->acceptsUnlistedImage("registry.example/podvm:v1"));
+  EXPECT_FALSE((*p)->acceptsUnlistedImage("registry.example/podvm:v2"));
+  EXPECT_FALSE((*p)->acceptsUnlistedImage("docker.io/library/alpine"));
 }
 
 TEST(DockerProviderTest, BadHostIsAClearError) {

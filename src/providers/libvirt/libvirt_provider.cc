@@ -1,7 +1,10 @@
 #include "providers/libvirt/libvirt_provider.h"
 
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
 
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -34,12 +37,23 @@ std::string esc(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -52,8 +66,44 @@ std::string newUuid() {
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   char out[37];
-  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  std::snprintf(out, sizeof out,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
+  return out;
+}
+
+// The top-level sources of a domain's disks, as {pool, volume} for <source pool= volume=> and
+// {"", path} for <source file=> or <source dev=>. Backing chains are not disks of their own:
+// every pod VM's overlay has the shared base image below it.
+std::vector<std::pair<std::string, std::string>> domainDiskSources(const char* xml) {
+  std::vector<std::pair<std::string, std::string>> out;
+  xmlDocPtr doc = xmlReadMemory(xml, static_cast<int>(std::strlen(xml)), "domain.xml", nullptr,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  if (doc == nullptr) return out;
+  xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  xmlXPathObjectPtr found =
+      ctx ? xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>("/domain/devices/disk/source"),
+                                   ctx)
+          : nullptr;
+  auto attr = [](xmlNodePtr node, const char* name) {
+    xmlChar* v = xmlGetProp(node, reinterpret_cast<const xmlChar*>(name));
+    std::string s = v ? reinterpret_cast<const char*>(v) : "";
+    xmlFree(v);
+    return s;
+  };
+  if (found && found->nodesetval) {
+    for (int i = 0; i < found->nodesetval->nodeNr; ++i) {
+      xmlNodePtr node = found->nodesetval->nodeTab[i];
+      if (auto volume = attr(node, "volume"); !volume.empty())
+        out.emplace_back(attr(node, "pool"), volume);
+      if (auto file = attr(node, "file"); !file.empty()) out.emplace_back("", file);
+      if (auto dev = attr(node, "dev"); !dev.empty()) out.emplace_back("", dev);
+    }
+  }
+  if (found) xmlXPathFreeObject(found);
+  if (ctx) xmlXPathFreeContext(ctx);
+  xmlFreeDoc(doc);
   return out;
 }
 
@@ -68,23 +118,30 @@ void registerFlags(flags::FlagSet& fs, LibvirtConfig& c) {
   fs.stringVar(&c.uri, "uri", "qemu:///system", "LIBVIRT_URI", "libvirt URI");
   fs.stringVar(&c.poolName, "pool-name", "default", "LIBVIRT_POOL", "libvirt storage pool");
   fs.stringVar(&c.networkName, "network-name", "default", "LIBVIRT_NET", "libvirt network pool");
-  fs.stringVar(&c.volName, "vol-name", "podvm-base.qcow2", "LIBVIRT_VOL_NAME", "volume name of the pod VM base image");
-  fs.stringVar(&c.launchSecurity, "launch-security", "", "LIBVIRT_LAUNCH_SECURITY", "libvirt launch security type (s390-pv)");
+  fs.stringVar(&c.volName, "vol-name", "podvm-base.qcow2", "LIBVIRT_VOL_NAME",
+               "volume name of the pod VM base image");
+  fs.stringVar(&c.launchSecurity, "launch-security", "", "LIBVIRT_LAUNCH_SECURITY",
+               "libvirt launch security type (s390-pv)");
   fs.stringVar(&c.firmware, "firmware", "", "LIBVIRT_EFI_FIRMWARE", "path to the EFI firmware");
   fs.intVar(&c.cpu, "cpu", 2, "LIBVIRT_CPU", "number of vCPUs of a pod VM");
   fs.intVar(&c.memoryMiB, "memory", 8192, "LIBVIRT_MEMORY", "memory of a pod VM in MiB");
-  fs.stringVar(&c.dataDir, "data-dir", "/var/lib/libvirt/images", "", "directory for per-VM files (cidata ISO)");
+  fs.stringVar(&c.dataDir, "data-dir", "/var/lib/libvirt/images", "",
+               "directory for per-VM files (cidata ISO)");
   fs.boolVar(&c.disableCvm, "disable-cvm", false, "DISABLECVM", "use non-confidential VMs");
   fs.stringVar(&c.domainType, "domain-type", "kvm", "LIBVIRT_DOMAIN_TYPE",
                "libvirt domain type: kvm, or qemu for software emulation where KVM does not work");
-  fs.stringVar(&c.kernel, "kernel", "", "LIBVIRT_KERNEL", "boot this kernel directly (with -initrd) instead of a disk image");
+  fs.stringVar(&c.kernel, "kernel", "", "LIBVIRT_KERNEL",
+               "boot this kernel directly (with -initrd) instead of a disk image");
   fs.stringVar(&c.initrd, "initrd", "", "LIBVIRT_INITRD", "initramfs for direct kernel boot");
   fs.stringVar(&c.cmdline, "kernel-cmdline", "console=ttyS0 panic=-1", "LIBVIRT_KERNEL_CMDLINE",
                "kernel command line for direct kernel boot");
-  fs.durationVar(&c.ipTimeout, "ip-timeout", 180s, "LIBVIRT_IP_TIMEOUT", "how long to wait for the pod VM's DHCP lease");
+  fs.durationVar(&c.ipTimeout, "ip-timeout", 180s, "LIBVIRT_IP_TIMEOUT",
+                 "how long to wait for the pod VM's DHCP lease");
 }
 
-Result<std::unique_ptr<Provider>> build(const LibvirtConfig& c) { return LibvirtProvider::create(c); }
+Result<std::unique_ptr<Provider>> build(const LibvirtConfig& c) {
+  return LibvirtProvider::create(c);
+}
 
 }  // namespace
 
@@ -92,20 +149,24 @@ PP_REGISTER_PROVIDER("libvirt", LibvirtConfig, registerFlags, build)
 
 Result<std::unique_ptr<Provider>> LibvirtProvider::create(const LibvirtConfig& config) {
   if (config.domainType != "kvm" && config.domainType != "qemu") {
-    return fail(Code::kInvalidArgument, "-domain-type must be kvm or qemu, not \"" + config.domainType + "\"");
+    return fail(Code::kInvalidArgument,
+                "-domain-type must be kvm or qemu, not \"" + config.domainType + "\"");
   }
   if (config.kernel.empty() != config.initrd.empty()) {
     return fail(Code::kInvalidArgument, "-kernel and -initrd must be given together");
   }
   if (!config.launchSecurity.empty() && !config.disableCvm) {
-    return fail(Code::kUnimplemented, "-launch-security " + config.launchSecurity + " is only supported on s390x");
+    return fail(Code::kUnimplemented,
+                "-launch-security " + config.launchSecurity + " is only supported on s390x");
   }
-  if (config.cpu <= 0 || config.memoryMiB <= 0) return fail(Code::kInvalidArgument, "-cpu and -memory must be positive");
+  if (config.cpu <= 0 || config.memoryMiB <= 0)
+    return fail(Code::kInvalidArgument, "-cpu and -memory must be positive");
   // Errors are reported through our results; keep libvirt from printing them to stderr too.
   virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
   std::unique_ptr<LibvirtProvider> p(new LibvirtProvider(config));
   p->conn_ = virConnectOpen(config.uri.c_str());
-  if (!p->conn_) return fail(Code::kUnavailable, lastError("connecting to libvirt at " + config.uri));
+  if (!p->conn_)
+    return fail(Code::kUnavailable, lastError("connecting to libvirt at " + config.uri));
   return std::unique_ptr<Provider>(std::move(p));
 }
 
@@ -113,19 +174,23 @@ LibvirtProvider::~LibvirtProvider() {
   if (conn_) virConnectClose(conn_);
 }
 
-Status LibvirtProvider::teardown() { return {}; }
+Status LibvirtProvider::teardown() {
+  return {};
+}
 
 Status LibvirtProvider::verifyConfig() {
   if (config_.kernel.empty()) {
     virStoragePoolPtr pool = virStoragePoolLookupByName(conn_, config_.poolName.c_str());
-    if (!pool) return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
+    if (!pool)
+      return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
     virStorageVolPtr vol = virStorageVolLookupByName(pool, config_.volName.c_str());
     virStoragePoolFree(pool);
     if (!vol) return fail(Code::kFailedPrecondition, lastError("base volume " + config_.volName));
     virStorageVolFree(vol);
   } else {
     for (const auto& f : {config_.kernel, config_.initrd}) {
-      if (!std::filesystem::exists(f)) return fail(Code::kFailedPrecondition, "boot file " + f + " does not exist");
+      if (!std::filesystem::exists(f))
+        return fail(Code::kFailedPrecondition, "boot file " + f + " does not exist");
     }
   }
   virNetworkPtr net = virNetworkLookupByName(conn_, config_.networkName.c_str());
@@ -135,7 +200,8 @@ Status LibvirtProvider::verifyConfig() {
 }
 
 std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::string& uuid,
-                                       const std::string& isoPath, const std::string& rootDiskPath) const {
+                                       const std::string& isoPath,
+                                       const std::string& rootDiskPath) const {
   // vCPU and memory annotations each override the configuration.
   int64_t vcpus = req.spec.vcpus > 0 ? req.spec.vcpus : config_.cpu;
   int64_t mem = req.spec.memoryMiB > 0 ? req.spec.memoryMiB : config_.memoryMiB;
@@ -143,59 +209,75 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
   x += "<domain type='" + config_.domainType + "'>\n";
   x += "  <name>" + esc(req.instanceName) + "</name>\n";
   x += "  <uuid>" + uuid + "</uuid>\n";
-  x += "  <metadata><peerpods:sandbox xmlns:peerpods='https://github.com/confidential-containers/peerpods'>" +
+  x += "  <metadata><peerpods:sandbox "
+       "xmlns:peerpods='https://github.com/confidential-containers/peerpods'>" +
        esc(req.sandboxId) + "</peerpods:sandbox></metadata>\n";
   x += "  <memory unit='MiB'>" + std::to_string(mem) + "</memory>\n";
   x += "  <vcpu>" + std::to_string(vcpus) + "</vcpu>\n";
   x += "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n";
   if (!config_.kernel.empty()) {
-    x += "    <kernel>" + esc(config_.kernel) + "</kernel>\n    <initrd>" + esc(config_.initrd) + "</initrd>\n";
+    x += "    <kernel>" + esc(config_.kernel) + "</kernel>\n    <initrd>" + esc(config_.initrd) +
+         "</initrd>\n";
     x += "    <cmdline>" + esc(config_.cmdline) + "</cmdline>\n";
   } else {
     x += "    <boot dev='hd'/>\n";
   }
-  if (!config_.firmware.empty()) x += "    <loader readonly='yes' type='pflash'>" + esc(config_.firmware) + "</loader>\n";
+  if (!config_.firmware.empty())
+    x += "    <loader readonly='yes' type='pflash'>" + esc(config_.firmware) + "</loader>\n";
   x += "  </os>\n  <features><acpi/><apic/></features>\n";
   if (config_.domainType == "kvm") x += "  <cpu mode='host-model'/>\n";
   x += "  <on_poweroff>destroy</on_poweroff>\n  <on_crash>destroy</on_crash>\n";
   x += "  <devices>\n";
   if (!rootDiskPath.empty()) {
     x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n";
-    x += "      <source file='" + esc(rootDiskPath) + "'/>\n      <target dev='vda' bus='virtio'/>\n";
+    x += "      <source file='" + esc(rootDiskPath) +
+         "'/>\n      <target dev='vda' bus='virtio'/>\n";
     x += "      <boot order='1'/>\n    </disk>\n";
   }
   // IDE: the cloud kernel has no AHCI (local-e2e.md); IDE works with every x86 kernel.
   x += "    <disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n";
-  x += "      <source file='" + esc(isoPath) + "'/>\n      <target dev='hda' bus='ide'/>\n      <readonly/>\n";
+  x += "      <source file='" + esc(isoPath) +
+       "'/>\n      <target dev='hda' bus='ide'/>\n      <readonly/>\n";
   x += "    </disk>\n";
-  x += "    <interface type='network'>\n      <source network='" + esc(config_.networkName) + "'/>\n";
+  x += "    <interface type='network'>\n      <source network='" + esc(config_.networkName) +
+       "'/>\n";
   x += "      <model type='virtio'/>\n    </interface>\n";
   // Without an entropy source a TCG guest's TLS server can wait minutes for its RNG to seed.
   x += "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n";
   // The console is also logged to <data-dir>/<name>-console.log while the VM exists: the first
   // place to look when a pod VM boots but its forwarder never answers.
-  x += "    <serial type='pty'><log file='" + esc(config_.dataDir + "/" + req.instanceName + "-console.log") +
+  x += "    <serial type='pty'><log file='" +
+       esc(config_.dataDir + "/" + req.instanceName + "-console.log") +
        "' append='off'/><target port='0'/></serial>\n";
   x += "    <console type='pty'><target type='serial' port='0'/></console>\n";
   x += "  </devices>\n</domain>\n";
   return x;
 }
 
-Result<std::string> LibvirtProvider::createRootDisk(const std::string& name, const std::string& baseVolume) {
+Result<std::string> LibvirtProvider::createRootDisk(const std::string& name,
+                                                    const std::string& baseVolume) {
   virStoragePoolPtr pool = virStoragePoolLookupByName(conn_, config_.poolName.c_str());
   if (!pool) return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
-  auto closePool = std::unique_ptr<virStoragePool, int (*)(virStoragePoolPtr)>(pool, virStoragePoolFree);
+  auto closePool =
+      std::unique_ptr<virStoragePool, int (*)(virStoragePoolPtr)>(pool, virStoragePoolFree);
   (void)virStoragePoolRefresh(pool, 0);
   virStorageVolPtr base = virStorageVolLookupByName(pool, baseVolume.c_str());
-  if (!base) return fail(Code::kNotFound, lastError("base volume " + baseVolume + " in pool " + config_.poolName));
+  if (!base)
+    return fail(Code::kNotFound,
+                lastError("base volume " + baseVolume + " in pool " + config_.poolName));
   virStorageVolInfo info{};
   char* basePath = virStorageVolGetPath(base);
   virStorageVolGetInfo(base, &info);
   virStorageVolFree(base);
   if (!basePath) return fail(Code::kInternal, lastError("path of base volume " + baseVolume));
-  std::string xml = "<volume><name>" + esc(name + "-root.qcow2") + "</name><capacity unit='bytes'>" +
-                    std::to_string(info.capacity) + "</capacity><target><format type='qcow2'/></target>" +
-                    "<backingStore><path>" + esc(basePath) + "</path><format type='qcow2'/></backingStore></volume>";
+  if (auto st = checkNotALiveDisk(baseVolume, basePath); !st) {
+    std::free(basePath);
+    return fail(st.error());
+  }
+  std::string xml = "<volume><name>" + esc(name + "-root.qcow2") +
+                    "</name><capacity unit='bytes'>" + std::to_string(info.capacity) +
+                    "</capacity><target><format type='qcow2'/></target>" + "<backingStore><path>" +
+                    esc(basePath) + "</path><format type='qcow2'/></backingStore></volume>";
   std::free(basePath);
   virStorageVolPtr vol = virStorageVolCreateXML(pool, xml.c_str(), 0);
   if (!vol) return fail(Code::kInternal, lastError("creating volume " + name + "-root.qcow2"));
@@ -205,6 +287,41 @@ Result<std::string> LibvirtProvider::createRootDisk(const std::string& name, con
   std::string out(path);
   std::free(path);
   return out;
+}
+
+Status LibvirtProvider::checkNotALiveDisk(const std::string& volumeName,
+                                          const std::string& volumePath) {
+  virDomainPtr* domains = nullptr;
+  const int n = virConnectListAllDomains(conn_, &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  if (n < 0)
+    return fail(Code::kUnavailable,
+                lastError("libvirt: listing running domains to check volume " + volumeName));
+  Status result;
+  for (int i = 0; i < n; ++i) {
+    if (result) {
+      char* xml = virDomainGetXMLDesc(domains[i], 0);
+      if (xml == nullptr) {
+        result = fail(Code::kUnavailable, lastError("libvirt: reading a running domain's disks"));
+      } else {
+        auto disks = domainDiskSources(xml);
+        std::free(xml);
+        const char* domainName = virDomainGetName(domains[i]);
+        for (const auto& [pool, source] : disks) {
+          const bool same = pool.empty() ? source == volumePath
+                                         : pool == config_.poolName && source == volumeName;
+          if (!same) continue;
+          result = fail(Code::kPermissionDenied,
+                        "libvirt: volume " + volumeName + " is a disk of the running domain " +
+                            (domainName ? domainName : "?") +
+                            "; a pod VM cannot boot from another VM's disk");
+          break;
+        }
+      }
+    }
+    virDomainFree(domains[i]);
+  }
+  std::free(domains);
+  return result;
 }
 
 void LibvirtProvider::removeArtifacts(const std::string& name) {
@@ -219,14 +336,16 @@ void LibvirtProvider::removeArtifacts(const std::string& name) {
   }
   virStorageVolPtr vol = virStorageVolLookupByName(pool, (name + "-root.qcow2").c_str());
   if (vol) {
-    if (virStorageVolDelete(vol, 0) != 0) log::warn("libvirt", "{}", lastError("deleting volume " + name + "-root.qcow2"));
+    if (virStorageVolDelete(vol, 0) != 0)
+      log::warn("libvirt", "{}", lastError("deleting volume " + name + "-root.qcow2"));
     virStorageVolFree(vol);
   }
   virResetLastError();
   virStoragePoolFree(pool);
 }
 
-Result<std::vector<std::string>> LibvirtProvider::waitForIps(virDomainPtr dom, const std::string& name) {
+Result<std::vector<std::string>> LibvirtProvider::waitForIps(virDomainPtr dom,
+                                                             const std::string& name) {
   auto until = std::chrono::steady_clock::now() + config_.ipTimeout;
   auto delay = 200ms;
   while (true) {
@@ -245,8 +364,9 @@ Result<std::vector<std::string>> LibvirtProvider::waitForIps(virDomainPtr dom, c
     if (n < 0) virResetLastError();
     if (!ips.empty()) return ips;
     if (std::chrono::steady_clock::now() >= until) {
-      return fail(Code::kDeadlineExceeded, "libvirt: domain " + name + " got no DHCP lease on network " +
-                                               config_.networkName + " within " + flags::formatDuration(config_.ipTimeout));
+      return fail(Code::kDeadlineExceeded,
+                  "libvirt: domain " + name + " got no DHCP lease on network " +
+                      config_.networkName + " within " + flags::formatDuration(config_.ipTimeout));
     }
     std::this_thread::sleep_for(delay);
     delay = std::min<std::chrono::milliseconds>(delay * 2, 2s);
@@ -255,22 +375,26 @@ Result<std::vector<std::string>> LibvirtProvider::waitForIps(virDomainPtr dom, c
 
 Result<Instance> LibvirtProvider::createInstance(const CreateRequest& req) {
   const std::string& name = req.instanceName;
-  if (name.empty() || name.find('/') != std::string::npos) return fail(Code::kInvalidArgument, "libvirt: bad instance name");
+  if (name.empty() || name.find('/') != std::string::npos)
+    return fail(Code::kInvalidArgument, "libvirt: bad instance name");
   if (virDomainPtr existing = virDomainLookupByName(conn_, name.c_str())) {
     virDomainFree(existing);
     return fail(Code::kAlreadyExists, "libvirt: a domain named " + name + " already exists");
   }
   virResetLastError();
   if (!config_.kernel.empty() && !req.spec.image.empty()) {
-    return fail(Code::kInvalidArgument, "libvirt: the pod asks for image \"" + req.spec.image +
-                                            "\", but this adaptor boots pod VMs from -kernel " + config_.kernel +
-                                            " (direct kernel boot has no base volumes to choose from)");
+    return fail(Code::kInvalidArgument,
+                "libvirt: the pod asks for image \"" + req.spec.image +
+                    "\", but this adaptor boots pod VMs from -kernel " + config_.kernel +
+                    " (direct kernel boot has no base volumes to choose from)");
   }
-  auto iso = cloudinit::buildNoCloudIso(req.userData, "instance-id: " + name + "\nlocal-hostname: " + name + "\n");
+  auto iso = cloudinit::buildNoCloudIso(
+      req.userData, "instance-id: " + name + "\nlocal-hostname: " + name + "\n");
   if (!iso) return fail(iso.error());
   if (auto st = files::makeDirs(config_.dataDir, 0755); !st) return fail(st.error());
   const std::string isoPath = config_.dataDir + "/" + name + "-cloudinit.iso";
-  if (auto st = files::writeAtomic(isoPath, *iso, 0644); !st) return fail(st.error());
+  // 0600: it holds the pod VM's TLS key and the pod's registry credentials.
+  if (auto st = files::writeAtomic(isoPath, *iso, 0600); !st) return fail(st.error());
 
   std::string rootDisk;
   if (config_.kernel.empty()) {
@@ -298,9 +422,11 @@ Result<Instance> LibvirtProvider::createInstance(const CreateRequest& req) {
   };
   auto t0 = std::chrono::steady_clock::now();
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  if (virDomainCreate(dom.get()) != 0) return undo(Error{Code::kInternal, lastError("libvirt: starting domain " + name)});
+  if (virDomainCreate(dom.get()) != 0)
+    return undo(Error{Code::kInternal, lastError("libvirt: starting domain " + name)});
   auto t1 = std::chrono::steady_clock::now();
-  log::info("libvirt", "domain {} ({}) started in {} ms; waiting for its DHCP lease", name, uuid, ms(t1 - t0));
+  log::info("libvirt", "domain {} ({}) started in {} ms; waiting for its DHCP lease", name, uuid,
+            ms(t1 - t0));
   auto ips = waitForIps(dom.get(), name);
   if (!ips) return undo(ips.error());
   log::info("libvirt", "domain {} ({}) running at {}, lease after {} ms", name, uuid, ips->front(),
@@ -318,7 +444,8 @@ Status LibvirtProvider::deleteInstance(const std::string& id) {
   }
   std::string name = virDomainGetName(dom.get()) ? virDomainGetName(dom.get()) : "";
   if (virDomainIsActive(dom.get()) == 1 && virDomainDestroy(dom.get()) != 0) {
-    if (lastErrorCode() != VIR_ERR_OPERATION_INVALID) return fail(Code::kInternal, lastError("libvirt: destroying " + name));
+    if (lastErrorCode() != VIR_ERR_OPERATION_INVALID)
+      return fail(Code::kInternal, lastError("libvirt: destroying " + name));
     virResetLastError();
   }
   if (virDomainUndefineFlags(dom.get(), VIR_DOMAIN_UNDEFINE_NVRAM) != 0) {

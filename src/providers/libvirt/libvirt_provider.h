@@ -46,12 +46,15 @@ class LibvirtProvider final : public Provider {
   Status teardown() override;
 
   // The domain XML for a request (exposed for tests).
-  std::string domainXml(const CreateRequest& request, const std::string& uuid, const std::string& isoPath,
-                        const std::string& rootDiskPath) const;
+  std::string domainXml(const CreateRequest& request, const std::string& uuid,
+                        const std::string& isoPath, const std::string& rootDiskPath) const;
 
  private:
   explicit LibvirtProvider(LibvirtConfig config) : config_(std::move(config)) {}
   Result<std::string> createRootDisk(const std::string& name, const std::string& baseVolume);
+  // Refuses a base volume that is the disk of a running domain (another pod's root disk): a
+  // pod's image annotation must not give it a copy of another VM's live data.
+  Status checkNotALiveDisk(const std::string& volumeName, const std::string& volumePath);
   void removeArtifacts(const std::string& name);
   Result<std::vector<std::string>> waitForIps(virDomainPtr dom, const std::string& name);
 
