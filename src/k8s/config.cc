@@ -161,6 +161,15 @@ Result<ClientConfig> kubeconfigFromText(const std::string& text, const std::stri
       config.clientKeyPem = *key;
       config.clientCertFile = resolve(str(user, "client-certificate"), baseDir);
       config.clientKeyFile = resolve(str(user, "client-key"), baseDir);
+      if (config.server.starts_with("http://") &&
+          (!config.token.empty() || !config.tokenFile.empty())) {
+        // A bearer token over plain HTTP is a credential for anyone on the path to the server.
+        return fail(
+            Code::kInvalidArgument,
+            fmt::format("kubeconfig user \"{}\" has a token, but cluster \"{}\" is plain http:// "
+                        "({}); a token is only sent over https://",
+                        userName, clusterName, config.server));
+      }
       bool haveCert = !config.clientCertPem.empty() || !config.clientCertFile.empty();
       bool haveKey = !config.clientKeyPem.empty() || !config.clientKeyFile.empty();
       if (haveCert != haveKey) {

@@ -118,6 +118,19 @@ TEST(Kubeconfig, ErrorsNameWhatIsWrong) {
       "");
   ASSERT_FALSE(noServer);
 
+  auto tokenOverHttp = kubeconfigFromText(
+      "current-context: c\nclusters: [{name: k, cluster: {server: 'http://h:8080'}}]\n"
+      "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+      "users: [{name: u, user: {token: secret-token}}]\n",
+      "");
+  ASSERT_FALSE(tokenOverHttp);
+  EXPECT_NE(tokenOverHttp.error().message.find("only sent over https://"), std::string::npos);
+  EXPECT_EQ(tokenOverHttp.error().message.find("secret-token"), std::string::npos);
+  EXPECT_TRUE(kubeconfigFromText(
+      "current-context: c\nclusters: [{name: k, cluster: {server: 'http://h:8080'}}]\n"
+      "contexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: {}}]\n",
+      ""));
+
   auto halfCert = kubeconfigFromText(
       "current-context: c\nclusters: [{name: k, cluster: {server: 'https://h'}}]\n"
       "contexts: [{name: c, context: {cluster: k, user: u}}]\n"

@@ -13,10 +13,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/encoding.h"
 #include "base/files.h"
 #include "fake_kube_api.h"
 #include "k8s/client.h"
 #include "net/http_client.h"
+#include "net/tls.h"
 
 namespace pp {
 namespace {
@@ -55,18 +57,37 @@ uint16_t portFromLog(const std::string& log, const std::string& prefix) {
   return 0;
 }
 
+// The CA of the fake API server's certificate: kubeconfigs trust it. HTTPS because a token is
+// only sent over https:// (src/k8s/config.cc).
+const net::CertificateAuthority& apiCa() {
+  static const auto ca = net::CertificateAuthority::create("test", "fake-kube-api-ca");
+  return *ca;
+}
+
+std::unique_ptr<fakes::FakeKubeApi> startApi() {
+  auto server = apiCa().issueServer("127.0.0.1");
+  EXPECT_TRUE(server);
+  auto tls = net::makeServerContext({.certPem = server->certPem, .keyPem = server->keyPem});
+  EXPECT_TRUE(tls);
+  auto api = fakes::FakeKubeApi::start({.token = "ctrl-token", .tls = *tls});
+  EXPECT_TRUE(api->url().starts_with("https://"));
+  return api;
+}
+
+std::string kubeconfigFor(const fakes::FakeKubeApi& api) {
+  return "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+         "clusters: [{name: c, cluster: {server: '" +
+         api.url() + "', certificate-authority-data: " + encoding::base64Encode(apiCa().certPem()) +
+         "}}]\n"
+         "contexts: [{name: t, context: {cluster: c, user: u, namespace: pp-system}}]\n"
+         "users: [{name: u, user: {token: ctrl-token}}]\n";
+}
+
 // Starts peerpod-ctrl against `api`; returns its pid. Its stderr goes to <dir>/log.
 pid_t startCtrl(const fakes::FakeKubeApi& api, const std::string& dir,
                 std::vector<std::string> extra) {
   std::string kubeconfig = dir + "/kubeconfig";
-  EXPECT_TRUE(files::writeAtomic(
-      kubeconfig,
-      "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-      "clusters: [{name: c, cluster: {server: '" +
-          api.url() +
-          "'}}]\n"
-          "contexts: [{name: t, context: {cluster: c, user: u, namespace: pp-system}}]\n"
-          "users: [{name: u, user: {token: ctrl-token}}]\n"));
+  EXPECT_TRUE(files::writeAtomic(kubeconfig, kubeconfigFor(api)));
   std::vector<std::string> args = {"peerpod-ctrl", "--kubeconfig", kubeconfig};
   for (auto& e : extra) args.push_back(e);
   std::string log = dir + "/log";
@@ -87,7 +108,7 @@ pid_t startCtrl(const fakes::FakeKubeApi& api, const std::string& dir,
 // a deleted PeerPod (test:///default's domain "test", and one that is already gone) is deleted
 // and the finalizers removed.
 TEST(PeerpodCtrlBinary, BuildsTheProviderFromTheConfigMapAndFinalizes) {
-  auto api = fakes::FakeKubeApi::start({.token = "ctrl-token"});
+  auto api = startApi();
   std::string dir = "/tmp/ppctrl" + std::to_string(std::random_device{}() % 100000);
   std::filesystem::create_directories(dir);
   api->seed("configmaps",
@@ -127,7 +148,7 @@ TEST(PeerpodCtrlBinary, BuildsTheProviderFromTheConfigMapAndFinalizes) {
 
 // Two replicas with --leader-elect: only the leader works; when it stops, the other takes over.
 TEST(PeerpodCtrlBinary, LeaderElectionHandsOverToTheStandby) {
-  auto api = fakes::FakeKubeApi::start({.token = "ctrl-token"});
+  auto api = startApi();
   std::string dirA = "/tmp/ppctrlA" + std::to_string(std::random_device{}() % 100000);
   std::string dirB = dirA + "b";
   std::filesystem::create_directories(dirA);
@@ -189,18 +210,11 @@ TEST(PeerpodCtrlBinary, LeaderElectionHandsOverToTheStandby) {
 }
 
 TEST(PeerpodCtrlBinary, ServesProbesAndMetricsAndStopsOnSigterm) {
-  auto api = fakes::FakeKubeApi::start({.token = "ctrl-token"});
+  auto api = startApi();
   std::string dir = "/tmp/ppctrl" + std::to_string(std::random_device{}() % 100000);
   std::filesystem::create_directories(dir);
   std::string kubeconfig = dir + "/kubeconfig";
-  ASSERT_TRUE(files::writeAtomic(
-      kubeconfig,
-      "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-      "clusters: [{name: c, cluster: {server: '" +
-          api->url() +
-          "'}}]\n"
-          "contexts: [{name: t, context: {cluster: c, user: u, namespace: pp-system}}]\n"
-          "users: [{name: u, user: {token: ctrl-token}}]\n"));
+  ASSERT_TRUE(files::writeAtomic(kubeconfig, kubeconfigFor(*api)));
   Json pp{{"metadata",
            {{"name", "web-resource-zzzzz"},
             {"namespace", "team"},
