@@ -1,9 +1,11 @@
 #include "net/http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fmt/format.h>
 
 #include <array>
+#include <cstring>
 #include <memory>
 #include <mutex>
 
@@ -136,6 +138,39 @@ curl_blob blobOf(const std::string& pem) {
 
 }  // namespace
 
+bool isMetadataServiceUrl(std::string_view url) {
+  CURLU* u = curl_url();
+  if (u == nullptr) return false;
+  char* host = nullptr;
+  bool metadata = false;
+  if (curl_url_set(u, CURLUPART_URL, std::string(url).c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != nullptr) {
+    std::string_view h(host);
+    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    std::string lower(h);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    in_addr v4{};
+    in6_addr v6{};
+    if (::inet_pton(AF_INET, lower.c_str(), &v4) == 1) {
+      const uint32_t a = ntohl(v4.s_addr);
+      metadata = (a >> 16) == 0xa9fe /* 169.254/16 */ || a == 0x646464c8 /* 100.100.100.200 */;
+    } else if (::inet_pton(AF_INET6, lower.c_str(), &v6) == 1) {
+      static const in6_addr kAws = [] {
+        in6_addr x{};
+        ::inet_pton(AF_INET6, "fd00:ec2::254", &x);
+        return x;
+      }();
+      const bool linkLocal = v6.s6_addr[0] == 0xfe && (v6.s6_addr[1] & 0xc0) == 0x80;
+      metadata = linkLocal || std::memcmp(&v6, &kAws, sizeof v6) == 0;
+    } else {
+      metadata = lower == "metadata.google.internal" || lower == "metadata.google.internal.";
+    }
+  }
+  curl_free(host);
+  curl_url_cleanup(u);
+  return metadata;
+}
+
 // The curl share of one client: its lock callbacks serialise access per kind of shared data.
 struct HttpClient::Shared {
   Shared() {
@@ -221,6 +256,8 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& request) const {
   CURL* h = easy.get();
 
   curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  // Instance metadata answers with credentials: never through an *_proxy from the environment.
+  if (isMetadataServiceUrl(request.url)) curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // required with threads; timeouts still work
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errorBuffer);

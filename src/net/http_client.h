@@ -76,4 +76,10 @@ class HttpClient {
 // query values and path segments.
 std::string urlEncode(std::string_view text);
 
+// Whether `url` points at a cloud's instance metadata service (link-local 169.254.0.0/16 and
+// fe80::/10, AWS's fd00:ec2::254, Alibaba's 100.100.100.200, metadata.google.internal). The
+// client never sends such requests through a proxy from the environment (http_proxy and the
+// like): the answers carry credentials.
+bool isMetadataServiceUrl(std::string_view url);
+
 }  // namespace pp::net

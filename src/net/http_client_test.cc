@@ -361,3 +361,23 @@ TEST(HttpClient, UrlEncodeKeepsOnlyUnreservedCharacters) {
 
 }  // namespace
 }  // namespace pp::net
+
+namespace pp::net {
+namespace {
+
+TEST(HttpClient, MetadataServicesAreRecognisedAndNeverProxied) {
+  EXPECT_TRUE(isMetadataServiceUrl("http://169.254.169.254/latest/api/token"));
+  EXPECT_TRUE(
+      isMetadataServiceUrl("http://169.254.169.254:80/metadata/instance?api-version=2021-01-01"));
+  EXPECT_TRUE(isMetadataServiceUrl("http://[fd00:ec2::254]/latest/meta-data/"));
+  EXPECT_TRUE(isMetadataServiceUrl("http://[FE80::1]/"));
+  EXPECT_TRUE(isMetadataServiceUrl("http://100.100.100.200/latest/user-data"));
+  EXPECT_TRUE(isMetadataServiceUrl("http://Metadata.Google.Internal/computeMetadata/v1/"));
+  EXPECT_FALSE(isMetadataServiceUrl("https://ec2.us-east-1.amazonaws.com/"));
+  EXPECT_FALSE(isMetadataServiceUrl("http://169.254.169.254.evil.example/"));
+  EXPECT_FALSE(isMetadataServiceUrl("http://127.0.0.1:8080/"));
+  EXPECT_FALSE(isMetadataServiceUrl("not a url"));
+}
+
+}  // namespace
+}  // namespace pp::net
