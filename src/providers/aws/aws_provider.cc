@@ -77,9 +77,10 @@ void registerAwsFlags(flags::FlagSet& fs, AwsConfig& c) {
   fs.durationVar(
       &c.ipTimeout, "aws-ip-timeout", 180s, "AWS_IP_TIMEOUT",
       "How long to wait for a new pod VM's IP address before giving up (and terminating it)");
-  fs.stringVar(&c.metadataHttpTokens, "aws-metadata-http-tokens", "", "AWS_METADATA_HTTP_TOKENS",
-               "Pod VM instance metadata tokens: required (IMDSv2 only) or optional; empty keeps "
-               "the AMI/account default");
+  fs.stringVar(&c.metadataHttpTokens, "aws-metadata-http-tokens", "required",
+               "AWS_METADATA_HTTP_TOKENS",
+               "Pod VM instance metadata tokens: required (IMDSv2 only), optional (IMDSv1 too), or "
+               "empty for the AMI/account default");
 }
 
 PP_REGISTER_PROVIDER("aws", AwsConfig, registerAwsFlags, build)

@@ -54,8 +54,10 @@ struct AwsConfig {
   // Ours.
   double mutatingCallsPerSecond = 2;
   std::chrono::nanoseconds ipTimeout{std::chrono::seconds(180)};
-  std::string metadataHttpTokens;  // "", "optional" or "required": the pod VM's IMDS setting
-  std::string nodeName;            // tag io.peerpods.node; from NODE_NAME
+  // The pod VM's IMDS setting: "required" (IMDSv2 only, our default: IMDSv1 answers anyone
+  // in the VM who can make a plain GET, SSRF included), "optional", or "" (the AMI's default).
+  std::string metadataHttpTokens = "required";
+  std::string nodeName;  // tag io.peerpods.node; from NODE_NAME
 };
 
 // Registers upstream's aws flags (and ours) on `flags`, bound to `config`.

@@ -135,7 +135,8 @@ TEST(AwsProvider, CreateSendsTheDocumentedRunInstancesParameters) {
   EXPECT_EQ(r.param("BlockDeviceMapping.1.DeviceName"), "/dev/xvda");
   EXPECT_EQ(r.param("BlockDeviceMapping.1.Ebs.VolumeSize"), "30");  // max(configured 30, image 8)
   EXPECT_EQ(r.param("BlockDeviceMapping.1.Ebs.DeleteOnTermination"), "true");
-  EXPECT_FALSE(r.has("MetadataOptions.HttpTokens"));
+  // IMDSv2 only unless configured otherwise (upstream leaves IMDSv1 on).
+  EXPECT_EQ(r.param("MetadataOptions.HttpTokens"), "required");
   EXPECT_EQ(r.param("ClientToken").rfind("pp-0123456789abcdef-", 0), 0u);
   EXPECT_EQ(r.param("TagSpecification.1.ResourceType"), "instance");
   auto tags = h.fake.instances().begin()->second.tags;
@@ -166,14 +167,14 @@ TEST(AwsProvider, LargerImageRootVolumeWinsAndOptionsApply) {
   h.fake.rootVolumeGiB = 64;
   AwsConfig c = h.config();
   c.disableCvm = true;
-  c.metadataHttpTokens = "required";
+  c.metadataHttpTokens = "optional";
   c.tags = {{"team", "coco"}};
   auto p = h.make(c);
   ASSERT_TRUE(p->createInstance(request()));
   auto r = h.fake.calls("RunInstances")[0];
   EXPECT_EQ(r.param("BlockDeviceMapping.1.Ebs.VolumeSize"), "64");
   EXPECT_FALSE(r.has("CpuOptions.AmdSevSnp"));
-  EXPECT_EQ(r.param("MetadataOptions.HttpTokens"), "required");
+  EXPECT_EQ(r.param("MetadataOptions.HttpTokens"), "optional");
   EXPECT_EQ(r.param("MetadataOptions.HttpEndpoint"), "enabled");
   EXPECT_EQ(h.fake.instances().begin()->second.tags["team"], "coco");
 }
