@@ -7,9 +7,10 @@
 #include <filesystem>
 #include <random>
 
-#include "peerpods/agent_edit.pb.h"
 #include "base/encoding.h"
 #include "base/log.h"
+#include "base/scope_exit.h"
+#include "peerpods/agent_edit.pb.h"
 
 namespace pp::adaptor {
 namespace {
@@ -36,7 +37,8 @@ bool isDirectory(const std::string& p) {
 
 }  // namespace
 
-Result<std::string> editCreateContainer(std::string_view payload, const std::string& directVolumesDir) {
+Result<std::string> editCreateContainer(std::string_view payload,
+                                        const std::string& directVolumesDir) {
   ::peerpods::edit::CreateContainerRequest req;
   if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return fail(Code::kInvalidArgument, "CreateContainer: malformed request");
@@ -54,19 +56,23 @@ Result<std::string> editCreateContainer(std::string_view payload, const std::str
     targets += source;
   }
   if (!targets.empty()) (*annotations)[kTargetPathAnnotation] = targets;
-  if (auto it = annotations->find(kGpuAnnotation); it != annotations->end() && !it->second.empty()) {
+  if (auto it = annotations->find(kGpuAnnotation);
+      it != annotations->end() && !it->second.empty()) {
     (*annotations)[kCdiAnnotation] = "nvidia.com/gpu=all";
   }
   bool guestPull = false;
   for (const auto& s : req.storages()) guestPull |= s.driver() == "image_guest_pull";
   if (!guestPull) {
-    log::warn("proxy", "CreateContainer {}: no image_guest_pull storage; the image will not be pulled in the guest",
+    log::warn("proxy",
+              "CreateContainer {}: no image_guest_pull storage; the image will not be pulled in "
+              "the guest",
               req.container_id());
   }
   return req.SerializeAsString();
 }
 
-std::shared_ptr<AgentProxy> AgentProxy::create(asio::any_io_executor ex, AgentProxyOptions options) {
+std::shared_ptr<AgentProxy> AgentProxy::create(asio::any_io_executor ex,
+                                               AgentProxyOptions options) {
   std::shared_ptr<AgentProxy> p(new AgentProxy(std::move(ex), std::move(options)));
   // Handlers hold the proxy weakly: the shim's connections may outlive a shut-down proxy.
   std::weak_ptr<AgentProxy> weak = p;
@@ -82,7 +88,8 @@ std::shared_ptr<AgentProxy> AgentProxy::create(asio::any_io_executor ex, AgentPr
 
 asio::awaitable<Result<std::string>> AgentProxy::relayWeak(std::weak_ptr<AgentProxy> weak,
                                                            const ttrpc::CallContext& ctx,
-                                                           std::string payload, bool createContainer) {
+                                                           std::string payload,
+                                                           bool createContainer) {
   auto self = weak.lock();
   if (!self || self->stopped_) co_return fail(Code::kUnavailable, "agent proxy is shut down");
   if (createContainer) {
@@ -102,9 +109,11 @@ AgentProxy::~AgentProxy() = default;
 asio::awaitable<Status> AgentProxy::listenCo() {
   if (listener_) co_return Status{};
   auto self = shared_from_this();
-  auto l = ttrpc::listenUnix(ex_, options_.socketPath, [weak = weak_from_this()](std::unique_ptr<ttrpc::ByteStream> s) {
-    if (auto p = weak.lock(); p && !p->stopped_) p->server_.serveConnection(std::move(s));
-  });
+  auto l = ttrpc::listenUnix(ex_, options_.socketPath,
+                             [weak = weak_from_this()](std::unique_ptr<ttrpc::ByteStream> s) {
+                               if (auto p = weak.lock(); p && !p->stopped_)
+                                 p->server_.serveConnection(std::move(s));
+                             });
   if (!l) co_return fail(l.error());
   listener_ = std::move(*l);
   co_return Status{};
@@ -114,7 +123,8 @@ asio::awaitable<Status> AgentProxy::startCo(Clock::time_point readyBy) {
   auto self = shared_from_this();
   log::debug("proxy", "sandbox {}: listening on {}", options_.sandboxId, options_.socketPath);
   if (auto st = co_await listenCo(); !st) co_return st;
-  log::debug("proxy", "sandbox {}: dialling {}:{}", options_.sandboxId, options_.vmHost, options_.vmPort);
+  log::debug("proxy", "sandbox {}: dialling {}:{}", options_.sandboxId, options_.vmHost,
+             options_.vmPort);
   auto deadline = std::min(readyBy, Clock::now() + options_.proxyTimeout);
   auto c = co_await upstream(deadline);
   if (!c) co_return fail(c.error());
@@ -126,7 +136,8 @@ std::future<Status> AgentProxy::start(Clock::time_point readyBy) {
 }
 
 std::future<Status> AgentProxy::listenOnly() {
-  return asio::co_spawn(ex_, [self = shared_from_this()]() { return self->listenCo(); }, asio::use_future);
+  return asio::co_spawn(
+      ex_, [self = shared_from_this()]() { return self->listenCo(); }, asio::use_future);
 }
 
 void AgentProxy::shutdown() {
@@ -148,7 +159,8 @@ void AgentProxy::shutdown() {
   done.wait();
 }
 
-asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(Clock::time_point deadline) {
+asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(
+    Clock::time_point deadline) {
   auto self = shared_from_this();
   while (true) {
     if (stopped_) co_return fail(Code::kUnavailable, "agent proxy is shut down");
@@ -157,16 +169,24 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(Clo
     // Another call is dialling: wait for it (or for our deadline).
     asio::steady_timer wait(ex_, deadline);
     dialWaiters_.push_back(&wait);
+    // A call is cancelled at a co_await when the shim goes away: leave no dangling waiter.
+    ScopeExit unlist([&] { std::erase(dialWaiters_, &wait); });
     auto [ec] = co_await wait.async_wait(kUse);
-    std::erase(dialWaiters_, &wait);
     if (!ec && Clock::now() >= deadline) {
-      co_return fail(Code::kDeadlineExceeded, "waiting for the pod VM's agent-protocol-forwarder at " +
-                                                  options_.vmHost + ":" + std::to_string(options_.vmPort));
+      co_return fail(Code::kDeadlineExceeded,
+                     "waiting for the pod VM's agent-protocol-forwarder at " + options_.vmHost +
+                         ":" + std::to_string(options_.vmPort));
     }
   }
-  if (client_) log::info("proxy", "sandbox {}: upstream connection lost, reconnecting", options_.sandboxId);
+  if (client_)
+    log::info("proxy", "sandbox {}: upstream connection lost, reconnecting", options_.sandboxId);
   client_.reset();
   dialing_ = true;
+  // Also when this call is cancelled mid-dial (the shim went away): a waiter then dials.
+  ScopeExit dialed([&] {
+    dialing_ = false;
+    for (auto* w : dialWaiters_) w->cancel();
+  });
   std::minstd_rand rng(std::random_device{}());
   auto backoff = 50ms;
   Result<std::shared_ptr<ttrpc::Client>> result = fail(Code::kUnavailable, "not dialled");
@@ -175,9 +195,9 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(Clo
     auto now = Clock::now();
     if (now >= deadline) {
       result = fail(Code::kDeadlineExceeded,
-                    "cannot reach the pod VM's agent-protocol-forwarder at " + options_.vmHost + ":" +
-                        std::to_string(options_.vmPort) + " after " + std::to_string(attempts) +
-                        " attempts: " + lastDialError_);
+                    "cannot reach the pod VM's agent-protocol-forwarder at " + options_.vmHost +
+                        ":" + std::to_string(options_.vmPort) + " after " +
+                        std::to_string(attempts) + " attempts: " + lastDialError_);
       break;
     }
     ++attempts;
@@ -194,7 +214,8 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(Clo
       break;
     }
     lastDialError_ = stream.error().message;
-    log::debug("proxy", "sandbox {}: dial attempt {} failed: {}", options_.sandboxId, attempts, lastDialError_);
+    log::debug("proxy", "sandbox {}: dial attempt {} failed: {}", options_.sandboxId, attempts,
+               lastDialError_);
     auto jitter = std::chrono::milliseconds(rng() % 100);
     auto wait = std::min<Clock::duration>(backoff + jitter, deadline - Clock::now());
     if (wait > Clock::duration::zero()) {
@@ -205,13 +226,12 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(Clo
     // listening and the first call small while the VM boots (pod start time).
     backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
   }
-  dialing_ = false;
-  for (auto* w : dialWaiters_) w->cancel();
   if (stopped_ && result) result = fail(Code::kUnavailable, "agent proxy is shut down");
   co_return result;
 }
 
-asio::awaitable<Result<std::string>> AgentProxy::relay(const ttrpc::CallContext& ctx, std::string payload) {
+asio::awaitable<Result<std::string>> AgentProxy::relay(const ttrpc::CallContext& ctx,
+                                                       std::string payload) {
   auto self = shared_from_this();
   auto deadline = Clock::now() + options_.proxyTimeout;
   if (ctx.deadline) deadline = std::min(deadline, *ctx.deadline);

@@ -2,6 +2,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "base/log.h"
+#include "base/scope_exit.h"
 #include "forwarder/forwarder.h"
 
 namespace pp::forwarder {
@@ -12,19 +13,6 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr char kLog[] = "forwarder";
 constexpr char kAgentService[] = "grpc.AgentService";
-
-// Runs a function when the scope ends, also when a cancelled coroutine unwinds.
-template <typename F>
-class Cleanup {
- public:
-  explicit Cleanup(F f) : f_(std::move(f)) {}
-  ~Cleanup() { f_(); }
-  Cleanup(const Cleanup&) = delete;
-  Cleanup& operator=(const Cleanup&) = delete;
-
- private:
-  F f_;
-};
 
 }  // namespace
 
@@ -129,7 +117,7 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentForwarder::agent(
     asio::steady_timer wait(ex_, deadline);
     dialWaiters_.push_back(&wait);
     // A call is cancelled at a co_await when its client goes away: leave no dangling waiter.
-    Cleanup unlist([&] { std::erase(dialWaiters_, &wait); });
+    ScopeExit unlist([&] { std::erase(dialWaiters_, &wait); });
     auto [ec] = co_await wait.async_wait(kUse);
     if (!ec && Clock::now() >= deadline) {
       co_return fail(Code::kDeadlineExceeded, "waiting for kata-agent at " + options_.agentSocket);
@@ -139,7 +127,7 @@ asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentForwarder::agent(
   client_.reset();
   dialing_ = true;
   // Also when this call is cancelled mid-dial: a waiter then dials instead.
-  Cleanup dialed([&] {
+  ScopeExit dialed([&] {
     dialing_ = false;
     for (auto* w : dialWaiters_) w->cancel();
   });

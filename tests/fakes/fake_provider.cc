@@ -16,6 +16,7 @@ class FakeVm {
   std::string ip;
   ttrpc::Server server;
   std::unique_ptr<ttrpc::Listener> listener;
+  std::shared_ptr<asio::ssl::context> tls;
   mutable std::mutex mu;
   std::vector<RecordedCall> calls;
 };
@@ -29,11 +30,13 @@ Result<std::shared_ptr<asio::ssl::context>> serverContextFromUserData(const std:
     if (f.path != "/run/peerpod/apf.json") continue;
     auto apf = nlohmann::json::parse(f.content, nullptr, false);
     if (apf.is_discarded()) return fail(Code::kInvalidArgument, "apf.json is not JSON");
-    if (!apf.contains("tls-server-cert")) return std::shared_ptr<asio::ssl::context>();  // TLS disabled
+    if (!apf.contains("tls-server-cert"))
+      return std::shared_ptr<asio::ssl::context>();  // TLS disabled
     auto cert = encoding::base64Decode(apf["tls-server-cert"].get<std::string>());
     auto key = encoding::base64Decode(apf["tls-server-key"].get<std::string>());
     auto ca = encoding::base64Decode(apf["tls-client-ca"].get<std::string>());
-    if (!cert || !key || !ca) return fail(Code::kInvalidArgument, "apf.json TLS fields are not base64");
+    if (!cert || !key || !ca)
+      return fail(Code::kInvalidArgument, "apf.json TLS fields are not base64");
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
@@ -63,14 +66,16 @@ FakeProvider::~FakeProvider() {
 
 Result<providers::Instance> FakeProvider::createInstance(const providers::CreateRequest& req) {
   if (createDelay.count() > 0) std::this_thread::sleep_for(createDelay);
-  if (failCreate) return fail(Code::kInvalidArgument, "fake cloud: image \"" + req.spec.image + "\" not found");
+  if (failCreate)
+    return fail(Code::kInvalidArgument, "fake cloud: image \"" + req.spec.image + "\" not found");
   auto tls = serverContextFromUserData(req.userData);
   if (!tls) return fail(tls.error());
   auto vm = std::make_shared<FakeVm>();
   vm->id = "fake-" + req.instanceName;
   vm->ip = "127.0.0." + std::to_string(nextHost_++);
   std::weak_ptr<FakeVm> weak = vm;
-  vm->server.setFallback([weak](const ttrpc::CallContext& ctx, std::string payload) -> asio::awaitable<Result<std::string>> {
+  vm->server.setFallback([weak](const ttrpc::CallContext& ctx,
+                                std::string payload) -> asio::awaitable<Result<std::string>> {
     auto v = weak.lock();
     if (!v) co_return fail(Code::kUnavailable, "vm gone");
     {
@@ -79,18 +84,16 @@ Result<providers::Instance> FakeProvider::createInstance(const providers::Create
     }
     if (ctx.service == "grpc.Health" && ctx.method == "Check") co_return std::string("\x08\x01", 2);
     if (ctx.method == "Fail") co_return fail(Code::kInternal, "agent says no");
-    if (ctx.method == "GetGuestDetails") co_return std::string("\x12\x07\x0a\x05" "3.23.0", 11);
+    if (ctx.method == "GetGuestDetails")
+      co_return std::string(
+          "\x12\x07\x0a\x05"
+          "3.23.0",
+          11);
     co_return std::string();
   });
+  vm->tls = *tls;
   if (startVmServer) {
-    auto l = io_.run([&]() -> asio::awaitable<Result<std::unique_ptr<ttrpc::Listener>>> {
-      co_return ttrpc::listenTcp(io_.executor(), vm->ip, port_, *tls,
-                                 [weak](std::unique_ptr<ttrpc::ByteStream> s) {
-                                   if (auto v = weak.lock()) v->server.serveConnection(std::move(s));
-                                 });
-    });
-    if (!l) return fail(l.error().wrap("fake VM listen"));
-    vm->listener = std::move(*l);
+    if (auto st = listen(vm); !st) return fail(st.error());
   }
   {
     std::lock_guard lock(mu_);
@@ -138,6 +141,36 @@ std::vector<RecordedCall> FakeProvider::calls(const std::string& id) const {
   if (it == vms_.end()) return {};
   std::lock_guard vlock(it->second->mu);
   return it->second->calls;
+}
+
+Status FakeProvider::listen(const std::shared_ptr<FakeVm>& vm) {
+  std::weak_ptr<FakeVm> weak = vm;
+  auto l = io_.run([&]() -> asio::awaitable<Result<std::unique_ptr<ttrpc::Listener>>> {
+    co_return ttrpc::listenTcp(io_.executor(), vm->ip, port_, vm->tls,
+                               [weak](std::unique_ptr<ttrpc::ByteStream> s) {
+                                 if (auto v = weak.lock()) v->server.serveConnection(std::move(s));
+                               });
+  });
+  if (!l) return fail(l.error().wrap("fake VM listen"));
+  vm->listener = std::move(*l);
+  return {};
+}
+
+Status FakeProvider::setListening(const std::string& id, bool listening) {
+  std::shared_ptr<FakeVm> vm;
+  {
+    std::lock_guard lock(mu_);
+    auto it = vms_.find(id);
+    if (it == vms_.end()) return fail(Code::kNotFound, "no fake VM " + id);
+    vm = it->second;
+  }
+  if (listening) return vm->listener ? Status{} : listen(vm);
+  io_.run([vm]() -> asio::awaitable<void> {
+    if (vm->listener) vm->listener->close();
+    co_return;
+  });
+  vm->listener.reset();
+  return {};
 }
 
 void FakeProvider::dropConnections(const std::string& id) {

@@ -53,8 +53,12 @@ class FakeProvider final : public providers::Provider {
   std::vector<RecordedCall> calls(const std::string& id) const;
   // Closes every connection to the VM (the proxy must reconnect).
   void dropConnections(const std::string& id);
+  // Stops or starts the VM's listener (connections already made stay).
+  Status setListening(const std::string& id, bool listening);
 
  private:
+  Status listen(const std::shared_ptr<FakeVm>& vm);
+
   uint16_t port_;
   ttrpc::IoThread io_;
   mutable std::mutex mu_;

@@ -9,6 +9,7 @@
 #include <asio/thread_pool.hpp>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <random>
 
 #include "adaptor/cert_issuer.h"
@@ -136,6 +137,13 @@ class AgentConn {
     io_.stop();
   }
   bool ok() const { return client_ != nullptr; }
+  // Closes the connection now (the shim goes away); calls in flight end.
+  void close() {
+    io_.run([&]() -> awaitable<void> {
+      client_->close();
+      co_return;
+    });
+  }
   Result<std::string> call(const std::string& svc, const std::string& method,
                            const std::string& payload, ttrpc::Metadata md = {}) {
     return io_.run([&]() -> awaitable<Result<std::string>> {
@@ -473,6 +481,40 @@ TEST_F(AdaptorChainTest, ProxyReconnectsAfterTheUpstreamConnectionDrops) {
   auto r = agent.call("grpc.Health", "Check", "");
   ASSERT_TRUE(r) << r.error().toString();
   EXPECT_EQ(provider_->calls(vm).size(), 2u);
+}
+
+// The shim goes away while the proxy dials the VM: its call is cancelled in the middle of the
+// dial. The next call must dial again, not wait for a dial that nobody runs any more.
+TEST_F(AdaptorChainTest, ACallCancelledWhileTheProxyDialsDoesNotWedgeTheNext) {
+  Adaptor a(dir_.string(), *provider_, port_);
+  auto id = sandboxId(8);
+  auto c = a.call<hypervisor::CreateVMResponse>("CreateVM", createReq(id, "wedge"));
+  ASSERT_TRUE(c);
+  hypervisor::StartVMRequest start;
+  start.set_id(id);
+  ASSERT_TRUE(a.call<hypervisor::StartVMResponse>("StartVM", start));
+  auto vm = "fake-" + adaptor::instanceName("wedge", id);
+  {
+    AgentConn first(c->agentsocketpath());
+    ASSERT_TRUE(first.call("grpc.Health", "Check", ""));
+  }
+  ASSERT_TRUE(provider_->setListening(vm, false));
+  provider_->dropConnections(vm);
+  std::this_thread::sleep_for(100ms);
+
+  AgentConn leaving(c->agentsocketpath());
+  auto pending =
+      std::async(std::launch::async, [&] { return leaving.call("grpc.Health", "Check", ""); });
+  std::this_thread::sleep_for(500ms);  // the proxy is dialling the silent VM
+  leaving.close();
+  EXPECT_FALSE(pending.get());
+
+  ASSERT_TRUE(provider_->setListening(vm, true));
+  AgentConn next(c->agentsocketpath());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = next.call("grpc.Health", "Check", "");
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
 }
 
 TEST_F(AdaptorChainTest, ManySandboxesStartConcurrently) {
