@@ -2,16 +2,42 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+
 namespace pp::cloudinit {
+
+namespace {
+
+// Control characters but tab and newline: YAML has no plain or block form that keeps them (a
+// carriage return is read as a line break), so such text goes double-quoted, where the emitter
+// escapes them.
+bool needsEscapes(const std::string& text) {
+  return std::any_of(text.begin(), text.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f;
+  });
+}
+
+void emitText(YAML::Emitter& out, const std::string& text) {
+  if (needsEscapes(text)) {
+    out << YAML::DoubleQuoted;
+  } else if (text.find('\n') != std::string::npos) {
+    out << YAML::Literal;
+  }
+  out << text;
+}
+
+}  // namespace
 
 std::string renderCloudConfig(const std::vector<WriteFile>& files) {
   YAML::Emitter out;
   out << YAML::BeginMap << YAML::Key << "write_files" << YAML::Value << YAML::BeginSeq;
   for (const auto& f : files) {
-    out << YAML::BeginMap << YAML::Key << "path" << YAML::Value << f.path << YAML::Key << "content"
-        << YAML::Value;
-    if (f.content.find('\n') != std::string::npos) out << YAML::Literal;
-    out << f.content << YAML::EndMap;
+    out << YAML::BeginMap << YAML::Key << "path" << YAML::Value;
+    emitText(out, f.path);
+    out << YAML::Key << "content" << YAML::Value;
+    emitText(out, f.content);
+    out << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
   return std::string("#cloud-config\n") + out.c_str() + "\n";

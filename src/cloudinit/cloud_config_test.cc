@@ -10,12 +10,15 @@ TEST(CloudConfigTest, RoundTripsAnyContent) {
       {"/run/peerpod/apf.json", R"({"pod-name":"a: b","x":"#notacomment"})"},
       {"/run/peerpod/initdata", "line1\nline2: value\n  indented\n"},
       {"/run/peerpod/scratch-space.marker", ""},
+      // Found by fuzz_cloud_config: carriage returns came back as line breaks.
+      {"/run/peerpod/x\r\r", "a\r\nb\rc\x01\x1b[0m\x7f\n"},
+      {" leading and trailing ", "\ttab\n  indented first line\n"},
   };
   std::string text = renderCloudConfig(files);
   EXPECT_EQ(text.rfind("#cloud-config\n", 0), 0u);
   auto parsed = parseCloudConfig(text);
   ASSERT_TRUE(parsed) << parsed.error().message;
-  ASSERT_EQ(parsed->size(), 3u);
+  ASSERT_EQ(parsed->size(), files.size());
   for (size_t i = 0; i < files.size(); ++i) {
     EXPECT_EQ((*parsed)[i].path, files[i].path);
     EXPECT_EQ((*parsed)[i].content, files[i].content);
