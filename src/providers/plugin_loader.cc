@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -416,8 +417,8 @@ LoadedPlugins& loadedPlugins() {
 }
 
 // Opens the shared object behind `fd` (the bytes that were hashed) through a /proc/self/fd
-// name not used before; falls back to `path` without /proc. Caller holds LoadedPlugins::mu.
-Result<void*> openObject(int fd, const std::string& path, LoadedPlugins& loaded) {
+// name not used before. Caller holds LoadedPlugins::mu.
+Result<void*> openObject(int fd, LoadedPlugins& loaded) {
   std::string loadPath;
   int loadFd = fd;
   std::vector<std::unique_ptr<FdCloser>> dups;
@@ -433,18 +434,80 @@ Result<void*> openObject(int fd, const std::string& path, LoadedPlugins& loaded)
     dups.push_back(std::make_unique<FdCloser>(dup));
     loadFd = dup;
   }
-  if (::access(loadPath.c_str(), R_OK) != 0) loadPath = path;
+  // Loading by path instead would reopen whatever the path names by then: without /proc the
+  // plugin is refused rather than loaded unchecked.
+  if (::access(loadPath.c_str(), R_OK) != 0) {
+    return fail(Code::kFailedPrecondition,
+                loadPath +
+                    " is not available (is /proc mounted?): cannot load the plugin from "
+                    "the descriptor that was hashed");
+  }
   ::dlerror();
   void* lib = ::dlopen(loadPath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
     const char* why = ::dlerror();
     return fail(Code::kFailedPrecondition, why == nullptr ? "unknown error" : why);
   }
-  if (loadPath != path) loaded.usedFdNames.insert(loadPath);
+  loaded.usedFdNames.insert(loadPath);
   return lib;
 }
 
+std::function<void(const std::string&)>& afterHashHook() {
+  static std::function<void(const std::string&)> hook;
+  return hook;
+}
+
+// Only root and the user we run as may own what we execute: anyone else could rewrite it.
+bool trustedOwner(uid_t uid) {
+  return uid == 0 || uid == ::geteuid();
+}
+
+std::string octalMode(mode_t mode) {
+  return fmt::format("{:04o}", mode & 07777);
+}
+
+// The directory may not let others replace the plugin: owned by a trusted user and not
+// writable by group or others, unless sticky (then only the file's owner may rename or unlink
+// it, and the file's owner is checked). Ancestors are not checked: the file is opened through
+// this directory's descriptor and pinned by its hash.
+Status checkDirectory(const struct stat& st, const std::string& dir) {
+  if (!trustedOwner(st.st_uid)) {
+    return fail(Code::kFailedPrecondition,
+                fmt::format("plugin directory {} is owned by uid {}, not by root or uid {}", dir,
+                            st.st_uid, ::geteuid()));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    return fail(Code::kFailedPrecondition,
+                fmt::format("plugin directory {} is writable by group or others (mode {}): "
+                            "anyone with that access could replace the plugin",
+                            dir, octalMode(st.st_mode)));
+  }
+  return {};
+}
+
+// The file itself: regular, owned by a trusted user, writable by no one else. A file others
+// may write could be changed in place after it was hashed, even through our descriptor.
+Status checkPluginFile(const struct stat& st, const std::string& path) {
+  if (!S_ISREG(st.st_mode))
+    return fail(Code::kFailedPrecondition, fmt::format("plugin {} is not a regular file", path));
+  if (!trustedOwner(st.st_uid)) {
+    return fail(Code::kFailedPrecondition,
+                fmt::format("plugin {} is owned by uid {}, not by root or uid {}", path, st.st_uid,
+                            ::geteuid()));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return fail(Code::kFailedPrecondition,
+                fmt::format("plugin {} is writable by group or others (mode {})", path,
+                            octalMode(st.st_mode)));
+  }
+  return {};
+}
+
 }  // namespace
+
+void setPluginHashedHookForTesting(std::function<void(const std::string& path)> hook) {
+  afterHashHook() = std::move(hook);
+}
 
 Result<std::string> sha256FileHex(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -462,11 +525,16 @@ Result<bool> loadExternalPlugin(std::string_view name, Registry& table,
   // 1. Opt-in, exactly "true" as upstream.
   if (envValue(env, kPluginEnableEnv) != "true") return false;
 
-  // 2. The directory holding the plugin.
+  // 2. The directory holding the plugin. It is opened once: the file is then opened through
+  // this descriptor, so the directory checked is the directory the plugin comes from. O_PATH
+  // needs no read permission and does not block on a FIFO.
   const std::string path = envValue(env, kPluginPathEnv);
   const std::string dir = parentDir(path);
+  int dirFd = ::open(dir.c_str(), O_PATH | O_CLOEXEC);
+  if (dirFd < 0) return refuse(fmt::format("plugin directory {}: {}", dir, std::strerror(errno)));
+  FdCloser dirCloser(dirFd);
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
+  if (::fstat(dirFd, &st) != 0) {
     return refuse(fmt::format("plugin directory {}: {}", dir, std::strerror(errno)));
   }
   if (!S_ISDIR(st.st_mode))
@@ -488,18 +556,31 @@ Result<bool> loadExternalPlugin(std::string_view name, Registry& table,
                               name, name));
   }
 
-  // 5. Its content is the one the operator pinned.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return refuse(fmt::format("opening plugin {}: {}", path, std::strerror(errno)));
+  // Not upstream's: who may change the plugin (see checkDirectory, checkPluginFile).
+  if (auto s = checkDirectory(st, dir); !s) return refuse(s.error().message);
+
+  // 5. Its content is the one the operator pinned. The file is opened once, without following
+  // a symbolic link (the name checked in 4 is the file's own), and everything below reads and
+  // loads that descriptor. O_NONBLOCK: opening a FIFO must not hang the start.
+  int fd = ::openat(dirFd, base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ELOOP) {
+      return refuse(fmt::format("plugin {} is a symbolic link; set {} to the file itself", path,
+                                kPluginPathEnv));
+    }
+    return refuse(fmt::format("opening plugin {}: {}", path, std::strerror(errno)));
+  }
   FdCloser closer(fd);
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-    return refuse(fmt::format("plugin {} is not a regular file", path));
+  if (::fstat(fd, &st) != 0)
+    return refuse(fmt::format("plugin {}: {}", path, std::strerror(errno)));
+  if (auto s = checkPluginFile(st, path); !s) return refuse(s.error().message);
   auto actual = sha256Fd(fd, path);
   if (!actual) return refuse(actual.error().message);
   if (*actual != hash) {
     return refuse(
         fmt::format("plugin {} has SHA-256 {}, but {} is {}", path, *actual, kPluginHashEnv, hash));
   }
+  if (afterHashHook()) afterHashHook()(path);
 
   // Load the very file we hashed. The object stays loaded for the life of the process:
   // providers and their threads may still run its code, and Go plugins cannot be unloaded
@@ -512,7 +593,7 @@ Result<bool> loadExternalPlugin(std::string_view name, Registry& table,
     if (auto it = loaded.byFile.find(identity); it != loaded.byFile.end()) {
       ops = it->second;
     } else {
-      auto lib = openObject(fd, path, loaded);
+      auto lib = openObject(fd, loaded);
       if (!lib) return refuse(fmt::format("loading plugin {}: {}", path, lib.error().message));
       ::dlerror();
       void* sym = ::dlsym(*lib, PEERPODS_PLUGIN_ENTRY_POINT);

@@ -10,10 +10,18 @@
 // A plugin that passes replaces the built-in provider of the same name. Any failure is logged
 // and the built-in table is used.
 //
-// Unlike upstream, the bytes that were hashed are the bytes that are loaded: the file is opened
-// once and loaded through /proc/self/fd, so it cannot be swapped between check and load.
+// Unlike upstream, the bytes that were hashed are the bytes that are loaded: the directory and
+// then the file in it are opened once (the file with O_NOFOLLOW: a symbolic link is refused),
+// hashed from that descriptor and loaded through /proc/self/fd/N, so the file cannot be swapped
+// between check and load; without /proc the plugin is refused. And before hashing, two checks
+// of ours, because a file others may write could be changed in place after it was hashed:
+//   - the directory is owned by root or the user we run as, and is not writable by group or
+//     others unless it is sticky (as /tmp);
+//   - the file is a regular file owned by root or the user we run as, not writable by group
+//     or others.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,5 +50,9 @@ Result<bool> loadExternalPlugin(std::string_view name, Registry& table,
 Result<std::unique_ptr<ProviderSetup>> lookupProvider(
     std::string_view name, Registry& table = registry(),
     const flags::EnvLookup& env = flags::processEnv());
+
+// Test seam: `hook` runs after a plugin was hashed and before it is loaded, with the path it
+// was opened by, so that a test can replace the file in that window. Empty: no hook.
+void setPluginHashedHookForTesting(std::function<void(const std::string& path)> hook);
 
 }  // namespace pp::providers

@@ -1,13 +1,16 @@
 #include "providers/plugin_loader.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace pp::providers {
@@ -31,6 +34,9 @@ fs::path freshDir() {
   static int counter = 0;
   fs::path dir = testRoot() / std::to_string(++counter);
   fs::create_directories(dir);
+  // Whatever the umask: the loader refuses group-writable directories.
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                           fs::perms::others_read | fs::perms::others_exec);
   return dir;
 }
 
@@ -61,6 +67,7 @@ std::string sha256Of(const fs::path& file) {
 fs::path install(const char* source, const fs::path& dir, const std::string& fileName) {
   fs::path target = dir / fileName;
   fs::copy_file(source, target);
+  ::chmod(target.c_str(), 0755);
   return target;
 }
 
@@ -330,6 +337,140 @@ TEST_F(PluginLoaderTest, LookupFallsBackToBuiltIns) {
   auto plugin = lookupProvider("testcloud", r, pluginEnv(path, sha256Of(path)));
   ASSERT_TRUE(plugin) << plugin.error().toString();
   EXPECT_EQ(*r.origin("testcloud"), ProviderOrigin::kPlugin);
+}
+
+// Runs a function between hash and load for as long as it lives.
+class HashedHook {
+ public:
+  explicit HashedHook(std::function<void(const std::string&)> hook) {
+    setPluginHashedHookForTesting(std::move(hook));
+  }
+  ~HashedHook() { setPluginHashedHookForTesting(nullptr); }
+};
+
+// Loads `path` as provider testcloud with its current hash; returns the error message or "".
+std::string loadAt(const fs::path& path, Registry& r) {
+  auto loaded = loadExternalPlugin("testcloud", r, pluginEnv(path, sha256Of(path)));
+  if (!loaded) return loaded.error().message;
+  return *loaded ? "" : "not enabled";
+}
+
+TEST_F(PluginLoaderTest, FileSwappedAfterHashingIsNotLoaded) {
+  const fs::path dir = freshDir();
+  const fs::path path = install(PP_TESTCLOUD_PLUGIN, dir, "testcloud.so");
+  const fs::path other = install(PP_NOENTRY_PLUGIN, dir, "other.so");
+  bool swapped = false;
+  HashedHook hook([&](const std::string& hashed) {
+    // An attacker with write access to the directory renames another object over the
+    // plugin once its hash was checked.
+    fs::rename(other, hashed);
+    swapped = true;
+  });
+  Registry r;
+  // Loaded by path, this would be the object without an entry point.
+  ASSERT_EQ(loadAt(path, r), "");
+  ASSERT_TRUE(swapped);
+  EXPECT_EQ(sha256Of(path), sha256Of(PP_NOENTRY_PLUGIN));
+  // What runs is the hashed plugin.
+  auto setup = r.setup("testcloud");
+  ASSERT_TRUE(setup) << setup.error().toString();
+  flags::FlagSet fs("testcloud", flags::mapEnv({}));
+  (*setup)->registerFlags(fs);
+  ASSERT_TRUE(fs.parse({}));
+  auto provider = (*setup)->build();
+  ASSERT_TRUE(provider) << provider.error().toString();
+  CreateRequest req;
+  req.sandboxId = "42";
+  auto instance = (*provider)->createInstance(req);
+  ASSERT_TRUE(instance) << instance.error().toString();
+  EXPECT_EQ(instance->id, "tc-42");
+}
+
+TEST_F(PluginLoaderTest, SymbolicLinkIsRefused) {
+  const fs::path dir = freshDir();
+  const fs::path real = install(PP_TESTCLOUD_PLUGIN, dir, "real.so");
+  const fs::path link = dir / "testcloud.so";
+  fs::create_symlink(real, link);
+  Registry r;
+  std::string error = loadAt(link, r);
+  EXPECT_NE(error.find("is a symbolic link; set CLOUD_PROVIDER_EXTERNAL_PLUGIN_PATH to the file"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(r.contains("testcloud"));
+}
+
+TEST_F(PluginLoaderTest, FifoIsRefusedWithoutBlocking) {
+  const fs::path path = freshDir() / "testcloud.so";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);
+  Registry r;
+  auto loaded = loadExternalPlugin("testcloud", r, pluginEnv(path, std::string(64, '0')));
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.error().message.find("is not a regular file"), std::string::npos)
+      << loaded.error().message;
+}
+
+TEST_F(PluginLoaderTest, PluginWritableByOthersIsRefused) {
+  for (mode_t mode : {0775, 0757, 0666}) {
+    const fs::path path = install(PP_TESTCLOUD_PLUGIN, freshDir(), "testcloud.so");
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    Registry r;
+    std::string error = loadAt(path, r);
+    EXPECT_NE(error.find(fmt::format("is writable by group or others (mode {:04o})", mode)),
+              std::string::npos)
+        << mode << ": " << error;
+    EXPECT_FALSE(r.contains("testcloud"));
+  }
+  // Read and execute for everyone is fine.
+  const fs::path ok = install(PP_TESTCLOUD_PLUGIN, freshDir(), "testcloud.so");
+  ASSERT_EQ(::chmod(ok.c_str(), 0555), 0);
+  Registry r;
+  EXPECT_EQ(loadAt(ok, r), "");
+}
+
+TEST_F(PluginLoaderTest, DirectoryWritableByOthersIsRefusedUnlessSticky) {
+  for (mode_t mode : {0775, 0757, 0777}) {
+    const fs::path dir = freshDir();
+    const fs::path path = install(PP_TESTCLOUD_PLUGIN, dir, "testcloud.so");
+    ASSERT_EQ(::chmod(dir.c_str(), mode), 0);
+    Registry r;
+    std::string error = loadAt(path, r);
+    EXPECT_NE(error.find(fmt::format("plugin directory {} is writable by group or others (mode "
+                                     "{:04o})",
+                                     dir.string(), mode)),
+              std::string::npos)
+        << mode << ": " << error;
+    EXPECT_FALSE(r.contains("testcloud"));
+  }
+  // Sticky, as /tmp: others may add files but not replace ours.
+  const fs::path sticky = freshDir();
+  const fs::path path = install(PP_TESTCLOUD_PLUGIN, sticky, "testcloud.so");
+  ASSERT_EQ(::chmod(sticky.c_str(), 01777), 0);
+  Registry r;
+  EXPECT_EQ(loadAt(path, r), "");
+}
+
+TEST_F(PluginLoaderTest, OwnedByAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give files away";
+  const uid_t nobody = 65534;
+  {
+    const fs::path path = install(PP_TESTCLOUD_PLUGIN, freshDir(), "testcloud.so");
+    ASSERT_EQ(::chown(path.c_str(), nobody, static_cast<gid_t>(-1)), 0);
+    Registry r;
+    std::string error = loadAt(path, r);
+    EXPECT_NE(error.find("is owned by uid 65534, not by root or uid 0"), std::string::npos)
+        << error;
+  }
+  {
+    const fs::path dir = freshDir();
+    const fs::path path = install(PP_TESTCLOUD_PLUGIN, dir, "testcloud.so");
+    ASSERT_EQ(::chown(dir.c_str(), nobody, static_cast<gid_t>(-1)), 0);
+    Registry r;
+    std::string error = loadAt(path, r);
+    EXPECT_NE(error.find("plugin directory " + dir.string() +
+                         " is owned by uid 65534, not by root or uid 0"),
+              std::string::npos)
+        << error;
+  }
 }
 
 }  // namespace
