@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -18,6 +19,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -29,6 +31,7 @@
 namespace pp::net {
 namespace {
 
+using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr size_t kReadBufferBytes = 16 << 10;
@@ -42,14 +45,107 @@ struct IsTlsStream : std::false_type {};
 template <typename T>
 struct IsTlsStream<asio::ssl::stream<T>> : std::true_type {};
 
+// The accept loop's back-off and rate-limited log mirror ttrpc/listener.cc (LogLimiter,
+// AcceptBackoff); sharing one copy would mean moving them into src/base.
+
+// Warnings a peer can trigger at will (accept failures, failed handshakes): at most one line
+// a second, which counts the lines held back since the last one. Thread-safe (unlike the
+// ttrpc one), because handshakes fail on any connection's strand.
+class LogLimiter {
+ public:
+  template <typename... Args>
+  void warn(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
+    std::lock_guard lock(mutex_);
+    auto now = Clock::now();
+    if (last_ && now - *last_ < 1s) {
+      ++suppressed_;
+      return;
+    }
+    std::string line = fmt::format(f, std::forward<Args>(args)...);
+    if (suppressed_ > 0) line += fmt::format(" ({} similar messages suppressed)", suppressed_);
+    log::warn(component, "{}", line);
+    last_ = now;
+    suppressed_ = 0;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::optional<Clock::time_point> last_;
+  size_t suppressed_ = 0;
+};
+
+// After a failed accept. Out of descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS,
+// ENOMEM), accept fails again at once until something is closed: retrying immediately spins a
+// core and floods the log, so wait, from 10 ms doubling up to 1 s, until an accept succeeds.
+class AcceptBackoff {
+ public:
+  // Logs the error (rate-limited) and returns how long to wait before the next accept.
+  Clock::duration onError(const asio::error_code& ec, std::string_view component) {
+    log_.warn(component, "accept: {}", ec.message());
+    // The peer reset a connection still in the backlog: nothing to wait for.
+    if (ec == asio::error::connection_aborted) return Clock::duration::zero();
+    backoff_ = std::clamp<Clock::duration>(2 * backoff_, 10ms, 1s);
+    return backoff_;
+  }
+  void onSuccess() { backoff_ = Clock::duration::zero(); }
+
+ private:
+  Clock::duration backoff_ = Clock::duration::zero();
+  LogLimiter log_;
+};
+
+// Finds where a request head ends (its empty line) in the bytes the parser consumed, to tell
+// the header timeout from the request timeout. Empty lines before the request line do not
+// count, as the parser skips them too.
+class HeadEndScanner {
+ public:
+  // True once the head has ended (with these bytes or earlier ones).
+  bool feed(std::string_view bytes) {
+    for (char c : bytes) {
+      if (done_) break;
+      if (!started_ && (c == '\r' || c == '\n')) continue;
+      started_ = true;
+      last4_ = (last4_ << 8) | static_cast<unsigned char>(c);
+      done_ = last4_ == 0x0d0a0d0a;  // "\r\n\r\n"
+    }
+    return done_;
+  }
+
+ private:
+  bool started_ = false;
+  bool done_ = false;
+  uint32_t last4_ = 0;
+};
+
+// What the accept loop needs of a connection of any stream type: to close it to make room
+// at the connection cap while it idles between requests.
+struct IdleConnection : std::enable_shared_from_this<IdleConnection> {
+  virtual ~IdleConnection() = default;
+  // Any thread: closes the connection on its strand if it is still idle by then.
+  virtual void closeIfIdle() = 0;
+
+  bool idle = false;  // on the connection's strand
+  // Its place in HttpServer::Impl::idleConnections while listed there (under idleMutex).
+  std::optional<std::list<std::weak_ptr<IdleConnection>>::iterator> idleEntry;
+};
+
 // One accepted connection, shared by the coroutine that serves it and the watchdog that
 // closes it when its deadline passes (both run on the connection's strand).
 template <typename Stream>
-struct Connection {
+struct Connection final : IdleConnection {
   template <typename... Args>
   explicit Connection(Args&&... args)
       : stream(std::forward<Args>(args)...), timer(stream.get_executor()) {}
 
+  void closeIfIdle() override {
+    asio::post(stream.get_executor(), [self = shared_from_this(), this] {
+      if (idle) closeSocket();
+    });
+  }
+  void setDeadline(Clock::time_point at) {
+    deadline = at;
+    timer.cancel();  // re-arms the watchdog
+  }
   void closeSocket() {
     asio::error_code ignored;
     stream.lowest_layer().close(ignored);
@@ -135,34 +231,52 @@ std::string formatHead(ServerResponse& response, bool keepAlive, const std::stri
 }  // namespace
 
 struct HttpServer::Impl {
+  using AcceptStrand = asio::strand<asio::io_context::executor_type>;
+
   Impl(HttpServerOptions o, HttpHandler h) : options(std::move(o)), handler(std::move(h)) {
+    options.maxConnections = std::max<size_t>(1, options.maxConnections);
     ioc.emplace(static_cast<int>(std::max(1u, options.threads)));
+    acceptStrand.emplace(asio::make_strand(*ioc));
+    wake.emplace(*acceptStrand);
   }
 
   HttpServerOptions options;
   HttpHandler handler;
   std::optional<asio::io_context> ioc;
+  // The accept loop and its timer (accept back-off, or room under the connection cap).
+  std::optional<AcceptStrand> acceptStrand;
+  std::optional<asio::steady_timer> wake;
   std::optional<asio::ip::tcp::acceptor> tcp;
   std::optional<asio::local::stream_protocol::acceptor> local;
   std::vector<std::thread> threads;
   uint16_t port = 0;
   std::string url;
   std::atomic<uint64_t> accepted{0};
+  std::atomic<size_t> open{0};
+  // Kept-alive connections waiting for their next request, longest waiting first.
+  std::mutex idleMutex;
+  std::list<std::weak_ptr<IdleConnection>> idleConnections;
+  LogLimiter handshakeLog;
   std::mutex stopMutex;
   bool stopped = false;
 
   Status listen();
   Status listenTcp();
   Status listenUnix();
-  asio::awaitable<void> acceptTcp();
-  asio::awaitable<void> acceptUnix();
-  asio::awaitable<void> pauseAfterAcceptError(const asio::error_code& ec);
+  template <typename Acceptor, typename Spawn>
+  asio::awaitable<void> acceptLoop(Acceptor& acceptor, Spawn spawnConnection);
+  template <typename Acceptor>
+  asio::awaitable<bool> waitForRoom(Acceptor& acceptor);
+  bool closeAnIdleConnection();
+  void wakeAcceptLoop();
+  void markIdle(const std::shared_ptr<IdleConnection>& connection);
+  void markBusy(IdleConnection& connection);
   template <typename Stream>
   void spawn(std::shared_ptr<Connection<Stream>> connection);
   template <typename C>
   asio::awaitable<void> serve(std::shared_ptr<C> connection);
   template <typename C>
-  asio::awaitable<void> serveRequests(C& connection);
+  asio::awaitable<void> serveRequests(std::shared_ptr<C> connection);
   template <typename C>
   asio::awaitable<void> lingeringClose(C& connection);
   template <typename C>
@@ -204,7 +318,20 @@ Status HttpServer::Impl::listenTcp() {
           ? (address.is_v6() ? "[::1]" : "127.0.0.1")
           : (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string());
   url = fmt::format("{}://{}:{}", options.tls ? "https" : "http", urlHost, port);
-  asio::co_spawn(*ioc, acceptTcp(), asio::detached);
+  asio::co_spawn(
+      *acceptStrand,
+      acceptLoop(*tcp,
+                 [this](asio::ip::tcp::socket socket) {
+                   asio::error_code ignored;
+                   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+                   if (options.tls) {
+                     spawn(std::make_shared<Connection<asio::ssl::stream<asio::ip::tcp::socket>>>(
+                         std::move(socket), *options.tls));
+                   } else {
+                     spawn(std::make_shared<Connection<asio::ip::tcp::socket>>(std::move(socket)));
+                   }
+                 }),
+      asio::detached);
   return {};
 }
 
@@ -228,50 +355,101 @@ Status HttpServer::Impl::listenUnix() {
     return fail(Code::kUnavailable, fmt::format("listen on {}: {}", path, ec.message()));
   }
   url = "http://localhost";
-  asio::co_spawn(*ioc, acceptUnix(), asio::detached);
+  asio::co_spawn(
+      *acceptStrand,
+      acceptLoop(*local,
+                 [this](asio::local::stream_protocol::socket socket) {
+                   spawn(std::make_shared<Connection<asio::local::stream_protocol::socket>>(
+                       std::move(socket)));
+                 }),
+      asio::detached);
   return {};
 }
 
-asio::awaitable<void> HttpServer::Impl::pauseAfterAcceptError(const asio::error_code& ec) {
-  // Typically EMFILE: retrying at once would spin; a short pause lets connections finish.
-  log::warn(options.name, "accept: {}", ec.message());
-  asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(100));
-  co_await pause.async_wait(kTuple);
-}
-
-asio::awaitable<void> HttpServer::Impl::acceptTcp() {
+// Runs on the accept strand, the only place the acceptor and `wake` are used while serving.
+template <typename Acceptor, typename Spawn>
+asio::awaitable<void> HttpServer::Impl::acceptLoop(Acceptor& acceptor, Spawn spawnConnection) {
+  AcceptBackoff backoff;
   for (;;) {
+    if (!co_await waitForRoom(acceptor)) co_return;
     // Each connection gets its own strand, so that with several threads its serving coroutine
     // and its watchdog never run at the same time.
     auto [ec, socket] =
-        co_await tcp->async_accept(asio::any_io_executor(asio::make_strand(*ioc)), kTuple);
-    if (ec == asio::error::operation_aborted || !tcp->is_open()) co_return;
+        co_await acceptor.async_accept(asio::any_io_executor(asio::make_strand(*ioc)), kTuple);
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
-      co_await pauseAfterAcceptError(ec);
+      // A connection that ends meanwhile frees a descriptor and cuts the wait short.
+      wake->expires_after(backoff.onError(ec, options.name));
+      co_await wake->async_wait(kTuple);
       continue;
     }
-    asio::error_code ignored;
-    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    if (options.tls) {
-      spawn(std::make_shared<Connection<asio::ssl::stream<asio::ip::tcp::socket>>>(
-          std::move(socket), *options.tls));
-    } else {
-      spawn(std::make_shared<Connection<asio::ip::tcp::socket>>(std::move(socket)));
-    }
+    backoff.onSuccess();
+    open.fetch_add(1, std::memory_order_relaxed);
+    spawnConnection(std::move(socket));
   }
 }
 
-asio::awaitable<void> HttpServer::Impl::acceptUnix() {
-  for (;;) {
-    auto [ec, socket] =
-        co_await local->async_accept(asio::any_io_executor(asio::make_strand(*ioc)), kTuple);
-    if (ec == asio::error::operation_aborted || !local->is_open()) co_return;
-    if (ec) {
-      co_await pauseAfterAcceptError(ec);
-      continue;
+// Returns once fewer than maxConnections are open (false when the acceptor is closed). At the
+// cap nothing is accepted, so newcomers wait in the listen backlog; when one is waiting there,
+// an idle kept-alive connection is closed for it.
+template <typename Acceptor>
+asio::awaitable<bool> HttpServer::Impl::waitForRoom(Acceptor& acceptor) {
+  while (open.load() >= options.maxConnections) {
+    bool anyIdle = false;
+    {
+      std::lock_guard lock(idleMutex);
+      anyIdle = !idleConnections.empty();
     }
-    spawn(std::make_shared<Connection<asio::local::stream_protocol::socket>>(std::move(socket)));
+    if (anyIdle) {
+      // Completes when a connection waits in the backlog; a connection ending meanwhile
+      // needs no wake-up, there is nobody to accept yet.
+      auto [ec] = co_await acceptor.async_wait(asio::socket_base::wait_read, kTuple);
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return false;
+      if (open.load() < options.maxConnections) break;
+      closeAnIdleConnection();
+    }
+    // Woken by a connection that ends, or one that turns idle (see markIdle). Connections post
+    // their wake-up to this strand, so one cannot slip in between the check and the wait.
+    wake->expires_at(Clock::time_point::max());
+    co_await wake->async_wait(kTuple);
+    if (!acceptor.is_open()) co_return false;
   }
+  co_return true;
+}
+
+// The longest idle connection is asked to close; false when there is none.
+bool HttpServer::Impl::closeAnIdleConnection() {
+  std::lock_guard lock(idleMutex);
+  while (!idleConnections.empty()) {
+    auto connection = idleConnections.front().lock();
+    idleConnections.pop_front();
+    if (!connection) continue;
+    connection->idleEntry.reset();
+    connection->closeIfIdle();
+    return true;
+  }
+  return false;
+}
+
+void HttpServer::Impl::wakeAcceptLoop() {
+  asio::post(*acceptStrand, [this] { wake->cancel(); });
+}
+
+void HttpServer::Impl::markIdle(const std::shared_ptr<IdleConnection>& connection) {
+  connection->idle = true;
+  {
+    std::lock_guard lock(idleMutex);
+    connection->idleEntry = idleConnections.insert(idleConnections.end(), connection);
+  }
+  // The accept loop may be waiting at the cap with nothing to close yet.
+  if (open.load() >= options.maxConnections) wakeAcceptLoop();
+}
+
+void HttpServer::Impl::markBusy(IdleConnection& connection) {
+  connection.idle = false;
+  std::lock_guard lock(idleMutex);
+  if (connection.idleEntry) idleConnections.erase(*connection.idleEntry);
+  connection.idleEntry.reset();
 }
 
 template <typename Stream>
@@ -284,34 +462,55 @@ void HttpServer::Impl::spawn(std::shared_ptr<Connection<Stream>> connection) {
 
 template <typename C>
 asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<C> connection) {
-  connection->deadline = Clock::now() + options.requestTimeout;
-  connection->timer.cancel();  // re-arm the watchdog with the new deadline
+  bool ready = true;
   if constexpr (IsTlsStream<std::remove_cvref_t<decltype(connection->stream)>>::value) {
+    connection->setDeadline(Clock::now() + options.handshakeTimeout);
     auto [ec] = co_await connection->stream.async_handshake(asio::ssl::stream_base::server, kTuple);
     if (ec) {
-      log::warn(options.name, "TLS handshake failed: {}", ec.message());
-      connection->finish();
-      co_return;
+      handshakeLog.warn(options.name, "TLS handshake failed: {}", ec.message());
+      ready = false;
     }
   }
-  try {
-    co_await serveRequests(*connection);
-  } catch (const std::exception& e) {
-    // Only allocation failures can get here; the connection is dropped, the server lives on.
-    log::error(options.name, "connection aborted: {}", e.what());
+  if (ready) {
+    try {
+      co_await serveRequests(connection);
+    } catch (const std::exception& e) {
+      // Only allocation failures can get here; the connection is dropped, the server lives on.
+      log::error(options.name, "connection aborted: {}", e.what());
+    }
   }
+  markBusy(*connection);
   connection->finish();
+  // Not from a destructor: stop() destroys suspended connections with the io_context, when
+  // nothing may be posted to it any more.
+  open.fetch_sub(1, std::memory_order_relaxed);
+  wakeAcceptLoop();
 }
 
 template <typename C>
-asio::awaitable<void> HttpServer::Impl::serveRequests(C& connection) {
+asio::awaitable<void> HttpServer::Impl::serveRequests(std::shared_ptr<C> shared) {
+  C& connection = *shared;
   RequestParser parser(options.limits);
   std::vector<char> buffer(kReadBufferBytes);
   size_t begin = 0;
   size_t end = 0;
+  bool first = true;
   for (;;) {
     parser.reset();
     bool sentContinue = false;
+    // The first request's time counts from the connection's start; a later one's from its
+    // first byte, until which the connection is idle (and may be closed to make room).
+    Clock::time_point start = Clock::now();
+    bool idle = !first && begin == end;
+    first = false;
+    if (idle) {
+      connection.setDeadline(start + options.idleTimeout);
+      markIdle(shared);
+    } else {
+      connection.setDeadline(start + std::min(options.headerTimeout, options.requestTimeout));
+    }
+    HeadEndScanner headEnd;
+    bool headDone = false;
     while (parser.state() == RequestParser::State::kNeedMore) {
       if (begin == end) {
         if (parser.expectsContinue() && !sentContinue) {
@@ -327,8 +526,20 @@ asio::awaitable<void> HttpServer::Impl::serveRequests(C& connection) {
         if (ec) co_return;
         begin = 0;
         end = n;
+        if (idle) {
+          idle = false;
+          markBusy(connection);
+          start = Clock::now();
+          connection.setDeadline(start + std::min(options.headerTimeout, options.requestTimeout));
+        }
       }
-      begin += parser.feed(std::string_view(buffer.data() + begin, end - begin));
+      size_t used = parser.feed(std::string_view(buffer.data() + begin, end - begin));
+      if (!headDone && headEnd.feed(std::string_view(buffer.data() + begin, used))) {
+        // The body (if any) may take the rest of the request time.
+        headDone = true;
+        connection.setDeadline(start + options.requestTimeout);
+      }
+      begin += used;
     }
 
     if (parser.state() == RequestParser::State::kError) {
@@ -356,9 +567,6 @@ asio::awaitable<void> HttpServer::Impl::serveRequests(C& connection) {
       if (!co_await writeStream(connection, response.stream)) co_return;
     }
     if (!keepAlive) co_return;
-    // The next request (possibly already buffered: pipelining) gets a fresh time budget.
-    connection.deadline = Clock::now() + options.requestTimeout;
-    connection.timer.cancel();
   }
 }
 
@@ -380,8 +588,7 @@ asio::awaitable<bool> HttpServer::Impl::writeStream(C& connection,
     if (!more) out += "0\r\n\r\n";
     if (!out.empty()) {
       // Each piece gets a fresh time budget: a stream may legitimately last long.
-      connection.deadline = Clock::now() + options.requestTimeout;
-      connection.timer.cancel();
+      connection.setDeadline(Clock::now() + options.requestTimeout);
       auto [ec, n] = co_await asio::async_write(connection.stream, asio::buffer(out), kTuple);
       if (ec) co_return false;
     }
@@ -394,8 +601,7 @@ asio::awaitable<void> HttpServer::Impl::lingeringClose(C& connection) {
   asio::error_code ec;
   connection.stream.lowest_layer().shutdown(asio::socket_base::shutdown_send, ec);
   if (ec) co_return;
-  connection.deadline = std::min(connection.deadline, Clock::now() + kLingerTime);
-  connection.timer.cancel();
+  connection.setDeadline(std::min(connection.deadline, Clock::now() + kLingerTime));
   std::vector<char> sink(kReadBufferBytes);
   size_t drained = 0;
   while (drained < kLingerBytes) {
@@ -447,6 +653,10 @@ uint64_t HttpServer::connectionsAccepted() const {
   return impl_->accepted.load(std::memory_order_relaxed);
 }
 
+size_t HttpServer::connectionsOpen() const {
+  return impl_->open.load(std::memory_order_relaxed);
+}
+
 void HttpServer::stop() {
   if (!impl_) return;
   std::lock_guard lock(impl_->stopMutex);
@@ -458,6 +668,8 @@ void HttpServer::stop() {
   // connection; the acceptors go first because they belong to it.
   impl_->tcp.reset();
   impl_->local.reset();
+  impl_->wake.reset();
+  impl_->acceptStrand.reset();
   impl_->ioc.reset();
   if (!impl_->options.unixSocket.empty()) ::unlink(impl_->options.unixSocket.c_str());
 }

@@ -28,10 +28,22 @@ struct HttpServerOptions {
   // makeServerContext in net/tls.h; a context with a client CA requires client certificates).
   std::shared_ptr<asio::ssl::context> tls;
   RequestLimits limits;
-  // A connection must deliver each complete request (and take its response) within this
-  // time, counted from the end of the previous response; idle keep-alive connections are
-  // closed when it runs out.
+  // Connections open at once (the webhook and the probes face clients we do not control).
+  // At the cap the server stops accepting: new connections wait in the kernel's listen
+  // backlog, costing no descriptor, until one ends. A kept-alive connection idling between
+  // requests is closed to make room when someone is waiting.
+  size_t maxConnections = 256;
+  // TLS only: the handshake must be over within this time after the accept.
+  std::chrono::milliseconds handshakeTimeout{10000};
+  // A request's head (request line and headers) must be complete within this time, counted
+  // from the start of the connection (after the TLS handshake) or, on a kept-alive connection,
+  // from the request's first byte: trickling a header (slowloris) does not hold a connection.
+  std::chrono::milliseconds headerTimeout{10000};
+  // From the same start, the whole request must arrive (and its response be taken) within
+  // this time; a streamed response gets this time for each piece.
   std::chrono::milliseconds requestTimeout{60000};
+  // A kept-alive connection is closed when no next request starts within this time.
+  std::chrono::milliseconds idleTimeout{60000};
   // Threads running the io_context. With more than one, slow handlers do not hold up other
   // connections (each connection is still served in order on a strand).
   unsigned threads = 1;
@@ -55,6 +67,8 @@ class HttpServer {
 
   // Connections accepted so far (tests use it to see keep-alive at work).
   uint64_t connectionsAccepted() const;
+  // Connections open now (at most HttpServerOptions::maxConnections).
+  size_t connectionsOpen() const;
 
   // Closes the listener and every connection and joins the threads. Waits for handlers that
   // are running; must not be called from a handler. Idempotent.

@@ -1,9 +1,15 @@
 #include "net/http_server.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -11,6 +17,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "net/http_client.h"
 #include "net/raw_socket_test_util.h"
@@ -232,6 +239,152 @@ TEST(HttpServer, IdleConnectionsAreClosedAfterTheRequestTimeout) {
   EXPECT_TRUE(ignored.empty()) << ignored;
 }
 
+// Waits up to 5 s for `done`.
+template <typename F>
+bool eventually(F done) {
+  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(10ms);
+  return done();
+}
+
+TEST(HttpServer, ServesAtMostMaxConnectionsAtOnceAndTheRestWhenOthersClose) {
+  auto server = startServer({.maxConnections = 2}, echo);
+  ASSERT_TRUE(server);
+  // Two connections in the middle of a request hold both places.
+  RawSocket busy1 = RawSocket::connectLoopback(server->port());
+  RawSocket busy2 = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(busy1.sendAll("GET /1 HTTP/1.1\r\n"));
+  ASSERT_TRUE(busy2.sendAll("GET /2 HTTP/1.1\r\n"));
+  ASSERT_TRUE(eventually([&] { return server->connectionsAccepted() == 2; }));
+  // Two more connect (the kernel's backlog takes them) and send a complete request, then the
+  // start of another one (so that once served they still hold their place), but are not
+  // served while the others are open.
+  std::vector<RawSocket> waiting;
+  for (int i = 0; i < 2; ++i) {
+    waiting.push_back(RawSocket::connectLoopback(server->port()));
+    ASSERT_TRUE(waiting.back().valid());
+    ASSERT_TRUE(waiting.back().sendAll("GET /w HTTP/1.1\r\nHost: h\r\n\r\nGET /more HTTP/1.1\r\n"));
+    waiting.back().setTimeout(300);
+  }
+  EXPECT_EQ(waiting[0].readResponse(), "");
+  EXPECT_EQ(waiting[1].readResponse(), "");
+  EXPECT_EQ(server->connectionsAccepted(), 2u);
+  EXPECT_EQ(server->connectionsOpen(), 2u);
+
+  // One busy connection finishes: exactly one waiting connection (the first in the backlog)
+  // gets its place.
+  ASSERT_TRUE(busy1.sendAll("Host: h\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(busy1.readResponse().ends_with("GET /1  []"));
+  waiting[0].setTimeout(5000);
+  EXPECT_TRUE(waiting[0].readResponse().ends_with("GET /w  []"));
+  EXPECT_EQ(waiting[1].readResponse(), "");
+  EXPECT_EQ(server->connectionsAccepted(), 3u);
+  EXPECT_EQ(server->connectionsOpen(), 2u);
+
+  // The other one finishes: the last one is served.
+  ASSERT_TRUE(busy2.sendAll("Host: h\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(busy2.readResponse().ends_with("GET /2  []"));
+  waiting[1].setTimeout(5000);
+  EXPECT_TRUE(waiting[1].readResponse().ends_with("GET /w  []"));
+  EXPECT_EQ(server->connectionsAccepted(), 4u);
+  waiting.clear();
+  EXPECT_TRUE(eventually([&] { return server->connectionsOpen() == 0; }));
+}
+
+TEST(HttpServer, AtTheCapAnIdleKeptAliveConnectionMakesRoom) {
+  auto server = startServer({.maxConnections = 1}, echo);
+  ASSERT_TRUE(server);
+  // A keep-alive client (curl keeps its connection) would otherwise hold the only place for
+  // the whole idle timeout.
+  RawSocket kept = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(kept.sendAll("GET /kept HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(kept.readResponse().ends_with("GET /kept  []"));
+  auto start = std::chrono::steady_clock::now();
+  auto r = HttpClient().send({.url = server->baseUrl() + "/next", .timeout = 5s});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->body, "GET /next  []");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_TRUE(kept.closedByPeer());
+}
+
+TEST(HttpServer, ManyClientsAtOnceAreAllServedUnderTheCap) {
+  auto server = startServer({.maxConnections = 4, .threads = 2}, echo);
+  ASSERT_TRUE(server);
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 16; ++i) {
+    clients.emplace_back([&] {
+      HttpClient client;  // a pool of its own: 16 kept-alive connections compete for 4 places
+      for (int j = 0; j < 5; ++j) {
+        auto r = client.send({.url = server->baseUrl() + "/", .timeout = 10s});
+        if (r && r->status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(ok.load(), 80);
+  EXPECT_LE(server->connectionsOpen(), 4u);
+}
+
+TEST(HttpServer, ARequestHeadTrickledInIsCutOffAtTheHeaderTimeout) {
+  auto server = startServer({.headerTimeout = 300ms}, echo);
+  ASSERT_TRUE(server);
+  RawSocket slow = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(slow.sendAll("GET / HTTP/1.1\r\nHost: h\r\n"));
+  auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  // A header byte every 50 ms: each read succeeds, but the head never ends.
+  while (std::chrono::steady_clock::now() - start < 3s) {
+    if (!slow.sendAll("X")) {
+      closed = true;
+      break;
+    }
+    pollfd p{slow.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      closed = slow.closedByPeer();
+      break;
+    }
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  // A connection that sends nothing at all is also gone after the header timeout.
+  RawSocket silent = RawSocket::connectLoopback(server->port());
+  std::string ignored;
+  start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.readUntilClose(ignored));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(HttpServer, TheHeaderTimeoutLeavesTheBodyAndTheIdleTimeAlone) {
+  auto server =
+      startServer({.headerTimeout = 200ms, .requestTimeout = 5s, .idleTimeout = 5s}, echo);
+  ASSERT_TRUE(server);
+  RawSocket s = RawSocket::connectLoopback(server->port());
+  // A body may take longer than the header timeout (but not the request timeout).
+  ASSERT_TRUE(s.sendAll("PUT /b HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n"));
+  for (char c : std::string("body")) {
+    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(s.sendAll(std::string(1, c)));
+  }
+  EXPECT_TRUE(s.readResponse().ends_with("PUT /b  [body]"));
+  // Kept alive for longer than the header timeout before the next request starts.
+  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(s.sendAll("GET /again HTTP/1.1\r\nHost: h\r\n\r\n"));
+  EXPECT_TRUE(s.readResponse().ends_with("GET /again  []"));
+  EXPECT_EQ(server->connectionsAccepted(), 1u);
+}
+
+TEST(HttpServer, AKeptAliveConnectionIsClosedAfterTheIdleTimeout) {
+  auto server = startServer({.idleTimeout = 200ms}, echo);
+  ASSERT_TRUE(server);
+  RawSocket s = RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(s.sendAll("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+  EXPECT_FALSE(s.readResponse().empty());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(s.closedByPeer());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_TRUE(eventually([&] { return server->connectionsOpen() == 0; }));
+}
+
 TEST(HttpServer, ServesOnAUnixSocketAndRemovesItOnStop) {
   std::string dir = std::filesystem::temp_directory_path() / "pp-net-XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
@@ -302,6 +455,103 @@ TEST(HttpServer, StopClosesOpenConnectionsAndTheListener) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   EXPECT_TRUE(open.closedByPeer());
   EXPECT_FALSE(RawSocket::connectLoopback(port).valid());
+}
+
+// Descriptors below `limit` that are in use (the limit caps the number of a new descriptor).
+int openFdsBelow(int limit) {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return 0;
+  while (dirent* e = ::readdir(d)) {
+    int fd = std::atoi(e->d_name);
+    if (e->d_name[0] != '.' && fd < limit && fd != ::dirfd(d)) ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+// The serving process of AcceptBacksOffWhenOutOfDescriptors: stderr to `logPath`, a
+// descriptor limit four above what it has open, serves until the parent says stop. Returns the
+// exit code.
+int servingChild(const std::string& logPath, int toParent, int fromParent) {
+  int logFd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (logFd < 0 || ::dup2(logFd, 2) < 0) return 10;
+  auto server = HttpServer::start({.name = "emfile"}, echo);
+  if (!server) return 11;
+  int limit = 8;
+  while (limit - openFdsBelow(limit) < 4) ++limit;
+  rlimit lim{};
+  lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(limit);
+  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return 12;
+  uint16_t port = (*server)->port();
+  if (::write(toParent, &port, sizeof port) != sizeof port) return 13;
+  char done = 0;
+  if (::read(fromParent, &done, 1) != 1) return 14;
+  (*server)->stop();
+  return 0;
+}
+
+// Out of descriptors the accept loop backs off (and logs about once a second) instead of
+// retrying at once, and serves the waiting clients once descriptors are free again. In a child
+// process, so that the test's own descriptor limit is untouched.
+TEST(HttpServer, AcceptBacksOffWhenOutOfDescriptors) {
+  constexpr int kClients = 30;
+  std::string logPath = std::filesystem::temp_directory_path() /
+                        ("http-emfile-" + std::to_string(::getpid()) + ".log");
+  int up[2], down[2];
+  ASSERT_EQ(::pipe(up), 0);
+  ASSERT_EQ(::pipe(down), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(up[0]);
+    ::close(down[1]);
+    ::_exit(servingChild(logPath, up[1], down[0]));
+  }
+  ::close(up[1]);
+  ::close(down[0]);
+  uint16_t port = 0;
+  ASSERT_EQ(::read(up[0], &port, sizeof port), static_cast<ssize_t>(sizeof port));
+  // Every client connects (the kernel completes the handshakes) but sends nothing yet: the
+  // server takes four and then meets EMFILE for a while.
+  std::vector<RawSocket> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(RawSocket::connectLoopback(port, 10000));
+    ASSERT_TRUE(clients.back().valid());
+  }
+  std::this_thread::sleep_for(1500ms);
+  // Now each asks for one answer and the end of the connection: the served ones free their
+  // descriptors and the waiting ones must get their turn.
+  for (auto& c : clients)
+    ASSERT_TRUE(c.sendAll("GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+  int answered = 0;
+  for (auto& c : clients) {
+    std::string all;
+    c.readUntilClose(all);
+    if (all.starts_with("HTTP/1.1 200 OK\r\n")) ++answered;
+  }
+  ASSERT_EQ(::write(down[1], "s", 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ::close(up[0]);
+  ::close(down[1]);
+
+  std::ifstream log(logPath);
+  std::string line, text;
+  int acceptLines = 0;
+  while (std::getline(log, line)) {
+    if (line.find("accept") != std::string::npos) ++acceptLines;
+    if (text.size() < 4000) text += line + "\n";
+  }
+  std::filesystem::remove(logPath);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << text;
+  EXPECT_EQ(answered, kClients) << text;
+  // The limit was hit (the test tested something) and logged about once a second: a loop
+  // that retries at once (or every 100 ms) writes many more lines in these 1.5 s.
+  EXPECT_GE(acceptLines, 1) << text;
+  EXPECT_LE(acceptLines, 4) << text;
+  EXPECT_NE(text.find("Too many open files"), std::string::npos) << text;
 }
 
 TEST(HttpServer, BindFailureIsReported) {

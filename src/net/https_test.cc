@@ -28,13 +28,14 @@ class Https : public ::testing::Test {
     clientCert_ = *client;
   }
 
-  std::unique_ptr<HttpServer> start(bool requireClientCert) {
+  std::unique_ptr<HttpServer> start(bool requireClientCert, HttpServerOptions options = {}) {
     auto tls = makeServerContext({.certPem = serverCert_.certPem,
                                   .keyPem = serverCert_.keyPem,
                                   .clientCaPem = requireClientCert ? ca_->certPem() : ""});
     EXPECT_TRUE(tls) << tls.error().toString();
     if (!tls) return nullptr;
-    auto server = HttpServer::start({.tls = *tls}, [](const ServerRequest& r) {
+    options.tls = *tls;
+    auto server = HttpServer::start(options, [](const ServerRequest& r) {
       return ServerResponse{200, {}, "secure " + r.method + " " + r.body};
     });
     EXPECT_TRUE(server) << server.error().toString();
@@ -127,6 +128,30 @@ TEST_F(Https, PlainHttpToTheTlsPortFailsCleanly) {
   EXPECT_EQ(all.find("HTTP/1.1 200"), std::string::npos);
   auto r = HttpClient().send({.url = server->baseUrl() + "/", .caPem = ca_->certPem()});
   ASSERT_TRUE(r) << r.error().toString();
+}
+
+TEST_F(Https, AHandshakeThatDoesNotFinishIsCutOffAtTheHandshakeTimeout) {
+  auto server = start(true, {.maxConnections = 2,
+                             .handshakeTimeout = std::chrono::milliseconds(300),
+                             .headerTimeout = std::chrono::seconds(30),
+                             .requestTimeout = std::chrono::seconds(30)});
+  ASSERT_TRUE(server);
+  // Silent, and stuck in the middle of a ClientHello: both hold an unauthenticated place.
+  testing::RawSocket silent = testing::RawSocket::connectLoopback(server->port());
+  testing::RawSocket partial = testing::RawSocket::connectLoopback(server->port());
+  ASSERT_TRUE(partial.sendAll(std::string("\x16\x03\x01\x02\x00\x01", 6)));
+  auto start = std::chrono::steady_clock::now();
+  std::string ignored;
+  EXPECT_TRUE(silent.readUntilClose(ignored));
+  EXPECT_TRUE(partial.readUntilClose(ignored));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // Their places are free again for a client that completes its handshake.
+  auto r = HttpClient().send({.url = server->baseUrl() + "/",
+                              .caPem = ca_->certPem(),
+                              .clientCertPem = clientCert_.certPem,
+                              .clientKeyPem = clientCert_.keyPem});
+  ASSERT_TRUE(r) << r.error().toString();
+  EXPECT_EQ(r->status, 200);
 }
 
 }  // namespace
