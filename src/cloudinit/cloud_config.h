@@ -16,7 +16,9 @@ struct WriteFile {
 };
 
 // Renders "#cloud-config\nwrite_files:\n- path: ...\n  content: ...". Contents are emitted by a
-// YAML emitter, so any bytes (newlines, quotes, colons) round-trip.
+// YAML emitter, so any UTF-8 text round-trips (newlines, quotes, colons, control characters:
+// text with control characters is written double-quoted and escaped). YAML cannot carry
+// bytes that are not UTF-8.
 std::string renderCloudConfig(const std::vector<WriteFile>& files);
 
 // Bounds for parsing untrusted user data. YAML aliases let a small document name one large

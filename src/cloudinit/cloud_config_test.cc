@@ -13,6 +13,7 @@ TEST(CloudConfigTest, RoundTripsAnyContent) {
       // Found by fuzz_cloud_config: carriage returns came back as line breaks.
       {"/run/peerpod/x\r\r", "a\r\nb\rc\x01\x1b[0m\x7f\n"},
       {" leading and trailing ", "\ttab\n  indented first line\n"},
+      {"/ru\n ", "last line blank\n \n\n"},
   };
   std::string text = renderCloudConfig(files);
   EXPECT_EQ(text.rfind("#cloud-config\n", 0), 0u);
