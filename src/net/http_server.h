@@ -3,6 +3,8 @@
 // keep-alive connections with coroutines, and hands every complete request to a synchronous
 // handler. Parsing is strict and bounded (see RequestParser): a malformed request gets a 4xx
 // and the connection is closed. Responses always carry Content-Length (no chunked responses).
+// Clients cannot hold the server: connections are capped and every phase of a connection
+// (TLS handshake, request head, request, idle keep-alive) has a deadline.
 #pragma once
 
 #include <asio/ssl/context.hpp>
@@ -31,7 +33,7 @@ struct HttpServerOptions {
   // Connections open at once (the webhook and the probes face clients we do not control).
   // At the cap the server stops accepting: new connections wait in the kernel's listen
   // backlog, costing no descriptor, until one ends. A kept-alive connection idling between
-  // requests is closed to make room when someone is waiting.
+  // requests is closed to make room when someone is waiting. 0 counts as 1.
   size_t maxConnections = 256;
   // TLS only: the handshake must be over within this time after the accept.
   std::chrono::milliseconds handshakeTimeout{10000};
