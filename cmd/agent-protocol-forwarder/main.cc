@@ -44,9 +44,6 @@ int main(int argc, char** argv) {
                  parsed->remaining[0].c_str());
     return 1;
   }
-  if (const auto* f = fs.lookup("pod-namespace"))
-    options.podNamespaceFromFlag = f->setOnCommandLine();
-
   // SIGTERM/SIGINT are taken by sigwait below in every thread; the first stops gracefully, a
   // second one exits at once.
   sigset_t stop;

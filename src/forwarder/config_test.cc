@@ -1,84 +1,10 @@
-// apf.json, flags and listen addresses.
+// Flags and listen addresses (apf.json itself is src/apf's).
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
-#include "base/encoding.h"
 #include "forwarder/forwarder.h"
 
 namespace pp::forwarder {
 namespace {
-
-TEST(ApfConfig, ReadsWhatTheAdaptorWrites) {
-  nlohmann::json apf = {
-      {"pod-namespace", "/run/netns/podns"},
-      {"pod-name", "nginx"},
-      {"pod-network",
-       {{"podip", "10.244.1.5/24"},
-        {"interface", "eth0"},
-        {"worker-node-ip", "192.168.0.2/24"},
-        {"tunnel-type", "vxlan"},
-        {"vxlan-port", 4789},
-        {"vxlan-id", 555001},
-        {"mtu", 1450}}},
-      {"tls-server-key", encoding::base64Encode("KEY PEM")},
-      {"tls-server-cert", encoding::base64Encode("CERT PEM")},
-      {"tls-client-ca", encoding::base64Encode("CA PEM")},
-      {"sc-pp-prv", encoding::base64Encode("ignored")},
-      {"sc", true},
-      {"a-key-from-the-future", {1, 2}},
-  };
-  auto c = ApfConfig::parse(apf.dump());
-  ASSERT_TRUE(c) << c.error().toString();
-  EXPECT_EQ(c->podNamespace, "/run/netns/podns");
-  EXPECT_EQ(c->podName, "nginx");
-  EXPECT_EQ(c->tlsServerKey, "KEY PEM");
-  EXPECT_EQ(c->tlsServerCert, "CERT PEM");
-  EXPECT_EQ(c->tlsClientCa, "CA PEM");
-  ASSERT_TRUE(c->podNetwork);
-  EXPECT_EQ(c->podNetwork->interfaceName, "eth0");
-  EXPECT_EQ(c->podNetwork->vxlanId, 555001u);
-}
-
-TEST(ApfConfig, NullAndAbsentKeysAreUnset) {
-  auto c = ApfConfig::parse(R"({"pod-network": null, "tls-server-cert": null})");
-  ASSERT_TRUE(c) << c.error().toString();
-  EXPECT_FALSE(c->podNetwork);
-  EXPECT_TRUE(c->tlsServerCert.empty());
-  EXPECT_TRUE(ApfConfig::parse("{}"));
-}
-
-TEST(ApfConfig, BadInputIsAClearError) {
-  struct Case {
-    const char* json;
-    const char* mention;
-  };
-  for (const auto& [json, mention] : std::initializer_list<Case>{
-           {"", "not valid JSON"},
-           {"{\"pod-name\": ", "not valid JSON"},
-           {"[1, 2]", "JSON object"},
-           {R"({"pod-name": 5})", "\"pod-name\" must be a string"},
-           {R"({"pod-namespace": {}})", "\"pod-namespace\" must be a string"},
-           {R"({"tls-server-key": "not base64!"})", "\"tls-server-key\" is not base64"},
-           {R"({"tls-client-ca": 12})", "\"tls-client-ca\" must be a string"},
-           {R"({"pod-network": "vxlan"})", "pod-network"},
-           {R"({"pod-network": {"podip": "10.0.0.300/24"}})", "podip"},
-       }) {
-    auto c = ApfConfig::parse(json);
-    ASSERT_FALSE(c) << json;
-    EXPECT_EQ(c.error().code, Code::kInvalidArgument) << json;
-    EXPECT_NE(c.error().message.find(mention), std::string::npos)
-        << json << " -> " << c.error().message;
-  }
-}
-
-TEST(ApfConfig, MissingFileNamesThePath) {
-  auto c = ApfConfig::load("/nonexistent/peerpod/apf.json");
-  ASSERT_FALSE(c);
-  EXPECT_EQ(c.error().code, Code::kNotFound);
-  EXPECT_NE(c.error().message.find("/nonexistent/peerpod/apf.json"), std::string::npos)
-      << c.error().message;
-}
 
 TEST(Options, UpstreamDefaults) {
   Options o;

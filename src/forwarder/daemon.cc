@@ -35,14 +35,10 @@ Status Daemon::start() {
   }
   auto listen = parseListenAddress(options_.listen);
   if (!listen) return fail(listen.error().wrap("-listen"));
-  auto apf = ApfConfig::load(options_.configPath);
-  if (!apf) return fail(apf.error());
-
-  // Upstream decodes apf.json over its flag values, so apf.json's namespace wins; a namespace
-  // given explicitly on the command line is honoured here.
+  auto config = apf::ApfConfig::load(options_.configPath);
+  if (!config) return fail(config.error());
+  // config->podNamespace names the pod's Kubernetes namespace, not a path in the VM.
   podNamespace_ = options_.podNamespace;
-  if (!options_.podNamespaceFromFlag && !apf->podNamespace.empty())
-    podNamespace_ = apf->podNamespace;
 
   std::shared_ptr<asio::ssl::context> tls;
   if (options_.disableTls) {
@@ -50,9 +46,9 @@ Status Daemon::start() {
               "-disable-tls: agent traffic is neither encrypted nor authenticated; use it only for "
               "tests");
   } else {
-    auto cert = pemFrom(options_.certFile, apf->tlsServerCert, "-cert-file");
-    auto key = cert ? pemFrom(options_.certKey, apf->tlsServerKey, "-cert-key") : cert;
-    auto ca = key ? pemFrom(options_.caCertFile, apf->tlsClientCa, "-ca-cert-file") : key;
+    auto cert = pemFrom(options_.certFile, config->tlsServerCert, "-cert-file");
+    auto key = cert ? pemFrom(options_.certKey, config->tlsServerKey, "-cert-key") : cert;
+    auto ca = key ? pemFrom(options_.caCertFile, config->tlsClientCa, "-ca-cert-file") : key;
     if (!ca) return fail(ca.error());
     if (cert->empty() || key->empty()) {
       return fail(Code::kInvalidArgument,
@@ -81,7 +77,7 @@ Status Daemon::start() {
 
   if (options_.noPodNetwork) {
     log::info(kLog, "-no-pod-network: not setting up the pod network");
-  } else if (!apf->podNetwork) {
+  } else if (!config->podNetwork) {
     log::info(kLog, "{} has no pod-network: not setting up the pod network", options_.configPath);
   } else {
     if (auto st = ensureNetns(podNamespace_); !st) return st;
@@ -89,12 +85,12 @@ Status Daemon::start() {
     po.hostInterface = options_.hostInterface;
     auto node = podnetwork::PodNode::create(po);
     if (!node) return fail(node.error().wrap("pod network"));
-    if (auto st = (*node)->setup(*apf->podNetwork, podNamespace_); !st)
+    if (auto st = (*node)->setup(*config->podNetwork, podNamespace_); !st)
       return fail(st.error().wrap("pod network setup"));
     podNode_ = std::move(*node);
-    network_ = apf->podNetwork;
-    log::info(kLog, "pod network of {} set up in {}",
-              apf->podName.empty() ? "the pod" : apf->podName, podNamespace_);
+    network_ = config->podNetwork;
+    log::info(kLog, "pod network of {}/{} set up in {}", config->podNamespace,
+              config->podName.empty() ? "the pod" : config->podName, podNamespace_);
   }
 
   io_ = std::make_unique<ttrpc::IoThread>();

@@ -1,7 +1,7 @@
 // agent-protocol-forwarder: the pod VM's end of the agent connection (upstream-core.md §4.1).
 // It serves the kata agent protocol on TCP 15150 with mutual TLS and relays every call, as
 // bytes, to kata-agent's unix socket; it builds the pod network inside the pod namespace from
-// apf.json and puts containers into that namespace.
+// apf.json (src/apf) and puts containers into that namespace.
 //
 //   cloud-api-adaptor proxy ==TLS :15150==> AgentForwarder --unix--> kata-agent
 //
@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "apf/apf_config.h"
 #include "base/error.h"
 #include "base/flags.h"
 #include "podnetwork/podnetwork.h"
@@ -32,7 +33,7 @@
 
 namespace pp::forwarder {
 
-inline constexpr char kDefaultConfigPath[] = "/run/peerpod/apf.json";
+inline constexpr const char* kDefaultConfigPath = apf::kApfJsonPath;
 inline constexpr char kDefaultListen[] = "0.0.0.0:15150";
 inline constexpr char kDefaultAgentSocket[] = "/run/kata-containers/agent.sock";
 inline constexpr char kDefaultPodNamespace[] = "/run/netns/podns";
@@ -56,8 +57,9 @@ struct Options {
   std::string configPath = kDefaultConfigPath;
   std::string listen = kDefaultListen;
   std::string agentSocket = kDefaultAgentSocket;
+  // The pod's network namespace in the VM. Only this flag sets it: apf.json's "pod-namespace"
+  // is the pod's Kubernetes namespace, as upstream's adaptor writes it.
   std::string podNamespace = kDefaultPodNamespace;
-  bool podNamespaceFromFlag = false;  // -pod-namespace given: it wins over apf.json
   std::string hostInterface;
   std::string caCertFile;
   std::string certFile;
@@ -78,26 +80,6 @@ struct Options {
 
 // "host:port", "[v6]:port" or ":port" (all addresses).
 Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view text);
-
-// ---------------------------------------------------------------------------------------------
-// apf.json, written by the adaptor into the VM's user data.
-
-struct ApfConfig {
-  std::optional<podnetwork::PodNetworkConfig> podNetwork;  // "pod-network"
-  std::string podNamespace;                                // "pod-namespace"
-  std::string podName;                                     // "pod-name"
-  // PEM text; apf.json holds base64 of it, as Go marshals []byte.
-  std::string tlsServerKey;   // "tls-server-key"
-  std::string tlsServerCert;  // "tls-server-cert"
-  std::string tlsClientCa;    // "tls-client-ca"
-
-  // Strict about what it reads: not JSON, not an object, a known key with the wrong type or
-  // bad base64 is INVALID_ARGUMENT naming the key. null counts as absent and unknown keys
-  // (the secure-comms "sc-*" keys among them) are ignored, as Go's decoder does.
-  static Result<ApfConfig> parse(std::string_view text);
-  // NOT_FOUND with the path when the file is missing.
-  static Result<ApfConfig> load(const std::string& path);
-};
 
 // ---------------------------------------------------------------------------------------------
 // TLS.

@@ -23,7 +23,6 @@
 #include "adaptor/cert_issuer.h"
 #include "agent/agent.pb.h"
 #include "agent/health.pb.h"
-#include "base/encoding.h"
 #include "test_agent.h"
 
 namespace pp::forwarder {
@@ -484,8 +483,8 @@ TEST(PodNetns, CreatedWithLoopbackUpAndKeptIfPresent) {
 
 class DaemonTest : public ForwarderTest {
  protected:
-  Options options(const nlohmann::json& apf) {
-    std::ofstream(dir_ + "/apf.json") << apf.dump();
+  Options optionsFromText(std::string_view apfJson) {
+    std::ofstream(dir_ + "/apf.json", std::ios::trunc) << apfJson;
     Options o;
     o.configPath = dir_ + "/apf.json";
     o.listen = "127.0.0.1:0";
@@ -493,12 +492,17 @@ class DaemonTest : public ForwarderTest {
     o.noPodNetwork = true;
     return o;
   }
-  nlohmann::json tlsApf() {
-    return {{"pod-name", "p"},
-            {"pod-namespace", dir_ + "/podns"},
-            {"tls-server-cert", encoding::base64Encode(serverCert_.certPem)},
-            {"tls-server-key", encoding::base64Encode(serverCert_.keyPem)},
-            {"tls-client-ca", encoding::base64Encode(issuer_->clientCaPem())}};
+  Options options(const nlohmann::json& apf) { return optionsFromText(apf.dump()); }
+  Options options(const apf::ApfConfig& apf) { return optionsFromText(apf.toJsonIndented()); }
+  // As the adaptor (ours or upstream's) writes it: PEM text, the pod's Kubernetes namespace.
+  apf::ApfConfig tlsApf() {
+    apf::ApfConfig c;
+    c.podName = "p";
+    c.podNamespace = "default";
+    c.tlsServerCert = serverCert_.certPem;
+    c.tlsServerKey = serverCert_.keyPem;
+    c.tlsClientCa = issuer_->clientCaPem();
+    return c;
   }
 };
 
@@ -561,7 +565,8 @@ TEST_F(DaemonTest, ServesNotifiesAndStops) {
   auto st = daemon.start();
   ASSERT_TRUE(st) << st.error().toString();
   EXPECT_EQ(receive(), "READY=1");
-  EXPECT_EQ(daemon.podNamespace(), dir_ + "/podns");  // from apf.json: the flag was not given
+  // The flag's default: apf.json's "pod-namespace" is the Kubernetes namespace, never a path.
+  EXPECT_EQ(daemon.podNamespace(), kDefaultPodNamespace);
   auto c = connect(issuer_->clientBundle(), daemon.port());
   ASSERT_TRUE(c);
   auto h = callAsync(c, "grpc.Health", "Check", "").get();
@@ -576,9 +581,32 @@ TEST_F(DaemonTest, ServesNotifiesAndStops) {
   EXPECT_FALSE(connect(issuer_->clientBundle(), port));
 }
 
+// An apf.json that Go's encoding/json wrote from a struct with upstream's tags (src/apf's apfgo),
+// as an upstream adaptor sends it, starts this forwarder with TLS.
+TEST_F(DaemonTest, StartsWithTlsFromAnApfJsonGoWrote) {
+  std::string go = PP_APF_GO;
+  if (go.empty()) GTEST_SKIP() << "Go was not found when configuring";
+  std::ofstream(dir_ + "/server.pem") << serverCert_.certPem;
+  std::ofstream(dir_ + "/server-key.pem") << serverCert_.keyPem;
+  std::ofstream(dir_ + "/client-ca.pem") << issuer_->clientCaPem();
+  std::string cmd = go + " from-pem " + dir_ + "/server.pem " + dir_ + "/server-key.pem " + dir_ +
+                    "/client-ca.pem default web-0 > " + dir_ + "/go-apf.json";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  Options o = optionsFromText("{}");
+  o.configPath = dir_ + "/go-apf.json";
+  Daemon daemon(o);
+  auto st = daemon.start();
+  ASSERT_TRUE(st) << st.error().toString();
+  EXPECT_EQ(daemon.podNamespace(), kDefaultPodNamespace);
+  auto c = connect(issuer_->clientBundle(), daemon.port());
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(callAsync(c, "grpc.Health", "Check", "").get());
+  daemon.stop();
+}
+
 TEST_F(DaemonTest, RefusesToStartWithoutAClientCa) {
-  nlohmann::json apf = tlsApf();
-  apf.erase("tls-client-ca");
+  apf::ApfConfig apf = tlsApf();
+  apf.tlsClientCa.clear();
   for (bool skipVerify : {false, true}) {
     Options o = options(apf);
     o.tlsSkipVerify = skipVerify;
@@ -629,10 +657,9 @@ TEST_F(DaemonTest, SkipVerifyStillRequiresAClientCertificate) {
 }
 
 TEST_F(DaemonTest, DisableTlsServesPlainTcp) {
-  Options o = options(nlohmann::json::object());
+  Options o = optionsFromText(R"({"pod-namespace": "default", "pod-name": "p"})");
   o.disableTls = true;
   o.podNamespace = "/run/netns/from-flag";
-  o.podNamespaceFromFlag = true;
   Daemon daemon(o);
   auto st = daemon.start();
   ASSERT_TRUE(st) << st.error().toString();

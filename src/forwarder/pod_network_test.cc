@@ -61,12 +61,14 @@ TEST(ForwarderPodNetwork, ContainerRunsInThePodNetwork) {
   char tmpl[] = "/tmp/pfXXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   std::string dir = tmpl;
-  nlohmann::json apf = {{"pod-name", "p"},
-                        {"pod-namespace", netnsPath(site.vmPodNetns)},
-                        {"pod-network", config->toJson()}};
-  std::ofstream(dir + "/apf.json") << apf.dump();
+  apf::ApfConfig apf;
+  apf.podName = "p";
+  apf.podNamespace = "default";
+  apf.podNetwork = *config;
+  std::ofstream(dir + "/apf.json") << apf.toJsonIndented();
   Options o;
   o.configPath = dir + "/apf.json";
+  o.podNamespace = netnsPath(site.vmPodNetns);  // -pod-namespace: the netns path is a flag only
   o.listen = site.vmIp.toString() + ":0";
   o.agentSocket = dir + "/agent.sock";
   o.disableTls = true;  // TLS is covered by forwarder_test

@@ -11,6 +11,8 @@
 //	apfgo check-tls           decodes stdin; the TLS fields must be usable PEM, as upstream's
 //	                          forwarder hands them to crypto/tls
 //	apfgo field NAME          decodes stdin and prints one string field
+//	apfgo from-pem CERT KEY CA NAMESPACE NAME
+//	                          apf.json with the TLS fields taken from PEM files, indented
 package main
 
 import (
@@ -293,6 +295,23 @@ func main() {
 		os.Stdout.Write(encode(decode(os.Stdin), indent))
 	case "check-tls":
 		checkTLS(decode(os.Stdin))
+	case "from-pem":
+		// As upstream's adaptor fills the struct in CreateVM: PEM files read as text.
+		if len(args) != 6 {
+			fail(errors.New("usage: apfgo from-pem CERT KEY CA NAMESPACE NAME"))
+		}
+		read := func(path string) string {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				fail(err)
+			}
+			return string(b)
+		}
+		c := &apfConfig{
+			PodNamespace: args[4], PodName: args[5],
+			TLSServerCert: read(args[1]), TLSServerKey: read(args[2]), TLSClientCA: read(args[3]),
+		}
+		os.Stdout.Write(encode(c, true))
 	case "field":
 		c := decode(os.Stdin)
 		fields := map[string]string{
