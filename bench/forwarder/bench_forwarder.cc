@@ -36,7 +36,7 @@
 
 #include "agent/agent.pb.h"
 #include "agent/health.pb.h"
-#include "base/encoding.h"
+#include "apf/apf_config.h"
 #include "base/log.h"
 #include "net/tls.h"
 #include "ttrpc/client.h"
@@ -349,7 +349,7 @@ int main(int argc, char** argv) {
   const fs::path dir = dirTemplate;
   const std::string agentSocket = (dir / "agent.sock").string();
   const std::string apf = (dir / "apf.json").string();
-  std::ofstream(apf) << "{}\n";
+  std::ofstream(apf) << apf::ApfConfig().toJsonIndented();
   // Mutual TLS material, as the adaptor makes it for a pod VM.
   auto ca = net::CertificateAuthority::create(net::kCaOrganization, "bench-ca");
   if (!ca) {
@@ -363,10 +363,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string apfTls = (dir / "apf-tls.json").string();
-  std::ofstream(apfTls) << "{\"tls-server-cert\":\"" << encoding::base64Encode(server->certPem)
-                        << "\",\"tls-server-key\":\"" << encoding::base64Encode(server->keyPem)
-                        << "\",\"tls-client-ca\":\"" << encoding::base64Encode(ca->certPem())
-                        << "\"}\n";
+  apf::ApfConfig tlsConfig;
+  tlsConfig.tlsServerCert = server->certPem;
+  tlsConfig.tlsServerKey = server->keyPem;
+  tlsConfig.tlsClientCa = ca->certPem();
+  std::ofstream(apfTls) << tlsConfig.toJsonIndented();
   auto clientTls = net::makeClientContext(
       {clientCert->certPem, clientCert->keyPem, ca->certPem(), "bench-podvm", false});
   if (!clientTls) {

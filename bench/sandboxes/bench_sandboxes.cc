@@ -25,7 +25,7 @@
 #include "adaptor/cert_issuer.h"
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/sandbox_manager.h"
-#include "base/encoding.h"
+#include "apf/apf_config.h"
 #include "base/log.h"
 #include "cloudinit/cloud_config.h"
 #include "fake_provider.h"
@@ -55,7 +55,8 @@ std::string idOf(int n) {
 }
 
 template <typename Resp, typename Req>
-asio::awaitable<Result<Resp>> callOnce(const std::string& socket, const std::string& method, const Req& req) {
+asio::awaitable<Result<Resp>> callOnce(const std::string& socket, const std::string& method,
+                                       const Req& req) {
   auto ex = co_await asio::this_coro::executor;
   auto s = co_await ttrpc::connectUnix(ex, socket);
   if (!s) co_return fail(s.error());
@@ -67,7 +68,8 @@ asio::awaitable<Result<Resp>> callOnce(const std::string& socket, const std::str
   co_return r;
 }
 
-asio::awaitable<void> startOne(const std::string& socket, int i, int* good, int* left, asio::steady_timer* done) {
+asio::awaitable<void> startOne(const std::string& socket, int i, int* good, int* left,
+                               asio::steady_timer* done) {
   hypervisor::CreateVMRequest c;
   c.set_id(idOf(i));
   (*c.mutable_annotations())["io.kubernetes.cri.sandbox-name"] = "bench-" + std::to_string(i);
@@ -90,7 +92,8 @@ struct Run {
 };
 
 Run runAdaptor(int count, int workers) {
-  auto dir = std::filesystem::path("/tmp") / ("pb" + std::to_string(std::random_device{}() % 100000));
+  auto dir =
+      std::filesystem::path("/tmp") / ("pb" + std::to_string(std::random_device{}() % 100000));
   std::filesystem::create_directories(dir);
   uint16_t port = static_cast<uint16_t>(20000 + std::random_device{}() % 20000);
   Run run;
@@ -145,7 +148,8 @@ Run runAdaptor(int count, int workers) {
 // The same number of fake VMs without the adaptor: what the fake cloud itself costs.
 long fakeVmsOnlyKiB(int count) {
   uint16_t port = static_cast<uint16_t>(20000 + std::random_device{}() % 20000);
-  auto dir = std::filesystem::path("/tmp") / ("pf" + std::to_string(std::random_device{}() % 100000));
+  auto dir =
+      std::filesystem::path("/tmp") / ("pf" + std::to_string(std::random_device{}() % 100000));
   auto issuer = adaptor::OpensslCertIssuer::loadOrCreate(dir.string());
   fakes::FakeProvider provider(port);
   long before = rssKiB();
@@ -153,11 +157,13 @@ long fakeVmsOnlyKiB(int count) {
   for (int i = 0; i < count; ++i) {
     auto name = "podvm-x-" + std::to_string(i);
     auto server = (*issuer)->issueServer(name);
-    std::string apf = "{\"tls-server-cert\":\"" + encoding::base64Encode(server->certPem) + "\",\"tls-server-key\":\"" +
-                      encoding::base64Encode(server->keyPem) + "\",\"tls-client-ca\":\"" + encoding::base64Encode((*issuer)->clientCaPem()) + "\"}";
+    apf::ApfConfig config;
+    config.tlsServerCert = server->certPem;
+    config.tlsServerKey = server->keyPem;
+    config.tlsClientCa = (*issuer)->clientCaPem();
     providers::CreateRequest req;
     req.instanceName = name;
-    req.userData = cloudinit::renderCloudConfig({{"/run/peerpod/apf.json", apf}});
+    req.userData = cloudinit::renderCloudConfig({{apf::kApfJsonPath, config.toJsonIndented()}});
     auto inst = provider.createInstance(req);
     if (inst) ids.push_back(inst->id);
   }
@@ -174,12 +180,15 @@ int main(int argc, char** argv) {
   int workers = 32;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--smoke") count = 8;
-    else if (a == "--count" && i + 1 < argc) count = std::stoi(argv[++i]);
-    else if (a == "--workers" && i + 1 < argc) workers = std::stoi(argv[++i]);
+    if (a == "--smoke")
+      count = 8;
+    else if (a == "--count" && i + 1 < argc)
+      count = std::stoi(argv[++i]);
+    else if (a == "--workers" && i + 1 < argc)
+      workers = std::stoi(argv[++i]);
   }
   pp::log::setLevel(pp::log::Level::kWarn);
-  struct rlimit rl{};
+  struct rlimit rl {};
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
@@ -188,7 +197,8 @@ int main(int argc, char** argv) {
   Run r = runAdaptor(count, workers);
   double ideal = std::ceil(static_cast<double>(count) / workers);
   long adaptorDelta = (r.rssAfter - r.rssBefore) - fakeOnly;
-  std::printf("bench_sandboxes: %d sandboxes, provider create = 1 s, %d provider workers\n", count, workers);
+  std::printf("bench_sandboxes: %d sandboxes, provider create = 1 s, %d provider workers\n", count,
+              workers);
   std::printf("%-44s %12s\n", "measure", "value");
   std::printf("%-44s %12d\n", "sandboxes started", r.ok);
   std::printf("%-44s %12.2f\n", "wall time, CreateVM+StartVM of all (s)", r.seconds);
@@ -198,6 +208,7 @@ int main(int argc, char** argv) {
   std::printf("%-44s %12ld\n", "process RSS before (KiB)", r.rssBefore);
   std::printf("%-44s %12ld\n", "process RSS with all running (KiB)", r.rssAfter);
   std::printf("%-44s %12ld\n", "fake VMs alone, same N (KiB)", fakeOnly);
-  std::printf("%-44s %12.1f\n", "adaptor share per sandbox (KiB)", static_cast<double>(adaptorDelta) / count);
+  std::printf("%-44s %12.1f\n", "adaptor share per sandbox (KiB)",
+              static_cast<double>(adaptorDelta) / count);
   return r.ok == count ? 0 : 1;
 }

@@ -5,7 +5,7 @@
 #include <ctime>
 #include <future>
 
-#include "base/encoding.h"
+#include "apf/apf_config.h"
 #include "base/log.h"
 #include "cloudinit/cloud_config.h"
 #include "cloudinit/initdata.h"
@@ -224,24 +224,35 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   s.network = std::move(*net);
   if (s.network.is_object()) s.vni = s.network.value("vxlan-id", 0u);
 
-  nlohmann::json apf = {{"pod-namespace", options_.podNamespacePathInVm}, {"pod-name", s.podName}};
-  if (!s.network.is_null()) apf["pod-network"] = s.network;
+  // What upstream's adaptor sends (cloud.go): the pod's Kubernetes namespace and name, its
+  // network, and TLS material as PEM text. The forwarder finds the netns by its own flag.
+  apf::ApfConfig apf;
+  apf.podNamespace = s.podNamespace;
+  apf.podName = s.podName;
+  if (!s.network.is_null()) {
+    auto network = podnetwork::PodNetworkConfig::fromJson(s.network);
+    if (!network) {
+      network_.release(s.network);
+      return abandon(network.error().wrap("CreateVM: pod network of " + in.netnsPath));
+    }
+    apf.podNetwork = std::move(*network);
+  }
   if (!options_.disableTls && issuer_) {
     auto server = issuer_->issueServer(s.instanceName);
     if (!server) {
       network_.release(s.network);
       return abandon(server.error().wrap("CreateVM: issuing the pod VM's certificate"));
     }
-    // Go marshals []byte as base64; the forwarder decodes these.
-    apf["tls-server-key"] = encoding::base64Encode(server->keyPem);
-    apf["tls-server-cert"] = encoding::base64Encode(server->certPem);
-    apf["tls-client-ca"] = encoding::base64Encode(issuer_->clientCaPem());
+    apf.tlsServerKey = server->keyPem;
+    apf.tlsServerCert = server->certPem;
+    apf.tlsClientCa = issuer_->clientCaPem();
     auto bundle = issuer_->clientBundle();
     s.caCertPem = bundle.caCertPem;
     s.clientCertPem = bundle.clientCertPem;
     s.clientKeyPem = bundle.clientKeyPem;
   }
-  std::vector<cloudinit::WriteFile> files = {{"/run/peerpod/apf.json", apf.dump()}};
+  // Indented as upstream writes it, so the VM gets the same bytes from either adaptor.
+  std::vector<cloudinit::WriteFile> files = {{apf::kApfJsonPath, apf.toJsonIndented()}};
   if (kube_) {
     PodInfo pod = kube_->podInfo(s.podNamespace, s.podName);
     s.podUid = pod.uid;

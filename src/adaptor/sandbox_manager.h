@@ -36,7 +36,6 @@ struct ManagerOptions {
   bool tlsSkipVerify = false;
   std::string initdata;  // global default, base64(gzip(TOML))
   bool enableScratchSpace = false;
-  std::string podNamespacePathInVm = "/run/netns/podns";
   std::string directVolumesDir = "/run/kata-containers/shared/direct-volumes";
   // -allowed-images: what the image annotation may name.
   providers::ImagePolicy allowedImages;

@@ -2,10 +2,9 @@
 
 #include <openssl/ssl.h>
 
-#include <nlohmann/json.hpp>
 #include <thread>
 
-#include "base/encoding.h"
+#include "apf/apf_config.h"
 #include "cloudinit/cloud_config.h"
 
 namespace pp::fakes {
@@ -27,22 +26,16 @@ Result<std::shared_ptr<asio::ssl::context>> serverContextFromUserData(const std:
   auto files = cloudinit::parseCloudConfig(userData);
   if (!files) return fail(files.error());
   for (const auto& f : *files) {
-    if (f.path != "/run/peerpod/apf.json") continue;
-    auto apf = nlohmann::json::parse(f.content, nullptr, false);
-    if (apf.is_discarded()) return fail(Code::kInvalidArgument, "apf.json is not JSON");
-    if (!apf.contains("tls-server-cert"))
-      return std::shared_ptr<asio::ssl::context>();  // TLS disabled
-    auto cert = encoding::base64Decode(apf["tls-server-cert"].get<std::string>());
-    auto key = encoding::base64Decode(apf["tls-server-key"].get<std::string>());
-    auto ca = encoding::base64Decode(apf["tls-client-ca"].get<std::string>());
-    if (!cert || !key || !ca)
-      return fail(Code::kInvalidArgument, "apf.json TLS fields are not base64");
+    if (f.path != apf::kApfJsonPath) continue;
+    auto config = apf::ApfConfig::parse(f.content);
+    if (!config) return fail(config.error());
+    if (config->tlsServerCert.empty()) return std::shared_ptr<asio::ssl::context>();  // no TLS
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
-    ctx->use_certificate_chain(asio::buffer(*cert));
-    ctx->use_private_key(asio::buffer(*key), asio::ssl::context::pem);
-    ctx->add_certificate_authority(asio::buffer(*ca));
+    ctx->use_certificate_chain(asio::buffer(config->tlsServerCert));
+    ctx->use_private_key(asio::buffer(config->tlsServerKey), asio::ssl::context::pem);
+    ctx->add_certificate_authority(asio::buffer(config->tlsClientCa));
     ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
     return ctx;
   }

@@ -7,15 +7,20 @@
 #include <zlib.h>
 
 #include <asio/thread_pool.hpp>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "adaptor/cert_issuer.h"
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/sandbox_manager.h"
+#include "apf/apf_config.h"
 #include "base/encoding.h"
+#include "cloudinit/cloud_config.h"
 #include "fake_provider.h"
 #include "hypervisor/hypervisor.pb.h"
 #include "podvminfo/podvminfo.pb.h"
@@ -239,6 +244,52 @@ TEST_F(AdaptorChainTest, ShimCallsReachTheAgentThroughProxyAndTls) {
   auto again = a.call<hypervisor::StopVMResponse>("StopVM", stop);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, Code::kNotFound);
+}
+
+// The apf.json our adaptor puts in the user data is upstream's: the pod's Kubernetes namespace
+// and name, PEM text (not base64), laid out as Go's MarshalIndent does. When Go is installed,
+// src/apf's Go program (upstream's struct tags) decodes it with the PEMs intact.
+TEST_F(AdaptorChainTest, ApfJsonIsWhatUpstreamsForwarderReads) {
+  Adaptor a(dir_.string(), *provider_, port_);
+  auto id = sandboxId(3);
+  auto req = createReq(id, "web-0");
+  (*req.mutable_annotations())["io.kubernetes.cri.sandbox-namespace"] = "team-a";
+  ASSERT_TRUE(a.call<hypervisor::CreateVMResponse>("CreateVM", req));
+  auto state = nlohmann::json::parse(std::ifstream(dir_ / "pods" / id / "state.json"));
+  auto files = cloudinit::parseCloudConfig(state.value("userData", ""));
+  ASSERT_TRUE(files) << files.error().toString();
+  std::string text;
+  for (const auto& f : *files) {
+    if (f.path == apf::kApfJsonPath) text = f.content;
+  }
+  ASSERT_FALSE(text.empty()) << "no apf.json in the user data";
+  auto apf = apf::ApfConfig::parse(text);
+  ASSERT_TRUE(apf) << apf.error().toString();
+  EXPECT_EQ(apf->podNamespace, "team-a");
+  EXPECT_EQ(apf->podName, "web-0");
+  EXPECT_FALSE(apf->podNetwork);
+  EXPECT_EQ(apf->tlsServerCert.rfind("-----BEGIN CERTIFICATE-----\n", 0), 0u);
+  EXPECT_EQ(apf->tlsServerKey.rfind("-----BEGIN ", 0), 0u);
+  EXPECT_EQ(apf->tlsClientCa.rfind("-----BEGIN CERTIFICATE-----\n", 0), 0u);
+  EXPECT_EQ(apf->toJsonIndented(), text);
+  EXPECT_EQ(text.rfind("{\n    \"pod-network\": null,\n    \"pod-namespace\": \"team-a\",", 0), 0u)
+      << text;
+
+  std::string go = PP_APF_GO;
+  if (go.empty()) GTEST_SKIP() << "Go was not found when configuring: the Go half is not run";
+  std::string in = (dir_ / "apf.json").string();
+  std::ofstream(in) << text;
+  auto run = [&](const std::string& args) {
+    std::string out;
+    FILE* p = ::popen((go + " " + args + " < " + in).c_str(), "r");
+    char buf[4096];
+    for (size_t n; p && (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    int status = p ? ::pclose(p) : -1;
+    return status == 0 ? out : "exit status " + std::to_string(status);
+  };
+  EXPECT_EQ(run("check-tls"), "ok " + adaptor::instanceName("web-0", id) + "\n");
+  EXPECT_EQ(run("reencode -indent"), text);
+  EXPECT_EQ(run("field pod-namespace"), "team-a");
 }
 
 TEST_F(AdaptorChainTest, OneLongLivedConnectionLikeRuntimeRs) {

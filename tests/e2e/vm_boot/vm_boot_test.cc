@@ -25,14 +25,13 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "adaptor/cert_issuer.h"
-#include "base/encoding.h"
+#include "apf/apf_config.h"
 #include "cloudinit/cloud_config.h"
 #include "cloudinit/nocloud_iso.h"
 #include "ttrpc/client.h"
@@ -286,13 +285,14 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
   ASSERT_TRUE(issuer) << issuer.error().message;
   auto server = (*issuer)->issueServer(kInstance);
   ASSERT_TRUE(server) << server.error().message;
-  nlohmann::json apf = {{"pod-namespace", "/run/netns/podns"},
-                        {"pod-name", "vm-boot"},
-                        {"tls-server-key", encoding::base64Encode(server->keyPem)},
-                        {"tls-server-cert", encoding::base64Encode(server->certPem)},
-                        {"tls-client-ca", encoding::base64Encode((*issuer)->clientCaPem())}};
+  apf::ApfConfig apf;
+  apf.podNamespace = "default";  // Kubernetes namespace; the netns is the unit's -pod-namespace
+  apf.podName = "vm-boot";
+  apf.tlsServerKey = server->keyPem;
+  apf.tlsServerCert = server->certPem;
+  apf.tlsClientCa = (*issuer)->clientCaPem();
   const std::string userData =
-      cloudinit::renderCloudConfig({{"/run/peerpod/apf.json", apf.dump()}});
+      cloudinit::renderCloudConfig({{apf::kApfJsonPath, apf.toJsonIndented()}});
   const std::string metaData =
       std::string("instance-id: ") + kInstance + "\nlocal-hostname: " + kInstance + "\n";
   auto iso = cloudinit::buildNoCloudIso(userData, metaData);
