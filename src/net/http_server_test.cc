@@ -497,6 +497,11 @@ int servingChild(const std::string& logPath, int toParent, int fromParent) {
 // retrying at once, and serves the waiting clients once descriptors are free again. In a child
 // process, so that the test's own descriptor limit is untouched.
 TEST(HttpServer, AcceptBacksOffWhenOutOfDescriptors) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' own checks (UBSan's vptr check probes memory through a pipe) need free
+  // descriptors: out of them they report errors that are not there. The plain build runs it.
+  GTEST_SKIP() << "not meaningful under the sanitizers: they need file descriptors themselves";
+#endif
   constexpr int kClients = 30;
   std::string logPath = std::filesystem::temp_directory_path() /
                         ("http-emfile-" + std::to_string(::getpid()) + ".log");

@@ -73,6 +73,11 @@ int listeningChild(const std::string& logPath, int toParent, int fromParent) {
 }
 
 TEST(ListenerTest, AcceptBacksOffWhenOutOfDescriptors) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' own checks (UBSan's vptr check probes memory through a pipe) need free
+  // descriptors: out of them they report errors that are not there. The plain build runs it.
+  GTEST_SKIP() << "not meaningful under the sanitizers: they need file descriptors themselves";
+#endif
   std::string logPath = std::filesystem::temp_directory_path() /
                         ("ttrpc-emfile-" + std::to_string(::getpid()) + ".log");
   int up[2], down[2];
