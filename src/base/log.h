@@ -6,6 +6,9 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -48,5 +51,30 @@ template <typename... Args>
 void error(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
   write(Level::kError, component, fmt::format(f, std::forward<Args>(args)...));
 }
+
+// Warnings that a peer can trigger at will (failed accepts, failed handshakes): at most one
+// line a second, which counts the lines held back since the last one. Thread-safe.
+class RateLimitedWarning {
+ public:
+  template <typename... Args>
+  void warn(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (last_ && now - *last_ < std::chrono::seconds(1)) {
+      ++suppressed_;
+      return;
+    }
+    std::string line = fmt::format(f, std::forward<Args>(args)...);
+    if (suppressed_ > 0) line += fmt::format(" ({} similar messages suppressed)", suppressed_);
+    log::warn(component, "{}", line);
+    last_ = now;
+    suppressed_ = 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::optional<std::chrono::steady_clock::time_point> last_;
+  size_t suppressed_ = 0;
+};
 
 }  // namespace pp::log

@@ -189,6 +189,10 @@ Result<std::string> decodeInitdata(std::string_view encoded) {
   return toml;
 }
 
+std::string encodeInitdata(std::string_view text) {
+  return encoding::base64Encode(gzip(text));
+}
+
 Result<std::string> normaliseInitdata(std::string_view value) {
   if (value.empty()) return std::string();
   if (value.size() > kMaxInitdataBytes)
@@ -199,7 +203,7 @@ Result<std::string> normaliseInitdata(std::string_view value) {
   }
   // Not base64(gzip(...)): accept plain TOML, as upstream's adaptor does.
   if (auto doc = parseInitdataToml(value); !doc) return fail(doc.error());
-  return encoding::base64Encode(gzip(value));
+  return encodeInitdata(value);
 }
 
 }  // namespace pp::cloudinit

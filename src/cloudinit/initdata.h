@@ -45,4 +45,7 @@ Result<std::string> decodeInitdata(std::string_view encoded);
 // upstream's adaptor accepts). Returns the base64(gzip(TOML)) form; "" stays "".
 Result<std::string> normaliseInitdata(std::string_view value);
 
+// base64(gzip(text)), without any check: the annotation form of a document (tests, tools).
+std::string encodeInitdata(std::string_view text);
+
 }  // namespace pp::cloudinit

@@ -3,30 +3,11 @@
 #include "cloudinit/initdata.h"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include "base/encoding.h"
 
 namespace pp::cloudinit {
 namespace {
-
-std::string gzip(const std::string& data) {
-  z_stream zs{};
-  deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, data.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
-std::string encode(const std::string& toml) {
-  return encoding::base64Encode(gzip(toml));
-}
 
 const std::string kHead = "algorithm = \"sha384\"\nversion = \"0.1.0\"\n";
 
@@ -48,10 +29,10 @@ TEST(InitdataTest, Normalisation) {
 }
 
 TEST(InitdataTest, EncodedButInvalidSaysWhatIsWrongInside) {
-  auto r = normaliseInitdata(encode("algorithm = \"sha256\"\n"));
+  auto r = normaliseInitdata(encodeInitdata("algorithm = \"sha256\"\n"));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "initdata: `version` is missing");
-  r = normaliseInitdata(encode("algorithm = \"sha256\"\nversion = \n"));
+  r = normaliseInitdata(encodeInitdata("algorithm = \"sha256\"\nversion = \n"));
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("not valid TOML (line 2"), std::string::npos)
       << r.error().message;
@@ -84,13 +65,13 @@ TEST(InitdataTest, ParsesTheDocumentedForm) {
 TEST(InitdataTest, LongWhitespaceRunsDoNotCrash) {
   const std::string toml = std::string(250000, ' ') + "\n" + std::string(200, '\n') + kHead;
   const std::string annotation =
-      encode(std::string(250000, ' ') + "algorithm = \"sha256\"\nversion = \"1\"\n");
+      encodeInitdata(std::string(250000, ' ') + "algorithm = \"sha256\"\nversion = \"1\"\n");
   EXPECT_LT(annotation.size(), 2000u);
   EXPECT_TRUE(decodeInitdata(annotation));
   EXPECT_TRUE(normaliseInitdata(annotation));
   EXPECT_TRUE(parseInitdataToml(toml));
   // Whitespace without the keys: a clear error, still no crash.
-  auto r = normaliseInitdata(encode(std::string(255000, '\t')));
+  auto r = normaliseInitdata(encodeInitdata(std::string(255000, '\t')));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "initdata: `algorithm` is missing");
 }
@@ -108,7 +89,7 @@ TEST(InitdataTest, DeepNestingIsRefusedWithoutCrashing) {
     auto r = normaliseInitdata(deep);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("dotted key parts"), std::string::npos) << r.error().message;
-    r = normaliseInitdata(encode(deep));
+    r = normaliseInitdata(encodeInitdata(deep));
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("dotted key parts"), std::string::npos) << r.error().message;
   }
@@ -174,7 +155,7 @@ TEST(InitdataTest, SizeLimits) {
   auto r = parseInitdataToml(kHead + "x = '" + std::string(kMaxInitdataBytes, 'a') + "'\n");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("above 256 KiB"), std::string::npos);
-  auto d = decodeInitdata(encode(kHead + "x = '" + std::string(4 << 20, 'a') + "'\n"));
+  auto d = decodeInitdata(encodeInitdata(kHead + "x = '" + std::string(4 << 20, 'a') + "'\n"));
   ASSERT_FALSE(d);
   EXPECT_NE(d.error().message.find("decompressed size above 256 KiB"), std::string::npos);
   EXPECT_FALSE(normaliseInitdata(std::string(kMaxInitdataBytes + 1, 'a')));

@@ -22,10 +22,12 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
+#include "base/accept_backoff.h"
 #include "base/log.h"
 
 namespace pp::net {
@@ -44,55 +46,6 @@ template <typename T>
 struct IsTlsStream : std::false_type {};
 template <typename T>
 struct IsTlsStream<asio::ssl::stream<T>> : std::true_type {};
-
-// The accept loop's back-off and rate-limited log mirror ttrpc/listener.cc (LogLimiter,
-// AcceptBackoff); sharing one copy would mean moving them into src/base.
-
-// Warnings a peer can trigger at will (accept failures, failed handshakes): at most one line
-// a second, which counts the lines held back since the last one. Thread-safe (unlike the
-// ttrpc one), because handshakes fail on any connection's strand.
-class LogLimiter {
- public:
-  template <typename... Args>
-  void warn(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
-    std::lock_guard lock(mutex_);
-    auto now = Clock::now();
-    if (last_ && now - *last_ < 1s) {
-      ++suppressed_;
-      return;
-    }
-    std::string line = fmt::format(f, std::forward<Args>(args)...);
-    if (suppressed_ > 0) line += fmt::format(" ({} similar messages suppressed)", suppressed_);
-    log::warn(component, "{}", line);
-    last_ = now;
-    suppressed_ = 0;
-  }
-
- private:
-  std::mutex mutex_;
-  std::optional<Clock::time_point> last_;
-  size_t suppressed_ = 0;
-};
-
-// After a failed accept. Out of descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS,
-// ENOMEM), accept fails again at once until something is closed: retrying immediately spins a
-// core and floods the log, so wait, from 10 ms doubling up to 1 s, until an accept succeeds.
-class AcceptBackoff {
- public:
-  // Logs the error (rate-limited) and returns how long to wait before the next accept.
-  Clock::duration onError(const asio::error_code& ec, std::string_view component) {
-    log_.warn(component, "accept: {}", ec.message());
-    // The peer reset a connection still in the backlog: nothing to wait for.
-    if (ec == asio::error::connection_aborted) return Clock::duration::zero();
-    backoff_ = std::clamp<Clock::duration>(2 * backoff_, 10ms, 1s);
-    return backoff_;
-  }
-  void onSuccess() { backoff_ = Clock::duration::zero(); }
-
- private:
-  Clock::duration backoff_ = Clock::duration::zero();
-  LogLimiter log_;
-};
 
 // Finds where a request head ends (its empty line) in the bytes the parser consumed, to tell
 // the header timeout from the request timeout. Empty lines before the request line do not
@@ -256,7 +209,7 @@ struct HttpServer::Impl {
   // Kept-alive connections waiting for their next request, longest waiting first.
   std::mutex idleMutex;
   std::list<std::weak_ptr<IdleConnection>> idleConnections;
-  LogLimiter handshakeLog;
+  log::RateLimitedWarning handshakeLog;
   std::mutex stopMutex;
   bool stopped = false;
 
@@ -370,6 +323,10 @@ Status HttpServer::Impl::listenUnix() {
 template <typename Acceptor, typename Spawn>
 asio::awaitable<void> HttpServer::Impl::acceptLoop(Acceptor& acceptor, Spawn spawnConnection) {
   AcceptBackoff backoff;
+  asio::error_code ignored;
+  std::ostringstream endpoint;  // host:port, or the unix socket's path
+  endpoint << acceptor.local_endpoint(ignored);
+  const std::string where = endpoint.str();
   for (;;) {
     if (!co_await waitForRoom(acceptor)) co_return;
     // Each connection gets its own strand, so that with several threads its serving coroutine
@@ -379,7 +336,7 @@ asio::awaitable<void> HttpServer::Impl::acceptLoop(Acceptor& acceptor, Spawn spa
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // A connection that ends meanwhile frees a descriptor and cuts the wait short.
-      wake->expires_after(backoff.onError(ec, options.name));
+      wake->expires_after(backoff.onError(ec, options.name, where));
       co_await wake->async_wait(kTuple);
       continue;
     }

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "base/accept_backoff.h"
 #include "base/log.h"
 
 namespace pp::ttrpc {
@@ -23,49 +24,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
-
-// Warnings a peer can trigger at will (accept failures, failed handshakes): at most one line a
-// second, which counts the lines held back since the last one.
-class LogLimiter {
- public:
-  template <typename... Args>
-  void warn(fmt::format_string<Args...> f, Args&&... args) {
-    auto now = Clock::now();
-    if (last_ && now - *last_ < 1s) {
-      ++suppressed_;
-      return;
-    }
-    std::string line = fmt::format(f, std::forward<Args>(args)...);
-    if (suppressed_ > 0) line += fmt::format(" ({} similar messages suppressed)", suppressed_);
-    log::warn("ttrpc", "{}", line);
-    last_ = now;
-    suppressed_ = 0;
-  }
-
- private:
-  std::optional<Clock::time_point> last_;
-  size_t suppressed_ = 0;
-};
-
-// After a failed accept. Out of descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS,
-// ENOMEM), accept fails again at once until something is closed: retrying immediately spins a
-// core and floods the log, so wait, from 10 ms doubling up to 1 s, until an accept succeeds.
-class AcceptBackoff {
- public:
-  // Logs the error (rate-limited) and returns how long to wait before the next accept.
-  Clock::duration onError(const asio::error_code& ec, const std::string& where) {
-    log_.warn("accept on {}: {}", where, ec.message());
-    // The peer reset a connection still in the backlog: nothing to wait for.
-    if (ec == asio::error::connection_aborted) return Clock::duration::zero();
-    backoff_ = std::clamp<Clock::duration>(2 * backoff_, 10ms, 1s);
-    return backoff_;
-  }
-  void onSuccess() { backoff_ = Clock::duration::zero(); }
-
- private:
-  Clock::duration backoff_ = Clock::duration::zero();
-  LogLimiter log_;
-};
 
 class UnixListener final : public Listener, public std::enable_shared_from_this<UnixListener> {
  public:
@@ -80,7 +38,7 @@ class UnixListener final : public Listener, public std::enable_shared_from_this<
       auto [ec, socket] = co_await self->acceptor_.async_accept(kUse);
       if (ec) {
         if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) break;
-        self->retry_.expires_after(self->backoff_.onError(ec, self->path_));
+        self->retry_.expires_after(self->backoff_.onError(ec, "ttrpc", self->path_));
         co_await self->retry_.async_wait(kUse);
         continue;
       }
@@ -133,7 +91,7 @@ class TcpListener final : public Listener, public std::enable_shared_from_this<T
       auto [ec, socket] = co_await self->acceptor_.async_accept(kUse);
       if (ec) {
         if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) break;
-        self->wake_.expires_after(self->backoff_.onError(ec, self->address_));
+        self->wake_.expires_after(self->backoff_.onError(ec, "ttrpc", self->address_));
         co_await self->wake_.async_wait(kUse);
         continue;
       }
@@ -155,7 +113,8 @@ class TcpListener final : public Listener, public std::enable_shared_from_this<T
     --self->handshakes_;
     self->wake_.cancel();
     if (!stream) {
-      self->rejected_.warn("rejected connection on {}: {}", self->address_, stream.error().message);
+      self->rejected_.warn("ttrpc", "rejected connection on {}: {}", self->address_,
+                           stream.error().message);
       co_return;
     }
     self->onStream_(std::move(*stream));
@@ -180,7 +139,7 @@ class TcpListener final : public Listener, public std::enable_shared_from_this<T
   std::atomic<size_t> handshakes_ = 0;
   asio::steady_timer wake_;  // accept back-off, or a free handshake slot
   AcceptBackoff backoff_;
-  LogLimiter rejected_;
+  log::RateLimitedWarning rejected_;
 };
 
 }  // namespace

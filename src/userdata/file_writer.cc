@@ -160,33 +160,12 @@ Result<std::vector<std::string>> cleanParts(std::string_view vmPath) {
   std::vector<std::string> parts;
   if (!splitClean(vmPath, parts)) {
     return fail(Code::kInvalidArgument,
-                "path " + quoteForLog(vmPath) + " is not a clean absolute path");
+                "path " + log::quote(vmPath) + " is not a clean absolute path");
   }
   return parts;
 }
 
 }  // namespace
-
-std::string quoteForLog(std::string_view text) {
-  constexpr size_t kMax = 200;
-  std::string out = "\"";
-  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-  if (text.size() > kMax) out += "...(" + std::to_string(text.size()) + " bytes)";
-  return out;
-}
 
 Result<std::string> readRegularFile(const std::string& path, size_t maxBytes) {
   return readRegularAt(AT_FDCWD, path.c_str(), path, maxBytes);

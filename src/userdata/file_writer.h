@@ -17,9 +17,6 @@
 
 namespace pp::userdata {
 
-// Quotes untrusted text for a log line: control and non-ASCII bytes escaped, cut at 200 bytes.
-std::string quoteForLog(std::string_view text);
-
 // Reads `path` only when it is a regular file: a final symbolic link is not followed, a FIFO or
 // device is refused (opened non-blocking, so a FIFO cannot hang us). At most maxBytes, else
 // OUT_OF_RANGE; a missing file is NOT_FOUND.

@@ -206,11 +206,5 @@ TEST(FileWriterTest, ProvisionWritesAuthJsonForRootOnly) {
   EXPECT_EQ(fileMode(root / "run/peerpod/apf.json"), 0644u);
 }
 
-TEST(FileWriterTest, QuotesUntrustedTextForLogs) {
-  EXPECT_EQ(quoteForLog("/run/x"), "\"/run/x\"");
-  EXPECT_EQ(quoteForLog("a\nb\"\x01"), "\"a\\x0ab\\\"\\x01\"");
-  EXPECT_NE(quoteForLog(std::string(300, 'a')).find("...(300 bytes)"), std::string::npos);
-}
-
 }  // namespace
 }  // namespace pp::userdata

@@ -25,7 +25,7 @@ Result<std::string> initdataDigest(std::string_view algorithm, std::string_view 
                      : algorithm == "sha512" ? EVP_sha512()
                                              : nullptr;
   if (md == nullptr) {
-    return fail(Code::kInvalidArgument, "initdata: algorithm " + quoteForLog(algorithm) +
+    return fail(Code::kInvalidArgument, "initdata: algorithm " + log::quote(algorithm) +
                                             " is not supported (sha256, sha384 or sha512)");
   }
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -40,7 +40,7 @@ Result<Initdata> parseInitdataToml(std::string_view text) {
   auto doc = cloudinit::parseInitdataToml(text);
   if (!doc) return fail(doc.error());
   for (const auto& key : doc->unknownKeys)
-    log::warn(kLog, "initdata: ignoring unknown key {}", quoteForLog(key));
+    log::warn(kLog, "initdata: ignoring unknown key {}", log::quote(key));
   Initdata out;
   out.algorithm = std::move(doc->algorithm);
   out.version = std::move(doc->version);
@@ -73,7 +73,7 @@ Status extractInitdata(const FileWriter& writer) {
     if (!parsed) return fail(parsed.error().wrap(std::string(kInitdataPath)));
     initdata = std::move(*parsed);
     log::info(kLog, "initdata: {} version {}, {} data entries", initdata.algorithm,
-              quoteForLog(initdata.version), initdata.data.size());
+              log::quote(initdata.version), initdata.data.size());
   } else {
     auto parsed = parseInitdataToml(kDefaultInitdataToml);
     if (!parsed) return fail(parsed.error());
@@ -86,7 +86,7 @@ Status extractInitdata(const FileWriter& writer) {
       log::error(
           kLog,
           "initdata: refusing data entry {}: only aa.toml, cdh.toml and policy.rego are written",
-          quoteForLog(key));
+          log::quote(key));
     }
   }
   // Each attestation file is exactly initdata's entry: written when there is one, removed when

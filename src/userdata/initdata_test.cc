@@ -1,11 +1,11 @@
 // Initdata: TOML parsing, digests checked against known vectors and python3's hashlib, the
 // extraction whitelist and the default initdata.
-#include "userdata/initdata.h"
+#include "cloudinit/initdata.h"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include "base/encoding.h"
+#include "userdata/initdata.h"
 #include "userdata/test_util.h"
 #include "userdata/userdata.h"
 
@@ -13,24 +13,6 @@ namespace pp::userdata {
 namespace {
 
 using namespace testing;
-
-std::string gzip(const std::string& data) {
-  z_stream zs{};
-  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, data.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
-std::string encode(const std::string& toml) {
-  return encoding::base64Encode(gzip(toml));
-}
 
 const std::string kToml =
     "algorithm = \"sha384\"\n"
@@ -94,7 +76,7 @@ TEST(InitdataTest, StrictToml) {
 }
 
 TEST(InitdataTest, DecodesTheFileFormIgnoringLineBreaks) {
-  std::string enc = encode(kToml);
+  std::string enc = cloudinit::encodeInitdata(kToml);
   std::string wrapped;
   for (size_t i = 0; i < enc.size(); i += 76) wrapped += enc.substr(i, 76) + "\r\n";
   auto id = decodeInitdataFile(wrapped);
@@ -105,14 +87,14 @@ TEST(InitdataTest, DecodesTheFileFormIgnoringLineBreaks) {
   EXPECT_FALSE(decodeInitdataFile(encoding::base64Encode("not gzip")));
   EXPECT_FALSE(decodeInitdataFile(kToml));  // plain TOML is not the file format
   // A gzip bomb stops at the decompression limit.
-  auto bomb = decodeInitdataFile(encode(std::string(4 << 20, 'a')));
+  auto bomb = decodeInitdataFile(cloudinit::encodeInitdata(std::string(4 << 20, 'a')));
   ASSERT_FALSE(bomb);
   EXPECT_NE(bomb.error().message.find("above 256 KiB"), std::string::npos);
 }
 
 TEST(InitdataTest, ExtractsOnlyWhitelistedFilesAndTheDigest) {
   TempRoot root;
-  writeText(root / "run/peerpod/initdata", encode(kToml) + "\n");
+  writeText(root / "run/peerpod/initdata", cloudinit::encodeInitdata(kToml) + "\n");
   FileWriter w(root.str());
   ASSERT_TRUE(extractInitdata(w));
   EXPECT_EQ(readText(root / "run/peerpod/aa.toml"),
@@ -159,7 +141,7 @@ TEST(InitdataTest, AttestationFilesAreExactlyInitdatasEntries) {
   const std::string toml =
       "algorithm = \"sha256\"\nversion = \"0.1.0\"\n[data]\n\"aa.toml\" = \"owner\"\n";
   TempRoot root;
-  writeText(root / "run/peerpod/initdata", encode(toml));
+  writeText(root / "run/peerpod/initdata", cloudinit::encodeInitdata(toml));
   writeText(root / "run/peerpod/cdh.toml", "[kbc]\nurl = \"http://attacker\"\n");
   FileWriter w(root.str());
   ASSERT_TRUE(extractInitdata(w));
@@ -177,8 +159,8 @@ TEST(InitdataTest, DeepDottedKeysAreRefusedWithoutCrashing) {
   auto r = parseInitdataToml(deep);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("dotted key"), std::string::npos) << r.error().message;
-  auto file = decodeInitdataFile(
-      encode(std::string(250000, ' ') + "algorithm = \"sha256\"\nversion = \"1\"\n"));
+  auto file = decodeInitdataFile(cloudinit::encodeInitdata(
+      std::string(250000, ' ') + "algorithm = \"sha256\"\nversion = \"1\"\n"));
   EXPECT_TRUE(file) << file.error().message;
 }
 

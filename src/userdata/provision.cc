@@ -96,7 +96,7 @@ Status provisionFiles(const Config& config) {
             kLog,
             "refusing write_files path {}: attestation configuration is taken from initdata only, "
             "whose digest the pod VM attests",
-            quoteForLog(f.path));
+            log::quote(f.path));
         continue;
       }
       if (!FileWriter::isAllowed(f.path, kWriteFilesWhitelist)) {
@@ -105,7 +105,7 @@ Status provisionFiles(const Config& config) {
             kLog,
             "refusing write_files path {}: process-user-data only writes /run/peerpod/{{apf.json, "
             "auth.json, initdata, scratch-space.marker}}",
-            quoteForLog(f.path));
+            log::quote(f.path));
         continue;
       }
       // auth.json holds registry credentials: root only (upstream writes it 0644).

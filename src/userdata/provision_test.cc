@@ -1,13 +1,13 @@
 // provision-files end to end on a temporary root: whitelist, malicious documents, initdata,
 // retries until the data appears, and the timeout.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <atomic>
 #include <thread>
 
 #include "base/encoding.h"
 #include "cloudinit/cloud_config.h"
+#include "cloudinit/initdata.h"
 #include "userdata/initdata.h"
 #include "userdata/test_util.h"
 #include "userdata/userdata.h"
@@ -18,20 +18,6 @@ namespace {
 using namespace testing;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-std::string gzip(const std::string& data) {
-  z_stream zs{};
-  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, data.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
 
 const std::string kInitdataToml =
     "algorithm = \"sha256\"\nversion = \"0.1.0\"\n\n[data]\n"
@@ -54,7 +40,7 @@ std::string adaptorUserData() {
   return cloudinit::renderCloudConfig({
       {"/run/peerpod/apf.json", R"({"pod-name":"nginx","pod-namespace":"default"})"},
       {"/run/peerpod/auth.json", R"({"auths":{}})"},
-      {"/run/peerpod/initdata", encoding::base64Encode(gzip(kInitdataToml))},
+      {"/run/peerpod/initdata", cloudinit::encodeInitdata(kInitdataToml)},
       {"/run/peerpod/scratch-space.marker", ""},
   });
 }

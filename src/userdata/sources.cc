@@ -275,9 +275,9 @@ std::unique_ptr<Source> detectSource(const Config& config, const net::HttpClient
   const std::string dmiVendor = dmiSystemVendor(config.root);
   const std::string dmiProduct = dmiProductName(config.root);
   log::info(kLog, "no NoCloud user data; hypervisor {}, DMI system vendor {}, product {}",
-            hypervisor.empty() ? "none" : quoteForLog(hypervisor),
-            dmiVendor.empty() ? "unknown" : quoteForLog(dmiVendor),
-            dmiProduct.empty() ? "unknown" : quoteForLog(dmiProduct));
+            hypervisor.empty() ? "none" : log::quote(hypervisor),
+            dmiVendor.empty() ? "unknown" : log::quote(dmiVendor),
+            dmiProduct.empty() ? "unknown" : log::quote(dmiProduct));
   if (hypervisor == kHypervisorMicrosoft) return makeAzureSource(config, http);
   if (dmiVendor == kDmiVendorAws) return makeAwsSource(config, http);
   if (dmiVendor == kDmiVendorGoogle || dmiProduct == kDmiProductGce)

@@ -57,22 +57,25 @@ inline std::string readText(const fs::path& p) {
 inline std::set<std::string> listFiles(const fs::path& dir) {
   std::set<std::string> out;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); ++it) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       it != fs::recursive_directory_iterator(); ++it) {
     if (!it->is_directory() || it->is_symlink()) out.insert(fs::relative(it->path(), dir).string());
   }
   return out;
 }
 
 inline mode_t fileMode(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   ::lstat(p.c_str(), &st);
   return st.st_mode & 07777;
 }
 
 // hashlib's hex digest of a file, computed by python3: a check independent of our code.
 inline std::string pythonDigest(const std::string& algorithm, const fs::path& file) {
-  std::string cmd = "python3 -c 'import hashlib,sys; print(hashlib.new(sys.argv[1], open(sys.argv[2], \"rb\").read()).hexdigest())' " +
-                    algorithm + " '" + file.string() + "'";
+  std::string cmd =
+      "python3 -c 'import hashlib,sys; print(hashlib.new(sys.argv[1], open(sys.argv[2], "
+      "\"rb\").read()).hexdigest())' " +
+      algorithm + " '" + file.string() + "'";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return "";
   char buf[256] = {};

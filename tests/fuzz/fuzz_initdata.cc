@@ -7,35 +7,18 @@
 // - normaliseInitdata accepts plain TOML exactly when parseInitdataToml does, and what it
 //   returns decodes back to the same TOML;
 // - decodeInitdata(base64(gzip(x))) agrees with parseInitdataToml(x).
-#include <zlib.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
-#include "base/encoding.h"
 #include "cloudinit/initdata.h"
 
 namespace {
 
 void check(bool ok) {
   if (!ok) std::abort();
-}
-
-std::string gzip(std::string_view data) {
-  z_stream zs{};
-  deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, data.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
 }
 
 }  // namespace
@@ -50,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(!doc->version.empty());
   }
 
-  const std::string encoded = pp::encoding::base64Encode(gzip(input));
+  const std::string encoded = encodeInitdata(input);
   auto decoded = decodeInitdata(encoded);
   if (encoded.size() <= kMaxInitdataBytes) {
     check(decoded.has_value() == doc.has_value());

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <asio/thread_pool.hpp>
 #include <cstdio>
@@ -19,8 +18,8 @@
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/sandbox_manager.h"
 #include "apf/apf_config.h"
-#include "base/encoding.h"
 #include "cloudinit/cloud_config.h"
+#include "cloudinit/initdata.h"
 #include "fake_provider.h"
 #include "hypervisor/hypervisor.pb.h"
 #include "podvminfo/podvminfo.pb.h"
@@ -380,20 +379,6 @@ TEST_F(AdaptorChainTest, BadCreateVmInputIsInvalidArgument) {
   EXPECT_EQ(a.manager().sandboxCount(), 0u);
 }
 
-std::string gzip(const std::string& data) {
-  z_stream zs{};
-  deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, data.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
 // The security review's finding: a few hundred bytes of cc_init_data annotation made the
 // adaptor overflow its stack (std::regex over 250 000 blanks; toml++ over deep dotted keys).
 // Now each is a clear INVALID_ARGUMENT and the adaptor goes on serving.
@@ -402,10 +387,10 @@ TEST_F(AdaptorChainTest, HostileInitdataAnnotationIsRefusedAndTheAdaptorLives) {
   std::string dotted = "a";
   for (int i = 0; i < 120000; ++i) dotted += ".a";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {encoding::base64Encode(gzip(std::string(250000, ' '))), "`algorithm` is missing"},
-      {encoding::base64Encode(gzip(std::string(250000, '\n') + "version = 1")),
+      {cloudinit::encodeInitdata(std::string(250000, ' ')), "`algorithm` is missing"},
+      {cloudinit::encodeInitdata(std::string(250000, '\n') + "version = 1"),
        "`version` is not a string"},
-      {encoding::base64Encode(gzip(dotted + " = 1\n")), "dotted key parts"},
+      {cloudinit::encodeInitdata(dotted + " = 1\n"), "dotted key parts"},
       {std::string(250000, ' ') + "x", "not valid TOML"},
   };
   int n = 10;
