@@ -20,12 +20,13 @@ std::string envOr(const char* name, const std::string& fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
-// Who this adaptor is, for the node owner annotation: the pod name (DaemonSet pods have
-// unique names), else host name and process id.
+// Who this adaptor is, for the node owner annotation: the pod's UID from the downward API, as
+// upstream. Manifests that pass only POD_NAME still get an owner check (DaemonSet pods have
+// unique names); outside a pod, host name and process id.
 std::string adaptorIdentity() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  return envOr("POD_NAME", std::string(host) + "-" + std::to_string(::getpid()));
+  return envOr("POD_UID", envOr("POD_NAME", std::string(host) + "-" + std::to_string(::getpid())));
 }
 
 }  // namespace

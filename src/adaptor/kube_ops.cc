@@ -292,7 +292,11 @@ Status KubeOps::advertiseCapacity(int64_t limit) {
     log::info("kube", "-peerpods-limit-per-node is negative: not advertising {}", kVmResource);
     return {};
   }
-  Json owner{{"metadata", {{"annotations", {{kOwnerAnnotation, options_.ownerId}}}}}};
+  // Dropping the old name makes an adaptor of an earlier release, still stopping, see that it
+  // no longer owns the node (its removal tests that annotation).
+  Json owner{{"metadata",
+              {{"annotations",
+                {{kOwnerAnnotation, options_.ownerId}, {kLegacyOwnerAnnotation, nullptr}}}}}};
   if (auto r =
           client_->patch(res::kNodes, "", options_.nodeName, k8s::PatchType::kMergePatch, owner);
       !r) {
@@ -314,6 +318,18 @@ Status KubeOps::advertiseCapacity(int64_t limit) {
 
 void KubeOps::withdrawCapacity() {
   if (options_.nodeName.empty() || !advertised_.exchange(false)) return;
+  // advertiseCapacity removed the old name, so finding it means an adaptor of an earlier
+  // release (a rollback) took the node over after us. JSON Patch cannot test for an absent
+  // key, hence the read first; the window until the patch below is one round trip.
+  if (auto node = client_->get(res::kNodes, "", options_.nodeName); node) {
+    auto annotations = (*node)["metadata"].value("annotations", Json::object());
+    if (auto it = annotations.find(kLegacyOwnerAnnotation); it != annotations.end()) {
+      log::info("kube",
+                "node {}: an earlier adaptor release ({}={}) owns it now; capacity left as is",
+                options_.nodeName, kLegacyOwnerAnnotation, it->dump());
+      return;
+    }
+  }
   // The test op makes the removal conditional, in one request, on this adaptor still being
   // the node's owner: a newer adaptor that took over keeps its capacity.
   Json ownerTest{{"op", "test"},

@@ -6,8 +6,10 @@
 //    so that a slow API server never holds up StartVM;
 //  - the pod's and its service account's image-pull secrets merged into auth.json;
 //  - the node's kata.peerpods.io/vm capacity, advertised at start and withdrawn at shutdown
-//    only by the adaptor that still owns the node (annotation peerpods.io/caa-owner), so that
-//    during a rolling update the old adaptor cannot remove what the new one advertised.
+//    only by the adaptor that still owns the node (annotation kata.peerpods.io/caa-owner = the
+//    adaptor pod's UID, as upstream), so that during a rolling update the old adaptor cannot
+//    remove what the new one advertised. Our earlier releases used peerpods.io/caa-owner = the
+//    pod's name; it is recognised too, so a rolling update from or back to them is safe.
 #pragma once
 
 #include <atomic>
@@ -26,12 +28,14 @@
 namespace pp::adaptor {
 
 inline constexpr const char* kVmResource = "kata.peerpods.io/vm";
-inline constexpr const char* kOwnerAnnotation = "peerpods.io/caa-owner";
+inline constexpr const char* kOwnerAnnotation = "kata.peerpods.io/caa-owner";
+// The owner annotation of our releases before upstream's name was adopted.
+inline constexpr const char* kLegacyOwnerAnnotation = "peerpods.io/caa-owner";
 
 struct KubeOpsOptions {
   std::string cloudProvider;  // PeerPod spec.cloudProvider ($CLOUD_PROVIDER)
   std::string nodeName;       // $NODE_NAME; "" disables node capacity
-  std::string ownerId;        // this adaptor instance ($POD_NAME, else host and pid)
+  std::string ownerId;        // this adaptor instance ($POD_UID, else $POD_NAME, host and pid)
   size_t maxQueuedEvents = 1000;
 };
 

@@ -357,9 +357,14 @@ def check_objects(label, docs, provider=None):
             if probe.get("path") != "/startup" or probe.get("port") != PROBE_PORT:
                 problem(f"{label}: the adaptor's startup probe must be /startup on {PROBE_PORT} (-probe-port)")
             env_names = {e["name"] for e in c.get("env", [])}
-            for needed in ("NODE_NAME", "POD_NAME", "POD_NAMESPACE"):
+            for needed in ("NODE_NAME", "POD_NAME", "POD_NAMESPACE", "POD_UID"):
                 if needed in DIRECT_ENV and needed not in env_names:
                     problem(f"{label}: the adaptor reads {needed}; set it from the downward API")
+            # The node owner annotation holds the pod's UID, as upstream's chart passes it.
+            for e in c.get("env", []):
+                field = e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+                if e["name"] == "POD_UID" and field != "metadata.uid":
+                    problem(f"{label}: POD_UID must come from fieldRef metadata.uid, not {field}")
             refs = {(list(ef)[0], list(ef.values())[0]["name"]) for ef in c.get("envFrom", [])}
             if refs != {("configMapRef", "peer-pods-cm"), ("secretRef", "peer-pods-secret")}:
                 problem(f"{label}: the adaptor takes its environment from peer-pods-cm and peer-pods-secret")

@@ -339,9 +339,14 @@ TEST_F(AdaptorKubeTest, NodeCapacityIsWithdrawnOnlyByItsOwner) {
     auto& cap = node->at("status")["capacity"];
     return cap.contains("kata.peerpods.io/vm") ? cap["kata.peerpods.io/vm"].get<std::string>() : "";
   };
+  auto annotations = [&]() {
+    return api_->object("nodes", "", "node-1")->at("metadata").value("annotations", Json::object());
+  };
   KubeOps old(client_, {.nodeName = "node-1", .ownerId = "caa-old"});
   ASSERT_TRUE(old.advertiseCapacity(10));
   EXPECT_EQ(capacity(), "10");
+  // Upstream's key and value: the adaptor pod's UID under kata.peerpods.io/caa-owner.
+  EXPECT_EQ(annotations().value("kata.peerpods.io/caa-owner", ""), "caa-old");
   bool sawUpstreamPatch = false;
   for (auto& r : api_->requests()) {
     if (r.method == "PATCH" && r.path == "/api/v1/nodes/node-1/status") {
@@ -359,12 +364,10 @@ TEST_F(AdaptorKubeTest, NodeCapacityIsWithdrawnOnlyByItsOwner) {
   ASSERT_TRUE(next.advertiseCapacity(20));
   old.withdrawCapacity();
   EXPECT_EQ(capacity(), "20");  // upstream's race removed it here
+  EXPECT_EQ(annotations().value("kata.peerpods.io/caa-owner", ""), "caa-new");
   next.withdrawCapacity();
   EXPECT_EQ(capacity(), "");
-  EXPECT_FALSE(api_->object("nodes", "", "node-1")
-                   ->at("metadata")
-                   .value("annotations", Json::object())
-                   .contains("peerpods.io/caa-owner"));
+  EXPECT_FALSE(annotations().contains("kata.peerpods.io/caa-owner"));
 
   // A negative limit advertises nothing; no NODE_NAME touches no node.
   api_->clearRequests();
@@ -381,6 +384,45 @@ TEST_F(AdaptorKubeTest, NodeCapacityIsWithdrawnOnlyByItsOwner) {
   auto st = wrong.advertiseCapacity(10);
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("NotFound"), std::string::npos);
+}
+
+// Rolling update from (and back to) a peerpods release that marked the node with
+// peerpods.io/caa-owner = the pod's name: neither version removes what the other advertised.
+TEST_F(AdaptorKubeTest, NodeOwnerFromTheOldAnnotationIsRecognised) {
+  api_->seed("nodes",
+             Json{{"metadata",
+                   {{"name", "node-1"}, {"annotations", {{"peerpods.io/caa-owner", "caa-x1"}}}}},
+                  {"status", {{"capacity", {{"cpu", "8"}, {"kata.peerpods.io/vm", "10"}}}}}});
+  auto node = [&]() { return *api_->object("nodes", "", "node-1"); };
+  auto capacity = [&]() -> std::string {
+    auto cap = node()["status"]["capacity"];
+    return cap.contains("kata.peerpods.io/vm") ? cap["kata.peerpods.io/vm"].get<std::string>() : "";
+  };
+  // What the old release sends when it stops: remove the capacity if it still owns the node.
+  auto oldReleaseWithdraws = [&]() {
+    Json patch = Json::parse(R"([
+      {"op":"test","path":"/metadata/annotations/peerpods.io~1caa-owner","value":"caa-x1"},
+      {"op":"remove","path":"/status/capacity/kata.peerpods.io~1vm"}])");
+    return client_->patch(k8s::resources::kNodes, "", "node-1", k8s::PatchType::kJsonPatch, patch,
+                          "status");
+  };
+
+  KubeOps next(client_, {.nodeName = "node-1", .ownerId = "3f1c2a9e-uid"});
+  ASSERT_TRUE(next.advertiseCapacity(20));
+  auto ann = node()["metadata"]["annotations"];
+  EXPECT_EQ(ann.value("kata.peerpods.io/caa-owner", ""), "3f1c2a9e-uid");
+  EXPECT_FALSE(ann.contains("peerpods.io/caa-owner"));
+  EXPECT_FALSE(oldReleaseWithdraws());  // the old adaptor sees it is no longer the owner
+  EXPECT_EQ(capacity(), "20");
+
+  // Rolled back: the old release marks the node again after the new one advertised; the new
+  // one, stopping last, leaves the old release's capacity alone.
+  ASSERT_TRUE(
+      client_->patch(k8s::resources::kNodes, "", "node-1", k8s::PatchType::kMergePatch,
+                     Json{{"metadata", {{"annotations", {{"peerpods.io/caa-owner", "caa-x1"}}}}}}));
+  next.withdrawCapacity();
+  EXPECT_EQ(capacity(), "20");
+  EXPECT_EQ(node()["metadata"]["annotations"].value("peerpods.io/caa-owner", ""), "caa-x1");
 }
 
 Json peerPodOnNode(const std::string& name, const std::string& phase, bool ready,
@@ -416,11 +458,18 @@ TEST_F(AdaptorKubeTest, DaemonAdvertisesCapacityOnlyInKubernetes) {
   };
 
   ::setenv("NODE_NAME", "node-1", 1);
+  ::setenv("POD_UID", "0c6a31f2-7d5e-4a8b-9f00-5b1e2d3c4a5f",
+           1);  // the downward API's metadata.uid
   auto daemon = makeDaemon("a");
   daemon->setKubeConfig(api_->clientConfig());
   auto st = daemon->start();
+  ::unsetenv("POD_UID");
   ASSERT_TRUE(st) << st.error().toString();
   EXPECT_EQ(capacity(), "7");
+  EXPECT_EQ(api_->object("nodes", "", "node-1")
+                ->at("metadata")["annotations"]
+                .value("kata.peerpods.io/caa-owner", ""),
+            "0c6a31f2-7d5e-4a8b-9f00-5b1e2d3c4a5f");
   daemon->stop();
   EXPECT_EQ(capacity(), "");
 
