@@ -633,6 +633,27 @@ Flag::Flag(std::string name, std::string env, std::string usage, std::unique_ptr
   defaultIsZero_ = value_->isZero();
 }
 
+bool Flag::applyEnv(const std::string& name) {
+  std::optional<std::string> text = (*lookupEnv_)(name);
+  if (!text || text->empty()) return false;
+  if (auto s = value_->setFromEnv(*text); !s) {
+    // Upstream silently keeps the default; a warning tells the operator why their setting
+    // has no effect without stopping the daemon. The value is not logged: secrets are
+    // marked only after registration, so we cannot tell them apart here.
+    log::warn("flags", "ignoring environment variable {} for -{}: {}; keeping default {}", name,
+              name_, s.error().message, goQuote(defaultText_));
+    return false;
+  }
+  source_ = Source::kEnv;
+  return true;
+}
+
+Flag& Flag::alsoEnv(std::string name) {
+  envAliases_.push_back(std::move(name));
+  if (source_ == Source::kDefault) applyEnv(envAliases_.back());
+  return *this;
+}
+
 std::string_view Flag::source() const {
   switch (source_) {
     case Source::kDefault:
@@ -658,20 +679,8 @@ Flag& FlagSet::add(std::string name, std::string env, std::string usage,
     throw std::logic_error(name_ + " flag redefined: " + name);
   }
   auto flag = std::make_unique<Flag>(name, std::move(env), std::move(usage), std::move(value));
-  if (!flag->env().empty()) {
-    std::optional<std::string> text = env_(flag->env());
-    if (text && !text->empty()) {
-      if (auto s = flag->value().setFromEnv(*text); s) {
-        flag->source_ = Flag::Source::kEnv;
-      } else {
-        // Upstream silently keeps the default; a warning tells the operator why their setting
-        // has no effect without stopping the daemon. The value is not logged: secrets are
-        // marked only after registration, so we cannot tell them apart here.
-        log::warn("flags", "ignoring environment variable {} for -{}: {}; keeping default {}",
-                  flag->env(), flag->name(), s.error().message, goQuote(flag->defaultText()));
-      }
-    }
-  }
+  flag->lookupEnv_ = &env_;
+  if (!flag->env().empty()) flag->applyEnv(flag->env());
   Flag& ref = *flag;
   flags_.emplace(std::move(name), std::move(flag));
   return ref;

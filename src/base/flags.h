@@ -71,6 +71,12 @@ class Value {
   virtual void beginCommandLine() {}
 };
 
+// Reads an environment variable; nullopt when unset. Tests pass a map instead of the process
+// environment.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup processEnv();
+EnvLookup mapEnv(std::map<std::string, std::string> values);
+
 // One registered flag. add*() return it so that callers can mark it.
 class Flag {
  public:
@@ -98,10 +104,18 @@ class Flag {
     return *this;
   }
   bool isRequired() const { return required_; }
+  // Another environment variable for this flag, read only when env() is unset or empty: keeps a
+  // variable working after upstream renamed it. Applied at once, like env().
+  Flag& alsoEnv(std::string name);
+  const std::vector<std::string>& envAliases() const { return envAliases_; }
 
  private:
   friend class FlagSet;
   enum class Source { kDefault, kEnv, kCommandLine };
+
+  // Sets the value from variable `name` if it is set and non-empty; a value that does not parse
+  // is logged and ignored. True when the value was set.
+  bool applyEnv(const std::string& name);
 
   std::string name_;
   std::string env_;
@@ -112,6 +126,8 @@ class Flag {
   Source source_ = Source::kDefault;
   bool secret_ = false;
   bool required_ = false;
+  std::vector<std::string> envAliases_;
+  const EnvLookup* lookupEnv_ = nullptr;  // the owning FlagSet's
 };
 
 struct ParseResult {
@@ -120,12 +136,6 @@ struct ParseResult {
   // Arguments after the flags: from the first non-flag argument on, or after "--".
   std::vector<std::string> remaining;
 };
-
-// Reads an environment variable; nullopt when unset. Tests pass a map instead of the process
-// environment.
-using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
-EnvLookup processEnv();
-EnvLookup mapEnv(std::map<std::string, std::string> values);
 
 class FlagSet {
  public:

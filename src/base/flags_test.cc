@@ -171,6 +171,37 @@ TEST(FlagsTest, PrecedenceDefaultEnvFlag) {
   }
 }
 
+// A variable renamed upstream keeps working under its old name; the new name wins when both
+// are set, and the command line beats both.
+TEST(FlagsTest, EnvAliasIsReadWhenTheMainVariableIsEmpty) {
+  auto types = [](Env env, std::vector<std::string> args = {}) {
+    std::vector<std::string> v;
+    FlagSet fs("test", mapEnv(std::move(env)));
+    Flag& f = fs.stringListVar(&v, "machine-types", {}, "GCP_INSTANCE_TYPES", "types")
+                  .alsoEnv("GCP_MACHINE_TYPES");
+    EXPECT_EQ(f.env(), "GCP_INSTANCE_TYPES");
+    EXPECT_EQ(f.envAliases(), (std::vector<std::string>{"GCP_MACHINE_TYPES"}));
+    EXPECT_TRUE(fs.parse(args));
+    return std::pair{v, std::string(f.source())};
+  };
+  using Types = std::vector<std::string>;
+  EXPECT_EQ(types({}), std::pair(Types{}, std::string("default")));
+  EXPECT_EQ(types({{"GCP_MACHINE_TYPES", "a,b"}}), std::pair(Types{"a", "b"}, std::string("env")));
+  EXPECT_EQ(types({{"GCP_INSTANCE_TYPES", ""}, {"GCP_MACHINE_TYPES", "a"}}),
+            std::pair(Types{"a"}, std::string("env")));
+  EXPECT_EQ(types({{"GCP_INSTANCE_TYPES", "c"}, {"GCP_MACHINE_TYPES", "a"}}),
+            std::pair(Types{"c"}, std::string("env")));
+  EXPECT_EQ(types({{"GCP_MACHINE_TYPES", "a"}}, {"-machine-types=d"}),
+            std::pair(Types{"d"}, std::string("flag")));
+
+  // An alias that does not parse is ignored like the main variable.
+  int64_t n = 0;
+  FlagSet fs("test", mapEnv({{"OLD_LIMIT", "many"}}));
+  fs.intVar(&n, "limit", 3, "LIMIT", "limit").alsoEnv("OLD_LIMIT");
+  EXPECT_EQ(n, 3);
+  EXPECT_EQ(fs.lookup("limit")->source(), "default");
+}
+
 TEST(FlagsTest, EnvParsing) {
   struct Case {
     std::string var;

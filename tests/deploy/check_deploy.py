@@ -133,6 +133,11 @@ def flag_registrations(text):
     return out
 
 
+def env_aliases(text):
+    """Variables registered with Flag::alsoEnv (names kept after an upstream rename)."""
+    return set(re.findall(r'\.alsoEnv\("([A-Z][A-Z0-9_]+)"\)', text))
+
+
 def sources(rel_dir):
     base = os.path.join(ROOT, rel_dir)
     for dirpath, _, files in os.walk(base):
@@ -206,7 +211,7 @@ def check_rbac_covers(label, docs, account, namespace, calls):
 
 
 ADAPTOR_REGS = flag_registrations(read("src/adaptor/config.cc"))
-ADAPTOR_ENV = {env for _, env, _ in ADAPTOR_REGS if env}
+ADAPTOR_ENV = {env for _, env, _ in ADAPTOR_REGS if env} | env_aliases(read("src/adaptor/config.cc"))
 for text in list(sources("src/adaptor")) + list(sources("cmd/cloud-api-adaptor")) + list(sources("src/providers")):
     DIRECT_ENV |= {e for e in getenv_names(text) if not e.startswith("KUBERNETES_")}
 
@@ -214,7 +219,8 @@ for text in list(sources("src/adaptor")) + list(sources("cmd/cloud-api-adaptor")
 def provider_env(provider):
     folder = os.path.join("src/providers", provider)
     if os.path.isdir(os.path.join(ROOT, folder)):
-        return {env for text in sources(folder) for _, env, _ in flag_registrations(text) if env}
+        return {env for text in sources(folder)
+                for env in {e for _, e, _ in flag_registrations(text) if e} | env_aliases(text)}
     return set(UPSTREAM_PROVIDER_ENV[provider].split())
 
 

@@ -35,12 +35,14 @@ std::string seriesOf(const std::string& machineType) {
 // Splits an image reference into project and image (or "family/<f>"), as upstream accepts
 // them: "projects/P/global/images/I", "/projects/...", a full https URL, or a bare name in the
 // configured project.
-std::pair<std::string, std::string> splitImage(const std::string& image, const std::string& project) {
+std::pair<std::string, std::string> splitImage(const std::string& image,
+                                               const std::string& project) {
   std::vector<std::string> parts;
   size_t start = 0;
   while (start <= image.size()) {
     size_t slash = image.find('/', start);
-    parts.push_back(image.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    parts.push_back(
+        image.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
@@ -63,7 +65,10 @@ std::string labelValue(std::string_view text) {
     if (out.size() == 63) break;
     unsigned char u = static_cast<unsigned char>(c);
     if (std::isupper(u)) c = static_cast<char>(std::tolower(u));
-    out.push_back(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '-');
+    out.push_back(std::islower(static_cast<unsigned char>(c)) ||
+                          std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '_'
+                      ? c
+                      : '-');
   }
   return out;
 }
@@ -80,8 +85,9 @@ void registerGcpFlags(flags::FlagSet& fs, GcpConfig& c) {
                "Pod VM instance type");
   fs.stringVar(&c.network, "network", "", "GCP_NETWORK", "Network ID to be used for the Pod VMs")
       .required();
-  fs.stringVar(&c.subnetwork, "subnetwork", "", "GCP_SUBNETWORK",
-               "Subnetwork ID to be used for the Pod VMs (required for custom subnet mode networks)");
+  fs.stringVar(
+      &c.subnetwork, "subnetwork", "", "GCP_SUBNETWORK",
+      "Subnetwork ID to be used for the Pod VMs (required for custom subnet mode networks)");
   fs.stringVar(&c.diskType, "disk-type", "pd-standard", "GCP_DISK_TYPE",
                "Any GCP disk type (pd-standard, pd-ssd, pd-balanced or pd-extreme)");
   fs.boolVar(&c.disableCvm, "disable-cvm", false, "DISABLECVM", "Use non-CVMs for peer pods");
@@ -95,10 +101,13 @@ void registerGcpFlags(flags::FlagSet& fs, GcpConfig& c) {
   fs.keyValueVar(&c.tags, "tags", {}, "TAGS",
                  "List of tags to be added to the Pod VMs. Tags must already exist in the GCP "
                  "project. Format: key1=value1,key2=value2");
-  // Ours.
-  fs.stringListVar(&c.machineTypes, "machine-types", {}, "GCP_MACHINE_TYPES",
+  // Upstream's variable; GCP_MACHINE_TYPES is what our earlier releases read, kept so that
+  // their manifests still work.
+  fs.stringListVar(&c.machineTypes, "machine-types", {}, "GCP_INSTANCE_TYPES",
                    "Machine types the sizing annotations may choose from, comma separated (empty: "
-                   "the zone's types of the same series as -machine-type)");
+                   "the zone's types of the same series as -machine-type)")
+      .alsoEnv("GCP_MACHINE_TYPES");
+  // Ours.
   fs.boolVar(&c.externalNat, "gcp-external-nat", true, "GCP_EXTERNAL_NAT",
              "Give pod VMs an external NAT address (as upstream always does); turn off when Cloud "
              "NAT or Private Google Access provides egress. -use-public-ip needs it");
@@ -131,8 +140,9 @@ Result<std::unique_ptr<GcpProvider>> GcpProvider::create(const GcpConfig& config
     return fail(Code::kInvalidArgument, "gcp: -root-volume-size must not be negative");
   if (!config.confidentialType.empty() && config.confidentialType != "SEV" &&
       config.confidentialType != "SEV_SNP" && config.confidentialType != "TDX") {
-    return fail(Code::kInvalidArgument, "gcp: -confidential-type must be SEV, SEV_SNP or TDX, not \"" +
-                                            config.confidentialType + "\"");
+    return fail(Code::kInvalidArgument,
+                "gcp: -confidential-type must be SEV, SEV_SNP or TDX, not \"" +
+                    config.confidentialType + "\"");
   }
   if (config.usePublicIp && !config.externalNat)
     return fail(Code::kInvalidArgument, "gcp: -use-public-ip needs -gcp-external-nat");
@@ -161,13 +171,16 @@ Result<std::unique_ptr<GcpProvider>> GcpProvider::create(const GcpConfig& config
   p->compute_ = std::make_unique<ComputeClient>(p->deps_.http, p->deps_.tokens, o);
   log::info(kLog, "project {}, zone {}, machine type {}, endpoint {}, {}", c.projectId, c.zone,
             c.machineType, c.computeEndpoint,
-            c.disableCvm ? std::string("confidential VMs off")
-                         : "confidential type " + (c.confidentialType.empty() ? std::string("(unset)") : c.confidentialType));
+            c.disableCvm
+                ? std::string("confidential VMs off")
+                : "confidential type " +
+                      (c.confidentialType.empty() ? std::string("(unset)") : c.confidentialType));
   return p;
 }
 
 Result<std::string> GcpProvider::machineTypeFor(const InstanceSpec& spec) {
-  bool sizing = spec.instanceType.empty() && (spec.gpus > 0 || (spec.vcpus > 0 && spec.memoryMiB > 0));
+  bool sizing =
+      spec.instanceType.empty() && (spec.gpus > 0 || (spec.vcpus > 0 && spec.memoryMiB > 0));
   std::lock_guard lock(lookupMu_);
   if (sizing && !typesLoaded_) {
     auto table = compute_->listMachineTypes(config_.machineTypes);
@@ -193,7 +206,8 @@ Result<std::string> GcpProvider::sourceImage(const InstanceSpec& spec) const {
   if (!spec.image.empty()) return spec.image;  // the annotation is used verbatim, as upstream
   if (config_.imageName.empty())
     return fail(Code::kInvalidArgument, "gcp: no pod VM image: set -image-name (PODVM_IMAGE_NAME)");
-  if (hasAnyPrefix(config_.imageName, {"projects/", "/projects", "https"})) return config_.imageName;
+  if (hasAnyPrefix(config_.imageName, {"projects/", "/projects", "https"}))
+    return config_.imageName;
   return "projects/" + config_.projectId + "/global/images/" + config_.imageName;
 }
 
@@ -229,7 +243,8 @@ Result<std::map<std::string, std::string>> GcpProvider::resourceManagerTags() {
     if (!name.is_string() || !parent.is_string() ||
         name.get<std::string>().rfind("tagValues/", 0) != 0 ||
         parent.get<std::string>().rfind("tagKeys/", 0) != 0) {
-      return fail(Code::kInternal, "gcp: tag " + key + "=" + value + ": answer without tagValues/ name or tagKeys/ parent");
+      return fail(Code::kInternal, "gcp: tag " + key + "=" + value +
+                                       ": answer without tagValues/ name or tagKeys/ parent");
     }
     ids[parent.get<std::string>()] = name.get<std::string>();
   }
@@ -275,8 +290,8 @@ Result<json> GcpProvider::instanceBody(const CreateRequest& req) {
   }
   if (auto sub = subnetworkPath(); !sub.empty()) nic["subnetwork"] = sub;
   if (c.externalNat) {
-    nic["accessConfigs"] =
-        json::array({{{"name", "External NAT"}, {"type", "ONE_TO_ONE_NAT"}, {"networkTier", "STANDARD"}}});
+    nic["accessConfigs"] = json::array(
+        {{{"name", "External NAT"}, {"type", "ONE_TO_ONE_NAT"}, {"networkTier", "STANDARD"}}});
   }
   nic["stackType"] = "IPV4_ONLY";
 
@@ -288,17 +303,17 @@ Result<json> GcpProvider::instanceBody(const CreateRequest& req) {
   json body = {
       {"name", req.instanceName},
       {"machineType", "zones/" + c.zone + "/machineTypes/" + *type},
-      {"disks",
-       json::array({{{"boot", true},
-                     {"autoDelete", true},
-                     {"type", "PERSISTENT"},
-                     {"initializeParams",
-                      {{"sourceImage", *image},
-                       {"diskSizeGb", std::to_string(*disk)},
-                       {"diskType", "zones/" + c.zone + "/diskTypes/" + c.diskType}}}}})},
+      {"disks", json::array({{{"boot", true},
+                              {"autoDelete", true},
+                              {"type", "PERSISTENT"},
+                              {"initializeParams",
+                               {{"sourceImage", *image},
+                                {"diskSizeGb", std::to_string(*disk)},
+                                {"diskType", "zones/" + c.zone + "/diskTypes/" + c.diskType}}}}})},
       {"metadata",
-       {{"items", json::array({{{"key", "user-data"}, {"value", encoding::base64Encode(req.userData)}},
-                               {{"key", "user-data-encoding"}, {"value", "base64"}}})}}},
+       {{"items",
+         json::array({{{"key", "user-data"}, {"value", encoding::base64Encode(req.userData)}},
+                      {{"key", "user-data-encoding"}, {"value", "base64"}}})}}},
       {"networkInterfaces", json::array({nic})},
       {"labels", labels},
   };
@@ -353,7 +368,8 @@ Result<Instance> GcpProvider::createInstance(const CreateRequest& req) {
 }
 
 Status GcpProvider::deleteInstance(const std::string& id) {
-  if (id.empty() || id.size() > 63) return fail(Code::kInvalidArgument, "gcp: bad instance name \"" + id + "\"");
+  if (id.empty() || id.size() > 63)
+    return fail(Code::kInvalidArgument, "gcp: bad instance name \"" + id + "\"");
   auto st = compute_->deleteInstance(id);
   if (st) log::info(kLog, "deleted instance {}", id);
   return st;
@@ -361,10 +377,13 @@ Status GcpProvider::deleteInstance(const std::string& id) {
 
 Status GcpProvider::verifyConfig() {
   if (!config_.disableCvm && config_.confidentialType.empty())
-    return fail(Code::kInvalidArgument, "gcp: -confidential-type (GCP_CONFIDENTIAL_TYPE) is required unless DISABLECVM=true");
+    return fail(
+        Code::kInvalidArgument,
+        "gcp: -confidential-type (GCP_CONFIDENTIAL_TYPE) is required unless DISABLECVM=true");
   auto image = sourceImage({});
   if (!image) return fail(image.error());
-  if (auto d = diskSizeGb(*image); !d) return fail(d.error().wrap("gcp: checking the pod VM image"));
+  if (auto d = diskSizeGb(*image); !d)
+    return fail(d.error().wrap("gcp: checking the pod VM image"));
   if (auto t = compute_->listMachineTypes({config_.machineType}); !t)
     return fail(t.error().wrap("gcp: checking -machine-type"));
   if (!config_.tags.empty()) {

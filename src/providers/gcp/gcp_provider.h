@@ -5,10 +5,10 @@
 // Differences from upstream, on purpose:
 // - a create that fails after instances.insert deletes the instance, so nothing leaks;
 // - inserts and deletes carry a requestId and are retried on rate limits and 5xx;
-// - sizing annotations are honoured (upstream ignores them on GCP): the machine type is chosen
-//   from -machine-types (GCP_MACHINE_TYPES) or, when that is empty, from the zone's machine
+// - sizing annotations choose the machine type from -machine-types (GCP_INSTANCE_TYPES as
+//   upstream, or our earlier GCP_MACHINE_TYPES) or, when that is empty, from the zone's machine
 //   types of the same series as -machine-type (e2-medium: e2-*), which keeps a confidential
-//   type's series; the configured machine type stays the default;
+//   type's series (upstream then has -machine-type alone); the configured type stays the default;
 // - resource manager tags (-tags) are set at insert time (instance params.resourceManagerTags),
 //   not bound afterwards, so an instance never exists half-tagged;
 // - instances carry peerpods-* labels, so orphans can be listed (listInstances);
@@ -19,10 +19,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/flags.h"
 #include "net/http_client.h"
@@ -37,7 +36,8 @@ inline constexpr char kLabelSandbox[] = "peerpods-sandbox";
 inline constexpr char kLabelPod[] = "peerpods-pod";
 inline constexpr char kLabelNamespace[] = "peerpods-namespace";
 inline constexpr char kLabelNode[] = "peerpods-node";
-inline constexpr char kDefaultResourceManagerEndpoint[] = "https://cloudresourcemanager.googleapis.com/v3";
+inline constexpr char kDefaultResourceManagerEndpoint[] =
+    "https://cloudresourcemanager.googleapis.com/v3";
 // GCE metadata values are limited to 256 KiB each.
 inline constexpr size_t kMaxUserDataBytes = 192 << 10;
 

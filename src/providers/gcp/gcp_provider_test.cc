@@ -74,9 +74,11 @@ class GcpProviderTest : public ::testing::Test {
 
 TEST_F(GcpProviderTest, FlagsAndEnvironmentAsUpstream) {
   GcpConfig c;
-  flags::FlagSet fs("gcp", flags::mapEnv({{"GCP_PROJECT_ID", "p9"}, {"GCP_ZONE", "europe-west4-a"},
+  flags::FlagSet fs("gcp", flags::mapEnv({{"GCP_PROJECT_ID", "p9"},
+                                          {"GCP_ZONE", "europe-west4-a"},
                                           {"GCP_MACHINE_TYPE", "n2d-standard-4"},
-                                          {"DISABLECVM", "true"}, {"TAGS", "env=prod, team=x"},
+                                          {"DISABLECVM", "true"},
+                                          {"TAGS", "env=prod, team=x"},
                                           {"GCP_CREDENTIALS", "{}"}}));
   registerGcpFlags(fs, c);
   EXPECT_EQ(c.projectId, "p9");
@@ -100,6 +102,24 @@ TEST_F(GcpProviderTest, FlagsAndEnvironmentAsUpstream) {
   EXPECT_EQ(c.confidentialType, "TDX");
 }
 
+// Upstream's GCP_INSTANCE_TYPES; our earlier GCP_MACHINE_TYPES still works when it is unset.
+TEST_F(GcpProviderTest, MachineTypesFromUpstreamsVariableOrOurs) {
+  auto machineTypes = [](std::map<std::string, std::string> env) {
+    GcpConfig c;
+    flags::FlagSet fs("gcp", flags::mapEnv(std::move(env)));
+    registerGcpFlags(fs, c);
+    EXPECT_EQ(fs.lookup("machine-types")->env(), "GCP_INSTANCE_TYPES");
+    return c.machineTypes;
+  };
+  using Types = std::vector<std::string>;
+  EXPECT_EQ(machineTypes({{"GCP_INSTANCE_TYPES", "n2d-standard-2, n2d-standard-4"}}),
+            (Types{"n2d-standard-2", "n2d-standard-4"}));
+  EXPECT_EQ(machineTypes({{"GCP_MACHINE_TYPES", "e2-small"}}), Types{"e2-small"});
+  EXPECT_EQ(
+      machineTypes({{"GCP_INSTANCE_TYPES", "c3-standard-4"}, {"GCP_MACHINE_TYPES", "e2-small"}}),
+      Types{"c3-standard-4"});
+}
+
 TEST_F(GcpProviderTest, CreateAndDelete) {
   auto p = make(baseConfig());
   ASSERT_TRUE(p);
@@ -115,19 +135,23 @@ TEST_F(GcpProviderTest, CreateAndDelete) {
   // Every API call carried a token the token endpoint issued for our signed JWT.
   auto tokens = fake.issuedTokens();
   ASSERT_EQ(tokens.size(), 1u);
-  for (const auto& c : fake.calls("/compute/v1/")) EXPECT_EQ(c.authorization, "Bearer " + tokens[0]);
+  for (const auto& c : fake.calls("/compute/v1/"))
+    EXPECT_EQ(c.authorization, "Bearer " + tokens[0]);
 
   auto inserts = fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances");
   ASSERT_EQ(inserts.size(), 1u);
   const json& b = inserts[0].body;
   EXPECT_EQ(b["name"], "podvm-nginx-0123abcd");
   EXPECT_EQ(b["machineType"], "zones/us-central1-a/machineTypes/e2-medium");
-  EXPECT_EQ(b["disks"][0]["initializeParams"]["sourceImage"], "projects/proj-1/global/images/podvm-image");
+  EXPECT_EQ(b["disks"][0]["initializeParams"]["sourceImage"],
+            "projects/proj-1/global/images/podvm-image");
   EXPECT_EQ(b["disks"][0]["initializeParams"]["diskSizeGb"], "10");
-  EXPECT_EQ(b["disks"][0]["initializeParams"]["diskType"], "zones/us-central1-a/diskTypes/pd-standard");
+  EXPECT_EQ(b["disks"][0]["initializeParams"]["diskType"],
+            "zones/us-central1-a/diskTypes/pd-standard");
   EXPECT_EQ(b["metadata"]["items"][0]["key"], "user-data");
-  EXPECT_EQ(encoding::base64Decode(b["metadata"]["items"][0]["value"].get<std::string>()).value_or(""),
-            request().userData);
+  EXPECT_EQ(
+      encoding::base64Decode(b["metadata"]["items"][0]["value"].get<std::string>()).value_or(""),
+      request().userData);
   EXPECT_EQ(b["metadata"]["items"][1]["value"], "base64");
   EXPECT_EQ(b["networkInterfaces"][0]["network"], "projects/proj-1/global/networks/default");
   EXPECT_EQ(b["networkInterfaces"][0]["accessConfigs"][0]["type"], "ONE_TO_ONE_NAT");
@@ -137,9 +161,12 @@ TEST_F(GcpProviderTest, CreateAndDelete) {
   EXPECT_FALSE(b.contains("scheduling"));
   // The operation was waited on until DONE (two RUNNING answers first), then instances.get.
   EXPECT_EQ(fake.calls("/wait").size(), 3u);
-  EXPECT_EQ(sleeps, (std::vector<std::chrono::milliseconds>{std::chrono::seconds(1), std::chrono::seconds(1)}))
+  EXPECT_EQ(sleeps, (std::vector<std::chrono::milliseconds>{std::chrono::seconds(1),
+                                                            std::chrono::seconds(1)}))
       << "early RUNNING answers pause before the next wait";
-  EXPECT_EQ(fake.calls("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances/podvm-nginx").size(), 1u);
+  EXPECT_EQ(fake.calls("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances/podvm-nginx")
+                .size(),
+            1u);
 
   fake.setWaitsBeforeDone(0);
   ASSERT_TRUE(p->deleteInstance(inst->id));
@@ -159,10 +186,12 @@ TEST_F(GcpProviderTest, ImageSizeSubnetAndPublicIp) {
   auto inst = p->createInstance(request());
   ASSERT_TRUE(inst) << inst.error().message;
   EXPECT_EQ(inst->ips.at(0), fake.instances().begin()->second.natIp);
-  const json b = fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0].body;
+  const json b =
+      fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0].body;
   EXPECT_EQ(b["disks"][0]["initializeParams"]["diskSizeGb"], "20");
   EXPECT_EQ(b["disks"][0]["initializeParams"]["sourceImage"], c.imageName);
-  EXPECT_EQ(b["networkInterfaces"][0]["subnetwork"], "projects/proj-1/regions/us-central1/subnetworks/pods");
+  EXPECT_EQ(b["networkInterfaces"][0]["subnetwork"],
+            "projects/proj-1/regions/us-central1/subnetworks/pods");
   EXPECT_EQ(fake.calls("GET /compute/v1/projects/other/global/images/podvm-x").size(), 1u);
   expectNoProblems();
 }
@@ -173,7 +202,8 @@ TEST_F(GcpProviderTest, NoExternalNat) {
   auto p = make(c);
   ASSERT_TRUE(p->createInstance(request()));
   EXPECT_FALSE(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0]
-                   .body["networkInterfaces"][0].contains("accessConfigs"));
+                   .body["networkInterfaces"][0]
+                   .contains("accessConfigs"));
   c.usePublicIp = true;
   EXPECT_FALSE(GcpProvider::create(c, {}));
 }
@@ -192,7 +222,8 @@ TEST_F(GcpProviderTest, ConfidentialVm) {
   c.machineType = "n2d-standard-2";
   p = make(c);
   ASSERT_TRUE(p->createInstance(request())) << fake.problems().size();
-  const json b = fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0].body;
+  const json b =
+      fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0].body;
   EXPECT_EQ(b["confidentialInstanceConfig"]["confidentialInstanceType"], "SEV_SNP");
   EXPECT_EQ(b["confidentialInstanceConfig"]["enableConfidentialCompute"], true);
   EXPECT_EQ(b["scheduling"]["onHostMaintenance"], "TERMINATE");
@@ -204,13 +235,15 @@ TEST_F(GcpProviderTest, ConfidentialVm) {
 
 TEST_F(GcpProviderTest, OperationErrorSurfacesAndCleansUp) {
   auto p = make(baseConfig());
-  fake.failNextInsertOperation("ZONE_RESOURCE_POOL_EXHAUSTED",
-                               "The zone 'projects/proj-1/zones/us-central1-a' does not have enough "
-                               "resources available to fulfill the request.",
-                               503);
+  fake.failNextInsertOperation(
+      "ZONE_RESOURCE_POOL_EXHAUSTED",
+      "The zone 'projects/proj-1/zones/us-central1-a' does not have enough "
+      "resources available to fulfill the request.",
+      503);
   auto r = p->createInstance(request());
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("ZONE_RESOURCE_POOL_EXHAUSTED"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("ZONE_RESOURCE_POOL_EXHAUSTED"), std::string::npos)
+      << r.error().message;
   EXPECT_NE(r.error().message.find("does not have enough resources"), std::string::npos);
   EXPECT_EQ(r.error().code, Code::kResourceExhausted);
   // The cleanup delete was tried (the instance did not exist: 404 counts as gone).
@@ -229,8 +262,8 @@ TEST_F(GcpProviderTest, OperationErrorAfterTheInstanceExistsDeletesIt) {
 
 TEST_F(GcpProviderTest, FailureAfterInsertDeletesTheInstance) {
   auto p = make(baseConfig());
-  fake.failNext("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances/podvm", 400, "invalid",
-                "Invalid value");
+  fake.failNext("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances/podvm", 400,
+                "invalid", "Invalid value");
   auto r = p->createInstance(request());
   ASSERT_FALSE(r);
   EXPECT_TRUE(fake.instances().empty());
@@ -262,7 +295,8 @@ TEST_F(GcpProviderTest, RateLimitsAndServerErrorsAreRetried) {
   fake.failNext("/wait", 503, "backendError", "Backend Error", 2);
   auto inst = p->createInstance(request());
   ASSERT_TRUE(inst) << inst.error().message;
-  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances").size(), 3u);
+  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances").size(),
+            3u);
   ASSERT_EQ(sleeps.size(), 4u);
   EXPECT_EQ(sleeps[1], std::chrono::seconds(3));  // Retry-After honoured
   // The retried insert kept its requestId, so Compute Engine applies it once.
@@ -285,42 +319,53 @@ TEST_F(GcpProviderTest, InsertThatKeepsFailingIsCleanedUp) {
   // After the last 5xx the outcome is unknown (the insert may have been applied): the provider
   // deletes whatever may exist under the name.
   auto p = make(baseConfig());
-  fake.failNext("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances", 500, "backendError",
-                "Internal error. Please try again or contact Google Support.", 100);
+  fake.failNext("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances", 500,
+                "backendError", "Internal error. Please try again or contact Google Support.", 100);
   auto r = p->createInstance(request());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Code::kUnavailable);
   EXPECT_NE(r.error().message.find("Internal error"), std::string::npos);
-  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances").size(), 6u);
-  EXPECT_EQ(fake.calls("DELETE /compute/v1/projects/proj-1/zones/us-central1-a/instances/podvm-nginx-0123abcd").size(), 1u);
+  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances").size(),
+            6u);
+  EXPECT_EQ(
+      fake.calls("DELETE "
+                 "/compute/v1/projects/proj-1/zones/us-central1-a/instances/podvm-nginx-0123abcd")
+          .size(),
+      1u);
 }
 
 TEST_F(GcpProviderTest, PermissionDeniedIsNotRetried) {
   auto p = make(baseConfig());
   fake.failNext("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances", 403, "forbidden",
-                "Required 'compute.instances.create' permission for 'projects/proj-1/zones/us-central1-a/instances/podvm-nginx-0123abcd'", 5);
+                "Required 'compute.instances.create' permission for "
+                "'projects/proj-1/zones/us-central1-a/instances/podvm-nginx-0123abcd'",
+                5);
   auto r = p->createInstance(request());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Code::kPermissionDenied);
   EXPECT_NE(r.error().message.find("compute.instances.create"), std::string::npos);
-  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances").size(), 1u);
+  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances").size(),
+            1u);
   EXPECT_TRUE(sleeps.empty());
 }
 
 TEST_F(GcpProviderTest, RetriesGiveUpWithTheLastError) {
   auto p = make(baseConfig());
-  fake.failNext("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances", 503, "backendError", "Backend Error", 100);
+  fake.failNext("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances", 503,
+                "backendError", "Backend Error", 100);
   auto r = p->listInstances("");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Code::kUnavailable);
-  EXPECT_NE(r.error().message.find("HTTP 503 backendError: Backend Error"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("HTTP 503 backendError: Backend Error"), std::string::npos)
+      << r.error().message;
   EXPECT_EQ(fake.calls("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances").size(), 6u);
 }
 
 TEST_F(GcpProviderTest, ExpiredTokenIsRefreshedOnce) {
   auto p = make(baseConfig());
   ASSERT_TRUE(p->listInstances(""));
-  fake.failNext("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances", 401, "authError", "Invalid Credentials");
+  fake.failNext("GET /compute/v1/projects/proj-1/zones/us-central1-a/instances", 401, "authError",
+                "Invalid Credentials");
   ASSERT_TRUE(p->listInstances(""));
   EXPECT_EQ(fake.issuedTokens().size(), 2u);
 }
@@ -369,7 +414,8 @@ TEST_F(GcpProviderTest, MachineTypeFromSizingAnnotations) {
   r.spec.vcpus = 4;
   r.spec.memoryMiB = 16384;
   ASSERT_TRUE(p->createInstance(r));
-  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0].body["machineType"],
+  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0]
+                .body["machineType"],
             "zones/us-central1-a/machineTypes/e2-standard-4");
 }
 
@@ -385,11 +431,13 @@ TEST_F(GcpProviderTest, MachineTypeFromConfiguredList) {
   EXPECT_EQ(*p->machineTypeFor(s), "n2-standard-4");
   s.gpus = 1;
   EXPECT_EQ(*p->machineTypeFor(s), "a2-highgpu-1g");
-  EXPECT_EQ(fake.calls("GET /compute/v1/projects/proj-1/zones/us-central1-a/machineTypes/").size(), 3u);
+  EXPECT_EQ(fake.calls("GET /compute/v1/projects/proj-1/zones/us-central1-a/machineTypes/").size(),
+            3u);
   CreateRequest r = request();
   r.spec = s;
   ASSERT_TRUE(p->createInstance(r));
-  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0].body["scheduling"]["onHostMaintenance"],
+  EXPECT_EQ(fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0]
+                .body["scheduling"]["onHostMaintenance"],
             "TERMINATE");  // GPUs cannot live-migrate
 }
 
@@ -399,12 +447,14 @@ TEST_F(GcpProviderTest, ResourceManagerTagsAtInsert) {
   c.tags = {{"env", "prod"}};
   auto p = make(c);
   ASSERT_TRUE(p->createInstance(request()));
-  const json b = fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0].body;
+  const json b =
+      fake.calls("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances")[0].body;
   EXPECT_EQ(b["params"]["resourceManagerTags"]["tagKeys/281475"], "tagValues/281476");
   auto look = fake.calls("/v3/tagValues/namespaced");
   ASSERT_EQ(look.size(), 1u);
   EXPECT_NE(look[0].query.find("proj-1%2Fenv%2Fprod"), std::string::npos) << look[0].query;
-  EXPECT_NE(fake.jwtClaims()[0]["scope"].get<std::string>().find("cloud-platform.read-only"), std::string::npos);
+  EXPECT_NE(fake.jwtClaims()[0]["scope"].get<std::string>().find("cloud-platform.read-only"),
+            std::string::npos);
 
   c.tags = {{"env", "missing"}};
   p = make(c);
@@ -427,9 +477,11 @@ TEST_F(GcpProviderTest, ListInstancesByLabel) {
   ASSERT_TRUE(one);
   ASSERT_EQ(one->size(), 1u);
   EXPECT_EQ((*one)[0].name, "podvm-b-1");
-  EXPECT_NE(fake.calls("GET")[0].query.find("filter=labels.peerpods-sandbox%3A%2A"), std::string::npos)
+  EXPECT_NE(fake.calls("GET")[0].query.find("filter=labels.peerpods-sandbox%3A%2A"),
+            std::string::npos)
       << fake.calls("GET")[0].query;
-  EXPECT_NE(fake.calls("GET")[1].query.find("filter=labels.peerpods-sandbox%3Dbbbb"), std::string::npos);
+  EXPECT_NE(fake.calls("GET")[1].query.find("filter=labels.peerpods-sandbox%3Dbbbb"),
+            std::string::npos);
 }
 
 TEST_F(GcpProviderTest, VerifyConfig) {
@@ -464,7 +516,8 @@ TEST_F(GcpProviderTest, NoSecretsInTheLog) {
   log::setLevel(log::Level::kDebug);
   ::testing::internal::CaptureStderr();
   auto p = make(baseConfig());
-  fake.failNext("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances", 429, "rateLimitExceeded", "slow down");
+  fake.failNext("POST /compute/v1/projects/proj-1/zones/us-central1-a/instances", 429,
+                "rateLimitExceeded", "slow down");
   auto inst = p->createInstance(request());
   fake.failNextInsertOperation("QUOTA_EXCEEDED", "Quota exceeded", 403, true);
   (void)p->createInstance(request("podvm-two-0123abcd"));
@@ -498,7 +551,8 @@ TEST(GcpParse, OperationsStrictly) {
   ASSERT_TRUE(ok);
   EXPECT_FALSE(ok->failed());
   // An error object of the wrong shape still counts as a failure.
-  auto odd = parseOperation(json{{"name", "op-1"}, {"status", "DONE"}, {"error", {{"errors", "x"}}}});
+  auto odd =
+      parseOperation(json{{"name", "op-1"}, {"status", "DONE"}, {"error", {{"errors", "x"}}}});
   ASSERT_TRUE(odd);
   EXPECT_TRUE(odd->failed());
   auto err = parseOperation(json::parse(R"({"name":"op-2","status":"DONE","httpErrorStatusCode":400,
@@ -511,7 +565,8 @@ TEST(GcpParse, OperationsStrictly) {
 TEST(GcpParse, InstancesStrictly) {
   using nlohmann::json;
   EXPECT_FALSE(parseInstance(json{{"id", "1"}}));
-  auto i = parseInstance(json::parse(R"({"name":"vm","id":"18446744073709551615x","labels":{"a":"b","n":1},
+  auto i = parseInstance(
+      json::parse(R"({"name":"vm","id":"18446744073709551615x","labels":{"a":"b","n":1},
     "networkInterfaces":[7,{"networkIP":"10.0.0.2","accessConfigs":[{"natIP":"198.18.0.2"},[]]},{"networkIP":3}]})"));
   ASSERT_TRUE(i);
   EXPECT_EQ(i->id, "");
