@@ -1,5 +1,7 @@
 #include "adaptor/agent_proxy.h"
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
@@ -35,13 +37,35 @@ bool isDirectory(const std::string& p) {
   return std::filesystem::is_directory(p, ec);
 }
 
+// Storage.fstype (field 4), which our view of the message leaves among the unknown fields so that
+// the request is re-encoded byte for byte; only the log reads it.
+std::string storageFstype(const ::peerpods::edit::Storage& s) {
+  const auto& unknown = s.GetReflection()->GetUnknownFields(s);
+  for (int i = 0; i < unknown.field_count(); ++i) {
+    const auto& f = unknown.field(i);
+    if (f.number() == 4 && f.type() == google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED)
+      return f.length_delimited();
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::string> editCreateContainer(std::string_view payload,
-                                        const std::string& directVolumesDir) {
+                                        const std::string& directVolumesDir,
+                                        std::string_view sandboxId) {
   ::peerpods::edit::CreateContainerRequest req;
   if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return fail(Code::kInvalidArgument, "CreateContainer: malformed request");
+  }
+  // Upstream's lines (proxy/service.go), one per storage, that its e2e suite greps for
+  // "mount_point:/run/kata-containers/...<cid>... driver:image_guest_pull".
+  const log::Sandbox sb(sandboxId);
+  log::info("proxy", sb, "CreateContainer: containerID:{}", req.container_id());
+  if (req.storages_size() > 0) log::info("proxy", sb, "    storages:");
+  for (const auto& s : req.storages()) {
+    log::info("proxy", sb, "        mount_point:{} source:{} fstype:{} driver:{}", s.mount_point(),
+              s.source(), storageFstype(s), s.driver());
   }
   auto* spec = req.mutable_oci();
   auto* annotations = spec->mutable_annotations();
@@ -63,7 +87,7 @@ Result<std::string> editCreateContainer(std::string_view payload,
   bool guestPull = false;
   for (const auto& s : req.storages()) guestPull |= s.driver() == "image_guest_pull";
   if (!guestPull) {
-    log::warn("proxy",
+    log::warn("proxy", sb,
               "CreateContainer {}: no image_guest_pull storage; the image will not be pulled in "
               "the guest",
               req.container_id());
@@ -93,9 +117,9 @@ asio::awaitable<Result<std::string>> AgentProxy::relayWeak(std::weak_ptr<AgentPr
   auto self = weak.lock();
   if (!self || self->stopped_) co_return fail(Code::kUnavailable, "agent proxy is shut down");
   if (createContainer) {
-    auto edited = editCreateContainer(payload, self->options_.directVolumesDir);
+    auto edited =
+        editCreateContainer(payload, self->options_.directVolumesDir, self->options_.sandboxId);
     if (!edited) co_return fail(edited.error());
-    log::info("proxy", "sandbox {}: CreateContainer", self->options_.sandboxId);
     payload = std::move(*edited);
   }
   co_return co_await self->relay(ctx, std::move(payload));

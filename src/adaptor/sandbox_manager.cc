@@ -273,8 +273,11 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     network_.release(s.network);
     return abandon(st.error().wrap("CreateVM"));
   }
-  log::info("sandbox", "{}: created pod={}/{} instance-name={} vni={} ({:.1f} ms)", s.id,
-            s.podNamespace, s.podName, s.instanceName, s.vni, msSince(t0));
+  // Upstream's words (cloud.go): its e2e suite finds each pod's sandbox id by this line.
+  log::info("sandbox", log::Sandbox(s.id),
+            "create a sandbox {} for pod {} in namespace {} (netns: {}) instance-name={} vni={} "
+            "({:.1f} ms)",
+            s.id, s.podName, s.podNamespace, s.netnsPath, s.instanceName, s.vni, msSince(t0));
   return agentSocketPath(in.id);
 }
 

@@ -1,6 +1,7 @@
 // The whole chain in one process: a client playing the Kata shim calls CreateVM/StartVM on the
 // real hypervisor service, then agent calls through <pods-dir>/<id>/agent.ttrpc and the real
 // proxy, over mutual TLS, to a fake pod VM; then StopVM. Also restart, reconnect and failures.
+#include <google/protobuf/unknown_field_set.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,17 +12,21 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 
 #include "adaptor/cert_issuer.h"
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/sandbox_manager.h"
 #include "apf/apf_config.h"
+#include "base/log.h"
 #include "cloudinit/cloud_config.h"
 #include "cloudinit/initdata.h"
 #include "fake_provider.h"
 #include "hypervisor/hypervisor.pb.h"
+#include "peerpods/agent_edit.pb.h"
 #include "podvminfo/podvminfo.pb.h"
 #include "ttrpc/client.h"
 #include "ttrpc/io_thread.h"
@@ -243,6 +248,95 @@ TEST_F(AdaptorChainTest, ShimCallsReachTheAgentThroughProxyAndTls) {
   auto again = a.call<hypervisor::StopVMResponse>("StopVM", stop);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, Code::kNotFound);
+}
+
+// The adaptor's default log, read with the regular expressions of upstream's e2e suite
+// (test/e2e/assessment_helpers.go): getCaaPodLogForPod and getPodvmName find the sandbox by its
+// "create a sandbox" line, IsPulledWithNydusSnapshotter the CreateContainer storage line.
+TEST_F(AdaptorChainTest, LogHasTheLinesUpstreamsE2eSuiteReads) {
+  std::mutex mu;
+  std::string log;
+  const log::Format savedFormat = log::format();
+  log::setFormat(log::Format::kText);
+  log::setSinkForTest([&](std::string_view line) {
+    std::lock_guard lock(mu);
+    log += line;
+  });
+  struct Restore {
+    log::Format format;
+    ~Restore() {
+      log::setSinkForTest({});
+      log::setFormat(format);
+    }
+  } restore{savedFormat};
+  auto captured = [&] {
+    std::lock_guard lock(mu);
+    return log;
+  };
+
+  Adaptor a(dir_.string(), *provider_, port_);
+  auto id = sandboxId(7);
+  auto req = createReq(id, "job-pi-fgr78");
+  (*req.mutable_annotations())["io.kubernetes.cri.sandbox-namespace"] = "coco-pp-e2e-test-9a6697df";
+  auto created = a.call<hypervisor::CreateVMResponse>("CreateVM", req);
+  ASSERT_TRUE(created) << created.error().toString();
+  hypervisor::StartVMRequest start;
+  start.set_id(id);
+  ASSERT_TRUE(a.call<hypervisor::StartVMResponse>("StartVM", start));
+
+  std::string text = captured();
+  const std::regex podMatcher(
+      "[0-9]{4}/[0-9]{2}/[0-9]{2} ([0-1]?[0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+      R"( \[adaptor\/cloud\] create a sandbox [0-9|a-f]* for pod job-pi-fgr78)");
+  EXPECT_TRUE(std::regex_search(text, podMatcher)) << text;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(text, m,
+                                std::regex("create a sandbox ([a-f0-9]{64}) for pod job-pi-fgr78 "
+                                           "in namespace coco-pp-e2e-test-9a6697df")))
+      << text;
+  EXPECT_EQ(m[1], id);
+
+  const std::string cid = "3c1a0e5d7f2b4a6c8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
+  ::peerpods::edit::CreateContainerRequest cc;
+  cc.set_container_id(cid);
+  auto* storage = cc.add_storages();
+  storage->set_driver("image_guest_pull");
+  storage->set_source("quay.io/prometheus/busybox:latest");
+  storage->set_mount_point("/run/kata-containers/" + cid + "/rootfs");
+  // fstype (field 4), which our view of the message does not declare.
+  storage->GetReflection()->MutableUnknownFields(storage)->AddLengthDelimited(4, "overlay");
+  {
+    AgentConn agent(created->agentsocketpath());
+    ASSERT_TRUE(agent.ok());
+    ASSERT_TRUE(agent.call("grpc.AgentService", "CreateContainer", cc.SerializeAsString()));
+  }
+
+  text = captured();
+  bool pulled = false;
+  std::string::size_type from = 0;
+  const std::regex nydus(".*mount_point:/run/kata-containers.*" + cid +
+                         ".*driver:image_guest_pull.*$");
+  while (from < text.size()) {
+    auto to = text.find('\n', from);
+    std::string line = text.substr(from, to - from);
+    if (std::regex_search(line, nydus)) {
+      pulled = true;
+      EXPECT_NE(line.find(" [adaptor/proxy]         mount_point:/run/kata-containers/" + cid +
+                          "/rootfs source:quay.io/prometheus/busybox:latest fstype:overlay "
+                          "driver:image_guest_pull"),
+                std::string::npos)
+          << line;
+    }
+    if (to == std::string::npos) break;
+    from = to + 1;
+  }
+  EXPECT_TRUE(pulled) << text;
+  EXPECT_NE(text.find(" [adaptor/proxy] CreateContainer: containerID:" + cid), std::string::npos)
+      << text;
+
+  hypervisor::StopVMRequest stop;
+  stop.set_id(id);
+  EXPECT_TRUE(a.call<hypervisor::StopVMResponse>("StopVM", stop));
 }
 
 // The apf.json our adaptor puts in the user data is upstream's: the pod's Kubernetes namespace
