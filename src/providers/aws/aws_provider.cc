@@ -234,6 +234,8 @@ Result<QueryParams> AwsProvider::runInstancesParams(const CreateRequest& req,
     p.emplace_back("LaunchTemplate.LaunchTemplateName", c.launchTemplateName);
   } else {
     std::string image = req.spec.image.empty() ? c.imageId : req.spec.image;
+    if (!req.spec.image.empty())  // upstream's words; its e2e suite greps "Choosing <image>"
+      log::info(kLog, "Choosing {} from annotation as the AWS AMI for the PodVM image", image);
     if (image.empty())
       return fail(Code::kInvalidArgument, "no pod VM image: set -imageid (PODVM_AMI_ID)");
     auto type = selectInstanceType(req.spec, c.instanceType, c.instanceTypes, typeTable_);

@@ -164,6 +164,9 @@ Status DockerProvider::verifyConfig() {
 
 Result<Instance> DockerProvider::createInstance(const CreateRequest& req) {
   const std::string image = req.spec.image.empty() ? config_.podvmImage : req.spec.image;
+  if (!req.spec.image.empty())  // upstream's words; its e2e suite greps "Choosing <image>"
+    log::info("docker", "Choosing {} from annotation as the docker image for the PodVM image",
+              image);
   // The user data lives in a per-instance directory, removed again at delete (upstream leaves it).
   const std::string dir = config_.dataDir + "/" + req.instanceName;
   if (auto st = files::makeDirs(dir, 0700); !st) return fail(st.error());

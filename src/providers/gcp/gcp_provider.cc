@@ -203,7 +203,11 @@ Result<std::string> GcpProvider::machineTypeFor(const InstanceSpec& spec) {
 }
 
 Result<std::string> GcpProvider::sourceImage(const InstanceSpec& spec) const {
-  if (!spec.image.empty()) return spec.image;  // the annotation is used verbatim, as upstream
+  if (!spec.image.empty()) {  // the annotation is used verbatim, as upstream
+    // Upstream's words; its e2e suite greps "Choosing <image>".
+    log::info(kLog, "Choosing {} from annotation as the GCP image for the PodVM image", spec.image);
+    return spec.image;
+  }
   if (config_.imageName.empty())
     return fail(Code::kInvalidArgument, "gcp: no pod VM image: set -image-name (PODVM_IMAGE_NAME)");
   if (hasAnyPrefix(config_.imageName, {"projects/", "/projects", "https"}))

@@ -399,7 +399,10 @@ Result<Instance> LibvirtProvider::createInstance(const CreateRequest& req) {
   std::string rootDisk;
   if (config_.kernel.empty()) {
     // The image annotation selects the base volume for this pod only (upstream makes it sticky).
-    auto disk = createRootDisk(name, req.spec.image.empty() ? config_.volName : req.spec.image);
+    const std::string& volume = req.spec.image.empty() ? config_.volName : req.spec.image;
+    // Upstream's words, for the annotation's volume or the default; its e2e suite greps them.
+    log::info("libvirt", "Choosing {} as libvirt volume for the PodVM image", volume);
+    auto disk = createRootDisk(name, volume);
     if (!disk) {
       removeArtifacts(name);
       return fail(disk.error());
