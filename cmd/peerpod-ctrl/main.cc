@@ -14,6 +14,7 @@
 
 #include "base/flags.h"
 #include "base/log.h"
+#include "base/log_flag.h"
 #include "k8s/client.h"
 #include "k8s/leader_election.h"
 #include "net/http_server.h"
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
       "How long an instance must have been an orphan before --delete-orphans deletes it.");
   fs.boolVar(&deleteOrphans, "delete-orphans", false, "DELETE_ORPHANS",
              "Delete orphan instances (otherwise they are only reported).");
+  log::addLogFormatFlag(fs);
   auto parsed = fs.parse(std::vector<std::string>(argv + 1, argv + argc));
   if (!parsed) {
     std::fprintf(stderr, "peerpod-ctrl: %s\nRun 'peerpod-ctrl -help' for the flags.\n",

@@ -9,6 +9,7 @@
 
 #include "base/flags.h"
 #include "base/log.h"
+#include "base/log_flag.h"
 #include "net/http_server.h"
 #include "webhook/webhook_server.h"
 
@@ -67,6 +68,7 @@ void registerFlags(flags::FlagSet& fs, Options& o) {
                "Accepted for compatibility.");
   fs.stringVar(&o.zapTimeEncoding, "zap-time-encoding", "", "", "Accepted for compatibility.");
   fs.boolVar(&o.version, "version", false, "", "Print the version and exit.");
+  log::addLogFormatFlag(fs);
 }
 
 void applyLogLevel(const std::string& level) {

@@ -3,6 +3,7 @@
 //   process-user-data provision-files [-t|--user-data-fetch-timeout SECONDS]   (default 180)
 //   process-user-data -v|--version
 //   process-user-data [help [provision-files]] | -h | --help
+// plus ours, before or after the command: --log-format text|json (env LOG_FORMAT).
 // Exit 0 on success, 1 on any error (with a message on stderr), so that systemd retries.
 #include <charconv>
 #include <cstdio>
@@ -32,8 +33,9 @@ constexpr char kRootHelp[] =
     "  provision-files Provision required files based on user data\n"
     "\n"
     "Flags:\n"
-    "  -h, --help      help for process-user-data\n"
-    "  -v, --version   Print the version\n"
+    "  -h, --help                help for process-user-data\n"
+    "      --log-format string   Log layout: text or json (env LOG_FORMAT) (default \"text\")\n"
+    "  -v, --version             Print the version\n"
     "\n"
     "Use \"process-user-data [command] --help\" for more information about a command.\n";
 
@@ -50,7 +52,8 @@ constexpr char kProvisionHelp[] =
     "  -t, --user-data-fetch-timeout int   Timeout (in secs) for fetching user data (default 180)\n"
     "\n"
     "Global Flags:\n"
-    "  -v, --version   Print the version\n"
+    "      --log-format string   Log layout: text or json (env LOG_FORMAT) (default \"text\")\n"
+    "  -v, --version             Print the version\n"
     "\n"
     "Test hooks (environment): PEERPODS_USERDATA_ROOT, PEERPODS_USERDATA_{AZURE,AWS,GCP,ALIBABA}_URL,\n"
     "PEERPODS_USERDATA_HYPERVISOR, PEERPODS_USERDATA_RETRY_DELAY, PEERPODS_USERDATA_ATTEMPTS.\n";
@@ -108,6 +111,23 @@ int main(int argc, char** argv) {
       if (timeout <= 0) {
         return usageError("-t, --user-data-fetch-timeout must be at least 1 second", "process-user-data provision-files");
       }
+    } else if (a == "--log-format" || a.starts_with("--log-format=")) {
+      // Persistent, as cobra's global flags: valid before or after the command.
+      std::string_view value;
+      if (a == "--log-format") {
+        if (i + 1 >= args.size())
+          return usageError("flag needs an argument: --log-format", "process-user-data");
+        value = args[++i];
+      } else {
+        value = a.substr(a.find('=') + 1);
+      }
+      log::Format format;
+      if (!log::parseFormat(value, &format)) {
+        return usageError("invalid argument \"" + std::string(value) +
+                              "\" for \"--log-format\" flag: must be text or json",
+                          "process-user-data");
+      }
+      log::setFormat(format);
     } else if (a.starts_with("-")) {
       return usageError("unknown flag: " + std::string(a), command.empty() ? "process-user-data" : "process-user-data provision-files");
     } else if (command.empty() && (a == "provision-files" || a == "help")) {

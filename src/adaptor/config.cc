@@ -1,5 +1,7 @@
 #include "adaptor/config.h"
 
+#include "base/log_flag.h"
+
 namespace pp::adaptor {
 
 void AdaptorConfig::registerFlags(flags::FlagSet& fs) {
@@ -63,6 +65,7 @@ void AdaptorConfig::registerFlags(flags::FlagSet& fs) {
   fs.uintVar(&workers, "provider-workers", 32, "PROVIDER_WORKERS",
              "threads for concurrent cloud provider calls");
   fs.uintVar(&probePort, "probe-port", 8000, "PROBE_PORT", "port of the /startup probe");
+  log::addLogFormatFlag(fs);
 }
 
 Status AdaptorConfig::validate() const {

@@ -1,5 +1,6 @@
 #include <charconv>
 
+#include "base/log_flag.h"
 #include "forwarder/forwarder.h"
 
 namespace pp::forwarder {
@@ -36,6 +37,9 @@ void Options::registerFlags(flags::FlagSet& fs) {
                  "Time a connection has to complete its TLS handshake");
   fs.durationVar(&idleTimeout, "idle-timeout", kDefaultIdleTimeout, "",
                  "Close a connection with no call in flight for this long (0: never)");
+  // Ours, not upstream's; the logger itself reads LOG_FORMAT, as this flag set reads no
+  // environment.
+  log::addLogFormatFlag(fs);
 }
 
 Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view text) {
