@@ -47,6 +47,8 @@ TEST(LogTest, Quote) {
 
 // What a pod name with a newline does to the log: one line, with the newline escaped.
 TEST(LogTest, AMessageIsAlwaysOneLine) {
+  const Format savedFormat = format();  // whatever LOG_FORMAT the test runs with
+  setFormat(Format::kText);
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   const int saved = ::dup(STDERR_FILENO);
@@ -54,6 +56,7 @@ TEST(LogTest, AMessageIsAlwaysOneLine) {
   error("sandbox", "pod {} failed", "evil\n2026/12/02 00:00:00 [adaptor/cloud] all good");
   ::dup2(saved, STDERR_FILENO);
   ::close(saved);
+  setFormat(savedFormat);
   ::close(fds[1]);
   char buf[4096];
   const ssize_t n = ::read(fds[0], buf, sizeof buf);
