@@ -6,6 +6,7 @@
 #include <future>
 
 #include "apf/apf_config.h"
+#include "base/files.h"
 #include "base/log.h"
 #include "cloudinit/cloud_config.h"
 #include "cloudinit/initdata.h"
@@ -131,6 +132,10 @@ std::string SandboxManager::agentSocketPath(const std::string& id) const {
   return options_.podsDir + "/" + id + "/agent.ttrpc";
 }
 
+std::string SandboxManager::apfJsonPath(const std::string& id) const {
+  return options_.podsDir + "/" + id + "/apf.json";
+}
+
 std::shared_ptr<SandboxManager::Entry> SandboxManager::find(const std::string& id) const {
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
@@ -252,7 +257,8 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     s.clientKeyPem = bundle.clientKeyPem;
   }
   // Indented as upstream writes it, so the VM gets the same bytes from either adaptor.
-  std::vector<cloudinit::WriteFile> files = {{apf::kApfJsonPath, apf.toJsonIndented()}};
+  const std::string apfJson = apf.toJsonIndented();
+  std::vector<cloudinit::WriteFile> files = {{apf::kApfJsonPath, apfJson}};
   if (kube_) {
     PodInfo pod = kube_->podInfo(s.podNamespace, s.podName);
     s.podUid = pod.uid;
@@ -269,7 +275,16 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   if (options_.enableScratchSpace) files.push_back({"/run/peerpod/scratch-space.marker", ""});
   s.userData = cloudinit::renderCloudConfig(files);
 
+  // Upstream keeps a copy of what the VM is sent beside the agent socket, for debugging (and
+  // fails the call if it cannot). It holds the VM's private key, hence 0600.
+  auto copied = files::makeDirs(options_.podsDir + "/" + s.id, 0700);
+  if (copied) copied = files::writeAtomic(apfJsonPath(s.id), apfJson, 0600);
+  if (!copied) {
+    network_.release(s.network);
+    return abandon(copied.error().wrap("CreateVM: storing " + apfJsonPath(s.id)));
+  }
   if (auto st = save(s); !st) {
+    (void)files::removeAll(apfJsonPath(s.id));
     network_.release(s.network);
     return abandon(st.error().wrap("CreateVM"));
   }
@@ -474,6 +489,8 @@ Status SandboxManager::stopVM(const std::string& id) {
     log::warn("sandbox", "{}: pod network teardown: {}", id, st.error().message);
   }
   if (!deleted) return {};
+  // The file store removes the whole directory; the copy goes in any case, with the sandbox.
+  (void)files::removeAll(apfJsonPath(id));
   store_.remove(id);
   {
     std::lock_guard lock(mu_);

@@ -76,6 +76,8 @@ class SandboxManager {
 
   size_t sandboxCount() const;
   std::string agentSocketPath(const std::string& id) const;
+  // Upstream's debug copy of the apf.json the sandbox's VM was sent (mode 0600).
+  std::string apfJsonPath(const std::string& id) const;
 
  private:
   struct Entry {

@@ -1,11 +1,12 @@
 // The persisted state of one sandbox (<pods-dir>/<id>/state.json, mode 0600: it holds the
 // sandbox's TLS client key). Written atomically at every phase transition so that a restarted
-// adaptor can reattach to running pod VMs and delete them at StopVM.
+// adaptor can reattach to running pod VMs and delete them at StopVM. The sandbox's directory
+// also holds the agent socket and the apf.json debug copy (SandboxManager); remove() takes it
+// all.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,7 @@ struct SandboxState {
   std::vector<std::string> ips;
   nlohmann::json network;  // pod network config (podnetwork's apf.json "pod-network" object)
   uint32_t vni = 0;
-  std::string userData;    // cloud-config sent at StartVM (holds the VM's TLS key)
+  std::string userData;  // cloud-config sent at StartVM (holds the VM's TLS key)
   // TLS material used to talk to this sandbox's forwarder.
   std::string caCertPem;
   std::string clientCertPem;

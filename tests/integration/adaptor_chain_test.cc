@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
+#include <sstream>
 
 #include "adaptor/cert_issuer.h"
 #include "adaptor/hypervisor_service.h"
@@ -383,6 +384,38 @@ TEST_F(AdaptorChainTest, ApfJsonIsWhatUpstreamsForwarderReads) {
   EXPECT_EQ(run("check-tls"), "ok " + adaptor::instanceName("web-0", id) + "\n");
   EXPECT_EQ(run("reencode -indent"), text);
   EXPECT_EQ(run("field pod-namespace"), "team-a");
+}
+
+// Upstream keeps a copy of the pod VM's apf.json in <pods-dir>/<id>/ for debugging; ours is
+// the same bytes, readable only by root (it holds the VM's private key) and removed with the
+// sandbox (upstream leaves it behind).
+TEST_F(AdaptorChainTest, ApfJsonDebugCopyIsPrivateAndGoesWithTheSandbox) {
+  Adaptor a(dir_.string(), *provider_, port_);
+  auto id = sandboxId(4);
+  ASSERT_TRUE(a.call<hypervisor::CreateVMResponse>("CreateVM", createReq(id, "web-1")));
+  const auto copy = dir_ / "pods" / id / "apf.json";
+  struct stat st {};
+  ASSERT_EQ(::stat(copy.c_str(), &st), 0) << copy;
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  std::stringstream bytes;
+  bytes << std::ifstream(copy).rdbuf();
+  auto state = nlohmann::json::parse(std::ifstream(dir_ / "pods" / id / "state.json"));
+  auto files = cloudinit::parseCloudConfig(state.value("userData", ""));
+  ASSERT_TRUE(files) << files.error().toString();
+  std::string sent;
+  for (const auto& f : *files) {
+    if (f.path == apf::kApfJsonPath) sent = f.content;
+  }
+  ASSERT_NE(sent.find("tls-server-key"), std::string::npos);
+  EXPECT_EQ(bytes.str(), sent);
+
+  hypervisor::StartVMRequest start;
+  start.set_id(id);
+  ASSERT_TRUE(a.call<hypervisor::StartVMResponse>("StartVM", start));
+  hypervisor::StopVMRequest stop;
+  stop.set_id(id);
+  ASSERT_TRUE(a.call<hypervisor::StopVMResponse>("StopVM", stop));
+  EXPECT_FALSE(std::filesystem::exists(copy));
 }
 
 TEST_F(AdaptorChainTest, OneLongLivedConnectionLikeRuntimeRs) {
