@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -106,7 +107,7 @@ pid_t startCtrl(const fakes::FakeKubeApi& api, const std::string& dir,
 
 // The real provider registry: peer-pods-cm selects libvirt on its test driver; the instance of
 // a deleted PeerPod (test:///default's domain "test", and one that is already gone) is deleted
-// and the finalizers removed.
+// and the finalizers removed. With -log-format json, each line of the log is one JSON object.
 TEST(PeerpodCtrlBinary, BuildsTheProviderFromTheConfigMapAndFinalizes) {
   auto api = startApi();
   std::string dir = "/tmp/ppctrl" + std::to_string(std::random_device{}() % 100000);
@@ -125,7 +126,7 @@ TEST(PeerpodCtrlBinary, BuildsTheProviderFromTheConfigMapAndFinalizes) {
   }
   pid_t pid = startCtrl(*api, dir,
                         {"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0",
-                         "--orphan-sweep-interval=0"});
+                         "--orphan-sweep-interval=0", "--log-format=json"});
   ASSERT_GT(pid, 0);
   k8s::Client client(api->clientConfig());
   ASSERT_TRUE(client.remove(k8s::resources::kPeerPods, "team", "a-resource-aaaaa"));
@@ -143,6 +144,15 @@ TEST(PeerpodCtrlBinary, BuildsTheProviderFromTheConfigMapAndFinalizes) {
                        "team/a-resource-aaaaa"),
             std::string::npos)
       << *text;
+  std::istringstream lines(*text);
+  int objects = 0;
+  for (std::string line; std::getline(lines, line); ++objects) {
+    ASSERT_TRUE(Json::accept(line)) << line;
+    auto j = Json::parse(line);
+    for (const char* key : {"time", "level", "component", "msg"})
+      EXPECT_TRUE(j.contains(key) && j[key].is_string()) << key << " in " << line;
+  }
+  EXPECT_GT(objects, 0);
   std::filesystem::remove_all(dir);
 }
 
