@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/error.h"
 
@@ -93,6 +94,21 @@ struct TlsClientConfig {
   // upstream rejects that combination as contradictory.
   bool skipVerify = false;
 };
+
+// Upstream's TLS profile (-tls-min-version, -tls-cipher-suites; apf.json tls-min-version,
+// tls-cipher-suites), checked as upstream's tlsconfig.ParseTLSOptions does: versions
+// "VersionTLS12" | "VersionTLS13" ("" is 1.2), TLS 1.0/1.1 refused; suites by the names Go
+// accepts (IANA names, items trimmed, empty items dropped), TLS 1.3 names accepted and ignored
+// (neither Go nor this adaptor lets you choose them), none at all with VersionTLS13.
+struct TlsProfile {
+  int minVersion = TLS1_2_VERSION;  // never lower, as upstream
+  std::string cipherList;           // OpenSSL's names for TLS 1.2, ':'-separated; "" = default
+};
+Result<TlsProfile> parseTlsProfile(std::string_view minVersion,
+                                   const std::vector<std::string>& cipherSuites);
+// Sets the minimum version and the TLS 1.2 suites on a context. Fails when this OpenSSL has
+// none of the suites (RC4 and 3DES, which Go still accepts, are not built in).
+Status applyTlsProfile(SSL_CTX* ctx, const TlsProfile& profile);
 
 Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const TlsServerConfig& config);
 Result<std::shared_ptr<asio::ssl::context>> makeClientContext(const TlsClientConfig& config);
