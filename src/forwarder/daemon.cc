@@ -70,7 +70,13 @@ Status Daemon::start() {
                 "-tls-skip-verify has no effect on agent-protocol-forwarder: client certificates "
                 "are always verified against the client CA");
     }
-    auto ctx = makeServerContext(*cert, *key, *ca);
+    // Upstream's adaptor bakes its TLS profile into apf.json; the forwarder has no flags for it.
+    auto profile = net::parseTlsProfile(config->tlsMinVersion, config->tlsCipherSuites);
+    if (!profile) {
+      return fail(
+          profile.error().wrap("tls-min-version/tls-cipher-suites in " + options_.configPath));
+    }
+    auto ctx = makeServerContext(*cert, *key, *ca, *profile);
     if (!ctx) return fail(ctx.error());
     tls = std::move(*ctx);
   }

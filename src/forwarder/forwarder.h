@@ -25,6 +25,7 @@
 #include "apf/apf_config.h"
 #include "base/error.h"
 #include "base/flags.h"
+#include "net/tls.h"
 #include "podnetwork/podnetwork.h"
 #include "ttrpc/client.h"
 #include "ttrpc/io_thread.h"
@@ -87,9 +88,11 @@ Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view tex
 // Server context: TLS 1.2+, the given certificate and key, and clients must present a
 // certificate the client CA signed. There is no mode without client authentication: the agent
 // API runs anything in the VM, so an empty CA is INVALID_ARGUMENT.
+// `profile` is upstream's TLS profile from apf.json (default: TLS 1.2+, OpenSSL's suites).
 Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const std::string& certPem,
                                                               const std::string& keyPem,
-                                                              const std::string& clientCaPem);
+                                                              const std::string& clientCaPem,
+                                                              const net::TlsProfile& profile = {});
 
 // ---------------------------------------------------------------------------------------------
 // Request edits (upstream's interceptor).

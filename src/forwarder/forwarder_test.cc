@@ -604,6 +604,40 @@ TEST_F(DaemonTest, StartsWithTlsFromAnApfJsonGoWrote) {
   daemon.stop();
 }
 
+// Upstream's TLS profile arrives in apf.json (tls-min-version, tls-cipher-suites) and shapes the
+// server context; a value upstream would refuse stops the start.
+TEST_F(DaemonTest, TlsProfileFromApfJson) {
+  apf::ApfConfig apf = tlsApf();
+  apf.tlsMinVersion = "VersionTLS13";
+  Daemon daemon(options(apf));
+  auto st = daemon.start();
+  ASSERT_TRUE(st) << st.error().toString();
+  auto c = connect(issuer_->clientBundle(), daemon.port());
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(callAsync(c, "grpc.Health", "Check", "").get());
+  daemon.stop();
+
+  auto ctx = makeServerContext(serverCert_.certPem, serverCert_.keyPem, issuer_->clientCaPem(),
+                               *net::parseTlsProfile("VersionTLS13", {}));
+  ASSERT_TRUE(ctx);
+  EXPECT_EQ(SSL_CTX_get_min_proto_version((*ctx)->native_handle()), TLS1_3_VERSION);
+
+  for (auto [version, suites, reason] :
+       {std::tuple<std::string, std::vector<std::string>, std::string>{
+            "1.3", {}, "unknown TLS minimum version"},
+        {"VersionTLS11", {}, "not supported"},
+        {"", {"TLS_NOT_A_SUITE"}, "unknown TLS cipher suite"},
+        {"VersionTLS13", {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, "VersionTLS13"}}) {
+    apf.tlsMinVersion = version;
+    apf.tlsCipherSuites = suites;
+    st = Daemon(options(apf)).start();
+    ASSERT_FALSE(st) << version;
+    EXPECT_EQ(st.error().code, Code::kInvalidArgument);
+    EXPECT_NE(st.error().message.find(reason), std::string::npos) << st.error().message;
+    EXPECT_NE(st.error().message.find("tls-"), std::string::npos) << st.error().message;
+  }
+}
+
 TEST_F(DaemonTest, RefusesToStartWithoutAClientCa) {
   apf::ApfConfig apf = tlsApf();
   apf.tlsClientCa.clear();

@@ -6,7 +6,8 @@ namespace pp::forwarder {
 
 Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const std::string& certPem,
                                                               const std::string& keyPem,
-                                                              const std::string& clientCaPem) {
+                                                              const std::string& clientCaPem,
+                                                              const net::TlsProfile& profile) {
   if (certPem.empty() || keyPem.empty()) {
     return fail(Code::kInvalidArgument, "TLS needs a server certificate and key");
   }
@@ -14,7 +15,7 @@ Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const std::string&
     return fail(Code::kInvalidArgument, "TLS needs a client CA to authenticate clients with");
   }
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  if (auto st = net::applyTlsProfile(ctx->native_handle(), profile); !st) return fail(st.error());
   // An idle agent connection gives its 16 KiB record buffers back.
   SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   asio::error_code ec;
