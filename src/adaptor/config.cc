@@ -1,6 +1,11 @@
 #include "adaptor/config.h"
 
+#include <openssl/ssl.h>
+
+#include <memory>
+
 #include "base/log_flag.h"
+#include "net/tls.h"
 
 namespace pp::adaptor {
 
@@ -21,6 +26,12 @@ void AdaptorConfig::registerFlags(flags::FlagSet& fs) {
   fs.stringVar(&certKey, "cert-key", "", "CERT_KEY", "client private key file").secret();
   fs.boolVar(&tlsSkipVerify, "tls-skip-verify", false, "TLS_SKIP_VERIFY",
              "skip TLS certificate verification of the pod VM (insecure)");
+  fs.stringVar(&tlsMinVersion, "tls-min-version", "", "TLS_MIN_VERSION",
+               "lowest TLS version between the adaptor and its pod VMs: VersionTLS12 or "
+               "VersionTLS13");
+  fs.stringVar(&tlsCipherSuites, "tls-cipher-suites", "", "TLS_CIPHER_SUITES",
+               "TLS 1.2 cipher suites between the adaptor and its pod VMs, IANA names separated "
+               "by commas (not with VersionTLS13)");
   fs.durationVar(&proxyTimeout, "proxy-timeout", 5min, "PROXY_TIMEOUT",
                  "maximum timeout for connecting to the pod VM's agent");
   fs.stringVar(&tunnelType, "tunnel-type", "vxlan", "TUNNEL_TYPE", "tunnel provider");
@@ -84,6 +95,17 @@ Status AdaptorConfig::validate() const {
   if (tlsSkipVerify && !caCertFile.empty()) {
     return fail(Code::kInvalidArgument, "-tls-skip-verify cannot be used with -ca-cert-file");
   }
+  if (!disableTls) {
+    // As upstream, a profile its VMs would refuse stops the adaptor at start, not at each pod.
+    auto profile = net::parseTlsProfile(tlsMinVersion, tlsCipherSuiteList());
+    if (!profile) return fail(profile.error().wrap("-tls-min-version/-tls-cipher-suites"));
+    // Suites Go accepts but this OpenSSL lacks (RC4) would otherwise fail each StartVM.
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> probe(SSL_CTX_new(TLS_method()),
+                                                            SSL_CTX_free);
+    if (auto st = net::applyTlsProfile(probe.get(), *profile); !st) {
+      return fail(st.error().wrap("-tls-cipher-suites"));
+    }
+  }
   if (certFile.empty() != certKey.empty()) {
     return fail(Code::kInvalidArgument, "-cert-file and -cert-key must be given together");
   }
@@ -97,6 +119,19 @@ Status AdaptorConfig::validate() const {
   if (workers == 0 || workers > 1024)
     return fail(Code::kInvalidArgument, "-provider-workers must be 1..1024");
   return {};
+}
+
+std::vector<std::string> AdaptorConfig::tlsCipherSuiteList() const {
+  std::vector<std::string> out;
+  if (tlsCipherSuites.empty()) return out;
+  size_t start = 0;
+  while (true) {
+    size_t comma = tlsCipherSuites.find(',', start);
+    out.push_back(tlsCipherSuites.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
 }
 
 }  // namespace pp::adaptor

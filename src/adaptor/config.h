@@ -20,6 +20,9 @@ struct AdaptorConfig {
   std::string certFile;
   std::string certKey;
   bool tlsSkipVerify = false;
+  // Upstream's TLS profile for the adaptor-to-VM link, baked into each new VM's apf.json.
+  std::string tlsMinVersion;    // "VersionTLS12" | "VersionTLS13"; "" is 1.2
+  std::string tlsCipherSuites;  // comma-separated Go (IANA) names; "" is OpenSSL's default
   std::chrono::nanoseconds proxyTimeout{};
   std::string tunnelType;
   uint64_t vxlanPort = 4789;
@@ -53,6 +56,8 @@ struct AdaptorConfig {
   void registerFlags(flags::FlagSet& fs);
   // Cross-flag checks (e.g. -tls-skip-verify with a CA), with messages a user can act on.
   Status validate() const;
+  // -tls-cipher-suites split at commas, as upstream does before checking the names.
+  std::vector<std::string> tlsCipherSuiteList() const;
 };
 
 }  // namespace pp::adaptor

@@ -52,6 +52,17 @@ Status Daemon::start() {
   mo.proxyTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.proxyTimeout);
   mo.disableTls = config_.disableTls;
   mo.tlsSkipVerify = config_.tlsSkipVerify;
+  if (!config_.disableTls) {
+    mo.tlsMinVersion = config_.tlsMinVersion;
+    mo.tlsCipherSuites = config_.tlsCipherSuiteList();
+    if (!mo.tlsMinVersion.empty() || !config_.tlsCipherSuites.empty()) {
+      log::warn("adaptor",
+                "TLS profile (TLS_MIN_VERSION={}, TLS_CIPHER_SUITES={}) goes into each pod VM's "
+                "user data when it is created: pod VMs that exist keep the profile they were "
+                "created with until they are recreated",
+                config_.tlsMinVersion, config_.tlsCipherSuites);
+    }
+  }
   mo.enableScratchSpace = config_.enableScratchSpace;
   if (!config_.initdata.empty()) {
     auto init = cloudinit::normaliseInitdata(config_.initdata);

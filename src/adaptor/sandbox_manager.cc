@@ -251,6 +251,9 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     apf.tlsServerKey = server->keyPem;
     apf.tlsServerCert = server->certPem;
     apf.tlsClientCa = issuer_->clientCaPem();
+    // Baked in at creation, as upstream: a changed profile reaches only new pod VMs.
+    apf.tlsMinVersion = options_.tlsMinVersion;
+    apf.tlsCipherSuites = options_.tlsCipherSuites;
     auto bundle = issuer_->clientBundle();
     s.caCertPem = bundle.caCertPem;
     s.clientCertPem = bundle.clientCertPem;
@@ -312,8 +315,10 @@ Result<std::shared_ptr<AgentProxy>> SandboxManager::makeProxy(const SandboxState
     std::lock_guard lock(mu_);
     if (auto it = tlsContexts_.find(key); it != tlsContexts_.end()) po.tls = it->second.lock();
     if (!po.tls) {
-      auto ctx =
-          makeClientContext({s.caCertPem, s.clientCertPem, s.clientKeyPem}, options_.tlsSkipVerify);
+      auto profile = net::parseTlsProfile(options_.tlsMinVersion, options_.tlsCipherSuites);
+      if (!profile) return fail(profile.error().wrap("agent proxy TLS"));
+      auto ctx = makeClientContext({s.caCertPem, s.clientCertPem, s.clientKeyPem},
+                                   options_.tlsSkipVerify, *profile);
       if (!ctx) return fail(ctx.error().wrap("agent proxy TLS"));
       po.tls = *ctx;
       std::erase_if(tlsContexts_, [](const auto& kv) { return kv.second.expired(); });

@@ -34,6 +34,10 @@ struct ManagerOptions {
   std::chrono::milliseconds proxyTimeout{std::chrono::minutes(5)};
   bool disableTls = false;
   bool tlsSkipVerify = false;
+  // Upstream's TLS profile as given (-tls-min-version, -tls-cipher-suites split at commas),
+  // already checked: sent to each new VM in apf.json and applied to the proxy's client side.
+  std::string tlsMinVersion;
+  std::vector<std::string> tlsCipherSuites;
   std::string initdata;  // global default, base64(gzip(TOML))
   bool enableScratchSpace = false;
   std::string directVolumesDir = "/run/kata-containers/shared/direct-volumes";

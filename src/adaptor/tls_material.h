@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "net/tls.h"
 
 namespace pp::adaptor {
 
@@ -31,7 +32,9 @@ class CertIssuer {
 };
 
 // Builds the proxy's client TLS context from a sandbox's bundle. With skipVerify the server
-// certificate is not checked (-tls-skip-verify).
-Result<std::shared_ptr<asio::ssl::context>> makeClientContext(const ClientBundle& bundle, bool skipVerify);
+// certificate is not checked (-tls-skip-verify). `profile`: upstream's TLS profile.
+Result<std::shared_ptr<asio::ssl::context>> makeClientContext(const ClientBundle& bundle,
+                                                              bool skipVerify,
+                                                              const net::TlsProfile& profile = {});
 
 }  // namespace pp::adaptor

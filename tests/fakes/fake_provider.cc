@@ -22,7 +22,8 @@ class FakeVm {
 
 namespace {
 
-Result<std::shared_ptr<asio::ssl::context>> serverContextFromUserData(const std::string& userData) {
+Result<std::shared_ptr<asio::ssl::context>> serverContextFromUserData(const std::string& userData,
+                                                                      int maxTlsVersion) {
   auto files = cloudinit::parseCloudConfig(userData);
   if (!files) return fail(files.error());
   for (const auto& f : *files) {
@@ -32,6 +33,7 @@ Result<std::shared_ptr<asio::ssl::context>> serverContextFromUserData(const std:
     if (config->tlsServerCert.empty()) return std::shared_ptr<asio::ssl::context>();  // no TLS
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    if (maxTlsVersion) SSL_CTX_set_max_proto_version(ctx->native_handle(), maxTlsVersion);
     SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     ctx->use_certificate_chain(asio::buffer(config->tlsServerCert));
     ctx->use_private_key(asio::buffer(config->tlsServerKey), asio::ssl::context::pem);
@@ -61,7 +63,7 @@ Result<providers::Instance> FakeProvider::createInstance(const providers::Create
   if (createDelay.count() > 0) std::this_thread::sleep_for(createDelay);
   if (failCreate)
     return fail(Code::kInvalidArgument, "fake cloud: image \"" + req.spec.image + "\" not found");
-  auto tls = serverContextFromUserData(req.userData);
+  auto tls = serverContextFromUserData(req.userData, maxTlsVersion);
   if (!tls) return fail(tls.error());
   auto vm = std::make_shared<FakeVm>();
   vm->id = "fake-" + req.instanceName;

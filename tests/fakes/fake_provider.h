@@ -41,6 +41,7 @@ class FakeProvider final : public providers::Provider {
   std::atomic<bool> failAfterCreate{false};  // the instance is created, then an error returned
   std::atomic<bool> failCreate{false};       // nothing created, error returned
   std::atomic<bool> startVmServer{true};     // false: the VM never answers (dial timeouts)
+  std::atomic<int> maxTlsVersion{0};         // set (TLS1_2_VERSION...): the VM's TLS ceiling
   std::string ownImage;  // set: like docker, only this image is taken without -allowed-images
 
   bool acceptsUnlistedImage(const std::string& image) const override {

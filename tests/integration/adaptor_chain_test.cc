@@ -17,11 +17,14 @@
 #include <random>
 #include <regex>
 #include <sstream>
+#include <tuple>
 
 #include "adaptor/cert_issuer.h"
+#include "adaptor/config.h"
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/sandbox_manager.h"
 #include "apf/apf_config.h"
+#include "base/flags.h"
 #include "base/log.h"
 #include "cloudinit/cloud_config.h"
 #include "cloudinit/initdata.h"
@@ -416,6 +419,84 @@ TEST_F(AdaptorChainTest, ApfJsonDebugCopyIsPrivateAndGoesWithTheSandbox) {
   stop.set_id(id);
   ASSERT_TRUE(a.call<hypervisor::StopVMResponse>("StopVM", stop));
   EXPECT_FALSE(std::filesystem::exists(copy));
+}
+
+// Upstream's TLS profile (-tls-min-version, -tls-cipher-suites) goes to each new VM in apf.json
+// and holds on the proxy's side of the link too.
+TEST_F(AdaptorChainTest, TlsProfileReachesTheVmAndTheProxy) {
+  auto run = [&](int n, const std::string& version, std::vector<std::string> suites) {
+    Adaptor a(dir_.string(), *provider_, port_, [&](adaptor::ManagerOptions& o) {
+      o.tlsMinVersion = version;
+      o.tlsCipherSuites = suites;
+      o.proxyTimeout = 2s;
+    });
+    auto id = sandboxId(20 + n);
+    EXPECT_TRUE(a.call<hypervisor::CreateVMResponse>("CreateVM",
+                                                     createReq(id, "tls-" + std::to_string(n))));
+    std::stringstream sent;
+    sent << std::ifstream(dir_ / "pods" / id / "apf.json").rdbuf();
+    auto apf = apf::ApfConfig::parse(sent.str());
+    EXPECT_TRUE(apf) << sent.str();
+    if (apf) {
+      EXPECT_EQ(apf->tlsMinVersion, version);
+      EXPECT_EQ(apf->tlsCipherSuites, suites);
+    }
+    hypervisor::StartVMRequest start;
+    start.set_id(id);
+    bool ok = bool(a.call<hypervisor::StartVMResponse>("StartVM", start));
+    hypervisor::StopVMRequest stop;
+    stop.set_id(id);
+    EXPECT_TRUE(a.call<hypervisor::StopVMResponse>("StopVM", stop));
+    return std::pair{ok, sent.str()};
+  };
+  auto [ok, text] = run(1, "VersionTLS13", {});
+  EXPECT_TRUE(ok);
+  EXPECT_NE(text.find("\n    \"tls-min-version\": \"VersionTLS13\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("tls-cipher-suites"), std::string::npos) << text;  // omitempty
+
+  // A VM that speaks at most TLS 1.2: refused by a proxy that wants 1.3; a TLS 1.2 suite for
+  // the VM's ECDSA key works, one for RSA keys cannot.
+  provider_->maxTlsVersion = TLS1_2_VERSION;
+  EXPECT_FALSE(run(2, "VersionTLS13", {}).first);
+  std::tie(ok, text) = run(3, "VersionTLS12", {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"});
+  EXPECT_TRUE(ok);
+  EXPECT_NE(
+      text.find(
+          "\"tls-cipher-suites\": [\n        \"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\"\n    ]"),
+      std::string::npos)
+      << text;
+  EXPECT_FALSE(run(4, "VersionTLS12", {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}).first);
+}
+
+// Values upstream refuses stop the adaptor at start; with -disable-tls the profile is unused.
+TEST(AdaptorConfigTls, ProfileIsCheckedAtStart) {
+  auto validate = [](std::map<std::string, std::string> env) {
+    adaptor::AdaptorConfig c;
+    flags::FlagSet fs("test", flags::mapEnv(std::move(env)));
+    c.registerFlags(fs);
+    return c.validate();
+  };
+  EXPECT_TRUE(validate({{"TLS_MIN_VERSION", "VersionTLS12"},
+                        {"TLS_CIPHER_SUITES",
+                         "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "
+                         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}}));
+  for (auto [version, suites, reason] :
+       {std::tuple<std::string, std::string, std::string>{"VersionTLS10", "", "not supported"},
+        {"TLS1.2", "", "unknown TLS minimum version"},
+        {"", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,AES128-SHA", "unknown TLS cipher suite"},
+        {"VersionTLS13", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "VersionTLS13"},
+        {"", "TLS_RSA_WITH_RC4_128_SHA", "is available in this OpenSSL"}}) {
+    auto st = validate({{"TLS_MIN_VERSION", version}, {"TLS_CIPHER_SUITES", suites}});
+    ASSERT_FALSE(st) << version << " " << suites;
+    EXPECT_NE(st.error().message.find(reason), std::string::npos) << st.error().message;
+    EXPECT_NE(st.error().message.find("-tls-"), std::string::npos);
+  }
+  // -disable-tls has no variable, as upstream.
+  adaptor::AdaptorConfig c;
+  flags::FlagSet fs("test", flags::mapEnv({{"TLS_MIN_VERSION", "VersionTLS10"}}));
+  c.registerFlags(fs);
+  ASSERT_TRUE(fs.parse({"-disable-tls"}));
+  EXPECT_TRUE(c.validate());
 }
 
 TEST_F(AdaptorChainTest, OneLongLivedConnectionLikeRuntimeRs) {
