@@ -55,7 +55,8 @@ constexpr char kProvisionHelp[] =
     "      --log-format string   Log layout: text or json (env LOG_FORMAT) (default \"text\")\n"
     "  -v, --version             Print the version\n"
     "\n"
-    "Test hooks (environment): PEERPODS_USERDATA_ROOT, PEERPODS_USERDATA_{AZURE,AWS,GCP,ALIBABA}_URL,\n"
+    "Test hooks (environment): PEERPODS_USERDATA_ROOT, "
+    "PEERPODS_USERDATA_{AZURE,AWS,GCP,ALIBABA}_URL,\n"
     "PEERPODS_USERDATA_HYPERVISOR, PEERPODS_USERDATA_RETRY_DELAY, PEERPODS_USERDATA_ATTEMPTS.\n";
 
 int usageError(const std::string& message, const char* helpHint) {
@@ -96,7 +97,9 @@ int main(int argc, char** argv) {
       // pflag forms: -t 30, -t=30, -t30, --user-data-fetch-timeout 30, --user-data-fetch-timeout=30
       std::string_view value;
       if (a == "-t" || a == "--user-data-fetch-timeout") {
-        if (i + 1 >= args.size()) return usageError("flag needs an argument: " + std::string(a), "process-user-data provision-files");
+        if (i + 1 >= args.size())
+          return usageError("flag needs an argument: " + std::string(a),
+                            "process-user-data provision-files");
         value = args[++i];
       } else if (a.starts_with("--")) {
         value = a.substr(a.find('=') + 1);
@@ -105,11 +108,13 @@ int main(int argc, char** argv) {
         if (value.starts_with("=")) value.remove_prefix(1);
       }
       if (!parseSeconds(value, timeout)) {
-        return usageError("invalid argument \"" + std::string(value) + "\" for \"-t, --user-data-fetch-timeout\" flag: not an integer",
+        return usageError("invalid argument \"" + std::string(value) +
+                              "\" for \"-t, --user-data-fetch-timeout\" flag: not an integer",
                           "process-user-data provision-files");
       }
       if (timeout <= 0) {
-        return usageError("-t, --user-data-fetch-timeout must be at least 1 second", "process-user-data provision-files");
+        return usageError("-t, --user-data-fetch-timeout must be at least 1 second",
+                          "process-user-data provision-files");
       }
     } else if (a == "--log-format" || a.starts_with("--log-format=")) {
       // Persistent, as cobra's global flags: valid before or after the command.
@@ -129,14 +134,17 @@ int main(int argc, char** argv) {
       }
       log::setFormat(format);
     } else if (a.starts_with("-")) {
-      return usageError("unknown flag: " + std::string(a), command.empty() ? "process-user-data" : "process-user-data provision-files");
+      return usageError(
+          "unknown flag: " + std::string(a),
+          command.empty() ? "process-user-data" : "process-user-data provision-files");
     } else if (command.empty() && (a == "provision-files" || a == "help")) {
       command = a;
     } else if (command == "help" && a == "provision-files") {
       command = "help provision-files";
     } else {
-      return usageError(command.empty() ? "unknown command \"" + std::string(a) + "\" for \"process-user-data\""
-                                        : "unexpected argument \"" + std::string(a) + "\"",
+      return usageError(command.empty()
+                            ? "unknown command \"" + std::string(a) + "\" for \"process-user-data\""
+                            : "unexpected argument \"" + std::string(a) + "\"",
                         "process-user-data");
     }
   }
@@ -159,7 +167,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "Error: %s\n", st.error().message.c_str());
     return 1;
   }
-  log::info("userdata", "process-user-data {} provision-files (timeout {} s)", PEERPODS_VERSION, timeout);
+  log::info("userdata", "process-user-data {} provision-files (timeout {} s)", PEERPODS_VERSION,
+            timeout);
   if (auto st = userdata::provisionFiles(config); !st) {
     log::error("userdata", "provision-files failed: {}", st.error().message);
     std::fprintf(stderr, "Error: %s\n", st.error().message.c_str());

@@ -28,8 +28,8 @@ bool startsWithNoCase(const std::string& s, const std::string& prefix) {
 // A resource id from a service answer, used as a path on the resource manager endpoint.
 bool plausibleResourceId(const std::string& id) {
   return startsWithNoCase(id, "/subscriptions/") && id.size() < 1024 &&
-         id.find_first_of("?#% \r\n\\") == std::string::npos && id.find("/../") == std::string::npos &&
-         id.find("/./") == std::string::npos;
+         id.find_first_of("?#% \r\n\\") == std::string::npos &&
+         id.find("/../") == std::string::npos && id.find("/./") == std::string::npos;
 }
 
 std::string trimSlash(std::string s) {
@@ -83,10 +83,10 @@ Result<json> imageReference(const std::string& image) {
     if (colon == std::string::npos) break;
     start = colon + 1;
   }
-  if (parts.size() == 4 && std::none_of(parts.begin(), parts.end(),
-                                        [](const std::string& p) { return p.empty(); })) {
-    return json{{"publisher", parts[0]}, {"offer", parts[1]}, {"sku", parts[2]},
-                {"version", parts[3]}};
+  if (parts.size() == 4 &&
+      std::none_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); })) {
+    return json{
+        {"publisher", parts[0]}, {"offer", parts[1]}, {"sku", parts[2]}, {"version", parts[3]}};
   }
   return fail(Code::kInvalidArgument,
               "azure: image \"" + image +
@@ -110,13 +110,11 @@ void registerAzureFlags(flags::FlagSet& fs, AzureConfig& c) {
   fs.stringVar(&c.size, "instance-size", "Standard_DC2as_v5", "AZURE_INSTANCE_SIZE",
                "Instance size");
   fs.stringVar(&c.imageId, "imageid", "", "AZURE_IMAGE_ID", "Image Id").required();
-  fs.stringVar(&c.subscriptionId, "subscriptionid", "", "AZURE_SUBSCRIPTION_ID",
-               "Subscription ID")
+  fs.stringVar(&c.subscriptionId, "subscriptionid", "", "AZURE_SUBSCRIPTION_ID", "Subscription ID")
       .required();
   fs.stringVar(&c.sshKeyPath, "ssh-key-path", "", "",
                "Path to SSH public key (empty: a generated key, as nobody logs in)");
-  fs.stringVar(&c.sshUserName, "ssh-username", "peerpod", "SSH_USERNAME",
-               "SSH User Name");
+  fs.stringVar(&c.sshUserName, "ssh-username", "peerpod", "SSH_USERNAME", "SSH User Name");
   fs.boolVar(&c.disableCvm, "disable-cvm", false, "DISABLECVM", "Use non-CVMs for peer pods");
   fs.keyValueVar(&c.tags, "tags", {}, "TAGS",
                  "Custom tags (key=value pairs) to be used for the Pod VMs, comma separated");
@@ -216,8 +214,7 @@ Result<std::unique_ptr<AzureProvider>> AzureProvider::create(const AzureConfig& 
   if (!cloud) return fail(cloud.error());
   std::string rm = trimSlash(c.resourceManagerEndpoint.empty() ? cloud->resourceManager
                                                                : c.resourceManagerEndpoint);
-  p->authority_ =
-      trimSlash(c.authorityHost.empty() ? cloud->authorityHost : c.authorityHost);
+  p->authority_ = trimSlash(c.authorityHost.empty() ? cloud->authorityHost : c.authorityHost);
   if (c.subscriptionId.empty() || c.resourceGroup.empty() || c.region.empty())
     return fail(Code::kInvalidArgument,
                 "azure: -subscriptionid (AZURE_SUBSCRIPTION_ID), -resourcegroup "
@@ -234,11 +231,14 @@ Result<std::unique_ptr<AzureProvider>> AzureProvider::create(const AzureConfig& 
   a.imdsEndpoint = trimSlash(c.imdsEndpoint.empty() ? "http://169.254.169.254" : c.imdsEndpoint);
   std::string mode = lower(c.auth);
   if (mode.empty()) {
-    mode = !c.clientSecret.empty() ? "secret" : !c.federatedTokenFile.empty() ? "workload" : "managed";
+    mode = !c.clientSecret.empty()         ? "secret"
+           : !c.federatedTokenFile.empty() ? "workload"
+                                           : "managed";
   }
   if (mode == "secret") {
     if (c.clientSecret.empty())
-      return fail(Code::kInvalidArgument, "azure: -azure-auth secret needs -secret (AZURE_CLIENT_SECRET)");
+      return fail(Code::kInvalidArgument,
+                  "azure: -azure-auth secret needs -secret (AZURE_CLIENT_SECRET)");
     a.mode = AuthMode::kClientSecret;
   } else if (mode == "workload") {
     if (c.federatedTokenFile.empty())
@@ -248,8 +248,9 @@ Result<std::unique_ptr<AzureProvider>> AzureProvider::create(const AzureConfig& 
   } else if (mode == "managed") {
     a.mode = AuthMode::kManagedIdentity;
   } else {
-    return fail(Code::kInvalidArgument,
-                "azure: -azure-auth must be secret, workload, managed or empty, not \"" + c.auth + "\"");
+    return fail(
+        Code::kInvalidArgument,
+        "azure: -azure-auth must be secret, workload, managed or empty, not \"" + c.auth + "\"");
   }
   p->tokens_ = std::make_shared<TokenSource>(p->deps_.http, a, p->deps_.clock);
   ArmOptions o;
@@ -337,9 +338,8 @@ Result<json> AzureProvider::vmBody(const CreateRequest& req, const std::string& 
     return fail(Code::kInvalidArgument, "azure: -subnetid (AZURE_SUBNET_ID) is not set");
   std::string userData = encoding::base64Encode(req.userData);
   if (userData.size() > kMaxUserDataBase64)
-    return fail(Code::kInvalidArgument,
-                "azure: user data is " + std::to_string(userData.size()) +
-                    " bytes in base64; Azure accepts at most 65536");
+    return fail(Code::kInvalidArgument, "azure: user data is " + std::to_string(userData.size()) +
+                                            " bytes in base64; Azure accepts at most 65536");
   if (!req.spec.image.empty())  // upstream's words; its e2e suite greps "Choosing <image>"
     log::info(kLog, "Choosing {} from annotation as the Azure Image for the PodVM image",
               req.spec.image);
@@ -350,7 +350,8 @@ Result<json> AzureProvider::vmBody(const CreateRequest& req, const std::string& 
   const std::string& name = req.instanceName;
 
   json managedDisk = {{"storageAccountType", c.diskType}};
-  if (!c.disableCvm) managedDisk["securityProfile"] = {{"securityEncryptionType", "VMGuestStateOnly"}};
+  if (!c.disableCvm)
+    managedDisk["securityProfile"] = {{"securityEncryptionType", "VMGuestStateOnly"}};
   json osDisk = {{"name", name + "-disk"},
                  {"createOption", "FromImage"},
                  {"caching", "ReadWrite"},
@@ -365,28 +366,27 @@ Result<json> AzureProvider::vmBody(const CreateRequest& req, const std::string& 
         {"sku", {{"name", "Standard"}}},
         {"properties", {{"deleteOption", "Delete"}, {"publicIPAllocationMethod", "Static"}}}};
   }
-  json nicProps = {{"primary", true},
-                   {"deleteOption", "Delete"},
-                   {"ipConfigurations", json::array({ipConfig})}};
+  json nicProps = {
+      {"primary", true}, {"deleteOption", "Delete"}, {"ipConfigurations", json::array({ipConfig})}};
   if (!c.securityGroupId.empty()) nicProps["networkSecurityGroup"] = {{"id", c.securityGroupId}};
 
-  json props = {
-      {"hardwareProfile", {{"vmSize", *size}}},
-      {"storageProfile", {{"imageReference", *image}, {"osDisk", osDisk}}},
-      {"osProfile",
-       {{"computerName", name},
-        {"adminUsername", c.sshUserName},
-        {"linuxConfiguration",
-         {{"disablePasswordAuthentication", true},
-          {"ssh",
-           {{"publicKeys", json::array({{{"path", "/home/" + c.sshUserName + "/.ssh/authorized_keys"},
-                                         {"keyData", publicKey}}})}}}}}}},
-      {"networkProfile",
-       {{"networkApiVersion", kVmNetworkApi},
-        {"networkInterfaceConfigurations",
-         json::array({{{"name", name + "-net"}, {"properties", nicProps}}})}}},
-      {"diagnosticsProfile", {{"bootDiagnostics", {{"enabled", true}}}}},
-      {"userData", userData}};
+  json props = {{"hardwareProfile", {{"vmSize", *size}}},
+                {"storageProfile", {{"imageReference", *image}, {"osDisk", osDisk}}},
+                {"osProfile",
+                 {{"computerName", name},
+                  {"adminUsername", c.sshUserName},
+                  {"linuxConfiguration",
+                   {{"disablePasswordAuthentication", true},
+                    {"ssh",
+                     {{"publicKeys",
+                       json::array({{{"path", "/home/" + c.sshUserName + "/.ssh/authorized_keys"},
+                                     {"keyData", publicKey}}})}}}}}}},
+                {"networkProfile",
+                 {{"networkApiVersion", kVmNetworkApi},
+                  {"networkInterfaceConfigurations",
+                   json::array({{{"name", name + "-net"}, {"properties", nicProps}}})}}},
+                {"diagnosticsProfile", {{"bootDiagnostics", {{"enabled", true}}}}},
+                {"userData", userData}};
   if (!c.disableCvm) {
     props["securityProfile"] = {
         {"securityType", "ConfidentialVM"},
@@ -536,14 +536,17 @@ Status AzureProvider::deleteInstance(const std::string& id) {
   // delete then removes what is left, in the VM's own resource group.
   const std::string group = parsed->first.substr(0, parsed->first.find("/providers/"));
   const std::pair<std::string, std::string> leftovers[] = {
-      {group + "/providers/Microsoft.Network/networkInterfaces/" + name + "-net", "network interface " + name + "-net"},
-      {group + "/providers/Microsoft.Network/publicIPAddresses/" + name + "-ip", "public IP address " + name + "-ip"},
+      {group + "/providers/Microsoft.Network/networkInterfaces/" + name + "-net",
+       "network interface " + name + "-net"},
+      {group + "/providers/Microsoft.Network/publicIPAddresses/" + name + "-ip",
+       "public IP address " + name + "-ip"},
   };
   for (const auto& [path, what] : leftovers) {
-    if (auto d = deleteResource(path, kNetworkApi, what); !d) return fail(d.error().wrap("azure: VM " + name + " is gone"));
+    if (auto d = deleteResource(path, kNetworkApi, what); !d)
+      return fail(d.error().wrap("azure: VM " + name + " is gone"));
   }
-  if (auto d = deleteResource(group + "/providers/Microsoft.Compute/disks/" + name + "-disk", kDiskApi,
-                              "disk " + name + "-disk");
+  if (auto d = deleteResource(group + "/providers/Microsoft.Compute/disks/" + name + "-disk",
+                              kDiskApi, "disk " + name + "-disk");
       !d)
     return fail(d.error().wrap("azure: VM " + name + " is gone"));
   log::info(kLog, "deleted VM {}", name);
@@ -585,7 +588,8 @@ Result<std::vector<Instance>> AzureProvider::listInstances(const std::string& ta
     }
     next = stringAt(r->body, {"nextLink"});
     if (!next.empty() && next.rfind(arm_->endpoint() + "/", 0) != 0)
-      return fail(Code::kInternal, "azure: VM list nextLink is not on the resource manager endpoint");
+      return fail(Code::kInternal,
+                  "azure: VM list nextLink is not on the resource manager endpoint");
   }
   return out;
 }
