@@ -2,7 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <algorithm>
+#include <string_view>
 
 namespace pp::cloudinit {
 
@@ -11,16 +11,24 @@ namespace {
 // Text with line breaks or other control characters goes double-quoted, where the emitter
 // escapes them: a plain scalar cannot hold them, and a literal block changes some texts (a
 // carriage return is read as a line break, a last line of blanks is chomped; both found by
-// fuzz_cloud_config). What the adaptor renders (JSON, base64) is single-line anyway.
-bool needsQuotes(const std::string& text) {
-  return std::any_of(text.begin(), text.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return (c < 0x20 && c != '\t') || c == 0x7f;
-  });
+// fuzz_cloud_config). NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR are line breaks to YAML 1.1
+// parsers (libyaml, Go's yaml, PyYAML; not yaml-cpp): text with them is quoted and escaped too,
+// else the VM's parser would read another document than ours. What the adaptor renders (JSON,
+// base64) is single-line anyway.
+bool needsQuotes(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return true;
+    if (text.substr(i, 2) == "\xc2\x85" || text.substr(i, 3) == "\xe2\x80\xa8" ||
+        text.substr(i, 3) == "\xe2\x80\xa9") {
+      return true;
+    }
+  }
+  return false;
 }
 
 void emitText(YAML::Emitter& out, const std::string& text) {
-  if (needsQuotes(text)) out << YAML::DoubleQuoted;
+  if (needsQuotes(text)) out << YAML::DoubleQuoted << YAML::EscapeNonAscii;
   out << text;
 }
 
