@@ -39,6 +39,14 @@ if "--helm-render" in _args:
 ROOT = os.path.abspath(_args[0] if _args else os.path.join(os.path.dirname(__file__), "../.."))
 PROBLEMS = []
 PROVIDERS = ["libvirt", "docker", "aws", "azure", "gcp", "ibmcloud", "alibabacloud", "vsphere"]
+# Providers this release lacks (no folder in src/providers): their overlay and Helm values must
+# stop at render time with a clear message (a resource named NOT-IN-THIS-RELEASE-..., the
+# chart's templates/provider-check.yaml), and are otherwise checked as the others are.
+NOT_BUILT = [p for p in PROVIDERS if not os.path.isdir(os.path.join(ROOT, "src/providers", p))]
+
+
+def not_built_marker(provider):
+    return f"NOT-IN-THIS-RELEASE-the-{provider}-provider-is-not-in-this-release-of-peerpods-see-docs-deploy.md"
 
 # Environment variables read directly (not through a flag) by the adaptor, its entrypoint or
 # peerpod-ctrl (upstream-core.md §3.1, k8s-components.md §1.3).
@@ -551,12 +559,29 @@ def check_kustomize():
         if not os.path.isdir(path):
             problem(f"deploy/kustomize/{name} is missing")
             continue
+        provider = name.split("/")[1] if name.startswith("overlays/") else None
+        marker = not_built_marker(provider) if provider else None
+        text = read(f"deploy/kustomize/{name}/kustomization.yaml")
+        if provider in NOT_BUILT:
+            if marker not in text:
+                problem(f"deploy/kustomize/{name}: {provider} is not in this release, but the overlay does not "
+                        f"stop at render time (resource {marker})")
+            else:
+                try:
+                    kustomize_lite.build(path)
+                    problem(f"deploy/kustomize/{name}: renders although {provider} is not in this release")
+                except OSError as e:
+                    if marker not in str(e):
+                        problem(f"deploy/kustomize/{name}: fails for another reason than its marker: {e}")
+        elif marker and "NOT-IN-THIS-RELEASE" in text:
+            problem(f"deploy/kustomize/{name}: src/providers/{provider} exists now: remove the NOT-IN-THIS-RELEASE "
+                    "resource and add the provider to templates/provider-check.yaml")
         try:
-            docs = kustomize_lite.build(path)
+            docs = kustomize_lite.build(path, ignore={marker} if provider in NOT_BUILT else ())
         except (kustomize_lite.KustomizeError, OSError, yaml.YAMLError) as e:
             problem(f"deploy/kustomize/{name}: {e}")
             continue
-        ref = kubectl_kustomize(path)
+        ref = kubectl_kustomize(path) if provider not in NOT_BUILT else None
         if ref is not None:
             kubectl_used = True
             mine = sorted(kustomize_lite.canonical(d) for d in docs)
@@ -567,7 +592,6 @@ def check_kustomize():
                 problem(f"deploy/kustomize/{name}: kustomize_lite and kubectl render differently:\n"
                         f"  only kustomize_lite: {only_mine[:1]}\n  only kubectl: {only_theirs[:1]}")
             docs = ref
-        provider = name.split("/")[1] if name.startswith("overlays/") else None
         if provider:
             check_objects(f"kustomize {name}", docs, provider)
         rendered[name] = docs
@@ -591,6 +615,10 @@ ACTION_PATTERNS = [
     r"\$key",
     r"\$value \| quote",
     r"toYaml \.Values(\.\w+)+ \| nindent \d+",
+    # templates/provider-check.yaml
+    r'if and \(not \(has \.Values\.provider \(list( "\w+")+\)\)\) '
+    r'\(ne \(toString \(index \.Values\.config "ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN"\)\) "true"\)',
+    r'fail \(printf "[^"]*" \.Values\.provider\)',
 ]
 
 
@@ -609,7 +637,7 @@ def skeleton(template):
     out = []
     for line in template.splitlines():
         stripped = line.strip()
-        if re.fullmatch(r"\{\{-?\s*(if|else|end|range)\b.*\}\}", stripped):
+        if re.fullmatch(r"\{\{-?\s*(if|else|end|range|fail)\b.*\}\}", stripped):
             continue
         m = re.fullmatch(r"(\s*)\{\{-?\s*toYaml .* \| nindent (\d+)\s*\}\}", line)
         if m:
@@ -733,9 +761,30 @@ def check_helm_rendered(helm_render, rendered):
     """The chart with each provider's example values renders the same objects as the provider's
     kustomize overlay, and other values switch components on and off consistently."""
     count = 0
+    check = read("deploy/helm/peerpods/templates/provider-check.yaml")
+    m = re.search(r"has \.Values\.provider \(list((?: \"\w+\")+)\)", check)
+    listed = set(re.findall(r"\w+", m.group(1))) if m else set()
+    if listed != set(PROVIDERS) - set(NOT_BUILT):
+        problem(f"templates/provider-check.yaml lists {sorted(listed)}, src/providers has "
+                f"{sorted(set(PROVIDERS) - set(NOT_BUILT))}")
     for p in PROVIDERS:
         values = os.path.join(ROOT, f"deploy/helm/peerpods/providers/{p}.yaml")
-        docs = helm_template(helm_render, ["-f", values])
+        if p in NOT_BUILT:
+            out = subprocess.run([helm_render, "-chart", os.path.join(ROOT, "deploy/helm/peerpods"),
+                                  "-namespace", "confidential-containers-system", "-f", values],
+                                 capture_output=True, text=True, timeout=60)
+            if out.returncode == 0 or f'provider "{p}" is not in this release' not in out.stderr:
+                problem(f"helm {p}: must fail with 'provider \"{p}\" is not in this release': "
+                        f"exit {out.returncode}, {out.stderr.strip()[:300]}")
+            # With an external plugin the name is the plugin's: the chart renders.
+            plugin = helm_template(helm_render, ["-f", values, "-set-string",
+                                                 "config.ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN=true"])
+            if plugin is not None:
+                count += 1
+                check_objects(f"helm {p} (external plugin)", plugin, p)
+            continue
+        else:
+            docs = helm_template(helm_render, ["-f", values])
         if docs is None:
             continue
         count += 1

@@ -129,6 +129,8 @@ func run(chart, namespace, name string, files, sets []string) error {
 	delete(funcs, "env")
 	delete(funcs, "expandenv")
 	funcs["toYaml"] = toYAML
+	// Helm's own: stops the rendering with the message.
+	funcs["fail"] = func(msg string) (string, error) { return "", fmt.Errorf("%s", msg) }
 	funcs["required"] = func(msg string, v interface{}) (interface{}, error) {
 		if v == nil || v == "" {
 			return nil, fmt.Errorf("%s", msg)
