@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "base/log.h"
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/pod_node.h"
 #include "podnetwork/testbed.h"
+#include "podnetwork/worker_node.h"
 
 namespace pn = pp::podnetwork;
 using Clock = std::chrono::steady_clock;

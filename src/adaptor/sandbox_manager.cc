@@ -227,25 +227,21 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   auto net = network_.inspect(in.netnsPath);
   if (!net) return abandon(net.error().wrap("CreateVM: inspecting pod network " + in.netnsPath));
   s.network = std::move(*net);
-  if (s.network.is_object()) s.vni = s.network.value("vxlan-id", 0u);
+  // Gives back the VNI inspect allocated when CreateVM fails after it.
+  auto releaseNetwork = [&] {
+    if (s.network) network_.release(*s.network);
+  };
 
   // What upstream's adaptor sends (cloud.go): the pod's Kubernetes namespace and name, its
   // network, and TLS material as PEM text. The forwarder finds the netns by its own flag.
   apf::ApfConfig apf;
   apf.podNamespace = s.podNamespace;
   apf.podName = s.podName;
-  if (!s.network.is_null()) {
-    auto network = podnetwork::PodNetworkConfig::fromJson(s.network);
-    if (!network) {
-      network_.release(s.network);
-      return abandon(network.error().wrap("CreateVM: pod network of " + in.netnsPath));
-    }
-    apf.podNetwork = std::move(*network);
-  }
+  apf.podNetwork = s.network;
   if (!options_.disableTls && issuer_) {
     auto server = issuer_->issueServer(s.instanceName);
     if (!server) {
-      network_.release(s.network);
+      releaseNetwork();
       return abandon(server.error().wrap("CreateVM: issuing the pod VM's certificate"));
     }
     apf.tlsServerKey = server->keyPem;
@@ -283,19 +279,19 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   auto copied = files::makeDirs(options_.podsDir + "/" + s.id, 0700);
   if (copied) copied = files::writeAtomic(apfJsonPath(s.id), apfJson, 0600);
   if (!copied) {
-    network_.release(s.network);
+    releaseNetwork();
     return abandon(copied.error().wrap("CreateVM: storing " + apfJsonPath(s.id)));
   }
   if (auto st = save(s); !st) {
     (void)files::removeAll(apfJsonPath(s.id));
-    network_.release(s.network);
+    releaseNetwork();
     return abandon(st.error().wrap("CreateVM"));
   }
   // Upstream's words (cloud.go): its e2e suite finds each pod's sandbox id by this line.
   log::info("sandbox", log::Sandbox(s.id),
             "create a sandbox {} for pod {} in namespace {} (netns: {}) instance-name={} vni={} "
             "({:.1f} ms)",
-            s.id, s.podName, s.podNamespace, s.netnsPath, s.instanceName, s.vni, msSince(t0));
+            s.id, s.podName, s.podNamespace, s.netnsPath, s.instanceName, s.vni(), msSince(t0));
   return agentSocketPath(in.id);
 }
 
@@ -351,8 +347,8 @@ void SandboxManager::cleanupFailedStart(Entry& e, const std::string& reason) {
     e.proxy->shutdown();
     e.proxy.reset();
   }
-  if (!s.ips.empty()) {
-    if (auto st = network_.teardown(s.netnsPath, s.network); !st) {
+  if (!s.ips.empty() && s.network) {
+    if (auto st = network_.teardown(s.netnsPath, *s.network); !st) {
       log::warn("sandbox", "{}: pod network teardown after failed start: {}", s.id,
                 st.error().message);
     }
@@ -440,8 +436,10 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
   };
   if (s.ips.empty())
     return failStart(Error{Code::kInternal, "pod VM " + s.instanceId + " has no IP address"});
-  if (auto st = network_.setup(s.netnsPath, s.network, s.ips); !st) {
-    return failStart(st.error().wrap("pod network setup"));
+  if (s.network) {
+    if (auto st = network_.setup(s.netnsPath, *s.network, s.ips); !st) {
+      return failStart(st.error().wrap("pod network setup"));
+    }
   }
   auto proxy = makeProxy(s);
   if (!proxy) return failStart(proxy.error());
@@ -490,8 +488,10 @@ Status SandboxManager::stopVM(const std::string& id) {
     }
   }
   if (deleted) releasePeerPod(s);
-  if (auto st = network_.teardown(s.netnsPath, s.network); !st) {
-    log::warn("sandbox", "{}: pod network teardown: {}", id, st.error().message);
+  if (s.network) {
+    if (auto st = network_.teardown(s.netnsPath, *s.network); !st) {
+      log::warn("sandbox", "{}: pod network teardown: {}", id, st.error().message);
+    }
   }
   if (!deleted) return {};
   // The file store removes the whole directory; the copy goes in any case, with the sandbox.
@@ -544,7 +544,7 @@ int SandboxManager::restore() {
       std::lock_guard lock(mu_);
       entries_[s.id] = e;
     }
-    network_.reserve(s.network);
+    if (s.network) network_.reserve(*s.network);
     switch (s.phase) {
       case Phase::kCreated:
       case Phase::kFailed:

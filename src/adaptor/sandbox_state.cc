@@ -8,17 +8,23 @@ namespace pp::adaptor {
 
 std::string_view phaseName(Phase p) {
   switch (p) {
-    case Phase::kCreated: return "created";
-    case Phase::kStarting: return "starting";
-    case Phase::kRunning: return "running";
-    case Phase::kStopping: return "stopping";
-    case Phase::kFailed: return "failed";
+    case Phase::kCreated:
+      return "created";
+    case Phase::kStarting:
+      return "starting";
+    case Phase::kRunning:
+      return "running";
+    case Phase::kStopping:
+      return "stopping";
+    case Phase::kFailed:
+      return "failed";
   }
   return "unknown";
 }
 
 Result<Phase> parsePhase(std::string_view name) {
-  for (Phase p : {Phase::kCreated, Phase::kStarting, Phase::kRunning, Phase::kStopping, Phase::kFailed}) {
+  for (Phase p :
+       {Phase::kCreated, Phase::kStarting, Phase::kRunning, Phase::kStopping, Phase::kFailed}) {
     if (phaseName(p) == name) return p;
   }
   return fail(Code::kInvalidArgument, "unknown sandbox phase \"" + std::string(name) + "\"");
@@ -43,8 +49,8 @@ nlohmann::json SandboxState::toJson() const {
       {"instanceName", instanceName},
       {"instanceId", instanceId},
       {"ips", ips},
-      {"network", network},
-      {"vni", vni},
+      {"network", network ? network->toJson() : nlohmann::json()},
+      {"vni", vni()},
       {"userData", userData},
       {"tls", {{"caCert", caCertPem}, {"clientCert", clientCertPem}, {"clientKey", clientKeyPem}}},
       {"podUid", podUid},
@@ -77,8 +83,12 @@ Result<SandboxState> SandboxState::fromJson(const nlohmann::json& j) {
     s.instanceName = j.value("instanceName", "");
     s.instanceId = j.value("instanceId", "");
     s.ips = j.value("ips", std::vector<std::string>{});
-    s.network = j.value("network", nlohmann::json());
-    s.vni = j.value("vni", 0u);
+    // "vni" is written for readers of the file; the config's "vxlan-id" is the one kept.
+    if (auto network = j.value("network", nlohmann::json()); !network.is_null()) {
+      auto config = podnetwork::PodNetworkConfig::fromJson(network);
+      if (!config) return fail(config.error().wrap("network"));
+      s.network = std::move(*config);
+    }
     s.userData = j.value("userData", "");
     if (j.contains("tls")) {
       const auto& t = j.at("tls");
@@ -103,7 +113,9 @@ Status FileStateStore::save(const SandboxState& state) {
   return files::writeAtomic(dir + "/state.json", state.toJson().dump(2) + "\n", 0600);
 }
 
-Status FileStateStore::remove(const std::string& id) { return files::removeAll(sandboxDir(id)); }
+Status FileStateStore::remove(const std::string& id) {
+  return files::removeAll(sandboxDir(id));
+}
 
 std::vector<SandboxState> FileStateStore::loadAll(std::vector<std::string>* problems) {
   std::vector<SandboxState> out;

@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
+#include "podnetwork/config.h"
 #include "providers/provider.h"
 
 namespace pp::adaptor {
@@ -36,8 +38,8 @@ struct SandboxState {
   std::string instanceName;
   std::string instanceId;
   std::vector<std::string> ips;
-  nlohmann::json network;  // pod network config (podnetwork's apf.json "pod-network" object)
-  uint32_t vni = 0;
+  // The pod network (apf.json's "pod-network"); nullopt when the sandbox has no netns.
+  std::optional<podnetwork::PodNetworkConfig> network;
   std::string userData;  // cloud-config sent at StartVM (holds the VM's TLS key)
   // TLS material used to talk to this sandbox's forwarder.
   std::string caCertPem;
@@ -50,6 +52,9 @@ struct SandboxState {
   int64_t createdAt = 0;  // unix seconds
   int64_t startedAt = 0;
   std::string lastError;
+
+  // The tunnel's VXLAN id (0: no tunnel). The state file also has it as "vni", for readers.
+  uint32_t vni() const { return network ? network->vxlanId : 0; }
 
   nlohmann::json toJson() const;
   static Result<SandboxState> fromJson(const nlohmann::json& j);

@@ -4,8 +4,8 @@
 
 namespace pp::adaptor {
 
-Result<std::unique_ptr<VxlanPodNetwork>> VxlanPodNetwork::create(podnetwork::WorkerNodeOptions options,
-                                                                 uint32_t vxlanMinId) {
+Result<std::unique_ptr<VxlanPodNetwork>> VxlanPodNetwork::create(
+    podnetwork::WorkerNodeOptions options, uint32_t vxlanMinId) {
   auto self = std::unique_ptr<VxlanPodNetwork>(new VxlanPodNetwork());
   auto vnis = podnetwork::VniAllocator::create(vxlanMinId);
   if (!vnis) return fail(vnis.error());
@@ -16,46 +16,42 @@ Result<std::unique_ptr<VxlanPodNetwork>> VxlanPodNetwork::create(podnetwork::Wor
   return self;
 }
 
-Result<nlohmann::json> VxlanPodNetwork::inspect(const std::string& netnsPath) {
-  if (netnsPath.empty()) return nlohmann::json();
+Result<std::optional<podnetwork::PodNetworkConfig>> VxlanPodNetwork::inspect(
+    const std::string& netnsPath) {
+  if (netnsPath.empty()) return std::nullopt;
   auto cfg = node_->inspect(netnsPath);
   if (!cfg) return fail(cfg.error());
-  return cfg->toJson();
+  return std::move(*cfg);
 }
 
-void VxlanPodNetwork::reserve(const nlohmann::json& config) {
-  if (config.is_null()) return;
-  auto cfg = podnetwork::PodNetworkConfig::fromJson(config);
-  if (cfg && cfg->vxlanId != 0) {
-    if (auto st = vnis_->reserve(cfg->vxlanId); !st) log::warn("podnetwork", "reserving VNI {}: {}", cfg->vxlanId, st.error().message);
+void VxlanPodNetwork::reserve(const podnetwork::PodNetworkConfig& config) {
+  if (config.vxlanId == 0) return;
+  if (auto st = vnis_->reserve(config.vxlanId); !st) {
+    log::warn("podnetwork", "reserving VNI {}: {}", config.vxlanId, st.error().message);
   }
 }
 
-void VxlanPodNetwork::release(const nlohmann::json& config) {
-  if (config.is_null()) return;
-  auto cfg = podnetwork::PodNetworkConfig::fromJson(config);
-  if (cfg && cfg->vxlanId != 0) vnis_->release(cfg->vxlanId);
+void VxlanPodNetwork::release(const podnetwork::PodNetworkConfig& config) {
+  if (config.vxlanId != 0) vnis_->release(config.vxlanId);
 }
 
-Status VxlanPodNetwork::setup(const std::string& netnsPath, const nlohmann::json& config,
+Status VxlanPodNetwork::setup(const std::string& netnsPath,
+                              const podnetwork::PodNetworkConfig& config,
                               const std::vector<std::string>& vmIps) {
-  if (config.is_null() || netnsPath.empty()) return {};
-  auto cfg = podnetwork::PodNetworkConfig::fromJson(config);
-  if (!cfg) return fail(cfg.error());
+  if (netnsPath.empty()) return {};
   std::vector<podnetwork::Ipv4Address> ips;
   for (const auto& ip : vmIps) {
     auto a = podnetwork::Ipv4Address::parse(ip);
     if (!a) return fail(Code::kInvalidArgument, "pod VM address \"" + ip + "\" is not IPv4");
     ips.push_back(*a);
   }
-  return node_->setup(netnsPath, *cfg, ips);
+  return node_->setup(netnsPath, config, ips);
 }
 
-Status VxlanPodNetwork::teardown(const std::string& netnsPath, const nlohmann::json& config) {
-  if (config.is_null() || netnsPath.empty()) return {};
-  auto cfg = podnetwork::PodNetworkConfig::fromJson(config);
-  if (!cfg) return fail(cfg.error());
-  return node_->teardown(netnsPath, *cfg);
+Status VxlanPodNetwork::teardown(const std::string& netnsPath,
+                                 const podnetwork::PodNetworkConfig& config) {
+  if (netnsPath.empty()) return {};
+  return node_->teardown(netnsPath, config);
 }
 
 }  // namespace pp::adaptor

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "base/error.h"
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/config.h"
 
 namespace pp::apf {
 

@@ -26,7 +26,7 @@
 #include "base/error.h"
 #include "base/flags.h"
 #include "net/tls.h"
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/pod_node.h"
 #include "ttrpc/client.h"
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"

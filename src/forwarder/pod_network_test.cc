@@ -14,7 +14,10 @@
 
 #include "agent/agent.pb.h"
 #include "forwarder/forwarder.h"
+#include "podnetwork/netns.h"
 #include "podnetwork/testbed.h"
+#include "podnetwork/vni_allocator.h"
+#include "podnetwork/worker_node.h"
 #include "test_agent.h"
 
 namespace pp::forwarder {

@@ -1,11 +1,10 @@
 // Address parsing and printing. Parsers accept exactly the canonical text forms, because these
 // values come from apf.json written by another program and a lenient parse hides its bugs.
+#include "podnetwork/address.h"
+
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <charconv>
-
-#include "podnetwork/podnetwork.h"
 
 namespace pp::podnetwork {
 namespace {
@@ -104,13 +103,6 @@ Result<MacAddress> MacAddress::parse(std::string_view text) {
 std::string MacAddress::toString() const {
   return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", bytes[0], bytes[1], bytes[2],
                      bytes[3], bytes[4], bytes[5]);
-}
-
-int tunnelMtu(int podMtu, int underlayMtu) {
-  int mtu = underlayMtu - kVxlanOverhead;
-  if (podMtu > 0) mtu = std::min(mtu, podMtu);
-  // Never below the IPv4 minimum (68), which the kernel would refuse for the interface.
-  return std::max(mtu, 68);
 }
 
 }  // namespace pp::podnetwork

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/config.h"
 
 namespace pp::podnetwork {
 namespace {

@@ -1,14 +1,15 @@
 // PodNetworkConfig <-> JSON, matching what Go's encoding/json makes of upstream's
 // tunneler.Config: netip values as text ("" when unset), omitempty ints left out when zero, route
 // protocol/scope and neighbour state as the names vishvananda/netlink prints.
+#include "podnetwork/config.h"
+
 #include <fmt/format.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <utility>
-
-#include "podnetwork/podnetwork.h"
 
 namespace pp::podnetwork {
 namespace {
@@ -235,6 +236,13 @@ Result<PodNetworkConfig> PodNetworkConfig::fromJson(const json& object) {
   config.vxlanPort = static_cast<int>(port);
   config.vxlanId = static_cast<uint32_t>(vni);
   return config;
+}
+
+int tunnelMtu(int podMtu, int underlayMtu) {
+  int mtu = underlayMtu - kVxlanOverhead;
+  if (podMtu > 0) mtu = std::min(mtu, podMtu);
+  // Never below the IPv4 minimum (68), which the kernel would refuse for the interface.
+  return std::max(mtu, 68);
 }
 
 Result<PodNetworkConfig> PodNetworkConfig::parse(std::string_view text) {

@@ -1,10 +1,10 @@
+#include "podnetwork/config.h"
+
 #include <gtest/gtest.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 
 #include <nlohmann/json.hpp>
-
-#include "podnetwork/podnetwork.h"
 
 namespace pp::podnetwork {
 namespace {

@@ -11,7 +11,7 @@
 
 #include <string>
 
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/address.h"
 
 namespace pp::podnetwork {
 

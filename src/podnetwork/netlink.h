@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/config.h"
+#include "podnetwork/netns.h"
 
 struct nl_sock;
 struct rtnl_link;

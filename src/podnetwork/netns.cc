@@ -1,3 +1,5 @@
+#include "podnetwork/netns.h"
+
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -9,7 +11,6 @@
 #include <utility>
 
 #include "base/log.h"
-#include "podnetwork/podnetwork.h"
 
 namespace pp::podnetwork {
 

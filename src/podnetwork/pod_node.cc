@@ -1,6 +1,8 @@
 // VM side of the tunnel: the pod's interface is rebuilt in the VM's pod namespace as a VXLAN
 // device towards the worker, carrying the name, MAC and IP the pod has on the worker, so the
 // containers see the same network they would see on the node.
+#include "podnetwork/pod_node.h"
+
 #include <fmt/format.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
@@ -14,7 +16,7 @@
 #include "base/log.h"
 #include "podnetwork/iptables.h"
 #include "podnetwork/netlink.h"
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/netns.h"
 #include "podnetwork/primary_interface.h"
 
 namespace pp::podnetwork {
@@ -66,7 +68,8 @@ bool VxlanPodNode::haveIptables() const {
   if (::access(options_.iptablesPath.c_str(), X_OK) == 0) return true;
   static std::once_flag warned;
   std::call_once(warned, [&] {
-    log::warn(kLog, "{} not found: no NOTRACK rules for the tunnel (this image has no netfilter rules)",
+    log::warn(kLog,
+              "{} not found: no NOTRACK rules for the tunnel (this image has no netfilter rules)",
               options_.iptablesPath);
   });
   return false;
@@ -182,8 +185,9 @@ Status VxlanPodNode::setup(const PodNetworkConfig& config, const std::string& po
 
   const Ipv4Address worker = config.workerNodeIp->address;
   const bool rules = haveIptables();
-  if (auto s = rules ? withHostNs([&] { return rules_.add(worker, config.vxlanPort, config.vxlanId); })
-                     : Status{};
+  if (auto s =
+          rules ? withHostNs([&] { return rules_.add(worker, config.vxlanPort, config.vxlanId); })
+                : Status{};
       !s) {
     return fail(context(s.error()));
   }
@@ -332,8 +336,9 @@ Status VxlanPodNode::teardown(const PodNetworkConfig& config, const std::string&
   // As on the node: rules and device go at the same time (see worker_node.cc).
   const uint32_t ruleVni = vni.value_or(config.vxlanId);
   Status rulesStatus;
-  std::thread rulesThread(
-      [&] { rulesStatus = haveIptables() ? withHostNs([&] { return rules_.remove(ruleVni); }) : Status{}; });
+  std::thread rulesThread([&] {
+    rulesStatus = haveIptables() ? withHostNs([&] { return rules_.remove(ruleVni); }) : Status{};
+  });
   Status linkStatus;
   if (pod) linkStatus = pod->deleteLink(config.interfaceName);
   rulesThread.join();

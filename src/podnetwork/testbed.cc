@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "podnetwork/command.h"
+#include "podnetwork/netns.h"
 
 namespace pp::podnetwork::testbed {
 namespace {

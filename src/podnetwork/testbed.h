@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/address.h"
 
 namespace pp::podnetwork::testbed {
 

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/netns.h"
+#include "podnetwork/pod_node.h"
 #include "podnetwork/testbed.h"
+#include "podnetwork/worker_node.h"
 
 namespace pp::podnetwork {
 namespace {

@@ -1,6 +1,6 @@
-#include <fmt/format.h>
+#include "podnetwork/vni_allocator.h"
 
-#include "podnetwork/podnetwork.h"
+#include <fmt/format.h>
 
 namespace pp::podnetwork {
 

@@ -1,10 +1,10 @@
+#include "podnetwork/vni_allocator.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 #include <thread>
 #include <vector>
-
-#include "podnetwork/podnetwork.h"
 
 namespace pp::podnetwork {
 namespace {

@@ -8,6 +8,8 @@
 // the device in the target one. Upstream creates `ppvxlanN` in the host namespace and moves it,
 // which needs a free host name (it gives up after ppvxlan5) and briefly exposes the device on the
 // host; here there is no host-side name at all, so the number of tunnels is bounded only by VNIs.
+#include "podnetwork/worker_node.h"
+
 #include <fmt/format.h>
 #include <linux/rtnetlink.h>
 
@@ -17,7 +19,7 @@
 #include "base/log.h"
 #include "podnetwork/iptables.h"
 #include "podnetwork/netlink.h"
-#include "podnetwork/podnetwork.h"
+#include "podnetwork/netns.h"
 #include "podnetwork/primary_interface.h"
 
 namespace pp::podnetwork {
