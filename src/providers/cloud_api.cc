@@ -9,6 +9,23 @@
 
 namespace pp::providers {
 
+Clock systemClock() {
+  return [] { return std::chrono::system_clock::now(); };
+}
+
+bool mayHaveBeenApplied(const Error& error) {
+  switch (error.code) {
+    case Code::kUnavailable:
+    case Code::kDeadlineExceeded:
+    case Code::kInternal:
+    case Code::kUnknown:
+    case Code::kResourceExhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int attempt) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   int shift = std::clamp(attempt - 1, 0, 30);
@@ -45,7 +62,9 @@ Retrier::Retrier(RetryPolicy policy, Sleep sleep) : policy_(policy), sleep_(std:
 }
 
 TokenBucket::TokenBucket(double ratePerSecond, double burst)
-    : rate_(ratePerSecond), burst_(std::max(1.0, burst)), tokens_(std::max(1.0, burst)),
+    : rate_(ratePerSecond),
+      burst_(std::max(1.0, burst)),
+      tokens_(std::max(1.0, burst)),
       last_(std::chrono::steady_clock::now()) {}
 
 std::chrono::nanoseconds TokenBucket::reserve() {

@@ -8,16 +8,31 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include "base/error.h"
 
 namespace pp::providers {
 
+// The wall clock a provider signs requests and ages credentials with; tests pass a fixed one.
+using Clock = std::function<std::chrono::system_clock::time_point()>;
+// The real wall clock; what a default-constructed (empty) Clock stands for.
+Clock systemClock();
+
+// Whether a failed mutating call (a create, typically) may still have taken effect: the answer
+// was lost (timeout, transport failure, 5xx), garbled, or the call was retried and the final
+// attempt's error (throttling included) says nothing about the earlier ones. Every provider asks
+// this one question after a failed create to decide whether to look for what it may have made
+// and delete it; a definite refusal (bad argument, permission, not found, already exists) made
+// nothing.
+bool mayHaveBeenApplied(const Error& error);
+
 struct RetryPolicy {
-  int maxAttempts = 6;                      // including the first call
-  std::chrono::milliseconds base{250};      // first backoff ceiling
-  std::chrono::milliseconds cap{20000};     // no single wait is longer
-  std::chrono::milliseconds budget{120000}; // total time spent waiting, at most
+  int maxAttempts = 6;                       // including the first call
+  std::chrono::milliseconds base{250};       // first backoff ceiling
+  std::chrono::milliseconds cap{20000};      // no single wait is longer
+  std::chrono::milliseconds budget{120000};  // total time spent waiting, at most
 };
 
 // What the caller learned from one failed attempt.
@@ -28,27 +43,36 @@ struct RetryVerdict {
   std::optional<std::chrono::milliseconds> after;
 };
 
-// Full-jitter backoff for the given 1-based attempt: uniform in [0, min(cap, base * 2^(attempt-1))].
+// A failed attempt as a plain REST client sees it: the error and the wait the server asked for
+// (Retry-After and friends). For Retrier::run when a client has no richer error type of its own.
+struct AttemptError {
+  Error error;
+  std::optional<std::chrono::milliseconds> retryAfter;
+};
+
+// Full-jitter backoff for the given 1-based attempt: uniform in [0, min(cap, base *
+// 2^(attempt-1))].
 std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int attempt);
 
 // Parses an HTTP Retry-After value: delta-seconds ("12") or an HTTP date. nullopt when invalid.
 std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value);
 
 // Runs `attempt` until it succeeds, `classify` says the error is final, the attempts run out or
-// the waiting budget is spent; returns the last result. `sleep` is replaceable for tests.
+// the waiting budget is spent; returns the last result. `attempt` returns std::expected<T, E>
+// and `classify` takes that E, so a client classifies its own error type (AwsError, GcpError,
+// ...) directly, with nothing kept aside between the two calls. `sleep` is replaceable for tests.
 class Retrier {
  public:
   using Sleep = std::function<void(std::chrono::milliseconds)>;
   explicit Retrier(RetryPolicy policy = {}, Sleep sleep = {});
 
-  template <typename T>
-  Result<T> run(const std::function<Result<T>()>& attempt,
-                const std::function<RetryVerdict(const Error&)>& classify) {
+  template <typename Attempt, typename Classify>
+  std::invoke_result_t<Attempt&> run(Attempt&& attempt, Classify&& classify) {
     std::chrono::milliseconds waited{0};
     for (int n = 1;; ++n) {
-      Result<T> r = attempt();
+      auto r = attempt();
       if (r || n >= policy_.maxAttempts) return r;
-      RetryVerdict v = classify(r.error());
+      RetryVerdict v = classify(std::as_const(r.error()));
       if (!v.retry) return r;
       auto delay = v.after ? std::min(*v.after, policy_.cap) : backoffDelay(policy_, n);
       if (waited + delay > policy_.budget) return r;

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <expected>
 #include <set>
 #include <vector>
+
+#include "providers/bearer_token_cache.h"
 
 namespace pp::providers {
 namespace {
@@ -44,9 +47,10 @@ TEST(RetryAfter, SecondsDatesAndGarbage) {
 
 TEST(Retrier, RetriesRetryableErrorsThenSucceeds) {
   std::vector<milliseconds> sleeps;
-  Retrier r({.maxAttempts = 5, .base = milliseconds{10}}, [&](milliseconds d) { sleeps.push_back(d); });
+  Retrier r({.maxAttempts = 5, .base = milliseconds{10}},
+            [&](milliseconds d) { sleeps.push_back(d); });
   int calls = 0;
-  Result<int> out = r.run<int>(
+  Result<int> out = r.run(
       [&]() -> Result<int> {
         if (++calls < 3) return fail(Code::kUnavailable, "throttled");
         return 42;
@@ -60,9 +64,10 @@ TEST(Retrier, RetriesRetryableErrorsThenSucceeds) {
 
 TEST(Retrier, StopsOnFinalErrorsAndHonoursRetryAfter) {
   std::vector<milliseconds> sleeps;
-  Retrier r({.maxAttempts = 5, .cap = milliseconds{3000}}, [&](milliseconds d) { sleeps.push_back(d); });
+  Retrier r({.maxAttempts = 5, .cap = milliseconds{3000}},
+            [&](milliseconds d) { sleeps.push_back(d); });
   int calls = 0;
-  Result<int> out = r.run<int>(
+  Result<int> out = r.run(
       [&]() -> Result<int> {
         ++calls;
         if (calls == 1) return fail(Code::kResourceExhausted, "429");
@@ -87,14 +92,73 @@ TEST(Retrier, GivesUpAfterMaxAttemptsOrBudget) {
     return fail(Code::kUnavailable, "503");
   };
   auto retry = [](const Error&) { return RetryVerdict{true}; };
-  EXPECT_FALSE(r.run<int>(always, retry));
+  EXPECT_FALSE(r.run(always, retry));
   EXPECT_EQ(calls, 4);
 
   calls = 0;
   Retrier tight({.maxAttempts = 100, .budget = milliseconds{5000}}, [](milliseconds) {});
   auto longWait = [](const Error&) { return RetryVerdict{true, milliseconds{2000}}; };
-  EXPECT_FALSE(tight.run<int>(always, longWait));
+  EXPECT_FALSE(tight.run(always, longWait));
   EXPECT_EQ(calls, 3);  // waits 2 s + 2 s, a third wait would pass the 5 s budget
+}
+
+// The classifier sees the attempt's own error type, with its fields: no side channel.
+TEST(Retrier, ClassifiesTheAttemptsOwnErrorType) {
+  struct ApiError {
+    int status = 0;
+    std::optional<milliseconds> retryAfter;
+  };
+  std::vector<milliseconds> sleeps;
+  Retrier r({.maxAttempts = 5}, [&](milliseconds d) { sleeps.push_back(d); });
+  int calls = 0;
+  auto out = r.run(
+      [&]() -> std::expected<int, ApiError> {
+        if (++calls == 1) return std::unexpected(ApiError{429, milliseconds{7}});
+        if (calls == 2) return std::unexpected(ApiError{400, {}});
+        return 1;
+      },
+      [](const ApiError& e) {
+        return RetryVerdict{e.status == 429, e.retryAfter};
+      });
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().status, 400);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(sleeps, std::vector<milliseconds>{milliseconds{7}});
+}
+
+TEST(MayHaveBeenApplied, LostOrThrottledAnswersYesDefiniteRefusalsNo) {
+  for (Code c : {Code::kUnavailable, Code::kDeadlineExceeded, Code::kInternal, Code::kUnknown,
+                 Code::kResourceExhausted})
+    EXPECT_TRUE(mayHaveBeenApplied(Error(c, "x"))) << codeName(c);
+  for (Code c : {Code::kInvalidArgument, Code::kPermissionDenied, Code::kUnauthenticated,
+                 Code::kNotFound, Code::kAlreadyExists, Code::kFailedPrecondition})
+    EXPECT_FALSE(mayHaveBeenApplied(Error(c, "x"))) << codeName(c);
+}
+
+class CountingTokens final : public BearerTokenCache {
+ public:
+  explicit CountingTokens(Clock clock) : BearerTokenCache("test", std::move(clock)) {}
+  std::string describe() const override { return "counter"; }
+  int fetches = 0;
+
+ protected:
+  Result<Token> fetch(std::chrono::system_clock::time_point now) override {
+    ++fetches;
+    return Token{"t" + std::to_string(fetches), now + std::chrono::minutes(60)};
+  }
+};
+
+TEST(BearerTokenCache, ReusesUntilTheMarginThenRefreshesAndForgetsOnInvalidate) {
+  auto now = std::chrono::system_clock::time_point{} + std::chrono::hours(1000);
+  CountingTokens tokens([&] { return now; });
+  EXPECT_EQ(*tokens.token(), "t1");
+  now += std::chrono::minutes(54);
+  EXPECT_EQ(*tokens.token(), "t1");  // 6 minutes left
+  now += std::chrono::minutes(2);
+  EXPECT_EQ(*tokens.token(), "t2");  // 4 minutes left: refreshed
+  tokens.invalidate();
+  EXPECT_EQ(*tokens.token(), "t3");
+  EXPECT_EQ(tokens.fetches, 3);
 }
 
 TEST(TokenBucket, BurstThenRate) {

@@ -88,7 +88,7 @@ PP_REGISTER_PROVIDER("aws", AwsConfig, registerAwsFlags, build)
 Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config,
                                                          AwsDependencies deps) {
   if (!deps.env) deps.env = flags::processEnv();
-  if (!deps.clock) deps.clock = [] { return std::chrono::system_clock::now(); };
+  if (!deps.clock) deps.clock = systemClock();
   if (config.rootVolumeSize < 0)
     return fail(Code::kInvalidArgument, "-root-volume-size must not be negative");
   if (!config.metadataHttpTokens.empty() && config.metadataHttpTokens != "required" &&
@@ -344,11 +344,7 @@ Result<Instance> AwsProvider::createInstance(const CreateRequest& req) {
   if (!created) {
     // When the answer was lost (timeouts, 5xx), EC2 may still have started the instance: find
     // it by the client token and terminate it, so that the failed StartVM leaks nothing.
-    Code c = created.error().code;
-    if (c == Code::kUnavailable || c == Code::kDeadlineExceeded || c == Code::kInternal ||
-        c == Code::kUnknown) {
-      cleanupByClientToken(token);
-    }
+    if (mayHaveBeenApplied(created.error())) cleanupByClientToken(token);
     return fail(created.error());
   }
   const std::string id = created->id;

@@ -24,13 +24,9 @@
 #include "providers/aws/imds_client.h"
 #include "providers/instance_type.h"
 #include "providers/provider.h"
+#include "providers/tags.h"
 
 namespace pp::providers::aws {
-
-inline constexpr char kTagSandbox[] = "io.peerpods.sandbox-id";
-inline constexpr char kTagPod[] = "io.peerpods.pod-name";
-inline constexpr char kTagNamespace[] = "io.peerpods.pod-namespace";
-inline constexpr char kTagNode[] = "io.peerpods.node";
 
 // EC2 refuses user data over 16 KiB (before base64).
 inline constexpr size_t kMaxUserDataBytes = 16384;

@@ -18,10 +18,9 @@
 #include "net/http_client.h"
 #include "providers/aws/imds_client.h"
 #include "providers/aws/sigv4.h"
+#include "providers/cloud_api.h"
 
 namespace pp::providers::aws {
-
-using Clock = std::function<std::chrono::system_clock::time_point()>;
 
 class CredentialsProvider {
  public:

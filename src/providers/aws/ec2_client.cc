@@ -44,7 +44,7 @@ Ec2Client::Ec2Client(net::HttpClient http, std::shared_ptr<CredentialsProvider> 
       options_(std::move(options)),
       retrier_(options_.retry, options_.sleep),
       bucket_(options_.mutatingCallsPerSecond, std::max(1.0, options_.mutatingCallsPerSecond)) {
-  if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
+  if (!options_.clock) options_.clock = systemClock();
   auto parts = splitUrl(options_.endpoint);
   if (parts) {
     hostHeader_ = parts->hostHeader;
@@ -110,46 +110,39 @@ std::expected<XmlElement, AwsError> Ec2Client::attempt(const std::string& action
 
 std::expected<XmlElement, AwsError> Ec2Client::call(const std::string& action,
                                                     const QueryParams& params, bool mutating) {
-  AwsError last;
   int attempts = 0;
-  auto result = retrier_.run<XmlElement>(
-      [&]() -> Result<XmlElement> {
-        if (mutating) {
-          auto wait = bucket_.reserve();
-          if (wait.count() > 0) std::this_thread::sleep_for(wait);
-        }
-        ++attempts;
-        auto r = attempt(action, params);
-        if (r) return std::move(*r);
-        last = r.error();
-        return fail(last.toError("EC2 " + action));
-      },
-      [&](const Error&) {
-        RetryVerdict v;
-        if (last.clockSkewed() && last.serverTime) {
-          // Like the AWS SDKs: sign with AWS's clock from now on and try again at once.
-          int64_t skew =
-              std::chrono::duration_cast<std::chrono::seconds>(*last.serverTime - options_.clock())
-                  .count();
-          if (std::abs(skew - skewSeconds_.load()) >= 60) {
-            log::warn(kLog,
-                      "this machine's clock differs from AWS's by {}s; signing with AWS's time",
-                      skew);
-            skewSeconds_ = skew;
-            v.retry = true;
-            v.after = std::chrono::milliseconds(0);
-            return v;
-          }
-        }
-        v.retry = last.retryable();
-        if (v.retry) {
-          log::warn(kLog, "EC2 {} attempt {} failed, retrying: {}", action, attempts,
-                    last.toError("EC2 " + action).message);
-        }
+  auto once = [&] {
+    if (mutating) {
+      auto wait = bucket_.reserve();
+      if (wait.count() > 0) std::this_thread::sleep_for(wait);
+    }
+    ++attempts;
+    return attempt(action, params);
+  };
+  auto classify = [&](const AwsError& e) {
+    RetryVerdict v;
+    if (e.clockSkewed() && e.serverTime) {
+      // Like the AWS SDKs: sign with AWS's clock from now on and try again at once.
+      int64_t skew =
+          std::chrono::duration_cast<std::chrono::seconds>(*e.serverTime - options_.clock())
+              .count();
+      if (std::abs(skew - skewSeconds_.load()) >= 60) {
+        log::warn(kLog, "this machine's clock differs from AWS's by {}s; signing with AWS's time",
+                  skew);
+        skewSeconds_ = skew;
+        v.retry = true;
+        v.after = std::chrono::milliseconds(0);
         return v;
-      });
-  if (result) return std::move(*result);
-  return std::unexpected(last);
+      }
+    }
+    v.retry = e.retryable();
+    if (v.retry) {
+      log::warn(kLog, "EC2 {} attempt {} failed, retrying: {}", action, attempts,
+                e.toError("EC2 " + action).message);
+    }
+    return v;
+  };
+  return retrier_.run(once, classify);
 }
 
 Result<Ec2Instance> Ec2Client::runInstances(const QueryParams& params) {

@@ -21,13 +21,20 @@ std::string clip(std::string s, size_t n) {
 
 Code codeForStatus(long status) {
   switch (status) {
-    case 400: return Code::kInvalidArgument;
-    case 401: return Code::kUnauthenticated;
-    case 403: return Code::kPermissionDenied;
-    case 404: return Code::kNotFound;
-    case 409: return Code::kAlreadyExists;
-    case 429: return Code::kResourceExhausted;
-    default: return status >= 500 ? Code::kUnavailable : Code::kFailedPrecondition;
+    case 400:
+      return Code::kInvalidArgument;
+    case 401:
+      return Code::kUnauthenticated;
+    case 403:
+      return Code::kPermissionDenied;
+    case 404:
+      return Code::kNotFound;
+    case 409:
+      return Code::kAlreadyExists;
+    case 429:
+      return Code::kResourceExhausted;
+    default:
+      return status >= 500 ? Code::kUnavailable : Code::kFailedPrecondition;
   }
 }
 
@@ -52,12 +59,11 @@ ArmClient::ArmClient(net::HttpClient http, std::shared_ptr<TokenSource> tokens, 
       retrier_(options_.retry, options_.sleep),
       bucket_(options_.mutatingCallsPerSecond, std::max(1.0, options_.mutatingCallsPerSecond)) {}
 
-Result<ArmResponse> ArmClient::once(const std::string& method, const std::string& url,
-                                    const std::string& bodyText,
-                                    std::optional<std::chrono::milliseconds>* after) {
-  after->reset();
+std::expected<ArmResponse, AttemptError> ArmClient::once(const std::string& method,
+                                                         const std::string& url,
+                                                         const std::string& bodyText) {
   auto token = tokens_->token();
-  if (!token) return fail(token.error());
+  if (!token) return std::unexpected(AttemptError{token.error(), {}});
   net::HttpRequest req;
   req.method = method;
   req.url = url;
@@ -68,7 +74,7 @@ Result<ArmResponse> ArmClient::once(const std::string& method, const std::string
   req.headers.emplace_back("Accept", "application/json");
   if (!bodyText.empty()) req.headers.emplace_back("Content-Type", "application/json");
   auto r = http_.send(req);
-  if (!r) return fail(r.error());
+  if (!r) return std::unexpected(AttemptError{r.error(), {}});
   ArmResponse out;
   out.status = r->status;
   out.asyncOperation = r->header("Azure-AsyncOperation");
@@ -78,23 +84,26 @@ Result<ArmResponse> ArmClient::once(const std::string& method, const std::string
     out.body = nlohmann::json::parse(r->body, nullptr, false);
     if (out.body.is_discarded()) {
       if (r->ok())
-        return fail(Code::kInternal, method + " " + url + ": answer is not JSON");
+        return std::unexpected(
+            AttemptError{Error(Code::kInternal, method + " " + url + ": answer is not JSON"), {}});
       out.body = nullptr;
     }
   }
   if (r->ok()) return out;
   if (r->status == 401) tokens_->invalidate();
+  std::string text = armErrorText(out.body);
+  AttemptError e{Error(codeForStatus(r->status),
+                       "HTTP " + std::to_string(r->status) + (text.empty() ? "" : " " + text)),
+                 {}};
   if (r->status == 429 || r->status >= 500) {
-    if (auto ms = r->header("x-ms-retry-after-ms"); !ms.empty() && ms.size() < 9 &&
-                                                    ms.find_first_not_of("0123456789") == std::string::npos) {
-      *after = std::chrono::milliseconds(std::stoll(ms));
+    if (auto ms = r->header("x-ms-retry-after-ms");
+        !ms.empty() && ms.size() < 9 && ms.find_first_not_of("0123456789") == std::string::npos) {
+      e.retryAfter = std::chrono::milliseconds(std::stoll(ms));
     } else if (!out.retryAfter.empty()) {
-      *after = parseRetryAfter(out.retryAfter);
+      e.retryAfter = parseRetryAfter(out.retryAfter);
     }
   }
-  std::string text = armErrorText(out.body);
-  return fail(codeForStatus(r->status),
-              "HTTP " + std::to_string(r->status) + (text.empty() ? "" : " " + text));
+  return std::unexpected(std::move(e));
 }
 
 Result<ArmResponse> ArmClient::call(const std::string& method, const std::string& path,
@@ -103,34 +112,36 @@ Result<ArmResponse> ArmClient::call(const std::string& method, const std::string
                         ? path
                         : options_.endpoint + path;
   if (!apiVersion.empty() && url.find("api-version=") == std::string::npos)
-    url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("api-version=") +
-           apiVersion;
+    url +=
+        (url.find('?') == std::string::npos ? "?" : "&") + std::string("api-version=") + apiVersion;
   std::string bodyText = body ? body->dump() : std::string();
   bool mutating = method != "GET";
-  std::optional<std::chrono::milliseconds> after;
-  std::function<Result<ArmResponse>()> attempt = [&]() -> Result<ArmResponse> {
+  auto attempt = [&] {
     if (mutating) bucket_.acquire();
-    return once(method, url, bodyText, &after);
+    return once(method, url, bodyText);
   };
   int unauthenticated = 0;
-  std::function<RetryVerdict(const Error&)> classify = [&](const Error& e) {
+  auto classify = [&](const AttemptError& failed) {
+    const Error& e = failed.error;
     RetryVerdict v;
     // A 401 dropped the cached token (revoked or expired early): one more try with a new one.
     v.retry = e.code == Code::kUnavailable || e.code == Code::kResourceExhausted ||
               e.code == Code::kDeadlineExceeded ||
               (e.code == Code::kUnauthenticated && unauthenticated++ == 0);
-    v.after = after;
-    if (v.retry) log::warn(kLog, "{} {}: {}; retrying", method, path.substr(0, path.find('?')), e.message);
+    v.after = failed.retryAfter;
+    if (v.retry)
+      log::warn(kLog, "{} {}: {}; retrying", method, path.substr(0, path.find('?')), e.message);
     return v;
   };
-  auto r = retrier_.run<ArmResponse>(attempt, classify);
-  if (!r) return fail(r.error().wrap(method + " " + path.substr(0, path.find('?'))));
-  return r;
+  auto r = retrier_.run(attempt, classify);
+  if (!r) return fail(r.error().error.wrap(method + " " + path.substr(0, path.find('?'))));
+  return std::move(*r);
 }
 
 Status ArmClient::waitOperation(const ArmResponse& started, std::chrono::milliseconds timeout,
                                 const std::string& what) {
-  const std::string& url = !started.asyncOperation.empty() ? started.asyncOperation : started.location;
+  const std::string& url =
+      !started.asyncOperation.empty() ? started.asyncOperation : started.location;
   if (url.empty()) return {};  // completed synchronously
   if (url.rfind(options_.endpoint + "/", 0) != 0)
     return fail(Code::kInternal, what + ": operation URL is not on the resource manager endpoint " +
@@ -139,7 +150,10 @@ Status ArmClient::waitOperation(const ArmResponse& started, std::chrono::millise
   auto waitFor = [&](const std::string& retryAfter) {
     auto d = parseRetryAfter(retryAfter).value_or(options_.pollInterval);
     d = std::clamp(d, std::chrono::milliseconds(0), std::chrono::milliseconds(60000));
-    if (options_.sleep) options_.sleep(d); else std::this_thread::sleep_for(d);
+    if (options_.sleep)
+      options_.sleep(d);
+    else
+      std::this_thread::sleep_for(d);
     return d;
   };
   std::chrono::milliseconds waited{0};
@@ -147,9 +161,8 @@ Status ArmClient::waitOperation(const ArmResponse& started, std::chrono::millise
   std::string retryAfter = started.retryAfter;
   for (;;) {
     if (waited >= timeout || std::chrono::steady_clock::now() >= deadline)
-      return fail(Code::kDeadlineExceeded,
-                  what + ": operation did not finish within " +
-                      std::to_string(timeout.count() / 1000) + " s");
+      return fail(Code::kDeadlineExceeded, what + ": operation did not finish within " +
+                                               std::to_string(timeout.count() / 1000) + " s");
     waited += waitFor(retryAfter);
     auto r = call("GET", url, "");
     if (!r) return fail(r.error().wrap(what));

@@ -20,7 +20,7 @@ namespace pp::providers::azure {
 struct ArmOptions {
   std::string endpoint;  // https://management.azure.com (no trailing slash)
   double mutatingCallsPerSecond = 2;
-  Retrier::Sleep sleep;  // backoff and poll waits (tests: no-op)
+  Retrier::Sleep sleep;                          // backoff and poll waits (tests: no-op)
   std::chrono::milliseconds pollInterval{5000};  // when the service gives no Retry-After
   RetryPolicy retry;
 };
@@ -49,8 +49,8 @@ class ArmClient {
   const std::string& endpoint() const { return options_.endpoint; }
 
  private:
-  Result<ArmResponse> once(const std::string& method, const std::string& url,
-                           const std::string& bodyText, std::optional<std::chrono::milliseconds>* after);
+  std::expected<ArmResponse, AttemptError> once(const std::string& method, const std::string& url,
+                                                const std::string& bodyText);
 
   net::HttpClient http_;
   std::shared_ptr<TokenSource> tokens_;

@@ -45,9 +45,12 @@ std::string tokenError(const net::HttpResponse& r) {
 
 const char* authModeName(AuthMode mode) {
   switch (mode) {
-    case AuthMode::kClientSecret: return "client secret";
-    case AuthMode::kWorkloadIdentity: return "workload identity";
-    case AuthMode::kManagedIdentity: return "managed identity";
+    case AuthMode::kClientSecret:
+      return "client secret";
+    case AuthMode::kWorkloadIdentity:
+      return "workload identity";
+    case AuthMode::kManagedIdentity:
+      return "managed identity";
   }
   return "?";
 }
@@ -82,31 +85,20 @@ Result<std::string> parseTokenResponse(const std::string& body, std::chrono::sec
 }
 
 TokenSource::TokenSource(net::HttpClient http, AuthOptions options, Clock clock)
-    : http_(std::move(http)), options_(std::move(options)), clock_(std::move(clock)) {
-  if (!clock_) clock_ = [] { return std::chrono::system_clock::now(); };
-}
+    : BearerTokenCache(kLog, std::move(clock), kRefreshMargin),
+      http_(std::move(http)),
+      options_(std::move(options)) {}
 
-void TokenSource::invalidate() {
-  std::lock_guard lock(mu_);
-  token_.clear();
-}
-
-Result<std::string> TokenSource::token() {
-  std::lock_guard lock(mu_);
-  auto now = clock_();
-  if (!token_.empty() && now + kRefreshMargin < expires_) return token_;
+Result<BearerTokenCache::Token> TokenSource::fetch(std::chrono::system_clock::time_point now) {
   std::chrono::seconds lifetime{0};
-  auto t = fetch(&lifetime);
-  if (!t) return fail(t.error().wrap(std::string("azure: getting a token (") +
-                                     authModeName(options_.mode) + ")"));
-  token_ = *t;
-  expires_ = now + lifetime;
-  log::debug(kLog, "new access token ({}), valid for {} s", authModeName(options_.mode),
-             lifetime.count());
-  return token_;
+  auto t = request(&lifetime);
+  if (!t)
+    return fail(t.error().wrap(std::string("azure: getting a token (") +
+                               authModeName(options_.mode) + ")"));
+  return Token{std::move(*t), now + lifetime};
 }
 
-Result<std::string> TokenSource::fetch(std::chrono::seconds* lifetime) {
+Result<std::string> TokenSource::request(std::chrono::seconds* lifetime) {
   const AuthOptions& o = options_;
   std::string audience = o.audience.empty() ? o.resourceManager : o.audience;
   while (!audience.empty() && audience.back() == '/') audience.pop_back();
@@ -116,8 +108,7 @@ Result<std::string> TokenSource::fetch(std::chrono::seconds* lifetime) {
   req.maxResponseBytes = kMaxTokenBody;
   if (o.mode == AuthMode::kManagedIdentity) {
     req.method = "GET";
-    req.url = o.imdsEndpoint +
-              "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=" +
+    req.url = o.imdsEndpoint + "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=" +
               net::urlEncode(audience + "/");
     if (!o.clientId.empty()) req.url += "&client_id=" + net::urlEncode(o.clientId);
     req.headers.emplace_back("Metadata", "true");
@@ -136,28 +127,28 @@ Result<std::string> TokenSource::fetch(std::chrono::seconds* lifetime) {
     } else {
       auto assertion = files::readFile(o.federatedTokenFile);
       if (!assertion)
-        return fail(Code::kFailedPrecondition,
-                    "reading the federated token file " + o.federatedTokenFile + ": " +
-                        assertion.error().message);
+        return fail(Code::kFailedPrecondition, "reading the federated token file " +
+                                                   o.federatedTokenFile + ": " +
+                                                   assertion.error().message);
       std::string a = *assertion;
       while (!a.empty() && (a.back() == '\n' || a.back() == '\r' || a.back() == ' ')) a.pop_back();
       if (a.empty())
         return fail(Code::kFailedPrecondition,
                     "the federated token file " + o.federatedTokenFile + " is empty");
-      req.body = form({{"grant_type", "client_credentials"},
-                       {"client_id", o.clientId},
-                       {"client_assertion_type",
-                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-                       {"client_assertion", a},
-                       {"scope", scope}});
+      req.body =
+          form({{"grant_type", "client_credentials"},
+                {"client_id", o.clientId},
+                {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+                {"client_assertion", a},
+                {"scope", scope}});
     }
   }
   auto r = http_.send(req);
   if (!r) return fail(r.error());
   if (!r->ok()) {
     Code c = r->status == 400 || r->status == 401 ? Code::kUnauthenticated
-             : r->status >= 500                    ? Code::kUnavailable
-                                                   : Code::kPermissionDenied;
+             : r->status >= 500                   ? Code::kUnavailable
+                                                  : Code::kPermissionDenied;
     return fail(c, "token endpoint refused: " + tokenError(*r));
   }
   return parseTokenResponse(r->body, lifetime);

@@ -6,16 +6,13 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
-#include <mutex>
 #include <string>
 
 #include "base/error.h"
 #include "net/http_client.h"
+#include "providers/bearer_token_cache.h"
 
 namespace pp::providers::azure {
-
-using Clock = std::function<std::chrono::system_clock::time_point()>;
 
 enum class AuthMode { kClientSecret, kWorkloadIdentity, kManagedIdentity };
 const char* authModeName(AuthMode mode);
@@ -28,29 +25,26 @@ struct AuthOptions {
   // through a proxy or an alias, Azure Stack Hub); "" = resourceManager.
   std::string audience;
   std::string tenantId, clientId;
-  std::string clientSecret;        // kClientSecret
-  std::string federatedTokenFile;  // kWorkloadIdentity
+  std::string clientSecret;                             // kClientSecret
+  std::string federatedTokenFile;                       // kWorkloadIdentity
   std::string imdsEndpoint = "http://169.254.169.254";  // kManagedIdentity
 };
 
-class TokenSource {
+// Entra tokens for one credential, cached by the kit's BearerTokenCache.
+class TokenSource final : public BearerTokenCache {
  public:
   TokenSource(net::HttpClient http, AuthOptions options, Clock clock);
-  // A valid bearer token (cached, refreshed shortly before expiry).
-  Result<std::string> token();
-  // Forgets the cached token (after a 401).
-  void invalidate();
   AuthMode mode() const { return options_.mode; }
+  std::string describe() const override { return authModeName(options_.mode); }
+
+ protected:
+  Result<Token> fetch(std::chrono::system_clock::time_point now) override;
 
  private:
-  Result<std::string> fetch(std::chrono::seconds* lifetime);
+  Result<std::string> request(std::chrono::seconds* lifetime);
 
   net::HttpClient http_;
   AuthOptions options_;
-  Clock clock_;
-  std::mutex mu_;
-  std::string token_;
-  std::chrono::system_clock::time_point expires_{};
 };
 
 // Parses a token endpoint answer ({"access_token", "expires_in"} as number or string); strict

@@ -203,7 +203,7 @@ Result<std::pair<std::string, std::string>> parseVmId(const std::string& id) {
 Result<std::unique_ptr<AzureProvider>> AzureProvider::create(const AzureConfig& config,
                                                              AzureDependencies deps) {
   if (!deps.env) deps.env = flags::processEnv();
-  if (!deps.clock) deps.clock = [] { return std::chrono::system_clock::now(); };
+  if (!deps.clock) deps.clock = systemClock();
   if (config.rootVolumeSize < 0)
     return fail(Code::kInvalidArgument, "azure: -root-volume-size must not be negative");
   std::unique_ptr<AzureProvider> p(new AzureProvider(config, std::move(deps)));
@@ -492,12 +492,8 @@ Result<Instance> AzureProvider::createInstance(const CreateRequest& req) {
   auto started = arm_->call("PUT", path, kComputeApi, &*body);
   if (!started) {
     Error err = started.error().wrap("azure: creating VM " + name);
-    Code c = started.error().code;
     // The answer may have been lost after Azure accepted the PUT: make sure nothing stays.
-    if (c == Code::kUnavailable || c == Code::kDeadlineExceeded || c == Code::kInternal ||
-        c == Code::kUnknown || c == Code::kResourceExhausted) {
-      cleanupAfterFailure(name, err);
-    }
+    if (mayHaveBeenApplied(started.error())) cleanupAfterFailure(name, err);
     return fail(std::move(err));
   }
   log::info(kLog, "creating VM {} for sandbox {}", name, req.sandboxId);

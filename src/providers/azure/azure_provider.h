@@ -24,6 +24,7 @@
 #include "providers/azure/auth.h"
 #include "providers/instance_type.h"
 #include "providers/provider.h"
+#include "providers/tags.h"
 
 namespace pp::providers::azure {
 
@@ -35,11 +36,6 @@ inline constexpr char kResourcesApi[] = "2021-04-01";
 inline constexpr char kDiskApi[] = "2023-10-02";
 // Network API version the VM uses for its inline NIC (as upstream).
 inline constexpr char kVmNetworkApi[] = "2020-11-01";
-
-inline constexpr char kTagSandbox[] = "io.peerpods.sandbox-id";
-inline constexpr char kTagPod[] = "io.peerpods.pod-name";
-inline constexpr char kTagNamespace[] = "io.peerpods.pod-namespace";
-inline constexpr char kTagNode[] = "io.peerpods.node";
 
 // Azure refuses userData over 64 KiB (after base64).
 inline constexpr size_t kMaxUserDataBase64 = 65536;

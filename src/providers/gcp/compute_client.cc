@@ -64,19 +64,34 @@ GcpError parseError(const net::HttpResponse& r) {
 Error GcpError::toError(const std::string& context) const {
   Code code = Code::kUnknown;
   switch (httpStatus) {
-    case 0: code = Code::kUnavailable; break;
-    case 400: code = Code::kInvalidArgument; break;
-    case 401: code = Code::kUnauthenticated; break;
+    case 0:
+      code = Code::kUnavailable;
+      break;
+    case 400:
+      code = Code::kInvalidArgument;
+      break;
+    case 401:
+      code = Code::kUnauthenticated;
+      break;
     case 403:
-      code = reason.find("RateLimit") != std::string::npos || reason.find("rateLimit") != std::string::npos ||
+      code = reason.find("RateLimit") != std::string::npos ||
+                     reason.find("rateLimit") != std::string::npos ||
                      reason.find("quota") != std::string::npos
                  ? Code::kResourceExhausted
                  : Code::kPermissionDenied;
       break;
-    case 404: code = Code::kNotFound; break;
-    case 409: code = Code::kAlreadyExists; break;
-    case 412: code = Code::kFailedPrecondition; break;
-    case 429: code = Code::kResourceExhausted; break;
+    case 404:
+      code = Code::kNotFound;
+      break;
+    case 409:
+      code = Code::kAlreadyExists;
+      break;
+    case 412:
+      code = Code::kFailedPrecondition;
+      break;
+    case 429:
+      code = Code::kResourceExhausted;
+      break;
     default:
       if (httpStatus >= 500) code = Code::kUnavailable;
   }
@@ -152,11 +167,13 @@ ComputeClient::ComputeClient(net::HttpClient http, std::shared_ptr<TokenSource> 
       options_(std::move(options)),
       retrier_(options_.retry, options_.sleep),
       bucket_(options_.mutatingCallsPerSecond, std::max(1.0, options_.mutatingCallsPerSecond)) {
-  while (!options_.endpoint.empty() && options_.endpoint.back() == '/') options_.endpoint.pop_back();
+  while (!options_.endpoint.empty() && options_.endpoint.back() == '/')
+    options_.endpoint.pop_back();
 }
 
 std::string ComputeClient::zonePath() const {
-  return "/projects/" + net::urlEncode(options_.project) + "/zones/" + net::urlEncode(options_.zone);
+  return "/projects/" + net::urlEncode(options_.project) + "/zones/" +
+         net::urlEncode(options_.zone);
 }
 
 std::expected<json, GcpError> ComputeClient::attempt(const std::string& method,
@@ -167,7 +184,8 @@ std::expected<json, GcpError> ComputeClient::attempt(const std::string& method,
   if (!token) {
     // A token endpoint that is down or throttling is retried like the API; a refused
     // credential is final.
-    bool transient = token.error().code == Code::kUnavailable || token.error().code == Code::kDeadlineExceeded;
+    bool transient =
+        token.error().code == Code::kUnavailable || token.error().code == Code::kDeadlineExceeded;
     return std::unexpected(GcpError{0, transient ? "" : "credentials", token.error().message, {}});
   }
   net::HttpRequest req;
@@ -185,44 +203,40 @@ std::expected<json, GcpError> ComputeClient::attempt(const std::string& method,
   if (!r->ok()) return std::unexpected(parseError(*r));
   json j = json::parse(r->body, nullptr, false);
   if (!j.is_object()) {
-    return std::unexpected(GcpError{r->status, "badResponse", "the answer is not a JSON object", {}});
+    return std::unexpected(
+        GcpError{r->status, "badResponse", "the answer is not a JSON object", {}});
   }
   return j;
 }
 
-std::expected<json, GcpError> ComputeClient::call(const std::string& method, const std::string& path,
-                                                  const json* body, bool mutating,
+std::expected<json, GcpError> ComputeClient::call(const std::string& method,
+                                                  const std::string& path, const json* body,
+                                                  bool mutating,
                                                   std::chrono::milliseconds timeout) {
   // Absolute URLs reach other Google APIs (Resource Manager) with the same auth and retries.
   std::string url = path.rfind("http", 0) == 0 ? path : options_.endpoint + path;
   std::string payload = body ? body->dump() : std::string();
-  GcpError last;
   bool refreshed = false;
-  auto once = [&]() -> Result<json> {
+  auto once = [&]() -> std::expected<json, GcpError> {
     if (mutating) bucket_.acquire();
     auto r = attempt(method, url, payload, timeout);
-    if (r) return std::move(*r);
-    last = r.error();
-    if (last.httpStatus == 401 && !refreshed) {
+    if (!r && r.error().httpStatus == 401 && !refreshed) {
       // An expired or revoked token: fetch a new one and try again at once.
       refreshed = true;
       tokens_->invalidate();
-      last.httpStatus = 0;  // mark for an immediate retry
-      last.retryAfter = std::chrono::milliseconds(0);
+      r.error().httpStatus = 0;  // mark for an immediate retry
+      r.error().retryAfter = std::chrono::milliseconds(0);
     }
-    return fail(Code::kUnknown, last.message);
+    return r;
   };
-  auto classify = [&](const Error&) -> RetryVerdict {
-    if (last.reason == "credentials") return {};
-    if (!retryable(last)) return {};
+  auto classify = [&](const GcpError& e) -> RetryVerdict {
+    if (e.reason == "credentials") return {};
+    if (!retryable(e)) return {};
     log::warn(kLog, "{} {}: {} (retrying)", method, path,
-              last.httpStatus ? "HTTP " + std::to_string(last.httpStatus) + " " + last.reason
-                              : last.message);
-    return {true, last.retryAfter};
+              e.httpStatus ? "HTTP " + std::to_string(e.httpStatus) + " " + e.reason : e.message);
+    return {true, e.retryAfter};
   };
-  auto r = retrier_.run<json>(once, classify);
-  if (r) return std::move(*r);
-  return std::unexpected(last);
+  return retrier_.run(once, classify);
 }
 
 Status ComputeClient::waitOperation(const GcpOperation& first, const std::string& what) {
@@ -240,7 +254,8 @@ Status ComputeClient::waitOperation(const GcpOperation& first, const std::string
     auto next = parseOperation(*r);
     if (!next) return fail(Code::kInternal, what + ": operation answer without name or status");
     op = *next;
-    if (op.status != "DONE" && std::chrono::steady_clock::now() - started < options_.earlyWaitPause) {
+    if (op.status != "DONE" &&
+        std::chrono::steady_clock::now() - started < options_.earlyWaitPause) {
       if (options_.sleep)
         options_.sleep(options_.earlyWaitPause);
       else
@@ -261,25 +276,35 @@ Status ComputeClient::waitOperation(const GcpOperation& first, const std::string
   return {};
 }
 
-Status ComputeClient::insertInstance(const json& instance) {
+Result<GcpOperation> ComputeClient::startInsert(const json& instance) {
   std::string name = str(instance, "name");
   auto r = call("POST", zonePath() + "/instances?requestId=" + newRequestId(), &instance, true);
   if (!r) return fail(r.error().toError("gcp: instances.insert " + name));
   auto op = parseOperation(*r);
-  if (!op) return fail(Code::kInternal, "gcp: instances.insert " + name + ": the answer is not an operation");
-  return waitOperation(*op, "gcp: creating instance " + name);
+  if (!op)
+    return fail(Code::kInternal,
+                "gcp: instances.insert " + name + ": the answer is not an operation");
+  return *op;
+}
+
+Status ComputeClient::insertInstance(const json& instance) {
+  auto op = startInsert(instance);
+  if (!op) return fail(op.error());
+  return waitOperation(*op, "gcp: creating instance " + str(instance, "name"));
 }
 
 Status ComputeClient::deleteInstance(const std::string& name) {
-  auto r = call("DELETE", zonePath() + "/instances/" + net::urlEncode(name) +
-                              "?requestId=" + newRequestId(),
+  auto r = call("DELETE",
+                zonePath() + "/instances/" + net::urlEncode(name) + "?requestId=" + newRequestId(),
                 nullptr, true);
   if (!r) {
     if (r.error().httpStatus == 404) return {};
     return fail(r.error().toError("gcp: instances.delete " + name));
   }
   auto op = parseOperation(*r);
-  if (!op) return fail(Code::kInternal, "gcp: instances.delete " + name + ": the answer is not an operation");
+  if (!op)
+    return fail(Code::kInternal,
+                "gcp: instances.delete " + name + ": the answer is not an operation");
   auto st = waitOperation(*op, "gcp: deleting instance " + name);
   if (!st && st.error().code == Code::kNotFound) return {};
   return st;
@@ -289,7 +314,8 @@ Result<GcpInstance> ComputeClient::getInstance(const std::string& name) {
   auto r = call("GET", zonePath() + "/instances/" + net::urlEncode(name), nullptr, false);
   if (!r) return fail(r.error().toError("gcp: instances.get " + name));
   auto i = parseInstance(*r);
-  if (!i) return fail(Code::kInternal, "gcp: instances.get " + name + ": the answer is not an instance");
+  if (!i)
+    return fail(Code::kInternal, "gcp: instances.get " + name + ": the answer is not an instance");
   return *i;
 }
 
@@ -303,14 +329,16 @@ Result<std::vector<GcpInstance>> ComputeClient::listInstances(const std::string&
     auto r = call("GET", path, nullptr, false);
     if (!r) return fail(r.error().toError("gcp: instances.list"));
     if (auto items = r->find("items"); items != r->end()) {
-      if (!items->is_array()) return fail(Code::kInternal, "gcp: instances.list: items is not an array");
+      if (!items->is_array())
+        return fail(Code::kInternal, "gcp: instances.list: items is not an array");
       for (const auto& it : *items)
         if (auto i = parseInstance(it)) out.push_back(std::move(*i));
     }
     pageToken = str(*r, "nextPageToken");
     if (pageToken.empty()) return out;
   }
-  return fail(Code::kOutOfRange, "gcp: instances.list: more than " + std::to_string(kMaxPages) + " pages");
+  return fail(Code::kOutOfRange,
+              "gcp: instances.list: more than " + std::to_string(kMaxPages) + " pages");
 }
 
 namespace {
@@ -319,7 +347,8 @@ std::optional<InstanceTypeInfo> parseMachineType(const json& j) {
   t.name = str(j, "name");
   auto cpus = integer(j, "guestCpus");
   auto mem = integer(j, "memoryMb");
-  if (t.name.empty() || !cpus || !mem || *cpus < 0 || *mem < 0 || *cpus > 100000 || *mem > (1LL << 31))
+  if (t.name.empty() || !cpus || !mem || *cpus < 0 || *mem < 0 || *cpus > 100000 ||
+      *mem > (1LL << 31))
     return std::nullopt;
   t.vcpus = static_cast<uint32_t>(*cpus);
   t.memoryMiB = static_cast<uint32_t>(*mem);
@@ -342,7 +371,9 @@ Result<std::vector<InstanceTypeInfo>> ComputeClient::listMachineTypes(
       auto r = call("GET", zonePath() + "/machineTypes/" + net::urlEncode(n), nullptr, false);
       if (!r) return fail(r.error().toError("gcp: machineTypes.get " + n));
       auto t = parseMachineType(*r);
-      if (!t) return fail(Code::kInternal, "gcp: machineTypes.get " + n + ": no name, guestCpus or memoryMb");
+      if (!t)
+        return fail(Code::kInternal,
+                    "gcp: machineTypes.get " + n + ": no name, guestCpus or memoryMb");
       out.push_back(std::move(*t));
     }
     return out;
@@ -360,13 +391,16 @@ Result<std::vector<InstanceTypeInfo>> ComputeClient::listMachineTypes(
     pageToken = str(*r, "nextPageToken");
     if (pageToken.empty()) return out;
   }
-  return fail(Code::kOutOfRange, "gcp: machineTypes.list: more than " + std::to_string(kMaxPages) + " pages");
+  return fail(Code::kOutOfRange,
+              "gcp: machineTypes.list: more than " + std::to_string(kMaxPages) + " pages");
 }
 
-Result<int64_t> ComputeClient::imageDiskSizeGb(const std::string& project, const std::string& image) {
-  auto r = call("GET", "/projects/" + net::urlEncode(project) + "/global/images/" +
-                           (image.rfind("family/", 0) == 0 ? "family/" + net::urlEncode(image.substr(7))
-                                                            : net::urlEncode(image)),
+Result<int64_t> ComputeClient::imageDiskSizeGb(const std::string& project,
+                                               const std::string& image) {
+  auto r = call("GET",
+                "/projects/" + net::urlEncode(project) + "/global/images/" +
+                    (image.rfind("family/", 0) == 0 ? "family/" + net::urlEncode(image.substr(7))
+                                                    : net::urlEncode(image)),
                 nullptr, false);
   if (!r) return fail(r.error().toError("gcp: images.get " + project + "/" + image));
   return integer(*r, "diskSizeGb").value_or(0);

@@ -10,11 +10,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "net/http_client.h"
 #include "providers/cloud_api.h"
@@ -80,7 +79,9 @@ class ComputeClient {
                                                const nlohmann::json* body, bool mutating,
                                                std::chrono::milliseconds timeout = {});
 
-  // instances.insert (with a fresh requestId) and waits for the operation to finish.
+  // instances.insert (with a fresh requestId): the operation it started.
+  Result<GcpOperation> startInsert(const nlohmann::json& instance);
+  // startInsert, then waits for the operation to finish.
   Status insertInstance(const nlohmann::json& instance);
   // instances.delete and wait; an instance that does not exist is success.
   Status deleteInstance(const std::string& name);

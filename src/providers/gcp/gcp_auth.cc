@@ -44,11 +44,12 @@ Result<AccessToken> parseTokenResponse(const net::HttpResponse& r, const std::st
     if (detail.size() > 300) detail.resize(300);
     Code code = r.status == 400 || r.status == 401 || r.status == 403 ? Code::kUnauthenticated
                 : r.status == 429 || r.status >= 500                  ? Code::kUnavailable
-                                                                       : Code::kUnknown;
+                                                                      : Code::kUnknown;
     return fail(code, "token request to " + where + " failed: HTTP " + std::to_string(r.status) +
                           (detail.empty() ? std::string() : " (" + detail + ")"));
   }
-  if (!j.is_object()) return fail(Code::kInternal, "token response from " + where + " is not a JSON object");
+  if (!j.is_object())
+    return fail(Code::kInternal, "token response from " + where + " is not a JSON object");
   std::string token = stringField(j, "access_token");
   auto exp = j.find("expires_in");
   if (token.empty() || token.size() > 8192)
@@ -64,9 +65,12 @@ Result<AccessToken> parseTokenResponse(const net::HttpResponse& r, const std::st
 }  // namespace
 
 Result<ServiceAccountKey> parseServiceAccountKey(std::string_view text) {
-  if (text.size() > (64 << 10)) return fail(Code::kInvalidArgument, "GCP credentials: larger than 64 KiB");
+  if (text.size() > (64 << 10))
+    return fail(Code::kInvalidArgument, "GCP credentials: larger than 64 KiB");
   json j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return fail(Code::kInvalidArgument, "GCP credentials: not a JSON object (expected a service account key file)");
+  if (!j.is_object())
+    return fail(Code::kInvalidArgument,
+                "GCP credentials: not a JSON object (expected a service account key file)");
   std::string type = stringField(j, "type");
   if (type != "service_account") {
     return fail(Code::kInvalidArgument,
@@ -81,8 +85,10 @@ Result<ServiceAccountKey> parseServiceAccountKey(std::string_view text) {
   k.tokenUri = stringField(j, "token_uri");
   k.projectId = stringField(j, "project_id");
   if (k.tokenUri.empty()) k.tokenUri = kDefaultTokenUri;
-  if (k.clientEmail.empty()) return fail(Code::kInvalidArgument, "GCP credentials: client_email is missing");
-  if (k.privateKeyPem.empty()) return fail(Code::kInvalidArgument, "GCP credentials: private_key is missing");
+  if (k.clientEmail.empty())
+    return fail(Code::kInvalidArgument, "GCP credentials: client_email is missing");
+  if (k.privateKeyPem.empty())
+    return fail(Code::kInvalidArgument, "GCP credentials: private_key is missing");
   if (k.tokenUri.rfind("https://", 0) != 0 && k.tokenUri.rfind("http://", 0) != 0)
     return fail(Code::kInvalidArgument, "GCP credentials: token_uri is not an http(s) URL");
   // Check the key loads now, so that a bad key fails at start rather than at the first pod.
@@ -91,7 +97,8 @@ Result<ServiceAccountKey> parseServiceAccountKey(std::string_view text) {
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
       bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr, EVP_PKEY_free);
   if (!pkey || EVP_PKEY_get_base_id(pkey.get()) != EVP_PKEY_RSA)
-    return fail(Code::kInvalidArgument, "GCP credentials: private_key is not a PEM RSA private key");
+    return fail(Code::kInvalidArgument,
+                "GCP credentials: private_key is not a PEM RSA private key");
   return k;
 }
 
@@ -100,12 +107,16 @@ Result<std::string> makeJwtAssertion(const ServiceAccountKey& key, const std::st
   int64_t iat = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   json header = {{"alg", "RS256"}, {"typ", "JWT"}};
   if (!key.privateKeyId.empty()) header["kid"] = key.privateKeyId;
-  json claims = {{"iss", key.clientEmail}, {"scope", scope}, {"aud", key.tokenUri},
-                 {"iat", iat}, {"exp", iat + 3600}};
+  json claims = {{"iss", key.clientEmail},
+                 {"scope", scope},
+                 {"aud", key.tokenUri},
+                 {"iat", iat},
+                 {"exp", iat + 3600}};
   std::string input = b64url(header.dump()) + "." + b64url(claims.dump());
 
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(key.privateKeyPem.data(), static_cast<int>(key.privateKeyPem.size())), BIO_free);
+      BIO_new_mem_buf(key.privateKeyPem.data(), static_cast<int>(key.privateKeyPem.size())),
+      BIO_free);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
       bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr, EVP_PKEY_free);
   if (!pkey) return fail(Code::kInvalidArgument, "GCP credentials: cannot load the private key");
@@ -125,27 +136,10 @@ Result<std::string> makeJwtAssertion(const ServiceAccountKey& key, const std::st
   return input + "." + b64url(sig);
 }
 
-Result<std::string> TokenSource::token() {
-  std::lock_guard lock(mu_);
-  auto now = clock_();
-  if (!cached_.value.empty() && cached_.expiry - now > 5min) return cached_.value;
-  auto t = fetch();
-  if (!t) return fail(t.error());
-  cached_ = std::move(*t);
-  log::debug(kLog, "new access token from {}, valid for {}s", describe(),
-             std::chrono::duration_cast<std::chrono::seconds>(cached_.expiry - now).count());
-  return cached_.value;
-}
-
-void TokenSource::invalidate() {
-  std::lock_guard lock(mu_);
-  cached_ = {};
-}
-
 ServiceAccountTokenSource::ServiceAccountTokenSource(net::HttpClient http, ServiceAccountKey key,
                                                      std::string scope, std::string tokenEndpoint,
                                                      Clock clock)
-    : TokenSource(std::move(clock)),
+    : TokenSource(kLog, std::move(clock)),
       http_(std::move(http)),
       key_(std::move(key)),
       scope_(std::move(scope)),
@@ -155,8 +149,7 @@ std::string ServiceAccountTokenSource::describe() const {
   return "service account " + key_.clientEmail;
 }
 
-Result<AccessToken> ServiceAccountTokenSource::fetch() {
-  auto now = clock_();
+Result<AccessToken> ServiceAccountTokenSource::fetch(std::chrono::system_clock::time_point now) {
   auto jwt = makeJwtAssertion(key_, scope_, now);
   if (!jwt) return fail(jwt.error());
   net::HttpRequest req;
@@ -174,15 +167,14 @@ Result<AccessToken> ServiceAccountTokenSource::fetch() {
 
 MetadataTokenSource::MetadataTokenSource(net::HttpClient http, std::string host,
                                          std::string tokenUrl, Clock clock)
-    : TokenSource(std::move(clock)), http_(std::move(http)) {
+    : TokenSource(kLog, std::move(clock)), http_(std::move(http)) {
   if (host.empty()) host = kDefaultMetadataHost;
-  url_ = !tokenUrl.empty() ? std::move(tokenUrl)
-                           : "http://" + host +
-                                 "/computeMetadata/v1/instance/service-accounts/default/token";
+  url_ = !tokenUrl.empty()
+             ? std::move(tokenUrl)
+             : "http://" + host + "/computeMetadata/v1/instance/service-accounts/default/token";
 }
 
-Result<AccessToken> MetadataTokenSource::fetch() {
-  auto now = clock_();
+Result<AccessToken> MetadataTokenSource::fetch(std::chrono::system_clock::time_point now) {
   net::HttpRequest req;
   req.url = url_;
   req.headers = {{"Metadata-Flavor", "Google"}};
@@ -192,18 +184,20 @@ Result<AccessToken> MetadataTokenSource::fetch() {
   if (!r) {
     return fail(r.error().wrap(
         "no GCP credentials: -gcp-credentials (GCP_CREDENTIALS) and GOOGLE_APPLICATION_CREDENTIALS "
-        "are not set and the metadata server " + url_ + " did not answer"));
+        "are not set and the metadata server " +
+        url_ + " did not answer"));
   }
   if (r->ok() && r->header("Metadata-Flavor") != "Google") {
-    return fail(Code::kUnavailable,
-                url_ + " answered without \"Metadata-Flavor: Google\"; it is not a GCE metadata server");
+    return fail(
+        Code::kUnavailable,
+        url_ + " answered without \"Metadata-Flavor: Google\"; it is not a GCE metadata server");
   }
   return parseTokenResponse(*r, url_, now);
 }
 
 Result<std::shared_ptr<TokenSource>> makeTokenSource(const TokenSourceInputs& in) {
   auto env = in.env ? in.env : flags::processEnv();
-  Clock clock = in.clock ? in.clock : [] { return std::chrono::system_clock::now(); };
+  Clock clock = in.clock ? in.clock : systemClock();
   std::string text = in.credentialsJson;
   std::string origin = "-gcp-credentials";
   // Upstream takes the key's JSON text; a path to the file is accepted as well.

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "base/flags.h"
 #include "net/http_client.h"
+#include "providers/bearer_token_cache.h"
 
 namespace pp::providers::gcp {
 
@@ -22,8 +23,6 @@ inline constexpr char kComputeScope[] = "https://www.googleapis.com/auth/compute
 inline constexpr char kReadOnlyScope[] = "https://www.googleapis.com/auth/cloud-platform.read-only";
 inline constexpr char kDefaultTokenUri[] = "https://oauth2.googleapis.com/token";
 inline constexpr char kDefaultMetadataHost[] = "metadata.google.internal";
-
-using Clock = std::function<std::chrono::system_clock::time_point()>;
 
 // The fields we use of a "type": "service_account" key file.
 struct ServiceAccountKey {
@@ -43,31 +42,11 @@ Result<ServiceAccountKey> parseServiceAccountKey(std::string_view json);
 Result<std::string> makeJwtAssertion(const ServiceAccountKey& key, const std::string& scope,
                                      std::chrono::system_clock::time_point now);
 
-struct AccessToken {
-  std::string value;
-  std::chrono::system_clock::time_point expiry;
-};
+using AccessToken = BearerTokenCache::Token;
 
-// Where bearer tokens come from.
-class TokenSource {
- public:
-  virtual ~TokenSource() = default;
-  // A valid token (cached while it has more than five minutes left).
-  Result<std::string> token();
-  // Drops the cached token (after a 401), so the next token() fetches a fresh one.
-  void invalidate();
-  // "service account <email>" or "metadata server": for log lines.
-  virtual std::string describe() const = 0;
-
- protected:
-  explicit TokenSource(Clock clock) : clock_(std::move(clock)) {}
-  virtual Result<AccessToken> fetch() = 0;
-  Clock clock_;
-
- private:
-  std::mutex mu_;
-  AccessToken cached_;
-};
+// Where bearer tokens come from: a key or the metadata server, cached by the kit's
+// BearerTokenCache.
+using TokenSource = BearerTokenCache;
 
 class ServiceAccountTokenSource final : public TokenSource {
  public:
@@ -78,7 +57,7 @@ class ServiceAccountTokenSource final : public TokenSource {
   std::string describe() const override;
 
  protected:
-  Result<AccessToken> fetch() override;
+  Result<Token> fetch(std::chrono::system_clock::time_point now) override;
 
  private:
   net::HttpClient http_;
@@ -95,7 +74,7 @@ class MetadataTokenSource final : public TokenSource {
   std::string describe() const override { return "the metadata server (" + url_ + ")"; }
 
  protected:
-  Result<AccessToken> fetch() override;
+  Result<Token> fetch(std::chrono::system_clock::time_point now) override;
 
  private:
   net::HttpClient http_;
@@ -103,10 +82,10 @@ class MetadataTokenSource final : public TokenSource {
 };
 
 struct TokenSourceInputs {
-  std::string credentialsJson;  // -gcp-credentials: the key file's content (or a path to it)
-  std::string tokenEndpoint;    // -gcp-token-endpoint
+  std::string credentialsJson;        // -gcp-credentials: the key file's content (or a path to it)
+  std::string tokenEndpoint;          // -gcp-token-endpoint
   std::string scope = kComputeScope;  // space-separated OAuth scopes
-  flags::EnvLookup env;         // GOOGLE_APPLICATION_CREDENTIALS, GCE_METADATA_HOST
+  flags::EnvLookup env;               // GOOGLE_APPLICATION_CREDENTIALS, GCE_METADATA_HOST
   net::HttpClient http;
   Clock clock;
 };

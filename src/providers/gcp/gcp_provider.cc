@@ -132,7 +132,7 @@ PP_REGISTER_PROVIDER("gcp", GcpConfig, registerGcpFlags, build)
 Result<std::unique_ptr<GcpProvider>> GcpProvider::create(const GcpConfig& config,
                                                          GcpDependencies deps) {
   if (!deps.env) deps.env = flags::processEnv();
-  if (!deps.clock) deps.clock = [] { return std::chrono::system_clock::now(); };
+  if (!deps.clock) deps.clock = systemClock();
   if (config.projectId.empty())
     return fail(Code::kInvalidArgument, "gcp: -gcp-project-id (GCP_PROJECT_ID) is not set");
   if (config.zone.empty()) return fail(Code::kInvalidArgument, "gcp: -zone (GCP_ZONE) is not set");
@@ -350,9 +350,12 @@ Result<Instance> GcpProvider::createInstance(const CreateRequest& req) {
     }
     return fail(std::move(err));
   };
-  if (auto st = compute_->insertInstance(*body); !st) {
-    // An instance of this name that existed before is not ours to delete; anything else may
-    // have left a half-created instance behind (the insert's answer lost, the operation failed).
+  auto op = compute_->startInsert(*body);
+  // A refused insert made nothing; a lost answer may have made the instance.
+  if (!op) return mayHaveBeenApplied(op.error()) ? cleanup(op.error()) : fail(op.error());
+  if (auto st = compute_->waitOperation(*op, "gcp: creating instance " + name); !st) {
+    // The insert was accepted: a failed operation may have left a half-created instance, but an
+    // instance of this name that existed before is not ours to delete.
     if (st.error().code == Code::kAlreadyExists) return fail(st.error());
     return cleanup(st.error());
   }
