@@ -8,6 +8,7 @@
 #include "base/files.h"
 #include "base/flags.h"
 #include "base/log.h"
+#include "providers/cloud_api.h"
 #include "providers/registry.h"
 
 namespace pp::providers::docker {
@@ -167,16 +168,21 @@ Result<Instance> DockerProvider::createInstance(const CreateRequest& req) {
   if (!req.spec.image.empty())  // upstream's words; its e2e suite greps "Choosing <image>"
     log::info("docker", "Choosing {} from annotation as the docker image for the PodVM image",
               image);
-  // The user data lives in a per-instance directory, removed again at delete (upstream leaves it).
+  // The user data lives in a per-instance directory, removed again at delete (upstream leaves it)
+  // and when the create fails: it holds the VM's TLS key.
   const std::string dir = config_.dataDir + "/" + req.instanceName;
-  if (auto st = files::makeDirs(dir, 0700); !st) return fail(st.error());
+  auto abandon = [&](Error err) -> Result<Instance> {
+    (void)files::removeAll(dir);
+    return fail(std::move(err));
+  };
+  if (auto st = files::makeDirs(dir, 0700); !st) return abandon(st.error());
   const std::string userData = dir + "/user-data";
-  if (auto st = files::writeAtomic(userData, req.userData, 0600); !st) return fail(st.error());
+  if (auto st = files::writeAtomic(userData, req.userData, 0600); !st) return abandon(st.error());
   // /run/kata-containers (the agent's socket and the containers' state) is per instance:
   // upstream shares <data-dir>/kata-containers between all pod VMs, so two pods on one node
   // replace each other's agent.sock. The image cache (/image) stays shared.
-  if (auto st = files::makeDirs(dir + "/kata-containers", 0755); !st) return fail(st.error());
-  if (auto st = files::makeDirs(config_.dataDir + "/image", 0755); !st) return fail(st.error());
+  if (auto st = files::makeDirs(dir + "/kata-containers", 0755); !st) return abandon(st.error());
+  if (auto st = files::makeDirs(config_.dataDir + "/image", 0755); !st) return abandon(st.error());
 
   nlohmann::json binds = nlohmann::json::array({
       userData + ":/media/cidata/user-data:ro",
@@ -192,9 +198,7 @@ Result<Instance> DockerProvider::createInstance(const CreateRequest& req) {
       {"Hostname", req.instanceName},
       {"ExposedPorts", {{"15150/tcp", nlohmann::json::object()}}},
       {"Labels",
-       {{kLabelSandbox, req.sandboxId},
-        {kLabelPod, req.podName},
-        {kLabelNamespace, req.podNamespace}}},
+       {{kTagSandbox, req.sandboxId}, {kTagPod, req.podName}, {kTagNamespace, req.podNamespace}}},
       {"HostConfig",
        {{"Privileged", false},
         {"CapAdd", kPodVmCapabilities},
@@ -219,19 +223,22 @@ Result<Instance> DockerProvider::createInstance(const CreateRequest& req) {
   }
   auto created =
       engine_.call("POST", "/containers/create?name=" + urlEscape(req.instanceName), &body);
-  if (!created) return fail(created.error());
+  if (!created) {
+    // The engine may have made the container before the answer was lost: remove it by name.
+    if (mayHaveBeenApplied(created.error())) (void)deleteInstance(req.instanceName);
+    return abandon(created.error());
+  }
   if (created->status != 201) {
-    files::removeAll(dir);
     Code code = created->status == 404   ? Code::kNotFound
                 : created->status == 409 ? Code::kAlreadyExists
                                          : Code::kInternal;
-    return fail(code, "docker: creating container " + req.instanceName + " from image " + image +
-                          ": " + EngineClient::errorMessage(*created));
+    return abandon(Error(code, "docker: creating container " + req.instanceName + " from image " +
+                                   image + ": " + EngineClient::errorMessage(*created)));
   }
   std::string id = created->body.is_object() ? created->body.value("Id", "") : "";
   if (!safeId(id)) {
-    files::removeAll(dir);
-    return fail(Code::kInternal, "docker: container create answered no usable Id");
+    (void)deleteInstance(req.instanceName);
+    return abandon(Error(Code::kInternal, "docker: container create answered no usable Id"));
   }
   auto cleanup = [&](Error e) -> Result<Instance> {
     // A create that fails after the container exists removes it (provider contract).
@@ -300,8 +307,7 @@ Status DockerProvider::deleteInstance(const std::string& id) {
 
 Result<std::vector<Instance>> DockerProvider::listInstances(const std::string& tag) {
   nlohmann::json filter = {
-      {"label",
-       {tag.empty() ? std::string(kLabelSandbox) : std::string(kLabelSandbox) + "=" + tag}}};
+      {"label", {tag.empty() ? std::string(kTagSandbox) : std::string(kTagSandbox) + "=" + tag}}};
   auto r = engine_.call("GET", "/containers/json?all=true&filters=" + urlEscape(filter.dump()));
   if (!r) return fail(r.error());
   if (r->status != 200 || !r->body.is_array())

@@ -10,6 +10,7 @@
 
 #include "providers/docker/engine_client.h"
 #include "providers/provider.h"
+#include "providers/tags.h"
 
 namespace pp::providers::docker {
 
@@ -23,11 +24,6 @@ struct DockerConfig {
   std::string dataDir;
   bool privileged = false;  // ours: -docker-privileged (upstream always runs them privileged)
 };
-
-// Labels that tie a container to its sandbox (and let orphan sweeps find them).
-inline constexpr char kLabelSandbox[] = "io.peerpods.sandbox-id";
-inline constexpr char kLabelPod[] = "io.peerpods.pod-name";
-inline constexpr char kLabelNamespace[] = "io.peerpods.pod-namespace";
 
 class DockerProvider final : public Provider {
  public:

@@ -132,7 +132,7 @@ TEST_F(DockerdFixture, CreateInspectDeleteWithUserDataAndLabels) {
   EXPECT_FALSE(hc.value("Privileged", true));
   EXPECT_EQ(hc["CapAdd"], nlohmann::json({"NET_ADMIN", "SYS_ADMIN"}));
   EXPECT_EQ(hc["SecurityOpt"], nlohmann::json({"apparmor=unconfined", "no-new-privileges"}));
-  EXPECT_EQ(info->body["Config"]["Labels"].value(kLabelSandbox, ""), "abcdef0123");
+  EXPECT_EQ(info->body["Config"]["Labels"].value(kTagSandbox, ""), "abcdef0123");
   auto listed = (*provider)->listInstances("abcdef0123");
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed->size(), 1u);
@@ -172,6 +172,26 @@ TEST(DockerProviderTest, OnlyItsOwnImageWithoutAnAllowList) {
   EXPECT_TRUE((*p)->acceptsUnlistedImage("registry.example/podvm:v1"));
   EXPECT_FALSE((*p)->acceptsUnlistedImage("registry.example/podvm:v2"));
   EXPECT_FALSE((*p)->acceptsUnlistedImage("docker.io/library/alpine"));
+}
+
+// Regression: a create whose engine call failed without an answer left <data-dir>/<name> (the
+// user data, with the VM's TLS key) behind.
+TEST(DockerProviderTest, CreateWithoutAnEngineAnswerLeavesNoUserData) {
+  auto dir = std::filesystem::temp_directory_path() / ("pp-docker-" + std::to_string(::getpid()));
+  DockerConfig c;
+  c.dockerHost = "unix://" + (dir / "no-docker.sock").string();
+  c.podvmImage = "pp-test-podvm:1";
+  c.dataDir = (dir / "data").string();
+  auto p = DockerProvider::create(c);
+  ASSERT_TRUE(p);
+  CreateRequest req;
+  req.instanceName = "podvm-lost-01234567";
+  req.userData = "#cloud-config\n";
+  auto inst = (*p)->createInstance(req);
+  ASSERT_FALSE(inst);
+  EXPECT_EQ(inst.error().code, Code::kUnavailable) << inst.error().message;
+  EXPECT_FALSE(std::filesystem::exists(dir / "data" / req.instanceName));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(DockerProviderTest, BadHostIsAClearError) {

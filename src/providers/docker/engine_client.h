@@ -1,14 +1,15 @@
 // A small Docker Engine API client: JSON requests over the daemon's unix socket (or TCP, with
-// TLS when DOCKER_TLS_VERIFY/-docker-tls-verify is set), on libcurl. Engine errors come back
-// with the engine's own message, which reaches the shim unchanged.
+// TLS when DOCKER_TLS_VERIFY/-docker-tls-verify is set), sent with net::HttpClient (unix socket,
+// TLS files and the reply size cap are its options; connections are kept alive between calls).
+// Engine errors come back with the engine's own message, which reaches the shim unchanged.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/error.h"
+#include "net/http_client.h"
 
 namespace pp::providers::docker {
 
@@ -37,6 +38,7 @@ class EngineClient {
 
  private:
   EngineOptions options_;
+  net::HttpClient http_;
   std::string socketPath_;  // unix
   std::string baseUrl_;     // http://docker or https://host:port
 };
