@@ -1,16 +1,14 @@
 // agent-protocol-forwarder [flags]: the pod VM's end of the agent connection (see
 // src/forwarder/forwarder.h). Exit 1 on any start-up error, so that systemd retries.
 #include <signal.h>
-#include <string.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/flags.h"
 #include "base/log.h"
+#include "base/signals.h"
 #include "forwarder/forwarder.h"
 
 #ifndef PEERPODS_VERSION
@@ -44,13 +42,7 @@ int main(int argc, char** argv) {
                  parsed->remaining[0].c_str());
     return 1;
   }
-  // SIGTERM/SIGINT are taken by sigwait below in every thread; the first stops gracefully, a
-  // second one exits at once.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signals::StopSignals stopSignals;
   // A relay writes to sockets whose peer may be gone: an error, not a reason to die.
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -61,15 +53,9 @@ int main(int argc, char** argv) {
     log::error("forwarder", "{}", st.error().message);
     return 1;
   }
-  int sig = 0;
-  sigwait(&stop, &sig);
-  log::info("forwarder", "received {}, stopping (send it again to exit at once)", strsignal(sig));
-  std::thread second([stop]() mutable {
-    int again = 0;
-    sigwait(&stop, &again);
-    _exit(1);
-  });
-  second.detach();
+  log::info("forwarder", "received {}, stopping (send it again to exit at once)",
+            stopSignals.wait());
+  stopSignals.exitOnNext();
   daemon.stop();
   return 0;
 }

@@ -1,18 +1,15 @@
 // cloud-api-adaptor <provider> [flags] | help | version
 // The Kata remote hypervisor: creates a pod VM per sandbox through a cloud provider.
-#include <signal.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "adaptor/config.h"
 #include "adaptor/daemon.h"
 #include "base/flags.h"
 #include "base/log.h"
+#include "base/signals.h"
 #include "providers/plugin_loader.h"
 #include "providers/registry.h"
 
@@ -33,17 +30,6 @@ void usage(FILE* out) {
                "Providers:\n%s\n"
                "Run 'cloud-api-adaptor <provider> -help' for the flags of a provider.\n",
                names.empty() ? "  (none built in)\n" : names.c_str());
-}
-
-// Blocks SIGTERM/SIGINT in every thread (they are taken by sigwait below), so the first one
-// stops the daemon gracefully and a second one exits at once.
-sigset_t blockStopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
 }
 
 }  // namespace
@@ -105,7 +91,7 @@ int main(int argc, char** argv) {
   if (const char* k = std::getenv("KUBERNETES_SERVICE_HOST"); k && *k) config.probeRequested = true;
   config.providerName = cmd;
 
-  sigset_t stopSignals = blockStopSignals();
+  signals::StopSignals stopSignals;
   log::info("adaptor", "cloud-api-adaptor {} starting with provider {}", PEERPODS_VERSION, cmd);
   for (const auto& line : fs.dump()) log::info("adaptor", "  {}", line);
   auto provider = (*setup)->build();
@@ -119,16 +105,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  int sig = 0;
-  sigwait(&stopSignals, &sig);
   log::info("adaptor", "received {}, stopping gracefully (send it again to exit at once)",
-            strsignal(sig));
-  std::thread second([stopSignals]() mutable {
-    int again = 0;
-    sigwait(&stopSignals, &again);
-    _exit(1);
-  });
-  second.detach();
+            stopSignals.wait());
+  stopSignals.exitOnNext();
   daemon.stop();
   return 0;
 }

@@ -1,7 +1,6 @@
 // peerpods-webhook: the mutating admission webhook that sizes peer-pod VMs from pod resources
 // (see src/webhook). Flags follow upstream's controller-runtime manager (-metrics-bind-address,
 // -health-probe-bind-address, -leader-elect, zap flags) plus the webhook server's options.
-#include <signal.h>
 
 #include <cstdio>
 #include <string>
@@ -10,6 +9,7 @@
 #include "base/flags.h"
 #include "base/log.h"
 #include "base/log_flag.h"
+#include "base/signals.h"
 #include "net/http_server.h"
 #include "webhook/webhook_server.h"
 
@@ -87,15 +87,6 @@ bool metricsSameAsProbe(const Options& o) {
   return o.metricsAddress == o.probeAddress;
 }
 
-sigset_t blockStopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
-
 Result<std::unique_ptr<net::HttpServer>> startPlain(const std::string& flag,
                                                     const std::string& address,
                                                     net::HttpHandler handler) {
@@ -152,7 +143,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  sigset_t stopSignals = blockStopSignals();
+  signals::StopSignals stopSignals;
   log::info("webhook", "peerpods-webhook {} starting", PEERPODS_VERSION);
   for (const auto& line : fs.dump()) log::info("webhook", "  {}", line);
   if (o.leaderElect)
@@ -194,9 +185,8 @@ int main(int argc, char** argv) {
     if (metrics) log::info("webhook", "metrics on {}/metrics", metrics->baseUrl());
   }
 
-  int sig = 0;
-  sigwait(&stopSignals, &sig);
-  log::info("webhook", "received {}, stopping", strsignal(sig));
+  log::info("webhook", "received {}, stopping (send it again to exit at once)", stopSignals.wait());
+  stopSignals.exitOnNext();
   if (metrics) metrics->stop();
   if (*probe) (*probe)->stop();
   (*server)->stop();
