@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "base/log.h"
+#include "base/strings.h"
 
 namespace pp::flags {
 namespace {
@@ -22,20 +23,7 @@ Error invalid(std::string message) {
   return Error{Code::kInvalidArgument, std::move(message)};
 }
 
-char lower(char c) {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string_view trimSpaces(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+using strings::equalsIgnoreCase;
 
 // Go's %q for the strings help prints: enough escaping to keep the default readable and
 // unambiguous.
@@ -75,10 +63,11 @@ bool underscoresWellPlaced(std::string_view s) {
   size_t i = 0;
   bool hex = false;
   if (s.size() >= 2 && s[0] == '0' &&
-      (lower(s[1]) == 'b' || lower(s[1]) == 'o' || lower(s[1]) == 'x')) {
+      (strings::asciiLower(s[1]) == 'b' || strings::asciiLower(s[1]) == 'o' ||
+       strings::asciiLower(s[1]) == 'x')) {
     i = 2;
     saw = '0';
-    hex = lower(s[1]) == 'x';
+    hex = strings::asciiLower(s[1]) == 'x';
   }
   for (; i < s.size(); ++i) {
     char c = s[i];
@@ -106,13 +95,13 @@ std::expected<uint64_t, std::string_view> parseMagnitude(std::string_view s, int
   if (detect) {
     base = 10;
     if (s[0] == '0') {
-      if (s.size() >= 3 && lower(s[1]) == 'b') {
+      if (s.size() >= 3 && strings::asciiLower(s[1]) == 'b') {
         base = 2;
         s.remove_prefix(2);
-      } else if (s.size() >= 3 && lower(s[1]) == 'o') {
+      } else if (s.size() >= 3 && strings::asciiLower(s[1]) == 'o') {
         base = 8;
         s.remove_prefix(2);
-      } else if (s.size() >= 3 && lower(s[1]) == 'x') {
+      } else if (s.size() >= 3 && strings::asciiLower(s[1]) == 'x') {
         base = 16;
         s.remove_prefix(2);
       } else {
@@ -130,8 +119,8 @@ std::expected<uint64_t, std::string_view> parseMagnitude(std::string_view s, int
       continue;
     } else if (c >= '0' && c <= '9') {
       digit = c - '0';
-    } else if (lower(c) >= 'a' && lower(c) <= 'z') {
-      digit = lower(c) - 'a' + 10;
+    } else if (strings::asciiLower(c) >= 'a' && strings::asciiLower(c) <= 'z') {
+      digit = strings::asciiLower(c) - 'a' + 10;
     } else {
       return std::unexpected(kParseError);
     }
@@ -176,7 +165,7 @@ std::expected<double, std::string_view> parseFloatText(std::string_view s) {
   }
   if (body.empty() || body[0] == '+' || body[0] == '-') return std::unexpected(kParseError);
   auto format = std::chars_format::general;
-  if (body.size() > 2 && body[0] == '0' && lower(body[1]) == 'x') {
+  if (body.size() > 2 && body[0] == '0' && strings::asciiLower(body[1]) == 'x') {
     format = std::chars_format::hex;
     body.remove_prefix(2);
   }
@@ -201,7 +190,7 @@ std::vector<std::string> splitItems(std::string_view text) {
   std::vector<std::string> items;
   while (true) {
     size_t comma = text.find(',');
-    std::string_view item = trimSpaces(text.substr(0, comma));
+    std::string_view item = strings::trim(text.substr(0, comma));
     if (!item.empty()) items.emplace_back(item);
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
@@ -384,8 +373,8 @@ class KeyValueValue final : public Value {
       if (eq == std::string::npos) {
         return fail(invalid("key-value pair \"" + item + "\" has no '='"));
       }
-      parsed.emplace_back(std::string(trimSpaces(std::string_view(item).substr(0, eq))),
-                          std::string(trimSpaces(std::string_view(item).substr(eq + 1))));
+      parsed.emplace_back(std::string(strings::trim(std::string_view(item).substr(0, eq))),
+                          std::string(strings::trim(std::string_view(item).substr(eq + 1))));
     }
     for (auto& [k, v] : parsed) (*target_)[k] = std::move(v);
     return {};

@@ -9,6 +9,7 @@
 
 #include "base/encoding.h"
 #include "base/files.h"
+#include "base/strings.h"
 
 namespace pp::k8s {
 namespace {
@@ -19,12 +20,6 @@ constexpr size_t kMaxServiceAccountFileBytes = 1u << 20;
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  size_t start = s.find_first_not_of(" \t\r\n");
-  return start == std::string::npos ? std::string() : s.substr(start);
 }
 
 std::string joinHostPort(const std::string& host, const std::string& port) {
@@ -86,14 +81,14 @@ Result<ClientConfig> inClusterConfig(const std::string& saDir) {
                 "in-cluster configuration: cannot read the service-account token: " +
                     token.error().message);
   }
-  config.token = trim(*token);
+  config.token = std::string(strings::trim(*token));
   config.caFile = saDir + "/ca.crt";
   if (auto ca = files::readFile(config.caFile, kMaxServiceAccountFileBytes); !ca) {
     return fail(Code::kFailedPrecondition,
                 "in-cluster configuration: cannot read the cluster CA: " + ca.error().message);
   }
   if (auto ns = files::readFile(saDir + "/namespace", kMaxServiceAccountFileBytes))
-    config.ns = trim(*ns);
+    config.ns = std::string(strings::trim(*ns));
   return config;
 }
 
