@@ -10,8 +10,8 @@
 #include "adaptor/config.h"
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/kube_ops.h"
-#include "adaptor/pods_readiness.h"
 #include "adaptor/pod_network.h"
+#include "adaptor/pods_readiness.h"
 #include "adaptor/probe.h"
 #include "adaptor/sandbox_manager.h"
 #include "providers/provider.h"
@@ -50,7 +50,7 @@ class Daemon {
   std::unique_ptr<HypervisorService> service_;
   std::unique_ptr<ttrpc::Server> server_;
   std::unique_ptr<ttrpc::Listener> listener_;
-  std::shared_ptr<StartupProbe> probe_;
+  std::unique_ptr<StartupProbe> probe_;
   std::optional<k8s::ClientConfig> kubeConfig_;
   std::shared_ptr<const k8s::Client> kubeClient_;
   std::unique_ptr<KubeOps> kube_;

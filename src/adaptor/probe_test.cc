@@ -5,6 +5,7 @@
 
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#include <atomic>
 #include <filesystem>
 
 #include "ttrpc/io_thread.h"
@@ -13,6 +14,7 @@
 namespace pp::adaptor {
 namespace {
 
+// One request; the answer up to the end of its body (Content-Length).
 std::string get(uint16_t port, const std::string& request) {
   asio::io_context io;
   asio::ip::tcp::socket s(io);
@@ -25,33 +27,72 @@ std::string get(uint16_t port, const std::string& request) {
     size_t n = s.read_some(asio::buffer(buf), ec);
     if (ec) break;
     out.append(buf, n);
+    size_t head = out.find("\r\n\r\n");
+    size_t cl = out.find("Content-Length: ");
+    if (head != std::string::npos && cl != std::string::npos &&
+        out.size() >= head + 4 + std::stoul(out.substr(cl + 16)))
+      break;
   }
   return out;
 }
 
-TEST(StartupProbeTest, FailsUntilTheHypervisorSocketAcceptsThenSucceeds) {
-  ttrpc::IoThread io;
-  std::string sock = "/tmp/probe-" + std::to_string(::getpid()) + ".sock";
-  auto probe = io.run([&]() -> asio::awaitable<Result<std::shared_ptr<StartupProbe>>> {
-    co_return StartupProbe::start(io.executor(), "127.0.0.1", 0, sock);
-  });
+class StartupProbeTest : public ::testing::Test {
+ protected:
+  void TearDown() override { std::filesystem::remove(sock_); }
+  std::string sock_ = "/tmp/probe-" + std::to_string(::getpid()) + ".sock";
+};
+
+TEST_F(StartupProbeTest, FailsUntilTheHypervisorSocketAcceptsThenSucceeds) {
+  auto probe = StartupProbe::start(0, sock_);
   ASSERT_TRUE(probe) << probe.error().message;
   uint16_t port = (*probe)->port();
   const std::string notReady = get(port, "GET /startup HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_NE(notReady.find("HTTP/1.1 500"), std::string::npos);
   // No details in the answer: the reason (here the socket path) stays in the log.
-  EXPECT_EQ(notReady.find(sock), std::string::npos) << notReady;
+  EXPECT_EQ(notReady.find(sock_), std::string::npos) << notReady;
   EXPECT_NE(notReady.find("\r\n\r\nnot ready\n"), std::string::npos) << notReady;
-  EXPECT_NE((*probe)->lastNotReadyReason().find(sock), std::string::npos);
-  auto l = ttrpc::listenUnix(io.executor(), sock, [](std::unique_ptr<ttrpc::ByteStream>) {});
+  EXPECT_NE((*probe)->lastNotReadyReason().find(sock_), std::string::npos);
+
+  ttrpc::IoThread io;
+  auto l = ttrpc::listenUnix(io.executor(), sock_, [](std::unique_ptr<ttrpc::ByteStream>) {});
   ASSERT_TRUE(l);
   EXPECT_NE(get(port, "GET /startup HTTP/1.1\r\nHost: x\r\n\r\n").find("HTTP/1.1 200"),
             std::string::npos);
-  EXPECT_NE(get(port, "GET /other HTTP/1.1\r\n\r\n").find("HTTP/1.1 404"), std::string::npos);
-  EXPECT_NE(get(port, "POST /startup HTTP/1.1\r\n\r\n").find("HTTP/1.1 405"), std::string::npos);
-  (*probe)->stop();
+  EXPECT_EQ((*probe)->lastNotReadyReason(), "");
+  // Once it succeeded it stays successful, as upstream's probe.
   l->reset();
-  std::filesystem::remove(sock);
+  std::filesystem::remove(sock_);
+  EXPECT_NE(get(port, "GET /startup HTTP/1.1\r\nHost: x\r\n\r\n").find("HTTP/1.1 200"),
+            std::string::npos);
+  EXPECT_NE(get(port, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n").find("HTTP/1.1 404"),
+            std::string::npos);
+  EXPECT_NE(get(port, "POST /startup HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                .find("HTTP/1.1 405"),
+            std::string::npos);
+  (*probe)->stop();
+}
+
+TEST_F(StartupProbeTest, ListensOnLoopbackOnly) {
+  auto probe = StartupProbe::start(0, sock_);
+  ASSERT_TRUE(probe) << probe.error().message;
+  EXPECT_EQ((*probe)->baseUrl(), "http://127.0.0.1:" + std::to_string((*probe)->port()));
+}
+
+TEST_F(StartupProbeTest, PodsNotReadyKeepsItFailingWithTheReasonLogged) {
+  ttrpc::IoThread io;
+  auto l = ttrpc::listenUnix(io.executor(), sock_, [](std::unique_ptr<ttrpc::ByteStream>) {});
+  ASSERT_TRUE(l);
+  std::atomic<bool> podsReady{false};
+  auto probe = StartupProbe::start(
+      0, sock_, [&]() -> std::string { return podsReady ? "" : "pod team/web is not Ready"; });
+  ASSERT_TRUE(probe) << probe.error().message;
+  EXPECT_NE(get((*probe)->port(), "GET /startup HTTP/1.1\r\nHost: x\r\n\r\n").find("HTTP/1.1 500"),
+            std::string::npos);
+  EXPECT_EQ((*probe)->lastNotReadyReason(), "pod team/web is not Ready");
+  podsReady = true;
+  EXPECT_NE(get((*probe)->port(), "GET /startup HTTP/1.1\r\nHost: x\r\n\r\n").find("HTTP/1.1 200"),
+            std::string::npos);
+  l->reset();
 }
 
 }  // namespace
