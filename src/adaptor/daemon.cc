@@ -147,11 +147,10 @@ Status Daemon::start() {
       };
     }
     auto probe =
-        StartupProbe::start(io_->executor(), "0.0.0.0", static_cast<uint16_t>(config_.probePort),
-                            config_.socket, podsNotReady);
+        StartupProbe::start(static_cast<uint16_t>(config_.probePort), config_.socket, podsNotReady);
     if (!probe) return fail(probe.error());
-    probe_ = *probe;
-    log::info("adaptor", "startup probe on :{}/startup", probe_->port());
+    probe_ = std::move(*probe);
+    log::info("adaptor", "startup probe on {}/startup", probe_->baseUrl());
   }
   sdNotify("READY=1");
   return {};
