@@ -2,14 +2,18 @@
 
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
+#include <libxml/uri.h>
 #include <libxml/xpath.h>
+#include <strings.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <random>
+#include <regex>
 #include <thread>
 
-#include "base/files.h"
 #include "base/flags.h"
 #include "base/log.h"
 #include "cloudinit/nocloud_iso.h"
@@ -107,6 +111,50 @@ std::vector<std::pair<std::string, std::string>> domainDiskSources(const char* x
   return out;
 }
 
+// The value of an XPath expression's first match in an XML document ("" when none).
+std::string xpathText(const char* xml, const char* expr) {
+  std::string out;
+  xmlDocPtr doc = xmlReadMemory(xml, static_cast<int>(std::strlen(xml)), "volume.xml", nullptr,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  if (doc == nullptr) return out;
+  xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  xmlXPathObjectPtr found =
+      ctx ? xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(expr), ctx) : nullptr;
+  if (found && found->nodesetval && found->nodesetval->nodeNr > 0) {
+    xmlChar* v = xmlNodeGetContent(found->nodesetval->nodeTab[0]);
+    if (v) out = reinterpret_cast<const char*>(v);
+    xmlFree(v);
+  }
+  if (found) xmlXPathFreeObject(found);
+  if (ctx) xmlXPathFreeContext(ctx);
+  xmlFreeDoc(doc);
+  return out;
+}
+
+struct PoolCloser {
+  void operator()(virStoragePoolPtr p) const {
+    if (p) virStoragePoolFree(p);
+  }
+};
+using Pool = std::unique_ptr<virStoragePool, PoolCloser>;
+struct VolumeCloser {
+  void operator()(virStorageVolPtr v) const {
+    if (v) virStorageVolFree(v);
+  }
+};
+using Volume = std::unique_ptr<virStorageVol, VolumeCloser>;
+
+// Per-VM volumes, named as upstream names the first two.
+std::string rootVolumeName(const std::string& name) {
+  return name + "-root.qcow2";
+}
+std::string isoVolumeName(const std::string& name) {
+  return name + "-cloudinit.iso";
+}
+std::string consoleVolumeName(const std::string& name) {
+  return name + "-console.log";
+}
+
 struct DomainCloser {
   void operator()(virDomainPtr d) const {
     if (d) virDomainFree(d);
@@ -126,8 +174,13 @@ void registerFlags(flags::FlagSet& fs, LibvirtConfig& c) {
   fs.intVar(&c.cpu, "cpu", 2, "LIBVIRT_CPU", "number of vCPUs of a pod VM");
   fs.intVar(&c.memoryMiB, "memory", 8192, "LIBVIRT_MEMORY", "memory of a pod VM in MiB");
   fs.stringVar(&c.dataDir, "data-dir", "/var/lib/libvirt/images", "",
-               "directory for per-VM files (cidata ISO)");
+               "unused, kept for upstream compatibility (per-VM files are volumes in -pool-name)");
   fs.boolVar(&c.disableCvm, "disable-cvm", false, "DISABLECVM", "use non-confidential VMs");
+  fs.stringVar(&c.cpuset, "cpuset", "", "LIBVIRT_CPUSET",
+               "CPU set for pinning vCPUs to physical CPUs (e.g. \"0,2,4,6\" or \"0-3\" or "
+               "\"0-3,8,10-12\")");
+  fs.uintVar(&c.rootDiskSizeGiB, "root-disk-size", 10, "LIBVIRT_ROOT_DISK_SIZE",
+             "root disk size in GiB of a pod VM (at least the base volume's size)");
   fs.stringVar(&c.domainType, "domain-type", "kvm", "LIBVIRT_DOMAIN_TYPE",
                "libvirt domain type: kvm, or qemu for software emulation where KVM does not work");
   fs.stringVar(&c.kernel, "kernel", "", "LIBVIRT_KERNEL",
@@ -161,6 +214,14 @@ Result<std::unique_ptr<Provider>> LibvirtProvider::create(const LibvirtConfig& c
   }
   if (config.cpu <= 0 || config.memoryMiB <= 0)
     return fail(Code::kInvalidArgument, "-cpu and -memory must be positive");
+  // Upstream's accepted syntax and words: CPU numbers or ranges, comma-separated.
+  static const std::regex kCpuset(R"(^(\d+(-\d+)?)(,\d+(-\d+)?)*$)");
+  if (!config.cpuset.empty() && !std::regex_match(config.cpuset, kCpuset)) {
+    return fail(Code::kInvalidArgument,
+                "invalid CPUSet format: " + config.cpuset +
+                    " (expected format: comma-separated CPU numbers or ranges, e.g., '0,2,4,6' "
+                    "or '0-3')");
+  }
   // Errors are reported through our results; keep libvirt from printing them to stderr too.
   virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
   std::unique_ptr<LibvirtProvider> p(new LibvirtProvider(config));
@@ -178,16 +239,23 @@ Status LibvirtProvider::teardown() {
   return {};
 }
 
+bool LibvirtProvider::remote() const {
+  xmlURIPtr uri = xmlParseURI(config_.uri.c_str());
+  if (uri == nullptr) return false;
+  const bool hasServer = uri->server != nullptr && uri->server[0] != '\0';
+  xmlFreeURI(uri);
+  return hasServer;
+}
+
 Status LibvirtProvider::verifyConfig() {
+  // The pool holds every VM's cidata ISO, whatever the VM boots from.
+  Pool pool(virStoragePoolLookupByName(conn_, config_.poolName.c_str()));
+  if (!pool) return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
   if (config_.kernel.empty()) {
-    virStoragePoolPtr pool = virStoragePoolLookupByName(conn_, config_.poolName.c_str());
-    if (!pool)
-      return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
-    virStorageVolPtr vol = virStorageVolLookupByName(pool, config_.volName.c_str());
-    virStoragePoolFree(pool);
+    Volume vol(virStorageVolLookupByName(pool.get(), config_.volName.c_str()));
     if (!vol) return fail(Code::kFailedPrecondition, lastError("base volume " + config_.volName));
-    virStorageVolFree(vol);
-  } else {
+  } else if (!remote()) {
+    // Over a remote URI the boot files are on the libvirt host; starting a domain tells.
     for (const auto& f : {config_.kernel, config_.initrd}) {
       if (!std::filesystem::exists(f))
         return fail(Code::kFailedPrecondition, "boot file " + f + " does not exist");
@@ -200,8 +268,8 @@ Status LibvirtProvider::verifyConfig() {
 }
 
 std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::string& uuid,
-                                       const std::string& isoPath,
-                                       const std::string& rootDiskPath) const {
+                                       const std::string& isoPath, const std::string& rootDiskPath,
+                                       const std::string& consoleLogPath) const {
   // vCPU and memory annotations each override the configuration.
   int64_t vcpus = req.spec.vcpus > 0 ? req.spec.vcpus : config_.cpu;
   int64_t mem = req.spec.memoryMiB > 0 ? req.spec.memoryMiB : config_.memoryMiB;
@@ -213,15 +281,19 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
        "xmlns:peerpods='https://github.com/confidential-containers/peerpods'>" +
        esc(req.sandboxId) + "</peerpods:sandbox></metadata>\n";
   x += "  <memory unit='MiB'>" + std::to_string(mem) + "</memory>\n";
-  x += "  <vcpu>" + std::to_string(vcpus) + "</vcpu>\n";
-  x += "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n";
+  if (config_.cpuset.empty())
+    x += "  <vcpu>" + std::to_string(vcpus) + "</vcpu>\n";
+  else
+    x += "  <vcpu cpuset='" + esc(config_.cpuset) + "'>" + std::to_string(vcpus) + "</vcpu>\n";
+  x += config_.firmware.empty() ? "  <os>\n" : "  <os firmware='efi'>\n";
+  x += "    <type arch='x86_64' machine='pc'>hvm</type>\n";
   if (!config_.kernel.empty()) {
     x += "    <kernel>" + esc(config_.kernel) + "</kernel>\n    <initrd>" + esc(config_.initrd) +
          "</initrd>\n";
     x += "    <cmdline>" + esc(config_.cmdline) + "</cmdline>\n";
-  } else {
-    x += "    <boot dev='hd'/>\n";
   }
+  // A disk boots by the root disk's <boot order='1'/>; libvirt refuses that next to an
+  // <os><boot dev=...>.
   if (!config_.firmware.empty())
     x += "    <loader readonly='yes' type='pflash'>" + esc(config_.firmware) + "</loader>\n";
   x += "  </os>\n  <features><acpi/><apic/></features>\n";
@@ -234,21 +306,27 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
          "'/>\n      <target dev='vda' bus='virtio'/>\n";
     x += "      <boot order='1'/>\n    </disk>\n";
   }
-  // IDE: the cloud kernel has no AHCI (local-e2e.md); IDE works with every x86 kernel.
+  // IDE: the cloud kernel has no AHCI (local-e2e.md); IDE works with every x86 kernel. With
+  // -firmware, SATA as upstream: UEFI (mkosi) images have no IDE driver.
+  const char* cdromTarget =
+      config_.firmware.empty() ? "<target dev='hda' bus='ide'/>" : "<target dev='sdb' bus='sata'/>";
   x += "    <disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n";
-  x += "      <source file='" + esc(isoPath) +
-       "'/>\n      <target dev='hda' bus='ide'/>\n      <readonly/>\n";
+  x +=
+      "      <source file='" + esc(isoPath) + "'/>\n      " + cdromTarget + "\n      <readonly/>\n";
   x += "    </disk>\n";
   x += "    <interface type='network'>\n      <source network='" + esc(config_.networkName) +
        "'/>\n";
   x += "      <model type='virtio'/>\n    </interface>\n";
   // Without an entropy source a TCG guest's TLS server can wait minutes for its RNG to seed.
   x += "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n";
-  // The console is also logged to <data-dir>/<name>-console.log while the VM exists: the first
-  // place to look when a pod VM boots but its forwarder never answers.
-  x += "    <serial type='pty'><log file='" +
-       esc(config_.dataDir + "/" + req.instanceName + "-console.log") +
-       "' append='off'/><target port='0'/></serial>\n";
+  // The console is also logged to volume <name>-console.log in the pool while the VM exists
+  // (virsh vol-download): the first place to look when a pod VM boots but its forwarder never
+  // answers.
+  if (consoleLogPath.empty())
+    x += "    <serial type='pty'><target port='0'/></serial>\n";
+  else
+    x += "    <serial type='pty'><log file='" + esc(consoleLogPath) +
+         "' append='off'/><target port='0'/></serial>\n";
   x += "    <console type='pty'><target type='serial' port='0'/></console>\n";
   x += "  </devices>\n</domain>\n";
   return x;
@@ -256,34 +334,116 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
 
 Result<std::string> LibvirtProvider::createRootDisk(const std::string& name,
                                                     const std::string& baseVolume) {
-  virStoragePoolPtr pool = virStoragePoolLookupByName(conn_, config_.poolName.c_str());
+  Pool pool(virStoragePoolLookupByName(conn_, config_.poolName.c_str()));
   if (!pool) return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
-  auto closePool =
-      std::unique_ptr<virStoragePool, int (*)(virStoragePoolPtr)>(pool, virStoragePoolFree);
-  (void)virStoragePoolRefresh(pool, 0);
-  virStorageVolPtr base = virStorageVolLookupByName(pool, baseVolume.c_str());
-  if (!base)
+  (void)virStoragePoolRefresh(pool.get(), 0);
+  virResetLastError();
+  Volume base(virStorageVolLookupByName(pool.get(), baseVolume.c_str()));
+  if (!base) {
+    // Upstream's words first: its e2e suite and users' alerts match them.
     return fail(Code::kNotFound,
-                lastError("base volume " + baseVolume + " in pool " + config_.poolName));
-  virStorageVolInfo info{};
-  char* basePath = virStorageVolGetPath(base);
-  virStorageVolGetInfo(base, &info);
-  virStorageVolFree(base);
-  if (!basePath) return fail(Code::kInternal, lastError("path of base volume " + baseVolume));
-  if (auto st = checkNotALiveDisk(baseVolume, basePath); !st) {
-    std::free(basePath);
-    return fail(st.error());
+                lastError("Error in creating volume: Can't retrieve volume " + baseVolume +
+                          " (storage pool " + config_.poolName + ")"));
   }
-  std::string xml = "<volume><name>" + esc(name + "-root.qcow2") +
-                    "</name><capacity unit='bytes'>" + std::to_string(info.capacity) +
-                    "</capacity><target><format type='qcow2'/></target>" + "<backingStore><path>" +
-                    esc(basePath) + "</path><format type='qcow2'/></backingStore></volume>";
-  std::free(basePath);
-  virStorageVolPtr vol = virStorageVolCreateXML(pool, xml.c_str(), 0);
-  if (!vol) return fail(Code::kInternal, lastError("creating volume " + name + "-root.qcow2"));
-  char* path = virStorageVolGetPath(vol);
-  virStorageVolFree(vol);
-  if (!path) return fail(Code::kInternal, lastError("path of volume " + name + "-root.qcow2"));
+  virStorageVolInfo info{};
+  if (virStorageVolGetInfo(base.get(), &info) != 0)
+    return fail(Code::kUnavailable, lastError("Error in creating volume: Can't retrieve volume "
+                                              "info " +
+                                              baseVolume));
+  char* baseXml = virStorageVolGetXMLDesc(base.get(), 0);
+  if (!baseXml)
+    return fail(Code::kUnavailable, lastError("libvirt: reading base volume " + baseVolume));
+  // The overlay names its backing file's format: qemu must not guess it from the content (a
+  // raw image could then pose as qcow2 with a backing file of its choosing).
+  const std::string backingFormat = xpathText(baseXml, "/volume/target/format/@type");
+  std::free(baseXml);
+  if (backingFormat.empty() || backingFormat == "none")
+    return fail(Code::kFailedPrecondition,
+                "libvirt: base volume " + baseVolume + " in pool " + config_.poolName +
+                    " has no known format; cannot create an overlay on it");
+  char* basePathC = virStorageVolGetPath(base.get());
+  if (!basePathC) return fail(Code::kInternal, lastError("path of base volume " + baseVolume));
+  const std::string basePath(basePathC);
+  std::free(basePathC);
+  if (auto st = checkNotALiveDisk(baseVolume, basePath); !st) return fail(st.error());
+
+  // -root-disk-size, never smaller than the base volume (a qcow2 overlay cannot be).
+  constexpr uint64_t kGiB = 1024ull * 1024 * 1024;
+  const uint64_t sizeGiB = config_.rootDiskSizeGiB == 0 ? 10 : config_.rootDiskSizeGiB;
+  if (sizeGiB > std::numeric_limits<uint64_t>::max() / kGiB)
+    return fail(Code::kInvalidArgument, "-root-disk-size " + std::to_string(sizeGiB) +
+                                            " GiB does not fit in 64 bits of bytes");
+  const uint64_t capacity = std::max<uint64_t>(sizeGiB * kGiB, info.capacity);
+  const std::string volName = rootVolumeName(name);
+  std::string xml = "<volume><name>" + esc(volName) + "</name><capacity unit='bytes'>" +
+                    std::to_string(capacity) +
+                    "</capacity><target><format type='qcow2'/><permissions><mode>0600</mode>"
+                    "</permissions></target><backingStore><path>" +
+                    esc(basePath) + "</path><format type='" + esc(backingFormat) +
+                    "'/></backingStore></volume>";
+  Volume vol(virStorageVolCreateXML(pool.get(), xml.c_str(), 0));
+  if (!vol) return fail(Code::kInternal, lastError("Error in creating volume: " + volName));
+  char* path = virStorageVolGetPath(vol.get());
+  if (!path) return fail(Code::kInternal, lastError("path of volume " + volName));
+  std::string out(path);
+  std::free(path);
+  return out;
+}
+
+Result<std::string> LibvirtProvider::uploadVolume(const std::string& volumeName,
+                                                  const std::string& data) {
+  Pool pool(virStoragePoolLookupByName(conn_, config_.poolName.c_str()));
+  if (!pool) return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
+  // 0600: the ISO holds the pod VM's TLS key and the pod's registry credentials; libvirt hands
+  // it to QEMU's user when the domain starts.
+  std::string xml = "<volume><name>" + esc(volumeName) + "</name><capacity unit='bytes'>" +
+                    std::to_string(data.size()) +
+                    "</capacity><target><format type='raw'/><permissions><mode>0600</mode>"
+                    "</permissions></target></volume>";
+  Volume vol(virStorageVolCreateXML(pool.get(), xml.c_str(), 0));
+  if (!vol)
+    return fail(Code::kInternal, lastError("libvirt: creating volume " + volumeName + " in pool " +
+                                           config_.poolName));
+  auto failAndDelete = [&](Code code, std::string message) -> Result<std::string> {
+    (void)virStorageVolDelete(vol.get(), 0);
+    virResetLastError();
+    return fail(code, std::move(message));
+  };
+  if (!data.empty()) {
+    virStreamPtr stream = virStreamNew(conn_, 0);
+    if (!stream)
+      return failAndDelete(Code::kInternal, lastError("libvirt: stream for " + volumeName));
+    bool ok = virStorageVolUpload(vol.get(), stream, 0, data.size(), 0) == 0;
+    if (!ok && lastErrorCode() == VIR_ERR_NO_SUPPORT) {
+      // libvirt's test driver keeps volumes as metadata and cannot take data; nothing reads
+      // them there. Every real driver uploads.
+      const char* type = virConnectGetType(conn_);
+      if (type != nullptr && strcasecmp(type, "test") == 0) {
+        virResetLastError();
+        virStreamFree(stream);
+        stream = nullptr;
+      }
+    }
+    if (stream != nullptr) {
+      size_t sent = 0;
+      while (ok && sent < data.size()) {
+        const size_t chunk = std::min<size_t>(data.size() - sent, 256 * 1024);
+        const int n = virStreamSend(stream, data.data() + sent, chunk);
+        if (n < 0)
+          ok = false;
+        else
+          sent += static_cast<size_t>(n);
+      }
+      if (ok) ok = virStreamFinish(stream) == 0;
+      std::string error = ok ? "" : lastError("libvirt: uploading volume " + volumeName);
+      if (!ok) (void)virStreamAbort(stream);
+      virStreamFree(stream);
+      if (!ok) return failAndDelete(Code::kInternal, error);
+    }
+  }
+  char* path = virStorageVolGetPath(vol.get());
+  if (!path)
+    return failAndDelete(Code::kInternal, lastError("libvirt: path of volume " + volumeName));
   std::string out(path);
   std::free(path);
   return out;
@@ -325,23 +485,26 @@ Status LibvirtProvider::checkNotALiveDisk(const std::string& volumeName,
 }
 
 void LibvirtProvider::removeArtifacts(const std::string& name) {
+  // Files earlier versions kept on the adaptor's filesystem, for VMs they created.
   std::error_code ec;
   std::filesystem::remove(config_.dataDir + "/" + name + "-cloudinit.iso", ec);
   std::filesystem::remove(config_.dataDir + "/" + name + "-console.log", ec);
-  if (!config_.kernel.empty()) return;
-  virStoragePoolPtr pool = virStoragePoolLookupByName(conn_, config_.poolName.c_str());
+  Pool pool(virStoragePoolLookupByName(conn_, config_.poolName.c_str()));
   if (!pool) {
-    virResetLastError();
+    log::warn("libvirt", "{}",
+              lastError("storage pool " + config_.poolName + ": volumes of " + name + " stay"));
     return;
   }
-  virStorageVolPtr vol = virStorageVolLookupByName(pool, (name + "-root.qcow2").c_str());
-  if (vol) {
-    if (virStorageVolDelete(vol, 0) != 0)
-      log::warn("libvirt", "{}", lastError("deleting volume " + name + "-root.qcow2"));
-    virStorageVolFree(vol);
+  for (const auto& volName : {rootVolumeName(name), isoVolumeName(name), consoleVolumeName(name)}) {
+    Volume vol(virStorageVolLookupByName(pool.get(), volName.c_str()));
+    if (!vol) {
+      virResetLastError();
+      continue;
+    }
+    if (virStorageVolDelete(vol.get(), 0) != 0)
+      log::warn("libvirt", "{}", lastError("deleting volume " + volName));
   }
   virResetLastError();
-  virStoragePoolFree(pool);
 }
 
 Result<std::vector<std::string>> LibvirtProvider::waitForIps(virDomainPtr dom,
@@ -391,11 +554,9 @@ Result<Instance> LibvirtProvider::createInstance(const CreateRequest& req) {
   auto iso = cloudinit::buildNoCloudIso(
       req.userData, "instance-id: " + name + "\nlocal-hostname: " + name + "\n");
   if (!iso) return fail(iso.error());
-  if (auto st = files::makeDirs(config_.dataDir, 0755); !st) return fail(st.error());
-  const std::string isoPath = config_.dataDir + "/" + name + "-cloudinit.iso";
-  // 0600: it holds the pod VM's TLS key and the pod's registry credentials.
-  if (auto st = files::writeAtomic(isoPath, *iso, 0600); !st) return fail(st.error());
 
+  // Everything below lives on the libvirt host, as volumes of the pool: a remote URI
+  // (qemu+ssh://) sees the same paths libvirt does.
   std::string rootDisk;
   if (config_.kernel.empty()) {
     // The image annotation selects the base volume for this pod only (upstream makes it sticky).
@@ -409,8 +570,18 @@ Result<Instance> LibvirtProvider::createInstance(const CreateRequest& req) {
     }
     rootDisk = *disk;
   }
+  auto isoPath = uploadVolume(isoVolumeName(name), *iso);
+  if (!isoPath) {
+    removeArtifacts(name);
+    return fail(isoPath.error());
+  }
+  auto consoleLog = uploadVolume(consoleVolumeName(name), "");
+  if (!consoleLog) {
+    removeArtifacts(name);
+    return fail(consoleLog.error());
+  }
   const std::string uuid = newUuid();
-  std::string xml = domainXml(req, uuid, isoPath, rootDisk);
+  std::string xml = domainXml(req, uuid, *isoPath, rootDisk, *consoleLog);
   Domain dom(virDomainDefineXML(conn_, xml.c_str()));
   if (!dom) {
     auto e = lastError("libvirt: defining domain " + name);
