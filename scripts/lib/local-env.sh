@@ -7,7 +7,15 @@
 #               changes, state under $WORK; the pod VM image built and imported.
 #   libvirt_up  virtlogd, and libvirtd in the worker namespace with a routed DHCP network
 #               (bridge ppbr$N, 198.18.203.0/24; routed, so DHCP hands out the default route
-#               the pod VM's forwarder finds its primary interface by); the pod VM kernel and initramfs built.
+#               the pod VM's forwarder finds its primary interface by) and a storage pool
+#               (ppe-pool$N, for the cidata ISOs); the pod VM kernel and initramfs built.
+#   libvirt_remote_up  a libvirt "host": a network namespace (198.18.204.2/24, a veth to the
+#               worker's 198.18.204.1, the worker's primary interface) and a mount namespace of
+#               its own (tmpfs /run, private /var/lib/libvirt, /etc/libvirt...) where virtlogd,
+#               libvirtd (network and pool as above) and an sshd of our own (key auth, port
+#               2222) run; the adaptor reaches it as qemu+ssh://root@198.18.204.2:2222/system
+#               with a key, known_hosts and ssh config of this run only. The pod VM disk image
+#               is uploaded over ssh into the host's pool as podvm-base.qcow2.
 # Only 198.18.0.0/15 addresses, only inside namespaces made here; env_down removes everything
 # (also what a failed run left), and is safe to call at any point.
 # Callers set ROOT, BIN and WORK, then call env_up and the provider's *_up.
@@ -15,21 +23,35 @@
 N=${N:-$((RANDOM % 10000))}
 NSW=ppe-w$N
 NSP=ppe-p$N
+NSH=ppe-h$N
 LVNET=ppe-net$N
 LVBR=ppbr$N
+LVPOOL=ppe-pool$N
 ADAPTOR_PID=
 DOCKERD_PID=
 LIBVIRTD_PID=
 VIRTLOGD_PID=
+SSHD_PID=
+LV_REMOTE=
 CAA=$BIN/cmd/cloud-api-adaptor/cloud-api-adaptor
 CTL=$BIN/tools/peerpodctl/peerpodctl
-# The e2e's own libvirtd listens in $WORK/lvsock, not on the system's socket (see libvirt_up).
-lvuri() { echo "qemu:///system?socket=$WORK/lvsock/libvirt-sock"; }
-lvsh() { virsh -q -c "$(lvuri)" "$@"; }
+# The e2e's own libvirtd listens in $WORK/lvsock, not on the system's socket (see libvirt_up);
+# the remote one is reached over ssh with this run's key, known_hosts and ssh config only (the
+# command= wrapper adds -F: libvirt's ssh transport has no known_hosts parameter). virsh runs
+# where the adaptor does, in the worker namespace.
+lvuri() {
+  if [[ -n $LV_REMOTE ]]; then
+    echo "qemu+ssh://root@198.18.204.2:2222/system?keyfile=$WORK/ssh/id_ed25519&command=$WORK/ssh/ssh&no_tty=1"
+  else
+    echo "qemu:///system?socket=$WORK/lvsock/libvirt-sock"
+  fi
+}
+lvsh() { nsenter --net=/run/netns/"$NSW" virsh -q -c "$(lvuri)" "$@"; }
 
 log() { echo "[$(date +%T)] $*"; }
 inw() { nsenter --net=/run/netns/"$NSW" "$@"; }
 inp() { nsenter --net=/run/netns/"$NSP" "$@"; }
+inh() { nsenter --net=/run/netns/"$NSH" "$@"; }
 dapi() { curl -s --unix-socket "$WORK/d.sock" "$@"; }
 ctl() { local sub=$1; shift; "$CTL" "$sub" --socket "$WORK/h.sock" --pods-dir "$WORK/pods" "$@"; }
 
@@ -67,12 +89,15 @@ env_down() {
       lvsh undefine "$d" >/dev/null 2>&1
     done
     lvsh net-destroy "$LVNET" >/dev/null 2>&1
+    lvsh pool-destroy "$LVPOOL" >/dev/null 2>&1
     stop_pid "$LIBVIRTD_PID"
   fi
   stop_pid "$VIRTLOGD_PID"
+  stop_pid "$SSHD_PID"
   grep " $WORK" /proc/mounts | awk '{print $2}' | sort -r | xargs -r umount -l 2>/dev/null
   ip netns del "$NSP" 2>/dev/null
   ip netns del "$NSW" 2>/dev/null
+  ip netns del "$NSH" 2>/dev/null
   rm -rf "$WORK"
   set -e
 }
@@ -125,6 +150,22 @@ docker_up() {
   inw ip route replace default via 198.18.201.254 dev docker0
 }
 
+# The run's libvirt network and (transient) storage pool, on whichever libvirtd lvsh reaches.
+lv_network_and_pool() {
+  cat >"$WORK/net.xml" <<EOF
+<network>
+  <name>$LVNET</name>
+  <forward mode='route'/>
+  <bridge name='$LVBR' stp='off' delay='0'/>
+  <ip address='198.18.203.1' netmask='255.255.255.0'>
+    <dhcp><range start='198.18.203.100' end='198.18.203.200'/></dhcp>
+  </ip>
+</network>
+EOF
+  lvsh net-create "$WORK/net.xml" >/dev/null
+  lvsh pool-create-as "$LVPOOL" dir --target /var/lib/libvirt/images >/dev/null
+}
+
 libvirt_up() {
   # libvirtd and virtlogd of our own, in a mount namespace of their own where /run/libvirt,
   # /var/lib/libvirt, /var/log/libvirt and /var/cache/libvirt are directories under
@@ -135,7 +176,7 @@ libvirt_up() {
   # QEMU's capabilities on every define (~30 s each). Domains are type 'qemu' (TCG) anyway.
   local lv=$WORK/libvirt
   log "starting virtlogd and libvirtd (state in $lv) in namespace $NSW"
-  mkdir -p "$lv/run" "$lv/lib/dnsmasq" "$lv/log/qemu" "$lv/cache" "$WORK/lvsock" \
+  mkdir -p "$lv/run" "$lv/lib/dnsmasq" "$lv/lib/images" "$lv/log/qemu" "$lv/cache" "$WORK/lvsock" \
     /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt
   grep -v '^[[:space:]]*\(user\|group\)[[:space:]]*=' /etc/libvirt/qemu.conf >"$lv/qemu.conf"
   printf 'user = "root"\ngroup = "root"\n' >>"$lv/qemu.conf"
@@ -155,17 +196,7 @@ libvirt_up() {
   VIRTLOGD_PID=$(cat "$lv/virtlogd.pid" 2>/dev/null || true)
   for _ in $(seq 300); do lvsh version >/dev/null 2>&1 && break; sleep 0.1; done
   lvsh version >/dev/null || { echo "libvirtd did not answer; $lv/log:" >&2; tail -5 "$lv"/log/*.log >&2; return 1; }
-  cat >"$WORK/net.xml" <<EOF
-<network>
-  <name>$LVNET</name>
-  <forward mode='route'/>
-  <bridge name='$LVBR' stp='off' delay='0'/>
-  <ip address='198.18.203.1' netmask='255.255.255.0'>
-    <dhcp><range start='198.18.203.100' end='198.18.203.200'/></dhcp>
-  </ip>
-</network>
-EOF
-  lvsh net-create "$WORK/net.xml" >/dev/null
+  lv_network_and_pool
   inw ip route replace default via 198.18.203.254 dev "$LVBR"  # primary interface: see docker_up
 
   log "building the pod VM kernel and initramfs (podvm/build --kernel-only)"
@@ -174,8 +205,116 @@ EOF
   chmod -R a+rX "$WORK/podvm"
 }
 
+libvirt_remote_up() {
+  # The "host": its own network namespace $NSH and, inside, its own mount namespace with a
+  # tmpfs on /run and private /var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt and
+  # /etc/libvirt (bind mounts of directories under $WORK/host): the pool's files, sockets and
+  # configuration are not at those paths in the adaptor's view. virtlogd, libvirtd and an sshd
+  # with its own config, host key, authorized_keys and port run there; the machine's sshd,
+  # /etc/ssh and root's ~/.ssh are used on neither side.
+  local h=$WORK/host c=$WORK/ssh
+  log "starting the libvirt host: namespace $NSH, virtlogd, libvirtd and sshd (state in $h)"
+  mkdir -p "$h/lib/images" "$h/lib/dnsmasq" "$h/log/qemu" "$h/cache" "$h/etc" "$h/ssh" "$c" \
+    /var/lib/libvirt /var/log/libvirt /var/cache/libvirt
+  chmod 700 "$h" "$c"
+  cp -a /etc/libvirt/. "$h/etc/"
+  grep -v '^[[:space:]]*\(user\|group\)[[:space:]]*=' /etc/libvirt/qemu.conf >"$h/etc/qemu.conf"
+  printf 'user = "root"\ngroup = "root"\n' >>"$h/etc/qemu.conf" # see libvirt_up
+  printf 'unix_sock_rw_perms = "0700"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n' >"$h/etc/libvirtd.conf"
+  ssh-keygen -q -t ed25519 -N '' -C "ppe-host$N" -f "$h/ssh/host_ed25519"
+  ssh-keygen -q -t ed25519 -N '' -C "ppe-adaptor$N" -f "$c/id_ed25519"
+  cp "$c/id_ed25519.pub" "$h/ssh/authorized_keys"
+  cat >"$h/ssh/sshd_config" <<SSHD
+Port 2222
+ListenAddress 198.18.204.2
+HostKey /run/ppe-ssh/host_ed25519
+AuthorizedKeysFile /run/ppe-ssh/authorized_keys
+PidFile $h/sshd.pid
+AllowUsers root
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes yes
+X11Forwarding no
+AllowTcpForwarding no
+PrintMotd no
+LogLevel VERBOSE
+SSHD
+  echo "[198.18.204.2]:2222 $(cut -d' ' -f1,2 "$h/ssh/host_ed25519.pub")" >"$c/known_hosts"
+  cat >"$c/config" <<SSHCONFIG
+Host *
+  IdentityFile $c/id_ed25519
+  IdentitiesOnly yes
+  IdentityAgent none
+  UserKnownHostsFile $c/known_hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  UpdateHostKeys no
+  BatchMode yes
+  PasswordAuthentication no
+  ControlMaster no
+SSHCONFIG
+  printf '#!/bin/sh\nexec /usr/bin/ssh -F %s/config "$@"\n' "$c" >"$c/ssh"
+  chmod 700 "$c/ssh"
+
+  ip netns add "$NSH"
+  inh ip link set lo up
+  ip link add "hw$N" netns "$NSW" type veth peer name "wh$N" netns "$NSH"
+  inw ip addr add 198.18.204.1/24 dev "hw$N"
+  inw ip link set "hw$N" up
+  inh ip addr add 198.18.204.2/24 dev "wh$N"
+  inh ip link set "wh$N" up
+  inh sysctl -qw net.ipv4.ip_forward=1
+  # The link to the host is the worker's primary interface (see docker_up); pod VMs are
+  # behind the host, on its routed libvirt network.
+  inw ip route replace default via 198.18.204.2 dev "hw$N"
+  inh ip route add default via 198.18.204.1 dev "wh$N"
+
+  inh unshare -m --propagation private sh -c '
+    set -e
+    mount -t tmpfs -o mode=755 ppe-host-run /run
+    mkdir -m 700 /run/libvirt /run/ppe-ssh
+    mkdir -m 755 /run/sshd
+    cp "$1/ssh/host_ed25519" "$1/ssh/authorized_keys" /run/ppe-ssh/
+    mount --bind "$1/lib" /var/lib/libvirt
+    mount --bind "$1/log" /var/log/libvirt
+    mount --bind "$1/cache" /var/cache/libvirt
+    mount --bind "$1/etc" /etc/libvirt
+    /usr/sbin/virtlogd -d -p "$1/virtlogd.pid"
+    /usr/sbin/libvirtd -d -f /etc/libvirt/libvirtd.conf -p "$1/libvirtd.pid"
+    exec /usr/sbin/sshd -f "$1/ssh/sshd_config" -E "$1/sshd.log"' sh "$h"
+  for _ in $(seq 50); do [[ -s $h/libvirtd.pid && -s $h/sshd.pid ]] && break; sleep 0.1; done
+  LIBVIRTD_PID=$(cat "$h/libvirtd.pid" 2>/dev/null || true)
+  VIRTLOGD_PID=$(cat "$h/virtlogd.pid" 2>/dev/null || true)
+  SSHD_PID=$(cat "$h/sshd.pid" 2>/dev/null || true)
+  LV_REMOTE=1
+  for _ in $(seq 100); do lvsh version >/dev/null 2>&1 && break; sleep 0.2; done
+  lvsh version >/dev/null || {
+    echo "libvirt over ssh did not answer; sshd log:" >&2
+    tail -20 "$h/sshd.log" >&2
+    tail -5 "$h"/log/*.log >&2
+    return 1
+  }
+  lv_network_and_pool
+
+  log "building the pod VM disk image (podvm/build --kernel-only)"
+  "$ROOT/podvm/build" --kernel-only --bin-dir "$BIN" --out "$WORK/podvm" >"$WORK/podvm-build.log" 2>&1 ||
+    { tail -30 "$WORK/podvm-build.log"; return 1; }
+  [[ -f $WORK/podvm/podvm.qcow2 ]] || { echo "podvm/build made no podvm.qcow2" >&2; tail -5 "$WORK/podvm-build.log" >&2; return 1; }
+  log "uploading it over ssh into the host's pool $LVPOOL as podvm-base.qcow2"
+  lvsh vol-create-as "$LVPOOL" podvm-base.qcow2 "$(stat -c %s "$WORK/podvm/podvm.qcow2")" --format qcow2 >/dev/null
+  lvsh vol-upload --pool "$LVPOOL" podvm-base.qcow2 "$WORK/podvm/podvm.qcow2"
+  lvsh pool-refresh "$LVPOOL" >/dev/null
+}
+
+# Volumes of the run's pool, one name a line.
+lv_volumes() { lvsh vol-list "$LVPOOL" 2>/dev/null | awk '{print $1}'; }
+
 ADAPTOR_ARGS=()
-# start_adaptor docker|libvirt [extra flags...]: cloud-api-adaptor in the worker namespace.
+# start_adaptor docker|libvirt|libvirt-remote [extra flags...]: cloud-api-adaptor in the worker
+# namespace.
 start_adaptor() {
   local provider=${1:-docker}
   shift || true
@@ -187,6 +326,12 @@ start_adaptor() {
       ADAPTOR_ARGS=(libvirt -uri "$(lvuri)" -network-name "$LVNET" -domain-type qemu
         -kernel "$WORK/podvm/vmlinuz" -initrd "$WORK/podvm/initrd.img"
         -kernel-cmdline "console=ttyS0 panic=-1 tsc_early_khz=2600000"
+        -cpu 1 -memory 512 -pool-name "$LVPOOL" -data-dir "$WORK/images") ;;
+    libvirt-remote)
+      # Disk boot from the base volume in the host's pool: nothing of the VM is on the adaptor's
+      # filesystem.
+      ADAPTOR_ARGS=(libvirt -uri "$(lvuri)" -network-name "$LVNET" -domain-type qemu
+        -pool-name "$LVPOOL" -vol-name podvm-base.qcow2 -root-disk-size 2
         -cpu 1 -memory 512 -data-dir "$WORK/images") ;;
   esac
   ADAPTOR_ARGS+=(-socket "$WORK/h.sock" -pods-dir "$WORK/pods" -proxy-timeout 120s "$@")
