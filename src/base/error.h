@@ -10,7 +10,7 @@
 
 namespace pp {
 
-// google.rpc.Code values (protocols.md §1.9).
+// google.rpc.Code values (google/rpc/code.proto).
 enum class Code : int32_t {
   kOk = 0,
   kCancelled = 1,

@@ -1,4 +1,4 @@
-// Initdata (upstream-core.md §4.2): a TOML document with `algorithm` (sha256, sha384 or
+// Initdata (upstream's pkg/initdata): a TOML document with `algorithm` (sha256, sha384 or
 // sha512), `version` and a `data` table of file contents. Kata passes it in the pod
 // annotation io.katacontainers.config.hypervisor.cc_init_data as base64(gzip(TOML)); the
 // adaptor ships it in user data as /run/peerpod/initdata; process-user-data unpacks it.

@@ -36,7 +36,7 @@ inline const Resource kEvents{"", "v1", "events"};
 inline const Resource kConfigMaps{"", "v1", "configmaps"};
 inline const Resource kSecrets{"", "v1", "secrets"};
 inline const Resource kServiceAccounts{"", "v1", "serviceaccounts"};
-// The PeerPod custom resource (k8s-components.md §1.1).
+// The PeerPod custom resource, as upstream's peerpod-ctrl defines it.
 inline const Resource kPeerPods{"confidentialcontainers.org", "v1alpha1", "peerpods"};
 }  // namespace resources
 

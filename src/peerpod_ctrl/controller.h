@@ -1,4 +1,4 @@
-// peerpod-ctrl's controller (k8s-components.md §1.3): watches PeerPods cluster-wide and
+// peerpod-ctrl's controller (upstream src/peerpod-ctrl): watches PeerPods cluster-wide and
 //  - for one being deleted that still carries peer.pod/finalizer, builds the provider named
 //    in spec.cloudProvider from the peer-pods-cm ConfigMap and peer-pods-secret Secret, deletes
 //    spec.instanceID and then removes the finalizer; failures are retried with backoff;

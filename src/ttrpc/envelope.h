@@ -1,4 +1,6 @@
-// Encoding of the ttrpc.Request / ttrpc.Response envelope (protocols.md §1.4).
+// Encoding of the ttrpc.Request / ttrpc.Response envelope (containerd/ttrpc request.proto: Request
+// {service = 1, method = 2, payload = 3, timeout_nano = 4, metadata = 5}, Response {status = 1,
+// payload = 2}).
 #pragma once
 
 #include <string>

@@ -18,7 +18,7 @@ std::string hex(std::string_view s) {
 }
 
 TEST(EnvelopeTest, WorkedExampleRequest) {
-  // protocols.md §1.5: Health Check with a 30 s deadline and an empty CheckRequest.
+  // The shim's Health Check with a 30 s deadline and an empty CheckRequest.
   std::string body = encodeRequest("grpc.Health", "Check", "", 30000000000, {});
   EXPECT_EQ(hex(body), "0a0b" + hex("grpc.Health") + "1205" + hex("Check") + "2080d88ee16f");
   EXPECT_EQ(body.size(), 26u);

@@ -1,4 +1,4 @@
-// ttrpc framing (protocols.md §1.1-1.3): a 10-byte header followed by a protobuf body.
+// ttrpc framing (containerd/ttrpc channel.go): a 10-byte header followed by a protobuf body.
 // This header has no dependency on the rest of the library so that fuzz targets can use it.
 #pragma once
 

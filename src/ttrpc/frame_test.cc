@@ -18,7 +18,7 @@ std::string hex(std::string_view s) {
 }
 
 TEST(FrameTest, HeaderOfTheWorkedExample) {
-  // protocols.md §1.5: a Request of 26 bytes on stream 1.
+  // A Request of 26 bytes on stream 1, framed as the Go client frames it.
   std::string frame = encodeFrame(1, MessageType::kRequest, 0, std::string(26, 'x'));
   EXPECT_EQ(hex(frame.substr(0, kHeaderSize)), "0000001a000000010100");
 }

@@ -1,4 +1,4 @@
-// Initdata in the pod VM (upstream-core.md §4.2): /run/peerpod/initdata holds
+// Initdata in the pod VM (upstream's pkg/initdata): /run/peerpod/initdata holds
 // base64(gzip(TOML)) with `algorithm` (sha256, sha384 or sha512), `version` and a `data` table
 // of file contents. Its aa.toml, cdh.toml and policy.rego entries become /run/peerpod/<key>;
 // the lowercase hex digest of the TOML bytes (with `algorithm`) becomes

@@ -1,5 +1,5 @@
-// What kind of machine this is, as upstream's source detection asks it (upstream-core.md
-// §4.2): the hypervisor vendor from CPUID leaf 0x40000000 and the SMBIOS system manufacturer
+// What kind of machine this is, as upstream's pkg/userdata asks it to choose a source: the
+// hypervisor vendor from CPUID leaf 0x40000000 and the SMBIOS system manufacturer
 // and product name from /sys/class/dmi/id/{sys_vendor,product_name}.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Where the user data comes from (upstream-core.md §4.2), one Source per kind, and the
+// Where the user data comes from (upstream's pkg/userdata provisioner), one Source per kind, and the
 // detection that picks the first one that applies.
 #pragma once
 

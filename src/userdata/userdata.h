@@ -1,4 +1,4 @@
-// process-user-data (upstream-core.md §4.2): at pod VM boot, fetch the user data the adaptor
+// process-user-data (upstream's cmd/process-user-data and pkg/userdata): at pod VM boot, fetch the user data the adaptor
 // made for this VM, write its whitelisted files into /run/peerpod, then unpack initdata into
 // aa.toml / cdh.toml / policy.rego (only from initdata) and write initdata.digest.
 //

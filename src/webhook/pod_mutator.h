@@ -1,4 +1,4 @@
-// The peer-pods mutation of a Pod (upstream src/webhook, k8s-components.md §2.2): for pods of
+// The peer-pods mutation of a Pod (upstream src/webhook): for pods of
 // the target runtime class, the cpu, memory and GPU requests/limits of all containers and init
 // containers move into Kata annotations that size the pod VM, and the pod instead requests one
 // `kata.peerpods.io/vm` (the per-node pod VM budget the adaptor advertises). Pods of any other

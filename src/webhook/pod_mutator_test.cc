@@ -175,7 +175,7 @@ bool hasOp(const json& patch, const std::string& op, const std::string& path) {
   return false;
 }
 
-// k8s-components.md §2.3: upstream's hack/pod.yaml and the ops its patch holds.
+// Upstream's hack/pod.yaml and the ops its patch holds.
 TEST(PodMutatorTest, PatchShapeOfUpstreamExamplePod) {
   json p = pod("kata-remote", json::array({container("nginx", {{"cpu", "1"}, {"memory", "1Gi"}},
                                                       {{"cpu", "1"}, {"memory", "2Gi"}})}));

@@ -49,13 +49,13 @@ def not_built_marker(provider):
     return f"NOT-IN-THIS-RELEASE-the-{provider}-provider-is-not-in-this-release-of-peerpods-see-docs-deploy.md"
 
 # Environment variables read directly (not through a flag) by the adaptor, its entrypoint or
-# peerpod-ctrl (upstream-core.md §3.1, k8s-components.md §1.3).
+# peerpod-ctrl (as upstream's entrypoint and controller read them).
 DIRECT_ENV = {"CLOUD_PROVIDER", "NODE_NAME", "POD_NAMESPACE", "RUNTIMECLASS_NAME", "PEERPODS_NAMESPACE",
               "ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN", "CLOUD_PROVIDER_EXTERNAL_PLUGIN_PATH",
               "CLOUD_PROVIDER_EXTERNAL_PLUGIN_HASH", "EXTERNAL_NETWORK_VIA_PODVM", "POD_SUBNET_CIDRS"}
 
 # Upstream's environment variables of the providers whose folder is not in src/providers yet
-# (upstream-providers.md §2); a provider folder, once present, is read instead.
+# (upstream src/cloud-providers/<name>); a provider folder, once present, is read instead.
 UPSTREAM_PROVIDER_ENV = {
     "aws": "AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_REGION PODVM_INSTANCE_TYPE "
            "PODVM_INSTANCE_TYPES PODVM_AMI_ID PODVM_LAUNCHTEMPLATE_NAME USE_PODVM_LAUNCHTEMPLATE SSH_KP_NAME "
@@ -74,7 +74,7 @@ UPSTREAM_PROVIDER_ENV = {
     "vsphere": "GOVC_USERNAME GOVC_PASSWORD GOVC_THUMBPRINT GOVC_URL GOVC_DATACENTER GOVC_TEMPLATE GOVC_DATASTORE "
                "GOVC_FOLDER GOVC_VCLUSTER GOVC_HOST GOVC_DRS",
 }
-# peerpod-ctrl's flags as upstream (k8s-components.md §1.4), until cmd/peerpod-ctrl exists.
+# peerpod-ctrl's flags as upstream (controller-runtime manager flags), until cmd/peerpod-ctrl exists.
 UPSTREAM_CTRL_FLAGS = {"metrics-bind-address", "health-probe-bind-address", "leader-elect"}
 
 

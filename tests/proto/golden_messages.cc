@@ -11,7 +11,7 @@
 namespace pp::prototest {
 namespace {
 
-// protocols.md §1.5: the shim's Health.Check with a 30 s deadline.
+// The shim's Health.Check with a 30 s deadline.
 std::unique_ptr<google::protobuf::Message> healthCheckRequest() {
   auto req = std::make_unique<ttrpc::Request>();
   req->set_service("grpc.Health");

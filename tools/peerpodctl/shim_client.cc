@@ -59,10 +59,12 @@ std::string ShimClient::newSandboxId() {
 }
 
 template <typename Resp, typename Req>
-Result<Resp> ShimClient::hypervisorCall(const std::string& method, const Req& req, std::chrono::seconds timeout) {
+Result<Resp> ShimClient::hypervisorCall(const std::string& method, const Req& req,
+                                        std::chrono::seconds timeout) {
   return io_.run([&]() -> asio::awaitable<Result<Resp>> {
     auto s = co_await ttrpc::connectUnix(io_.executor(), socket_);
-    if (!s) co_return fail(s.error().wrap("is cloud-api-adaptor running? connecting to " + socket_));
+    if (!s)
+      co_return fail(s.error().wrap("is cloud-api-adaptor running? connecting to " + socket_));
     auto c = ttrpc::Client::create(std::move(*s));
     auto o = deadlineIn(timeout);
     auto r = co_await c->template callTyped<Resp>("hypervisor.Hypervisor", method, req, o);
@@ -76,7 +78,7 @@ Result<std::string> ShimClient::createVM(const std::string& id, const PodOptions
   req.set_id(id);
   req.set_networknamespacepath(pod.netnsPath);
   auto& a = *req.mutable_annotations();
-  // The shim always sends all nine keys (protocols.md §2.3).
+  // Kata's remote hypervisor always sends all nine keys, with "" or "0" for what is not set.
   a["io.kubernetes.cri.sandbox-name"] = pod.podName;
   a["io.kubernetes.cri.sandbox-namespace"] = pod.podNamespace;
   a[std::string(kPrefix) + "machine_type"] = pod.instanceType;
@@ -88,7 +90,8 @@ Result<std::string> ShimClient::createVM(const std::string& id, const PodOptions
   a[std::string(kPrefix) + "default_gpu_model"] = "";
   auto r = hypervisorCall<hypervisor::CreateVMResponse>("CreateVM", req, 60s);
   if (!r) return fail(r.error());
-  if (r->agentsocketpath().empty()) return fail(Code::kInternal, "CreateVM answered an empty agent socket path");
+  if (r->agentsocketpath().empty())
+    return fail(Code::kInternal, "CreateVM answered an empty agent socket path");
   return r->agentsocketpath();
 }
 
@@ -128,7 +131,8 @@ Status ShimClient::connectAgent(const std::string& path, std::chrono::seconds ti
 }
 
 Result<std::string> ShimClient::agentCall(const std::string& service, const std::string& method,
-                                          const std::string& payload, std::chrono::seconds timeout) {
+                                          const std::string& payload,
+                                          std::chrono::seconds timeout) {
   if (!agent_) return fail(Code::kFailedPrecondition, "not connected to the agent");
   auto a = agent_;
   return io_.run([&]() -> asio::awaitable<Result<std::string>> {
@@ -178,7 +182,8 @@ Status ShimClient::startContainer(const std::string& containerId) {
   return r ? Status{} : fail(r.error());
 }
 
-Status ShimClient::execProcess(const std::string& containerId, const std::string& execId, const ProcessSpec& process) {
+Status ShimClient::execProcess(const std::string& containerId, const std::string& execId,
+                               const ProcessSpec& process) {
   grpc::ExecProcessRequest req;
   req.set_container_id(containerId);
   req.set_exec_id(execId);
@@ -217,7 +222,8 @@ Result<int> ShimClient::waitWithOutput(const std::string& containerId, const std
   grpc::WaitProcessRequest req;
   req.set_container_id(containerId);
   req.set_exec_id(execId);
-  auto r = agentCall("grpc.AgentService", "WaitProcess", req.SerializeAsString(), std::chrono::seconds(0));
+  auto r = agentCall("grpc.AgentService", "WaitProcess", req.SerializeAsString(),
+                     std::chrono::seconds(0));
   out.join();
   err.join();
   if (!r) return fail(r.error());
