@@ -1,7 +1,6 @@
 #include "adaptor/sandbox_manager.h"
 
 #include <algorithm>
-#include <charconv>
 #include <ctime>
 #include <future>
 
@@ -14,9 +13,6 @@
 namespace pp::adaptor {
 namespace {
 
-constexpr char kSandboxName[] = "io.kubernetes.cri.sandbox-name";
-constexpr char kSandboxNamespace[] = "io.kubernetes.cri.sandbox-namespace";
-constexpr char kPrefix[] = "io.katacontainers.config.hypervisor.";
 // Upstream ships auth.json only up to this size (user data limits of some clouds).
 constexpr size_t kMaxAuthJsonBytes = 12288;
 
@@ -28,101 +24,36 @@ double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-Result<uint32_t> parseSize(const std::map<std::string, std::string>& a, const std::string& key) {
-  auto it = a.find(kPrefix + key);
-  if (it == a.end() || it->second.empty()) return 0u;
-  uint32_t v = 0;
-  const auto& s = it->second;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) {
-    return fail(Code::kInvalidArgument,
-                "annotation " + it->first + "=\"" + s + "\" is not a non-negative integer");
-  }
-  return v;
-}
+// The production SandboxProxy: an AgentProxy relaying to the pod VM's forwarder.
+class RelayingProxy final : public SandboxProxy {
+ public:
+  explicit RelayingProxy(std::shared_ptr<AgentProxy> proxy) : proxy_(std::move(proxy)) {}
+  std::future<Status> start(Clock::time_point readyBy) override { return proxy_->start(readyBy); }
+  std::future<Status> listenOnly() override { return proxy_->listenOnly(); }
+  void shutdown() override { proxy_->shutdown(); }
 
-// " (type t3.small)" / " (2 vCPUs, 2048 MiB)" / "" for event messages.
-std::string describeSpec(const providers::InstanceSpec& spec) {
-  if (!spec.instanceType.empty()) return " (type " + spec.instanceType + ")";
-  if (spec.vcpus == 0 && spec.memoryMiB == 0) return "";
-  return fmt::format(" ({} vCPUs, {} MiB{})", spec.vcpus, spec.memoryMiB,
-                     spec.gpus ? fmt::format(", {} GPUs", spec.gpus) : "");
-}
-
-std::string annotation(const std::map<std::string, std::string>& a, const std::string& key) {
-  auto it = a.find(key);
-  return it == a.end() ? std::string() : it->second;
-}
+ private:
+  std::shared_ptr<AgentProxy> proxy_;
+};
 
 }  // namespace
 
-Status validateSandboxId(const std::string& id) {
-  if (id.empty()) return fail(Code::kInvalidArgument, "CreateVM: sandbox id is empty");
-  if (id.size() > 128)
-    return fail(Code::kInvalidArgument, "CreateVM: sandbox id is longer than 128 characters");
-  if (id[0] == '.' || id[0] == '-') {
-    return fail(Code::kInvalidArgument,
-                "CreateVM: sandbox id \"" + id + "\" must start with a letter or digit");
-  }
-  for (char c : id) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
-      return fail(Code::kInvalidArgument,
-                  "CreateVM: sandbox id may only contain letters, digits, '-', '_' and '.'");
-    }
-  }
-  return {};
-}
-
-std::string podNameFromSandboxName(const std::string& name) {
-  // CRI-O passes "k8s_<pod>_<namespace>_<uid>_<attempt>".
-  if (name.rfind("k8s_", 0) == 0) {
-    auto rest = name.substr(4);
-    auto end = rest.find('_');
-    if (end != std::string::npos && end > 0) return rest.substr(0, end);
-  }
-  return name;
-}
-
-std::string instanceName(const std::string& podName, const std::string& sandboxId) {
-  std::string pod;
-  for (char c : podName) {
-    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    pod += (std::isalnum(static_cast<unsigned char>(l)) || l == '-') ? l : '-';
-  }
-  if (pod.size() > 48) pod.resize(48);
-  std::string id = sandboxId.substr(0, 8);
-  for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::string name = "podvm-" + pod + "-" + id;
-  if (name.size() > 63) name.resize(63);
-  return name;
-}
-
-Result<providers::InstanceSpec> specFromAnnotations(const std::map<std::string, std::string>& a) {
-  providers::InstanceSpec spec;
-  spec.instanceType = annotation(a, std::string(kPrefix) + "machine_type");
-  spec.image = annotation(a, std::string(kPrefix) + "image");
-  spec.gpuModel = annotation(a, std::string(kPrefix) + "default_gpu_model");
-  auto vcpus = parseSize(a, "default_vcpus");
-  if (!vcpus) return fail(vcpus.error());
-  auto mem = parseSize(a, "default_memory");
-  if (!mem) return fail(mem.error());
-  auto gpus = parseSize(a, "default_gpus");
-  if (!gpus) return fail(gpus.error());
-  spec.vcpus = *vcpus;
-  spec.memoryMiB = *mem;
-  spec.gpus = *gpus;
-  return spec;
-}
-
 SandboxManager::SandboxManager(ManagerOptions options, providers::Provider& provider,
                                StateStore& store, PodNetwork& network, CertIssuer* issuer,
-                               asio::any_io_executor io)
+                               asio::any_io_executor io, ProxyFactory proxyFactory)
     : options_(std::move(options)),
       provider_(provider),
       store_(store),
       network_(network),
       issuer_(issuer),
-      io_(std::move(io)) {}
+      io_(std::move(io)),
+      proxyFactory_(std::move(proxyFactory)) {
+  if (!proxyFactory_) {
+    proxyFactory_ = [this](AgentProxyOptions po) -> std::shared_ptr<SandboxProxy> {
+      return std::make_shared<RelayingProxy>(AgentProxy::create(io_, std::move(po)));
+    };
+  }
+}
 
 SandboxManager::~SandboxManager() {
   shutdown();
@@ -155,7 +86,8 @@ Status SandboxManager::save(const SandboxState& state) {
 
 Status SandboxManager::checkImage(const std::string& image) const {
   if (image.empty()) return {};
-  const std::string what = "image " + log::quote(image) + " (annotation " + kPrefix + "image)";
+  const std::string what =
+      "image " + log::quote(image) + " (annotation " + kHypervisorAnnotationPrefix + "image)";
   if (options_.allowedImages.restricted()) {
     if (options_.allowedImages.allows(image)) return {};
     return fail(Code::kPermissionDenied, what + " is not in -allowed-images");
@@ -171,14 +103,16 @@ Status SandboxManager::checkImage(const std::string& image) const {
 Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   auto t0 = Clock::now();
   if (auto st = validateSandboxId(in.id); !st) return fail(st.error());
-  std::string sandboxName = annotation(in.annotations, kSandboxName);
-  std::string ns = annotation(in.annotations, kSandboxNamespace);
+  std::string sandboxName = annotation(in.annotations, kSandboxNameAnnotation);
+  std::string ns = annotation(in.annotations, kSandboxNamespaceAnnotation);
   if (sandboxName.empty()) {
-    return fail(Code::kInvalidArgument, std::string("CreateVM: annotation ") + kSandboxName +
+    return fail(Code::kInvalidArgument, std::string("CreateVM: annotation ") +
+                                            kSandboxNameAnnotation +
                                             " is missing: the runtime must pass the pod name");
   }
   if (ns.empty()) {
-    return fail(Code::kInvalidArgument, std::string("CreateVM: annotation ") + kSandboxNamespace +
+    return fail(Code::kInvalidArgument, std::string("CreateVM: annotation ") +
+                                            kSandboxNamespaceAnnotation +
                                             " is missing: the runtime must pass the pod namespace");
   }
   if (agentSocketPath(in.id).size() > 107) {
@@ -190,7 +124,7 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   if (!spec) return fail(spec.error().wrap("CreateVM"));
   if (auto st = checkImage(spec->image); !st) return fail(st.error().wrap("CreateVM"));
   std::string initdata = options_.initdata;
-  if (auto a = annotation(in.annotations, std::string(kPrefix) + "cc_init_data"); !a.empty()) {
+  if (auto a = hypervisorAnnotation(in.annotations, "cc_init_data"); !a.empty()) {
     auto norm = cloudinit::normaliseInitdata(a);
     if (!norm) return fail(norm.error().wrap("CreateVM: pod annotation cc_init_data"));
     initdata = *norm;
@@ -295,7 +229,7 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   return agentSocketPath(in.id);
 }
 
-Result<std::shared_ptr<AgentProxy>> SandboxManager::makeProxy(const SandboxState& s) {
+Result<std::shared_ptr<SandboxProxy>> SandboxManager::makeProxy(const SandboxState& s) {
   AgentProxyOptions po;
   po.sandboxId = s.id;
   po.socketPath = agentSocketPath(s.id);
@@ -321,7 +255,7 @@ Result<std::shared_ptr<AgentProxy>> SandboxManager::makeProxy(const SandboxState
       tlsContexts_[key] = po.tls;
     }
   }
-  return AgentProxy::create(io_, std::move(po));
+  return proxyFactory_(std::move(po));
 }
 
 void SandboxManager::event(const SandboxState& s, EventType type, const std::string& reason,

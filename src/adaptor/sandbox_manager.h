@@ -11,6 +11,8 @@
 #include <asio/any_io_executor.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +22,7 @@
 #include "adaptor/agent_proxy.h"
 #include "adaptor/kube_hooks.h"
 #include "adaptor/pod_network.h"
+#include "adaptor/sandbox_spec.h"
 #include "adaptor/sandbox_state.h"
 #include "adaptor/tls_material.h"
 #include "base/error.h"
@@ -53,10 +56,27 @@ struct CreateVmInput {
 
 using Clock = std::chrono::steady_clock;
 
+// What the manager does with a sandbox's agent proxy: AgentProxy in the daemon, an in-memory
+// one in tests that have no VM to dial.
+class SandboxProxy {
+ public:
+  virtual ~SandboxProxy() = default;
+  // Ready once the pod VM's agent is reachable (StartVM) or with an error by `readyBy`.
+  virtual std::future<Status> start(Clock::time_point readyBy) = 0;
+  // Listens without waiting for the VM (reattaching after a restart).
+  virtual std::future<Status> listenOnly() = 0;
+  virtual void shutdown() = 0;
+};
+
+// Makes a sandbox's proxy from its options (TLS context included). Empty: an AgentProxy on the
+// manager's I/O executor.
+using ProxyFactory = std::function<std::shared_ptr<SandboxProxy>(AgentProxyOptions)>;
+
 class SandboxManager {
  public:
   SandboxManager(ManagerOptions options, providers::Provider& provider, StateStore& store,
-                 PodNetwork& network, CertIssuer* issuer, asio::any_io_executor ioExecutor);
+                 PodNetwork& network, CertIssuer* issuer, asio::any_io_executor ioExecutor,
+                 ProxyFactory proxyFactory = {});
   ~SandboxManager();
 
   // Kubernetes integration (PeerPods, Events, image-pull credentials); set before the first
@@ -87,14 +107,14 @@ class SandboxManager {
   struct Entry {
     std::mutex mu;  // held for the duration of one transition of this sandbox
     SandboxState state;
-    std::shared_ptr<AgentProxy> proxy;
+    std::shared_ptr<SandboxProxy> proxy;
   };
 
   std::shared_ptr<Entry> find(const std::string& id) const;
   Status save(const SandboxState& state);
   // -allowed-images and the provider's own rule for the image annotation.
   Status checkImage(const std::string& image) const;
-  Result<std::shared_ptr<AgentProxy>> makeProxy(const SandboxState& state);
+  Result<std::shared_ptr<SandboxProxy>> makeProxy(const SandboxState& state);
   void cleanupFailedStart(Entry& e, const std::string& reason);
   void releasePeerPod(SandboxState& s);
   void event(const SandboxState& s, EventType type, const std::string& reason,
@@ -106,6 +126,7 @@ class SandboxManager {
   PodNetwork& network_;
   CertIssuer* issuer_;
   asio::any_io_executor io_;
+  ProxyFactory proxyFactory_;
   KubeHooks* kube_ = nullptr;
 
   mutable std::mutex mu_;  // guards entries_; never held during provider calls
@@ -113,13 +134,5 @@ class SandboxManager {
   std::map<std::string, std::weak_ptr<asio::ssl::context>> tlsContexts_;
   std::condition_variable instanceKnown_;
 };
-
-// Validation and naming helpers (exposed for tests).
-Status validateSandboxId(const std::string& id);
-// "k8s_<pod>_<ns>_..." (CRI-O) is reduced to the pod name.
-std::string podNameFromSandboxName(const std::string& name);
-// podvm-<sanitised pod name, ≤48>-<first 8 chars of the sandbox id>, ≤63 chars.
-std::string instanceName(const std::string& podName, const std::string& sandboxId);
-Result<providers::InstanceSpec> specFromAnnotations(const std::map<std::string, std::string>& a);
 
 }  // namespace pp::adaptor

@@ -20,11 +20,9 @@
 #include <tuple>
 
 #include "adaptor/cert_issuer.h"
-#include "adaptor/config.h"
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/sandbox_manager.h"
 #include "apf/apf_config.h"
-#include "base/flags.h"
 #include "base/log.h"
 #include "cloudinit/cloud_config.h"
 #include "cloudinit/initdata.h"
@@ -466,37 +464,6 @@ TEST_F(AdaptorChainTest, TlsProfileReachesTheVmAndTheProxy) {
       std::string::npos)
       << text;
   EXPECT_FALSE(run(4, "VersionTLS12", {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}).first);
-}
-
-// Values upstream refuses stop the adaptor at start; with -disable-tls the profile is unused.
-TEST(AdaptorConfigTls, ProfileIsCheckedAtStart) {
-  auto validate = [](std::map<std::string, std::string> env) {
-    adaptor::AdaptorConfig c;
-    flags::FlagSet fs("test", flags::mapEnv(std::move(env)));
-    c.registerFlags(fs);
-    return c.validate();
-  };
-  EXPECT_TRUE(validate({{"TLS_MIN_VERSION", "VersionTLS12"},
-                        {"TLS_CIPHER_SUITES",
-                         "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "
-                         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}}));
-  for (auto [version, suites, reason] :
-       {std::tuple<std::string, std::string, std::string>{"VersionTLS10", "", "not supported"},
-        {"TLS1.2", "", "unknown TLS minimum version"},
-        {"", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,AES128-SHA", "unknown TLS cipher suite"},
-        {"VersionTLS13", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "VersionTLS13"},
-        {"", "TLS_RSA_WITH_RC4_128_SHA", "is available in this OpenSSL"}}) {
-    auto st = validate({{"TLS_MIN_VERSION", version}, {"TLS_CIPHER_SUITES", suites}});
-    ASSERT_FALSE(st) << version << " " << suites;
-    EXPECT_NE(st.error().message.find(reason), std::string::npos) << st.error().message;
-    EXPECT_NE(st.error().message.find("-tls-"), std::string::npos);
-  }
-  // -disable-tls has no variable, as upstream.
-  adaptor::AdaptorConfig c;
-  flags::FlagSet fs("test", flags::mapEnv({{"TLS_MIN_VERSION", "VersionTLS10"}}));
-  c.registerFlags(fs);
-  ASSERT_TRUE(fs.parse({"-disable-tls"}));
-  EXPECT_TRUE(c.validate());
 }
 
 TEST_F(AdaptorChainTest, OneLongLivedConnectionLikeRuntimeRs) {

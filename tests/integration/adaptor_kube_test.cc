@@ -323,14 +323,6 @@ TEST_F(AdaptorKubeTest, ImagePullSecretsOfPodAndServiceAccountGoToAuthJson) {
   EXPECT_EQ(savedState(plain).userData.find("auth.json"), std::string::npos);
 }
 
-TEST(ImagePullSecrets, MergeSkipsMalformedSecrets) {
-  std::vector<std::string> skipped;
-  Json notDocker{{"metadata", {{"name", "opaque"}}}, {"data", {{"token", "eA=="}}}};
-  Json badBase64{{"metadata", {{"name", "bad"}}}, {"data", {{".dockerconfigjson", "@@"}}}};
-  EXPECT_EQ(adaptor::mergeImagePullSecrets({notDocker, badBase64}, &skipped), "");
-  EXPECT_EQ(skipped, (std::vector<std::string>{"opaque", "bad"}));
-}
-
 TEST_F(AdaptorKubeTest, NodeCapacityIsWithdrawnOnlyByItsOwner) {
   api_->seed("nodes",
              Json{{"metadata", {{"name", "node-1"}}}, {"status", {{"capacity", {{"cpu", "8"}}}}}});
@@ -497,21 +489,6 @@ TEST_F(AdaptorKubeTest, DaemonAdvertisesCapacityOnlyInKubernetes) {
   EXPECT_TRUE(api_->requests().empty());
 }
 
-TEST(PodsReadinessEvaluate, OnlyRunningPeerPodsCount) {
-  Json list{{"items",
-             {peerPodOnNode("ready", "Running", true), peerPodOnNode("pending", "Pending", false),
-              peerPodOnNode("runc", "Running", false, "node-1", ""),
-              peerPodOnNode("done", "Succeeded", false)}}};
-  EXPECT_EQ(adaptor::PodsReadiness::evaluate(list, "kata-remote", "node-1"), "");
-  list["items"].push_back(peerPodOnNode("slow", "Running", false));
-  EXPECT_EQ(adaptor::PodsReadiness::evaluate(list, "kata-remote", "node-1"),
-            "waiting for 1 running kata-remote pods on node node-1 to be Ready: team/slow");
-  Json terminating = peerPodOnNode("leaving", "Running", false);
-  terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
-  list["items"] = Json::array({terminating});
-  EXPECT_EQ(adaptor::PodsReadiness::evaluate(list, "kata-remote", "node-1"), "");
-}
-
 std::string probeGet(uint16_t port) {
   net::HttpClient client;
   net::HttpRequest r;
@@ -530,11 +507,9 @@ TEST_F(AdaptorKubeTest, StartupProbeWaitsForTheNodesRunningPeerPods) {
     co_return ttrpc::listenUnix(io_.executor(), sock, [](std::unique_ptr<ttrpc::ByteStream>) {});
   });
   ASSERT_TRUE(listener);
-  auto probe = io_.run([&]() -> asio::awaitable<Result<std::shared_ptr<adaptor::StartupProbe>>> {
-    co_return adaptor::StartupProbe::start(io_.executor(), "127.0.0.1", 0, sock,
-                                           [readiness] { return readiness->notReadyReason(); });
-  });
-  ASSERT_TRUE(probe);
+  auto probe =
+      adaptor::StartupProbe::start(0, sock, [readiness] { return readiness->notReadyReason(); });
+  ASSERT_TRUE(probe) << probe.error().message;
   uint16_t port = (*probe)->port();
   std::string answer;
   for (int i = 0; i < 40; ++i) {

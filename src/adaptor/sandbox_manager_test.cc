@@ -1,0 +1,629 @@
+// SandboxManager on its own: in-memory provider, pod network, Kubernetes hooks, state store and
+// agent proxy; the certificate issuer is the real in-process one. No VM, socket, network
+// namespace or child process; the only files are the issuer's and the apf.json debug copies
+// under a temporary directory.
+#include "adaptor/sandbox_manager.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/io_context.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "adaptor/cert_issuer.h"
+#include "apf/apf_config.h"
+
+namespace pp::adaptor {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kId = "0123456789abcdef";
+
+Annotations podAnnotations(const std::string& pod) {
+  return {{kSandboxNameAnnotation, pod},
+          {kSandboxNamespaceAnnotation, "team"},
+          {std::string(kHypervisorAnnotationPrefix) + "default_vcpus", "2"},
+          {std::string(kHypervisorAnnotationPrefix) + "default_memory", "2048"}};
+}
+
+CreateVmInput createInput(const std::string& id = kId, const std::string& netns = "/run/netns/p") {
+  return {id, podAnnotations("web-0"), netns};
+}
+
+class MemoryProvider final : public providers::Provider {
+ public:
+  Result<providers::Instance> createInstance(const providers::CreateRequest& r) override {
+    requests.push_back(r);
+    if (!createError.empty()) return fail(Code::kUnavailable, createError);
+    providers::Instance i{"i-" + r.instanceName, r.instanceName, ips};
+    live.insert(i.id);
+    return i;
+  }
+  Status deleteInstance(const std::string& id) override {
+    deleted.push_back(id);
+    if (!deleteError.empty()) return fail(Code::kUnavailable, deleteError);
+    live.erase(id);
+    return {};
+  }
+
+  std::string createError;
+  std::string deleteError;
+  std::vector<std::string> ips{"198.18.0.10"};
+  std::vector<providers::CreateRequest> requests;
+  std::set<std::string> live;
+  std::vector<std::string> deleted;
+};
+
+// Hands out VNIs from 7000 and remembers what is in use and what is connected.
+class MemoryPodNetwork final : public PodNetwork {
+ public:
+  Result<std::optional<podnetwork::PodNetworkConfig>> inspect(const std::string& netns) override {
+    if (netns.empty()) return std::nullopt;
+    if (!inspectError.empty()) return fail(Code::kInternal, inspectError);
+    podnetwork::PodNetworkConfig c;
+    c.podIp = *podnetwork::Ipv4Prefix::parse("198.19.1.10/24");
+    c.interfaceName = "eth0";
+    c.vxlanPort = podnetwork::kDefaultVxlanPort;
+    c.vxlanId = next++;
+    vnis.insert(c.vxlanId);
+    return c;
+  }
+  void reserve(const podnetwork::PodNetworkConfig& c) override { vnis.insert(c.vxlanId); }
+  void release(const podnetwork::PodNetworkConfig& c) override { vnis.erase(c.vxlanId); }
+  Status setup(const std::string& netns, const podnetwork::PodNetworkConfig& c,
+               const std::vector<std::string>& vmIps) override {
+    if (!setupError.empty()) return fail(Code::kInternal, setupError);
+    tunnels[netns] = {c.vxlanId, vmIps};
+    return {};
+  }
+  Status teardown(const std::string& netns, const podnetwork::PodNetworkConfig& c) override {
+    ++teardowns;
+    tunnels.erase(netns);
+    vnis.erase(c.vxlanId);
+    return {};
+  }
+
+  uint32_t next = 7000;
+  std::string inspectError;
+  std::string setupError;
+  std::set<uint32_t> vnis;
+  std::map<std::string, std::pair<uint32_t, std::vector<std::string>>> tunnels;
+  int teardowns = 0;
+};
+
+class MemoryKube final : public KubeHooks {
+ public:
+  PodInfo podInfo(const std::string&, const std::string&) override { return {"uid-1", authJson}; }
+  Result<std::string> createPeerPod(const SandboxState& s) override {
+    if (peerPodsRefused) return fail(Code::kUnavailable, "API server down");
+    peerPods.insert(s.podNamespace + "/" + s.instanceName);
+    return s.instanceName;
+  }
+  Status releasePeerPod(const std::string& ns, const std::string& name) override {
+    peerPods.erase(ns + "/" + name);
+    return {};
+  }
+  void event(const SandboxState&, EventType, const std::string& reason,
+             const std::string&) override {
+    events.push_back(reason);
+  }
+
+  std::string authJson;
+  bool peerPodsRefused = false;
+  std::set<std::string> peerPods;
+  std::vector<std::string> events;
+};
+
+// Keeps each sandbox's state as the JSON text the file store would write, and every save.
+class MemoryStateStore final : public StateStore {
+ public:
+  Status save(const SandboxState& s) override {
+    if (!saveError.empty()) return fail(Code::kInternal, saveError);
+    files[s.id] = s.toJson().dump(2);
+    history.push_back(s);
+    return {};
+  }
+  Status remove(const std::string& id) override {
+    files.erase(id);
+    return {};
+  }
+  std::vector<SandboxState> loadAll(std::vector<std::string>* problems) override {
+    std::vector<SandboxState> out;
+    for (const auto& [id, text] : files) {
+      auto s = SandboxState::fromJson(nlohmann::json::parse(text));
+      if (s) {
+        out.push_back(std::move(*s));
+      } else if (problems) {
+        problems->push_back(s.error().message);
+      }
+    }
+    return out;
+  }
+  Result<SandboxState> state(const std::string& id) const {
+    auto it = files.find(id);
+    if (it == files.end()) return fail(Code::kNotFound, id);
+    return SandboxState::fromJson(nlohmann::json::parse(it->second));
+  }
+  std::vector<Phase> phases() const {
+    std::vector<Phase> out;
+    for (const auto& s : history) out.push_back(s.phase);
+    return out;
+  }
+
+  std::string saveError;
+  std::map<std::string, std::string> files;
+  std::vector<SandboxState> history;
+};
+
+// The real issuer (in-process OpenSSL: the manager builds the proxy's TLS context from what it
+// hands out), which can be made to refuse and remembers what it issued.
+class RecordingCertIssuer final : public CertIssuer {
+ public:
+  explicit RecordingCertIssuer(std::unique_ptr<OpensslCertIssuer> real) : real_(std::move(real)) {}
+  Result<ServerCert> issueServer(const std::string& name) override {
+    if (refuse) return fail(Code::kInternal, "CA unavailable");
+    auto cert = real_->issueServer(name);
+    if (cert) issued.push_back({name, cert->keyPem});
+    return cert;
+  }
+  ClientBundle clientBundle() const override { return real_->clientBundle(); }
+  std::string clientCaPem() const override { return real_->clientCaPem(); }
+
+  bool refuse = false;
+  std::vector<std::pair<std::string, std::string>> issued;  // instance name, server key
+
+ private:
+  std::unique_ptr<OpensslCertIssuer> real_;
+};
+
+// The agent proxy: ready (or not) at once.
+struct ProxyLog {
+  Status startResult;
+  std::vector<AgentProxyOptions> made;
+  int started = 0;
+  int listening = 0;
+  int shutdowns = 0;
+};
+
+class MemoryProxy final : public SandboxProxy {
+ public:
+  explicit MemoryProxy(ProxyLog& log) : log_(log) {}
+  std::future<Status> start(Clock::time_point) override {
+    ++log_.started;
+    return ready(log_.startResult);
+  }
+  std::future<Status> listenOnly() override {
+    ++log_.listening;
+    return ready({});
+  }
+  void shutdown() override { ++log_.shutdowns; }
+
+ private:
+  static std::future<Status> ready(Status s) {
+    std::promise<Status> p;
+    p.set_value(std::move(s));
+    return p.get_future();
+  }
+  ProxyLog& log_;
+};
+
+class SandboxManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    podsDir_ = std::filesystem::temp_directory_path() /
+               ("sandbox-manager-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(podsDir_);
+    auto real = OpensslCertIssuer::loadOrCreate((podsDir_ / "tls").string());
+    ASSERT_TRUE(real) << real.error().message;
+    issuer_ = std::make_unique<RecordingCertIssuer>(std::move(*real));
+  }
+  void TearDown() override { std::filesystem::remove_all(podsDir_); }
+
+  // A manager over the test's fakes; a second one over the same store is a restarted adaptor.
+  std::unique_ptr<SandboxManager> makeManager(bool withKube = true) {
+    ManagerOptions o;
+    o.podsDir = podsDir_.string();
+    auto m = std::make_unique<SandboxManager>(
+        o, provider_, store_, network_, issuer_.get(), io_.get_executor(),
+        [this](AgentProxyOptions po) -> std::shared_ptr<SandboxProxy> {
+          proxies_.made.push_back(po);
+          return std::make_shared<MemoryProxy>(proxies_);
+        });
+    if (withKube) m->setKubeHooks(&kube_);
+    return m;
+  }
+
+  Status start(SandboxManager& m, const std::string& id = kId) {
+    return m.startVM(id, Clock::now() + 5s);
+  }
+
+  std::string apfJson(const std::string& id = kId) const {
+    return (podsDir_ / id / "apf.json").string();
+  }
+
+  std::filesystem::path podsDir_;
+  asio::io_context io_;
+  MemoryProvider provider_;
+  MemoryPodNetwork network_;
+  MemoryKube kube_;
+  MemoryStateStore store_;
+  std::unique_ptr<RecordingCertIssuer> issuer_;
+  ProxyLog proxies_;
+};
+
+TEST_F(SandboxManagerTest, CreateStartStopPersistEachPhase) {
+  auto m = makeManager();
+  auto socket = m->createVM(createInput());
+  ASSERT_TRUE(socket) << socket.error().message;
+  EXPECT_EQ(*socket, podsDir_.string() + "/" + kId + "/agent.ttrpc");
+
+  // CreateVM: the sandbox is recorded with its network and the VM's user data; nothing in the
+  // cloud yet.
+  auto created = store_.state(kId);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->phase, Phase::kCreated);
+  EXPECT_EQ(created->podName, "web-0");
+  EXPECT_EQ(created->podNamespace, "team");
+  EXPECT_EQ(created->podUid, "uid-1");
+  EXPECT_EQ(created->instanceName, instanceName("web-0", kId));
+  EXPECT_EQ(created->spec.vcpus, 2u);
+  EXPECT_EQ(created->spec.memoryMiB, 2048u);
+  ASSERT_TRUE(created->network);
+  EXPECT_EQ(created->vni(), 7000u);
+  EXPECT_EQ(created->clientKeyPem, issuer_->clientBundle().clientKeyPem);
+  EXPECT_TRUE(provider_.requests.empty());
+  EXPECT_EQ(network_.vnis, std::set<uint32_t>{7000});
+  ASSERT_EQ(issuer_->issued.size(), 1u);
+  EXPECT_EQ(issuer_->issued[0].first, created->instanceName);
+
+  // The VM's apf.json is the typed config as the VM reads it, and its debug copy is private.
+  ASSERT_TRUE(std::filesystem::exists(apfJson()));
+  struct stat st {};
+  ASSERT_EQ(::stat(apfJson().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(created->userData.find("/run/peerpod/apf.json"), std::string::npos);
+  std::ifstream in(apfJson());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto apf = apf::ApfConfig::parse(text);
+  ASSERT_TRUE(apf) << apf.error().message;
+  EXPECT_EQ(apf->podNetwork, created->network);
+  EXPECT_EQ(apf->tlsServerKey, issuer_->issued[0].second);
+  EXPECT_EQ(apf->tlsClientCa, issuer_->clientCaPem());
+
+  // StartVM: starting before the provider call, the instance as soon as it exists, running
+  // once the agent answers.
+  ASSERT_TRUE(start(*m));
+  EXPECT_EQ(store_.phases(), (std::vector<Phase>{Phase::kCreated, Phase::kStarting,
+                                                 Phase::kStarting, Phase::kRunning}));
+  EXPECT_TRUE(store_.history[1].instanceId.empty());
+  EXPECT_EQ(store_.history[2].instanceId, "i-" + created->instanceName);
+  EXPECT_EQ(store_.history[2].peerPodName, created->instanceName);
+  auto running = store_.state(kId);
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->phase, Phase::kRunning);
+  EXPECT_EQ(running->ips, std::vector<std::string>{"198.18.0.10"});
+  EXPECT_NE(running->startedAt, 0);
+  ASSERT_EQ(provider_.requests.size(), 1u);
+  EXPECT_EQ(provider_.requests[0].userData, created->userData);
+  EXPECT_EQ(provider_.requests[0].sandboxId, kId);
+  EXPECT_EQ(network_.tunnels["/run/netns/p"].first, 7000u);
+  EXPECT_EQ(network_.tunnels["/run/netns/p"].second, running->ips);
+  ASSERT_EQ(proxies_.made.size(), 1u);
+  EXPECT_EQ(proxies_.made[0].vmHost, "198.18.0.10");
+  EXPECT_EQ(proxies_.made[0].serverName, created->instanceName);
+  EXPECT_TRUE(proxies_.made[0].tls);
+  EXPECT_EQ(proxies_.started, 1);
+  EXPECT_EQ(kube_.events,
+            (std::vector<std::string>{"CreatingPodVM", "PodVMCreated", "PodVMAgentConnected"}));
+  auto vm = m->vmId("web-0", "team", false, Clock::now());
+  ASSERT_TRUE(vm);
+  EXPECT_EQ(*vm, "i-" + created->instanceName);
+  // A repeated StartVM of a running sandbox is a no-op.
+  EXPECT_TRUE(start(*m));
+  EXPECT_EQ(provider_.requests.size(), 1u);
+
+  // StopVM: stopping is saved first, then everything goes.
+  size_t saves = store_.history.size();
+  ASSERT_TRUE(m->stopVM(kId));
+  ASSERT_EQ(store_.history.size(), saves + 1);
+  EXPECT_EQ(store_.history.back().phase, Phase::kStopping);
+  EXPECT_TRUE(store_.files.empty());
+  EXPECT_FALSE(std::filesystem::exists(apfJson()));
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(network_.tunnels.empty());
+  EXPECT_TRUE(network_.vnis.empty());
+  EXPECT_TRUE(kube_.peerPods.empty());
+  EXPECT_EQ(proxies_.shutdowns, 1);
+  EXPECT_EQ(m->sandboxCount(), 0u);
+}
+
+TEST_F(SandboxManagerTest, RetriedCreateAnswersTheSameSocketAndAnotherPhaseRefuses) {
+  auto m = makeManager();
+  auto first = m->createVM(createInput());
+  ASSERT_TRUE(first);
+  auto again = m->createVM(createInput());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, *first);
+  EXPECT_EQ(network_.vnis.size(), 1u);
+  ASSERT_TRUE(start(*m));
+  auto running = m->createVM(createInput());
+  ASSERT_FALSE(running);
+  EXPECT_EQ(running.error().code, Code::kAlreadyExists);
+}
+
+TEST_F(SandboxManagerTest, WithoutANetnsThereIsNoTunnel) {
+  auto m = makeManager(/*withKube=*/false);
+  ASSERT_TRUE(m->createVM(createInput(kId, "")));
+  auto s = store_.state(kId);
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(s->network);
+  EXPECT_EQ(s->vni(), 0u);
+  ASSERT_TRUE(start(*m));
+  EXPECT_TRUE(network_.tunnels.empty());
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_EQ(network_.teardowns, 0);
+}
+
+TEST_F(SandboxManagerTest, FailedCreateLeavesNoNetworkStateOrCertificateCopy) {
+  auto m = makeManager();
+  auto expectNothingLeft = [&](const char* what) {
+    EXPECT_TRUE(network_.vnis.empty()) << what;
+    EXPECT_TRUE(store_.files.empty()) << what;
+    EXPECT_FALSE(std::filesystem::exists(apfJson())) << what;
+    EXPECT_EQ(m->sandboxCount(), 0u) << what;
+    EXPECT_TRUE(provider_.requests.empty()) << what;
+  };
+
+  issuer_->refuse = true;
+  auto r = m->createVM(createInput());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("issuing the pod VM's certificate"), std::string::npos)
+      << r.error().message;
+  expectNothingLeft("issuer");
+  issuer_->refuse = false;
+
+  store_.saveError = "disk full";
+  r = m->createVM(createInput());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("disk full"), std::string::npos);
+  expectNothingLeft("state store");
+  store_.saveError.clear();
+
+  network_.inspectError = "no eth0";
+  r = m->createVM(createInput());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("inspecting pod network /run/netns/p"), std::string::npos);
+  expectNothingLeft("network");
+  network_.inspectError.clear();
+
+  // Nothing of the failed attempts is in the way.
+  EXPECT_TRUE(m->createVM(createInput()));
+}
+
+TEST_F(SandboxManagerTest, FailedProviderCreateIsRecordedAndStopVmCleansUp) {
+  auto m = makeManager();
+  ASSERT_TRUE(m->createVM(createInput()));
+  provider_.createError = "quota exceeded";
+  auto st = start(*m);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("quota exceeded"), std::string::npos);
+  auto failed = store_.state(kId);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->phase, Phase::kFailed);
+  EXPECT_NE(failed->lastError.find("quota exceeded"), std::string::npos);
+  EXPECT_TRUE(failed->instanceId.empty());
+  EXPECT_TRUE(provider_.deleted.empty());  // there was nothing to delete
+  EXPECT_TRUE(network_.tunnels.empty());
+  EXPECT_EQ(proxies_.made.size(), 0u);
+  EXPECT_EQ(kube_.events.back(), "PodVMFailed");
+
+  // A failed sandbox may be started again.
+  provider_.createError.clear();
+  ASSERT_TRUE(start(*m));
+  EXPECT_EQ(store_.state(kId)->phase, Phase::kRunning);
+
+  // Or stopped: its VNI, state and apf.json copy (with the VM's key) go.
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_TRUE(network_.vnis.empty());
+  EXPECT_TRUE(store_.files.empty());
+  EXPECT_FALSE(std::filesystem::exists(apfJson()));
+}
+
+TEST_F(SandboxManagerTest, FailedStartDeletesTheInstance) {
+  auto m = makeManager();
+  ASSERT_TRUE(m->createVM(createInput()));
+  proxies_.startResult = fail(Code::kDeadlineExceeded, "agent did not answer");
+  auto st = start(*m);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Code::kDeadlineExceeded);
+  EXPECT_NE(st.error().message.find("connecting to the pod VM's agent"), std::string::npos);
+  auto s = store_.state(kId);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->phase, Phase::kFailed);
+  EXPECT_TRUE(s->instanceId.empty());
+  EXPECT_TRUE(s->ips.empty());
+  EXPECT_EQ(provider_.deleted.size(), 1u);
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(network_.tunnels.empty());
+  EXPECT_EQ(network_.teardowns, 1);
+  EXPECT_TRUE(kube_.peerPods.empty());
+  EXPECT_EQ(proxies_.shutdowns, 1);
+
+  // The tunnel fails: the same.
+  proxies_.startResult = {};
+  network_.setupError = "no vxlan module";
+  st = start(*m);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("pod network setup"), std::string::npos);
+  EXPECT_EQ(provider_.deleted.size(), 2u);
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_EQ(store_.state(kId)->phase, Phase::kFailed);
+}
+
+TEST_F(SandboxManagerTest, FailedDeleteKeepsTheSandboxStoppingForTheNextAdaptor) {
+  {
+    auto m = makeManager();
+    ASSERT_TRUE(m->createVM(createInput()));
+    ASSERT_TRUE(start(*m));
+    provider_.deleteError = "cloud unreachable";
+    EXPECT_TRUE(m->stopVM(kId));  // as upstream: the shim cannot do better with an error
+    auto s = store_.state(kId);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->phase, Phase::kStopping);
+    EXPECT_EQ(s->lastError, "cloud unreachable");
+    EXPECT_EQ(provider_.live.size(), 1u);
+    EXPECT_EQ(kube_.peerPods.size(), 1u);  // peerpod-ctrl may still delete the instance
+    EXPECT_EQ(kube_.events.back(), "PodVMDeleteFailed");
+  }
+  // The restarted adaptor finishes the StopVM.
+  provider_.deleteError.clear();
+  auto m = makeManager();
+  EXPECT_EQ(m->restore(), 0);
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(store_.files.empty());
+  EXPECT_TRUE(kube_.peerPods.empty());
+  EXPECT_EQ(m->sandboxCount(), 0u);
+}
+
+TEST_F(SandboxManagerTest, StopOrStartOfAnUnknownSandboxIsNotFound) {
+  auto m = makeManager();
+  auto st = m->stopVM("nosuchsandbox");
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Code::kNotFound);
+  st = start(*m, "nosuchsandbox");
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Code::kNotFound);
+  EXPECT_TRUE(store_.history.empty());
+}
+
+TEST_F(SandboxManagerTest, RestoreCreatedSandboxKeepsItsVniAndStartsLater) {
+  {
+    auto m = makeManager();
+    ASSERT_TRUE(m->createVM(createInput()));
+  }
+  network_.vnis.clear();  // a new process: the allocator starts empty
+  network_.next = 7000;
+  auto m = makeManager();
+  EXPECT_EQ(m->restore(), 0);
+  EXPECT_EQ(m->sandboxCount(), 1u);
+  EXPECT_EQ(network_.vnis, std::set<uint32_t>{7000});
+  EXPECT_EQ(proxies_.made.size(), 0u);
+  ASSERT_TRUE(start(*m));
+  EXPECT_EQ(store_.state(kId)->phase, Phase::kRunning);
+  EXPECT_EQ(network_.tunnels["/run/netns/p"].first, 7000u);
+}
+
+TEST_F(SandboxManagerTest, RestoreRunningSandboxReattachesItsProxy) {
+  kube_.peerPodsRefused = true;  // the PeerPod could not be created at StartVM
+  {
+    auto m = makeManager();
+    ASSERT_TRUE(m->createVM(createInput()));
+    ASSERT_TRUE(start(*m));
+    EXPECT_TRUE(store_.state(kId)->peerPodName.empty());
+  }  // the adaptor stops; the VM keeps running
+  EXPECT_EQ(provider_.live.size(), 1u);
+  network_.vnis.clear();
+  kube_.peerPodsRefused = false;
+  kube_.events.clear();
+  auto m = makeManager();
+  EXPECT_EQ(m->restore(), 1);
+  EXPECT_EQ(proxies_.listening, 1);
+  EXPECT_EQ(proxies_.made.back().vmHost, "198.18.0.10");
+  EXPECT_EQ(network_.vnis, std::set<uint32_t>{7000});
+  // The PeerPod missed at StartVM is created now, and saved.
+  EXPECT_EQ(kube_.peerPods.size(), 1u);
+  EXPECT_EQ(store_.state(kId)->peerPodName, instanceName("web-0", kId));
+  EXPECT_EQ(kube_.events, std::vector<std::string>{"PodVMReattached"});
+  EXPECT_TRUE(m->vmId("web-0", "team", false, Clock::now()));
+
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(kube_.peerPods.empty());
+  EXPECT_TRUE(store_.files.empty());
+}
+
+TEST_F(SandboxManagerTest, RestoreStoppingSandboxFinishesTheStop) {
+  {
+    auto m = makeManager();
+    ASSERT_TRUE(m->createVM(createInput()));
+    ASSERT_TRUE(start(*m));
+  }
+  // The adaptor died during StopVM, right after saving the phase.
+  auto s = store_.state(kId);
+  ASSERT_TRUE(s);
+  s->phase = Phase::kStopping;
+  ASSERT_TRUE(store_.save(*s));
+  auto m = makeManager();
+  EXPECT_EQ(m->restore(), 0);
+  EXPECT_EQ(provider_.deleted, std::vector<std::string>{s->instanceId});
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(network_.tunnels.empty());
+  EXPECT_TRUE(network_.vnis.empty());
+  EXPECT_TRUE(kube_.peerPods.empty());
+  EXPECT_TRUE(store_.files.empty());
+  EXPECT_EQ(m->sandboxCount(), 0u);
+}
+
+TEST_F(SandboxManagerTest, RestoreStartingSandboxDeletesItsInstance) {
+  {
+    auto m = makeManager();
+    ASSERT_TRUE(m->createVM(createInput()));
+    ASSERT_TRUE(start(*m));
+  }
+  // The adaptor died during StartVM after the instance was created.
+  auto s = store_.state(kId);
+  ASSERT_TRUE(s);
+  s->phase = Phase::kStarting;
+  ASSERT_TRUE(store_.save(*s));
+  auto m = makeManager();
+  EXPECT_EQ(m->restore(), 0);
+  EXPECT_EQ(provider_.deleted, std::vector<std::string>{s->instanceId});
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(network_.tunnels.empty());
+  EXPECT_TRUE(kube_.peerPods.empty());
+  auto failed = store_.state(kId);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->phase, Phase::kFailed);
+  EXPECT_EQ(failed->lastError, "adaptor restarted during StartVM");
+  EXPECT_TRUE(failed->instanceId.empty());
+  EXPECT_EQ(proxies_.listening, 0);
+}
+
+TEST_F(SandboxManagerTest, RestoreStartingSandboxWithoutInstanceIdIsFailed) {
+  {
+    auto m = makeManager();
+    ASSERT_TRUE(m->createVM(createInput()));
+  }
+  // "was starting instance X when the adaptor stopped": the provider call never answered.
+  auto s = store_.state(kId);
+  ASSERT_TRUE(s);
+  s->phase = Phase::kStarting;
+  ASSERT_TRUE(store_.save(*s));
+  auto m = makeManager();
+  EXPECT_EQ(m->restore(), 0);
+  EXPECT_TRUE(provider_.deleted.empty());
+  auto failed = store_.state(kId);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->phase, Phase::kFailed);
+  EXPECT_EQ(failed->lastError, "adaptor restarted during StartVM");
+  EXPECT_EQ(m->sandboxCount(), 1u);
+  // StopVM still removes it.
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_TRUE(store_.files.empty());
+}
+
+TEST_F(SandboxManagerTest, UnreadableStateIsSkipped) {
+  store_.files["broken"] = R"({"id": "broken"})";
+  auto m = makeManager();
+  EXPECT_EQ(m->restore(), 0);
+  EXPECT_EQ(m->sandboxCount(), 0u);
+}
+
+}  // namespace
+}  // namespace pp::adaptor
