@@ -3,10 +3,9 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <cctype>
-
 #include "base/encoding.h"
+#include "base/json_fields.h"
+#include "base/strings.h"
 
 namespace pp::webhook {
 namespace {
@@ -21,27 +20,20 @@ std::string dumpSafe(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string stringField(const json& object, std::string_view name) {
-  if (!object.is_object()) return {};
-  auto it = object.find(name);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using jsonf::stringField;
 
-// Media type without parameters, lower-cased ("application/json; charset=utf-8" -> "application/json").
+// Media type without parameters, lower-cased ("application/json; charset=utf-8" ->
+// "application/json").
 std::string mediaType(std::string_view contentType) {
-  std::string_view type = contentType.substr(0, contentType.find(';'));
-  while (!type.empty() && std::isspace(static_cast<unsigned char>(type.back()))) type.remove_suffix(1);
-  while (!type.empty() && std::isspace(static_cast<unsigned char>(type.front()))) type.remove_prefix(1);
-  std::string out(type);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
+  return strings::toLower(strings::trim(contentType.substr(0, contentType.find(';'))));
 }
 
 // nlohmann's parse errors end with "; last read: '<input bytes>'": drop the quote of the input
 // (a pod may carry secrets in env values) and the library's exception tag.
 std::string parseErrorMessage(const std::string& what) {
   std::string message = what;
-  if (auto tag = message.find("] "); message.starts_with("[json.exception") && tag != std::string::npos) {
+  if (auto tag = message.find("] ");
+      message.starts_with("[json.exception") && tag != std::string::npos) {
     message = message.substr(tag + 2);
   }
   if (auto last = message.find("; last read:"); last != std::string::npos) message.resize(last);
@@ -58,7 +50,8 @@ class Answer {
     out_->kind = AdmissionOutcome::Kind::kRejected;
     out_->message = message;
     json response{{"uid", out_->uid}, {"allowed", false}};
-    response["status"] = {{"metadata", json::object()}, {"code", code}, {"message", std::move(message)}};
+    response["status"] = {
+        {"metadata", json::object()}, {"code", code}, {"message", std::move(message)}};
     write(std::move(response));
   }
 
@@ -75,7 +68,9 @@ class Answer {
 
  private:
   void write(json response) {
-    json review{{"apiVersion", apiVersion_}, {"kind", "AdmissionReview"}, {"response", std::move(response)}};
+    json review{{"apiVersion", apiVersion_},
+                {"kind", "AdmissionReview"},
+                {"response", std::move(response)}};
     out_->httpStatus = 200;
     out_->body = dumpSafe(review);
   }
@@ -86,12 +81,14 @@ class Answer {
 
 }  // namespace
 
-AdmissionOutcome AdmissionHandler::handle(std::string_view contentType, std::string_view body) const {
+AdmissionOutcome AdmissionHandler::handle(std::string_view contentType,
+                                          std::string_view body) const {
   AdmissionOutcome out;
   Answer answer(&out);
   try {
     if (body.size() > kMaxReviewBytes) {
-      answer.reject(413, fmt::format("request entity is too large; limit is {} bytes", kMaxReviewBytes));
+      answer.reject(413,
+                    fmt::format("request entity is too large; limit is {} bytes", kMaxReviewBytes));
       return out;
     }
     if (body.empty()) {
@@ -99,7 +96,8 @@ AdmissionOutcome AdmissionHandler::handle(std::string_view contentType, std::str
       return out;
     }
     if (std::string type = mediaType(contentType); type != "application/json") {
-      answer.reject(400, fmt::format("contentType={}, expected application/json", contentType.substr(0, 100)));
+      answer.reject(400, fmt::format("contentType={}, expected application/json",
+                                     contentType.substr(0, 100)));
       return out;
     }
     bool tooDeep = false;
@@ -118,7 +116,9 @@ AdmissionOutcome AdmissionHandler::handle(std::string_view contentType, std::str
       return out;
     }
     if (tooDeep) {
-      answer.reject(400, fmt::format("cannot decode the AdmissionReview: nested deeper than {} levels", kMaxReviewDepth));
+      answer.reject(400,
+                    fmt::format("cannot decode the AdmissionReview: nested deeper than {} levels",
+                                kMaxReviewDepth));
       return out;
     }
     if (!review.is_object()) {
@@ -128,8 +128,10 @@ AdmissionOutcome AdmissionHandler::handle(std::string_view contentType, std::str
     std::string apiVersion = stringField(review, "apiVersion");
     std::string kind = stringField(review, "kind");
     if ((apiVersion != kV1 && apiVersion != kV1beta1) || kind != "AdmissionReview") {
-      answer.reject(400, fmt::format("expected apiVersion {} kind AdmissionReview, got apiVersion \"{}\" kind \"{}\"",
-                                     kV1, apiVersion.substr(0, 100), kind.substr(0, 100)));
+      answer.reject(
+          400, fmt::format(
+                   "expected apiVersion {} kind AdmissionReview, got apiVersion \"{}\" kind \"{}\"",
+                   kV1, apiVersion.substr(0, 100), kind.substr(0, 100)));
       return out;
     }
     answer.setApiVersion(apiVersion);
@@ -145,7 +147,8 @@ AdmissionOutcome AdmissionHandler::handle(std::string_view contentType, std::str
     }
     std::string operation = stringField(*request, "operation");
     std::string subResource = stringField(*request, "subResource");
-    if ((!operation.empty() && operation != "CREATE" && operation != "UPDATE") || !subResource.empty()) {
+    if ((!operation.empty() && operation != "CREATE" && operation != "UPDATE") ||
+        !subResource.empty()) {
       // Not registered for these; answer harmlessly rather than block the API call.
       answer.allow(nullptr, fmt::format("{} {} not handled", operation, subResource));
       return out;
@@ -190,7 +193,8 @@ AdmissionOutcome AdmissionHandler::handle(std::string_view contentType, std::str
     for (const auto& op : patch) out.patchPaths.push_back(stringField(op, "path"));
     std::string summary;
     for (const auto& [key, value] : mutation->annotations) {
-      summary += fmt::format("{}{}={}", summary.empty() ? "" : " ", key.substr(key.rfind('.') + 1), value);
+      summary +=
+          fmt::format("{}{}={}", summary.empty() ? "" : " ", key.substr(key.rfind('.') + 1), value);
     }
     if (summary.empty()) summary = "no cpu/memory/gpu requests";
     answer.allow(patch.empty() ? nullptr : &patch, summary);
