@@ -32,13 +32,14 @@
 #include <string_view>
 #include <vector>
 
+#include "apf/paths.h"
 #include "base/error.h"
 #include "podnetwork/config.h"
 
 namespace pp::apf {
 
 // Where process-user-data puts the file in the VM and where the forwarder reads it by default.
-inline constexpr char kApfJsonPath[] = "/run/peerpod/apf.json";
+inline constexpr const char* kApfJsonPath = paths::kApfJson;
 // A real apf.json is a few kilobytes (three PEMs and the pod's routes); cloud user data is
 // capped far below this anyway. The bound keeps a hostile file from making us allocate freely.
 inline constexpr size_t kMaxApfJsonBytes = 1u << 20;

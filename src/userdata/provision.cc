@@ -109,7 +109,7 @@ Status provisionFiles(const Config& config) {
         continue;
       }
       // auth.json holds registry credentials: root only (upstream writes it 0644).
-      const mode_t mode = f.path == "/run/peerpod/auth.json" ? 0600 : 0644;
+      const mode_t mode = f.path == apf::paths::kAuthJson ? 0600 : 0644;
       if (auto st = writer.write(f.path, f.content, mode); !st)
         return fail(st.error().wrap("writing " + f.path));
       log::info(kLog, "wrote {} ({} bytes)", f.path, f.content.size());

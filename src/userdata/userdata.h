@@ -1,6 +1,7 @@
-// process-user-data (upstream's cmd/process-user-data and pkg/userdata): at pod VM boot, fetch the user data the adaptor
-// made for this VM, write its whitelisted files into /run/peerpod, then unpack initdata into
-// aa.toml / cdh.toml / policy.rego (only from initdata) and write initdata.digest.
+// process-user-data (upstream's cmd/process-user-data and pkg/userdata): at pod VM boot, fetch the
+// user data the adaptor made for this VM, write its whitelisted files into /run/peerpod, then
+// unpack initdata into aa.toml / cdh.toml / policy.rego (only from initdata) and write
+// initdata.digest.
 //
 // Sources, first that applies (upstream's order): the NoCloud file /media/cidata/user-data;
 // else a block device labelled cidata (mounted read-only here, then unmounted); Azure IMDS
@@ -35,28 +36,26 @@
 #include <string>
 #include <string_view>
 
+#include "apf/paths.h"
 #include "base/error.h"
 #include "base/flags.h"
 
 namespace pp::userdata {
 
-inline constexpr char kPeerpodDir[] = "/run/peerpod";
-inline constexpr char kUserDataFile[] = "/media/cidata/user-data";
-inline constexpr char kInitdataPath[] = "/run/peerpod/initdata";
-inline constexpr char kDigestPath[] = "/run/peerpod/initdata.digest";
+inline constexpr const char* kPeerpodDir = apf::paths::kPeerpodDir;
+inline constexpr const char* kUserDataFile = apf::paths::kUserDataFile;
+inline constexpr const char* kInitdataPath = apf::paths::kInitdata;
+inline constexpr const char* kDigestPath = apf::paths::kInitdataDigest;
 
 // The only write_files paths written (exact match); everything else is refused and logged.
 // Upstream also takes aa.toml and cdh.toml from write_files; we do not (see kInitdataFiles).
-inline constexpr std::array<std::string_view, 4> kWriteFilesWhitelist = {
-    "/run/peerpod/apf.json", "/run/peerpod/auth.json", "/run/peerpod/initdata",
-    "/run/peerpod/scratch-space.marker"};
+inline constexpr const auto& kWriteFilesWhitelist = apf::paths::kUserDataFiles;
 // The only initdata `data` keys written, as /run/peerpod/<key>. They configure attestation
 // (which key broker, which policy), and the VM attests only initdata's digest, so each of
 // these files is exactly what initdata provides: refused from plain write_files, and removed
 // when initdata has no such entry (a host that is not trusted must not add one beside the
 // owner's genuine initdata).
-inline constexpr std::array<std::string_view, 3> kInitdataFiles = {"aa.toml", "cdh.toml",
-                                                                   "policy.rego"};
+inline constexpr const auto& kInitdataFiles = apf::paths::kInitdataFiles;
 
 // A user-data document (after base64 decoding) larger than this is refused. Clouds cap user
 // data far lower (AWS 16 KiB, Azure 64 KiB, GCP 256 KB).
