@@ -333,7 +333,8 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
 }
 
 Result<std::string> LibvirtProvider::createRootDisk(const std::string& name,
-                                                    const std::string& baseVolume) {
+                                                    const std::string& baseVolume,
+                                                    bool fromAnnotation) {
   Pool pool(virStoragePoolLookupByName(conn_, config_.poolName.c_str()));
   if (!pool) return fail(Code::kFailedPrecondition, lastError("storage pool " + config_.poolName));
   (void)virStoragePoolRefresh(pool.get(), 0);
@@ -366,6 +367,16 @@ Result<std::string> LibvirtProvider::createRootDisk(const std::string& name,
   const std::string basePath(basePathC);
   std::free(basePathC);
   if (auto st = checkNotALiveDisk(baseVolume, basePath); !st) return fail(st.error());
+  // Another pod VM's volumes, also while its domain is not running: its root disk holds that
+  // pod's data, its ISO that VM's TLS key.
+  if (fromAnnotation) {
+    for (const char* suffix : {"-root.qcow2", "-cloudinit.iso", "-console.log"}) {
+      if (baseVolume.ends_with(suffix))
+        return fail(Code::kPermissionDenied,
+                    "libvirt: volume " + baseVolume +
+                        " is a pod VM's own volume; a pod VM cannot boot from another VM's disk");
+    }
+  }
 
   // -root-disk-size, never smaller than the base volume (a qcow2 overlay cannot be).
   constexpr uint64_t kGiB = 1024ull * 1024 * 1024;
@@ -563,7 +574,7 @@ Result<Instance> LibvirtProvider::createInstance(const CreateRequest& req) {
     const std::string& volume = req.spec.image.empty() ? config_.volName : req.spec.image;
     // Upstream's words, for the annotation's volume or the default; its e2e suite greps them.
     log::info("libvirt", "Choosing {} as libvirt volume for the PodVM image", volume);
-    auto disk = createRootDisk(name, volume);
+    auto disk = createRootDisk(name, volume, !req.spec.image.empty());
     if (!disk) {
       removeArtifacts(name);
       return fail(disk.error());

@@ -61,7 +61,9 @@ class LibvirtProvider final : public Provider {
 
  private:
   explicit LibvirtProvider(LibvirtConfig config) : config_(std::move(config)) {}
-  Result<std::string> createRootDisk(const std::string& name, const std::string& baseVolume);
+  // fromAnnotation: the pod named baseVolume; per-VM volumes of other pod VMs are refused.
+  Result<std::string> createRootDisk(const std::string& name, const std::string& baseVolume,
+                                     bool fromAnnotation);
   // Creates volume <volumeName> in the pool holding `data` (raw) and returns its path.
   Result<std::string> uploadVolume(const std::string& volumeName, const std::string& data);
   // True when the URI names another host (qemu+ssh://user@host/system): files named in the

@@ -253,6 +253,30 @@ TEST_F(LibvirtTest, RootDiskOverlayTakesFormatAndSizeFromTheBaseVolume) {
   }
 }
 
+// A stopped pod VM's volumes are still its own: its root disk holds the pod's data, its ISO
+// the VM's TLS key. An image annotation cannot name them.
+TEST_F(LibvirtTest, ImageAnnotationCannotNameAnotherPodVmsVolumes) {
+  Peek peek;
+  ASSERT_NE(peek.pool, nullptr);
+  auto p = LibvirtProvider::create(diskConfig());
+  ASSERT_TRUE(p) << p.error().message;
+  for (const std::string victim :
+       {"podvm-gone-12345678-root.qcow2", "podvm-gone-12345678-cloudinit.iso",
+        "podvm-gone-12345678-console.log"}) {
+    peek.makeVolume(victim, "raw", 1 << 20);
+    auto req = request("podvm-nosy-01234567");
+    req.spec.image = victim;
+    auto inst = (*p)->createInstance(req);
+    ASSERT_FALSE(inst) << victim;
+    EXPECT_EQ(inst.error().code, Code::kPermissionDenied) << inst.error().message;
+    EXPECT_NE(inst.error().message.find(victim), std::string::npos);
+    for (const char* suffix : {"-root.qcow2", "-cloudinit.iso", "-console.log"})
+      EXPECT_TRUE(peek.volumeXml(std::string("podvm-nosy-01234567") + suffix).empty());
+    EXPECT_FALSE(peek.volumeXml(victim).empty()) << "the victim's volume must stay";
+    peek.removeVolume(victim);
+  }
+}
+
 // A missing base volume (image annotation or -vol-name): upstream's words, which its e2e
 // suite and users' alerts match, and nothing left in the pool.
 TEST_F(LibvirtTest, MissingBaseVolumeIsUpstreamsErrorAndLeavesNothing) {
