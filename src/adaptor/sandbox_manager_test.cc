@@ -8,15 +8,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "adaptor/cert_issuer.h"
 #include "apf/apf_config.h"
+#include "base/log.h"
 
 namespace pp::adaptor {
 namespace {
@@ -241,6 +244,25 @@ class SandboxManagerTest : public ::testing::Test {
 
   Status start(SandboxManager& m, const std::string& id = kId) {
     return m.startVM(id, Clock::now() + 5s);
+  }
+
+  // What a previous adaptor left behind: a sandbox created (and started) by it, whose saved
+  // phase is then `phase`, as if that adaptor had died in the middle of a call.
+  SandboxState leftBehind(bool started, std::optional<Phase> phase = std::nullopt) {
+    {
+      auto m = makeManager();
+      EXPECT_TRUE(m->createVM(createInput()));
+      if (started) {
+        EXPECT_TRUE(start(*m));
+      }
+    }  // the adaptor stops; the VM keeps running
+    auto s = store_.state(kId);
+    EXPECT_TRUE(s);
+    if (phase) {
+      s->phase = *phase;
+      EXPECT_TRUE(store_.save(*s));
+    }
+    return *s;
   }
 
   std::string apfJson(const std::string& id = kId) const {
@@ -503,10 +525,7 @@ TEST_F(SandboxManagerTest, StopOrStartOfAnUnknownSandboxIsNotFound) {
 }
 
 TEST_F(SandboxManagerTest, RestoreCreatedSandboxKeepsItsVniAndStartsLater) {
-  {
-    auto m = makeManager();
-    ASSERT_TRUE(m->createVM(createInput()));
-  }
+  leftBehind(/*started=*/false);
   network_.vnis.clear();  // a new process: the allocator starts empty
   network_.next = 7000;
   auto m = makeManager();
@@ -521,12 +540,7 @@ TEST_F(SandboxManagerTest, RestoreCreatedSandboxKeepsItsVniAndStartsLater) {
 
 TEST_F(SandboxManagerTest, RestoreRunningSandboxReattachesItsProxy) {
   kube_.peerPodsRefused = true;  // the PeerPod could not be created at StartVM
-  {
-    auto m = makeManager();
-    ASSERT_TRUE(m->createVM(createInput()));
-    ASSERT_TRUE(start(*m));
-    EXPECT_TRUE(store_.state(kId)->peerPodName.empty());
-  }  // the adaptor stops; the VM keeps running
+  EXPECT_TRUE(leftBehind(/*started=*/true).peerPodName.empty());
   EXPECT_EQ(provider_.live.size(), 1u);
   network_.vnis.clear();
   kube_.peerPodsRefused = false;
@@ -549,19 +563,11 @@ TEST_F(SandboxManagerTest, RestoreRunningSandboxReattachesItsProxy) {
 }
 
 TEST_F(SandboxManagerTest, RestoreStoppingSandboxFinishesTheStop) {
-  {
-    auto m = makeManager();
-    ASSERT_TRUE(m->createVM(createInput()));
-    ASSERT_TRUE(start(*m));
-  }
   // The adaptor died during StopVM, right after saving the phase.
-  auto s = store_.state(kId);
-  ASSERT_TRUE(s);
-  s->phase = Phase::kStopping;
-  ASSERT_TRUE(store_.save(*s));
+  auto s = leftBehind(/*started=*/true, Phase::kStopping);
   auto m = makeManager();
   EXPECT_EQ(m->restore(), 0);
-  EXPECT_EQ(provider_.deleted, std::vector<std::string>{s->instanceId});
+  EXPECT_EQ(provider_.deleted, std::vector<std::string>{s.instanceId});
   EXPECT_TRUE(provider_.live.empty());
   EXPECT_TRUE(network_.tunnels.empty());
   EXPECT_TRUE(network_.vnis.empty());
@@ -571,19 +577,11 @@ TEST_F(SandboxManagerTest, RestoreStoppingSandboxFinishesTheStop) {
 }
 
 TEST_F(SandboxManagerTest, RestoreStartingSandboxDeletesItsInstance) {
-  {
-    auto m = makeManager();
-    ASSERT_TRUE(m->createVM(createInput()));
-    ASSERT_TRUE(start(*m));
-  }
   // The adaptor died during StartVM after the instance was created.
-  auto s = store_.state(kId);
-  ASSERT_TRUE(s);
-  s->phase = Phase::kStarting;
-  ASSERT_TRUE(store_.save(*s));
+  auto s = leftBehind(/*started=*/true, Phase::kStarting);
   auto m = makeManager();
   EXPECT_EQ(m->restore(), 0);
-  EXPECT_EQ(provider_.deleted, std::vector<std::string>{s->instanceId});
+  EXPECT_EQ(provider_.deleted, std::vector<std::string>{s.instanceId});
   EXPECT_TRUE(provider_.live.empty());
   EXPECT_TRUE(network_.tunnels.empty());
   EXPECT_TRUE(kube_.peerPods.empty());
@@ -596,17 +594,19 @@ TEST_F(SandboxManagerTest, RestoreStartingSandboxDeletesItsInstance) {
 }
 
 TEST_F(SandboxManagerTest, RestoreStartingSandboxWithoutInstanceIdIsFailed) {
-  {
-    auto m = makeManager();
-    ASSERT_TRUE(m->createVM(createInput()));
-  }
   // "was starting instance X when the adaptor stopped": the provider call never answered.
-  auto s = store_.state(kId);
-  ASSERT_TRUE(s);
-  s->phase = Phase::kStarting;
-  ASSERT_TRUE(store_.save(*s));
+  auto s = leftBehind(/*started=*/false, Phase::kStarting);
+  std::vector<std::string> lines;
+  log::setSinkForTest([&](std::string_view line) { lines.emplace_back(line); });
   auto m = makeManager();
   EXPECT_EQ(m->restore(), 0);
+  log::setSinkForTest({});
+  // Whoever reads the log is told which instance to look for in the cloud.
+  auto warned = std::ranges::find_if(lines, [&](const std::string& line) {
+    return line.find("was starting instance " + s.instanceName + " when the adaptor stopped") !=
+           std::string::npos;
+  });
+  EXPECT_NE(warned, lines.end());
   EXPECT_TRUE(provider_.deleted.empty());
   auto failed = store_.state(kId);
   ASSERT_TRUE(failed);
