@@ -1,8 +1,9 @@
-// CertIssuer backed by OpenSSL: an ECDSA P-256 CA (organisation "agent-protocol-forwarder")
-// issuing 2-year server certificates (CN and DNS SAN = instance name) and a client
-// certificate (organisation "cloud-api-adaptor"), as upstream's auto mTLS. The material is
-// persisted in a directory (0700, keys 0600) so that a restarted adaptor keeps talking to the
-// VMs it started; files given with -ca-cert-file/-cert-file/-cert-key take precedence.
+// CertIssuer on net::CertificateAuthority (net/tls.h, the one place certificates are made): an
+// ECDSA P-256 CA (organisation "agent-protocol-forwarder") issuing 2-year server certificates
+// (CN and SAN = instance name) and a self-signed client certificate (organisation
+// "cloud-api-adaptor"), as upstream's auto mTLS. What this class adds is persistence: the
+// material is kept in a directory (0700, keys 0600) so that a restarted adaptor keeps talking
+// to the VMs it started; files given with -ca-cert-file/-cert-file/-cert-key take precedence.
 //
 // At load, a private key that is not owned by the user running the adaptor or that group or
 // others may access is refused, as is a directory others may write: the adaptor does not

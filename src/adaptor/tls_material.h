@@ -11,10 +11,7 @@
 
 namespace pp::adaptor {
 
-struct ServerCert {
-  std::string certPem;
-  std::string keyPem;
-};
+using ServerCert = net::CertifiedKey;
 
 struct ClientBundle {
   std::string caCertPem;      // verifies the VM's server certificate
@@ -31,10 +28,16 @@ class CertIssuer {
   virtual std::string clientCaPem() const = 0;
 };
 
-// Builds the proxy's client TLS context from a sandbox's bundle. With skipVerify the server
-// certificate is not checked (-tls-skip-verify). `profile`: upstream's TLS profile.
-Result<std::shared_ptr<asio::ssl::context>> makeClientContext(const ClientBundle& bundle,
-                                                              bool skipVerify,
-                                                              const net::TlsProfile& profile = {});
+// Builds the proxy's client TLS context from a sandbox's bundle (net::makeClientContext). With
+// skipVerify the server certificate is not checked (-tls-skip-verify) and the bundle's CA is
+// not used. `profile`: upstream's TLS profile.
+inline Result<std::shared_ptr<asio::ssl::context>> makeClientContext(
+    const ClientBundle& bundle, bool skipVerify, const net::TlsProfile& profile = {}) {
+  return net::makeClientContext({.certPem = bundle.clientCertPem,
+                                 .keyPem = bundle.clientKeyPem,
+                                 .caPem = skipVerify ? std::string() : bundle.caCertPem,
+                                 .skipVerify = skipVerify,
+                                 .profile = profile});
+}
 
 }  // namespace pp::adaptor

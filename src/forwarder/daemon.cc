@@ -20,6 +20,20 @@ Result<std::string> pemFrom(const std::string& file, const std::string& fromApf,
 
 }  // namespace
 
+Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const std::string& certPem,
+                                                              const std::string& keyPem,
+                                                              const std::string& clientCaPem,
+                                                              const net::TlsProfile& profile) {
+  if (certPem.empty() || keyPem.empty()) {
+    return fail(Code::kInvalidArgument, "TLS needs a server certificate and key");
+  }
+  if (clientCaPem.empty()) {
+    return fail(Code::kInvalidArgument, "TLS needs a client CA to authenticate clients with");
+  }
+  return net::makeServerContext(
+      {.certPem = certPem, .keyPem = keyPem, .clientCaPem = clientCaPem, .profile = profile});
+}
+
 Daemon::Daemon(Options options) : options_(std::move(options)) {}
 
 Daemon::~Daemon() {

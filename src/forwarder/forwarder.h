@@ -85,10 +85,10 @@ Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view tex
 // ---------------------------------------------------------------------------------------------
 // TLS.
 
-// Server context: TLS 1.2+, the given certificate and key, and clients must present a
-// certificate the client CA signed. There is no mode without client authentication: the agent
-// API runs anything in the VM, so an empty CA is INVALID_ARGUMENT.
-// `profile` is upstream's TLS profile from apf.json (default: TLS 1.2+, OpenSSL's suites).
+// Server context (net::makeServerContext): TLS 1.2+, the given certificate and key, and clients
+// must present a certificate the client CA signed. There is no mode without client authentication:
+// the agent API runs anything in the VM, so an empty CA is INVALID_ARGUMENT. `profile` is
+// upstream's TLS profile from apf.json (default: TLS 1.2+, OpenSSL's suites).
 Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const std::string& certPem,
                                                               const std::string& keyPem,
                                                               const std::string& clientCaPem,

@@ -96,8 +96,8 @@ bool setRandomSerial(X509* cert) {
   return BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert)) != nullptr;
 }
 
-bool setValidity(X509* cert) {
-  std::time_t now = std::time(nullptr);
+bool setValidity(X509* cert, CertClock::time_point from) {
+  std::time_t now = CertClock::to_time_t(from);
   std::tm until{};
   gmtime_r(&now, &until);
   until.tm_year += kValidityYears;  // calendar years, as Go's AddDate
@@ -108,11 +108,11 @@ bool setValidity(X509* cert) {
 
 // Builds and signs a certificate for subjectKey; self-signed when issuer is null.
 Result<ossl::CertPtr> buildCertificate(const CertSpec& spec, EVP_PKEY* subjectKey, X509* issuer,
-                                       EVP_PKEY* issuerKey) {
+                                       EVP_PKEY* issuerKey, CertClock::time_point now) {
   ossl::CertPtr cert(X509_new());
   if (!cert) return opensslFailure("allocating a certificate");
   X509* c = cert.get();
-  if (X509_set_version(c, X509_VERSION_3) != 1 || !setRandomSerial(c) || !setValidity(c) ||
+  if (X509_set_version(c, X509_VERSION_3) != 1 || !setRandomSerial(c) || !setValidity(c, now) ||
       X509_set_pubkey(c, subjectKey) != 1) {
     return opensslFailure("filling in a certificate");
   }
@@ -189,12 +189,13 @@ struct CertificateAuthority::State {
 };
 
 Result<CertificateAuthority> CertificateAuthority::create(std::string_view organization,
-                                                          std::string_view commonName) {
+                                                          std::string_view commonName,
+                                                          CertClock::time_point now) {
   auto key = newKey();
   if (!key) return fail(key.error());
   auto cert =
       buildCertificate({.organization = organization, .commonName = commonName, .isCa = true},
-                       key->get(), nullptr, nullptr);
+                       key->get(), nullptr, nullptr, now);
   if (!cert) return fail(cert.error().wrap("creating CA certificate"));
   auto pem = toPem(cert->get(), key->get());
   if (!pem) return fail(pem.error());
@@ -228,7 +229,8 @@ Result<CertificateAuthority> CertificateAuthority::load(std::string_view certPem
   return CertificateAuthority(std::move(state));
 }
 
-Result<CertifiedKey> CertificateAuthority::issueServer(std::string_view name) const {
+Result<CertifiedKey> CertificateAuthority::issueServer(std::string_view name,
+                                                       CertClock::time_point now) const {
   if (name.empty()) return fail(Code::kInvalidArgument, "server certificate needs a name");
   auto key = newKey();
   if (!key) return fail(key.error());
@@ -238,18 +240,19 @@ Result<CertifiedKey> CertificateAuthority::issueServer(std::string_view name) co
                                 .commonName = name,
                                 .extendedKeyUsage = "serverAuth",
                                 .subjectAltName = name},
-                               key->get(), state_->cert.get(), state_->key.get());
+                               key->get(), state_->cert.get(), state_->key.get(), now);
   if (!cert) return fail(cert.error().wrap(fmt::format("issuing server certificate for {}", name)));
   return toPem(cert->get(), key->get());
 }
 
 Result<CertifiedKey> CertificateAuthority::issueClient(std::string_view organization,
-                                                       std::string_view commonName) const {
+                                                       std::string_view commonName,
+                                                       CertClock::time_point now) const {
   auto key = newKey();
   if (!key) return fail(key.error());
   auto cert = buildCertificate(
       {.organization = organization, .commonName = commonName, .extendedKeyUsage = "clientAuth"},
-      key->get(), state_->cert.get(), state_->key.get());
+      key->get(), state_->cert.get(), state_->key.get(), now);
   if (!cert) return fail(cert.error().wrap("issuing client certificate"));
   return toPem(cert->get(), key->get());
 }
@@ -261,14 +264,24 @@ const std::string& CertificateAuthority::keyPem() const {
   return state_->keyPem;
 }
 
-Result<CertifiedKey> selfSignedClient(std::string_view organization) {
+Result<CertifiedKey> selfSignedClient(std::string_view organization, CertClock::time_point now) {
   auto key = newKey();
   if (!key) return fail(key.error());
   auto cert = buildCertificate(
       {.organization = organization, .commonName = organization, .extendedKeyUsage = "clientAuth"},
-      key->get(), nullptr, nullptr);
+      key->get(), nullptr, nullptr, now);
   if (!cert) return fail(cert.error().wrap("creating client certificate"));
   return toPem(cert->get(), key->get());
+}
+
+Result<CertClock::time_point> certificateNotAfter(std::string_view certPem) {
+  ossl::CertPtr cert = ossl::parseCertificate(certPem);
+  if (!cert) return fail(Code::kInvalidArgument, "certificate is not PEM");
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) {
+    return opensslFailure("reading the certificate's notAfter");
+  }
+  return CertClock::from_time_t(timegm(&tm));
 }
 
 Result<std::string> readCertificateFile(const std::string& path, std::string_view what) {

@@ -3,6 +3,7 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -111,6 +112,24 @@ TEST(Certs, CaIssuesServerAndClientCertificatesThatVerify) {
   ASSERT_TRUE(other);
   EXPECT_EQ(verify(server->certPem, other->certPem(), X509_PURPOSE_SSL_SERVER),
             X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+}
+
+TEST(Certs, ValidityStartsAtTheGivenTime) {
+  using std::chrono::hours;
+  const auto later = CertClock::now() + hours(24 * 800);
+  auto ca = CertificateAuthority::create(kCaOrganization, "peerpods CA", later);
+  ASSERT_TRUE(ca) << ca.error().toString();
+  auto server = ca->issueServer("podvm-a", later);
+  auto client = selfSignedClient(kClientOrganization, later);
+  ASSERT_TRUE(server && client);
+  for (const std::string& pem : {ca->certPem(), server->certPem, client->certPem}) {
+    auto end = certificateNotAfter(pem);
+    ASSERT_TRUE(end) << end.error().toString();
+    // Two calendar years (730 or 731 days) from `later`.
+    EXPECT_GT(*end - later, hours(24 * 729));
+    EXPECT_LT(*end - later, hours(24 * 732));
+  }
+  EXPECT_FALSE(certificateNotAfter("not a certificate"));
 }
 
 TEST(Certs, FieldsAreAsUpstream) {

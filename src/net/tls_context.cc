@@ -19,11 +19,12 @@ std::unexpected<Error> invalid(std::string message) {
   return fail(Code::kInvalidArgument, std::move(message));
 }
 
-void applyCommonSettings(SSL_CTX* ctx) {
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+// The profile's minimum version is never below TLS 1.2 (parseTlsProfile refuses lower ones).
+Status applyCommonSettings(SSL_CTX* ctx, const TlsProfile& profile) {
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   // Idle connections (one per pod VM) give their 2 x 16 KiB record buffers back.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  return applyTlsProfile(ctx, profile);
 }
 
 // Installs the certificate (leaf first, then its chain) and key the peer will be shown.
@@ -87,7 +88,7 @@ Status expectName(X509_VERIFY_PARAM* param, const std::string& name) {
 Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const TlsServerConfig& config) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
-  applyCommonSettings(native);
+  if (auto st = applyCommonSettings(native, config.profile); !st) return fail(st.error());
   // The server picks the cipher (ours are all strong; the client's order may not be).
   SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (auto st = useCertifiedKey(native, config.certPem, config.keyPem, "server"); !st)
@@ -114,7 +115,7 @@ Result<std::shared_ptr<asio::ssl::context>> makeClientContext(const TlsClientCon
   }
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX* native = ctx->native_handle();
-  applyCommonSettings(native);
+  if (auto st = applyCommonSettings(native, config.profile); !st) return fail(st.error());
   if (!config.certPem.empty()) {
     if (auto st = useCertifiedKey(native, config.certPem, config.keyPem, "client"); !st)
       return fail(st.error());

@@ -2,8 +2,8 @@
 
 #include <openssl/ssl.h>
 
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/connect.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/stream.hpp>
@@ -12,6 +12,7 @@
 #include <asio/write.hpp>
 
 #include "base/log.h"
+#include "net/tls.h"
 
 namespace pp::ttrpc {
 namespace {
@@ -21,7 +22,8 @@ constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
 template <typename Socket>
 class SocketStream final : public ByteStream {
  public:
-  SocketStream(Socket socket, std::string peer) : socket_(std::move(socket)), peer_(std::move(peer)) {}
+  SocketStream(Socket socket, std::string peer)
+      : socket_(std::move(socket)), peer_(std::move(peer)) {}
 
   asio::any_io_executor executor() override { return socket_.get_executor(); }
 
@@ -105,8 +107,8 @@ std::string describe(const asio::ip::tcp::socket& s) {
 
 // Runs `op` with a deadline: closes `closeOnTimeout` when the timer fires first.
 template <typename Op, typename Closer>
-asio::awaitable<bool> withTimeout(asio::any_io_executor ex, std::chrono::milliseconds timeout, Op op,
-                                  Closer closer) {
+asio::awaitable<bool> withTimeout(asio::any_io_executor ex, std::chrono::milliseconds timeout,
+                                  Op op, Closer closer) {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(ex, timeout);
   auto result = co_await (std::move(op)() || timer.async_wait(kUse));
@@ -119,7 +121,8 @@ asio::awaitable<bool> withTimeout(asio::any_io_executor ex, std::chrono::millise
 
 }  // namespace
 
-std::unique_ptr<ByteStream> wrapUnix(asio::local::stream_protocol::socket socket, std::string peer) {
+std::unique_ptr<ByteStream> wrapUnix(asio::local::stream_protocol::socket socket,
+                                     std::string peer) {
   return std::make_unique<SocketStream<asio::local::stream_protocol::socket>>(std::move(socket),
                                                                               std::move(peer));
 }
@@ -132,8 +135,9 @@ std::unique_ptr<ByteStream> wrapTcp(asio::ip::tcp::socket socket) {
 }
 
 asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectUnix(asio::any_io_executor ex,
-                                                                  std::string path) {
-  if (path.size() >= 108) co_return fail(Code::kInvalidArgument, "unix socket path " + path + " is too long");
+                                                                 std::string path) {
+  if (path.size() >= 108)
+    co_return fail(Code::kInvalidArgument, "unix socket path " + path + " is too long");
   asio::local::stream_protocol::socket socket(ex);
   auto [ec] = co_await socket.async_connect(asio::local::stream_protocol::endpoint(path), kUse);
   if (ec) {
@@ -143,11 +147,11 @@ asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectUnix(asio::any_io_ex
 }
 
 asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectTcp(asio::any_io_executor ex,
-                                                                 const TcpTarget& target) {
+                                                                const TcpTarget& target) {
   const std::string where = target.host + ":" + std::to_string(target.port);
   asio::ip::tcp::resolver resolver(ex);
-  auto [rec, endpoints] = co_await resolver.async_resolve(target.host, std::to_string(target.port),
-                                                          kUse);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(target.host, std::to_string(target.port), kUse);
   if (rec) co_return fail(Code::kUnavailable, "resolve " + where + ": " + rec.message());
 
   asio::ip::tcp::socket socket(ex);
@@ -173,10 +177,9 @@ asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectTcp(asio::any_io_exe
   auto stream = std::make_unique<TlsStream>(std::move(socket), target.tls, peer);
   SSL* ssl = stream->ssl().native_handle();
   if (!target.serverName.empty()) {
-    // SNI plus host name verification against the certificate's SAN.
-    SSL_set_tlsext_host_name(ssl, target.serverName.c_str());
-    if (SSL_set1_host(ssl, target.serverName.c_str()) != 1) {
-      co_return fail(Code::kInternal, "TLS: cannot set expected server name " + target.serverName);
+    // The name the certificate must carry (DNS or IP SAN) and, for host names, the SNI.
+    if (auto st = net::prepareClientStream(stream->ssl(), target.serverName); !st) {
+      co_return fail(st.error().wrap("TLS with " + where));
     }
   }
   asio::error_code hec;
@@ -187,19 +190,21 @@ asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectTcp(asio::any_io_exe
         hec = ec;
       },
       [&] { stream->close(); });
-  if (!inTime) co_return fail(Code::kDeadlineExceeded, "TLS handshake with " + where + ": timed out");
+  if (!inTime)
+    co_return fail(Code::kDeadlineExceeded, "TLS handshake with " + where + ": timed out");
   if (hec) {
     std::string detail = hec.message();
     long verify = SSL_get_verify_result(ssl);
-    if (verify != X509_V_OK) detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    if (verify != X509_V_OK)
+      detail += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     co_return fail(Code::kUnavailable, "TLS handshake with " + where + ": " + detail);
   }
   co_return std::unique_ptr<ByteStream>(std::move(stream));
 }
 
-asio::awaitable<Result<std::unique_ptr<ByteStream>>> acceptTls(asio::ip::tcp::socket socket,
-                                                                std::shared_ptr<asio::ssl::context> tls,
-                                                                std::chrono::milliseconds timeout) {
+asio::awaitable<Result<std::unique_ptr<ByteStream>>> acceptTls(
+    asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls,
+    std::chrono::milliseconds timeout) {
   asio::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
   auto ex = socket.get_executor();
@@ -213,8 +218,10 @@ asio::awaitable<Result<std::unique_ptr<ByteStream>>> acceptTls(asio::ip::tcp::so
         hec = ec;
       },
       [&] { stream->close(); });
-  if (!inTime) co_return fail(Code::kDeadlineExceeded, "TLS handshake from " + peer + ": timed out");
-  if (hec) co_return fail(Code::kUnauthenticated, "TLS handshake from " + peer + ": " + hec.message());
+  if (!inTime)
+    co_return fail(Code::kDeadlineExceeded, "TLS handshake from " + peer + ": timed out");
+  if (hec)
+    co_return fail(Code::kUnauthenticated, "TLS handshake from " + peer + ": " + hec.message());
   co_return std::unique_ptr<ByteStream>(std::move(stream));
 }
 

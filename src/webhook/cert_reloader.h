@@ -15,6 +15,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "net/tls.h"
 
 namespace pp::webhook {
 
@@ -56,14 +57,12 @@ class CertReloader {
   std::atomic<uint64_t> failedReloads_{0};
 };
 
-// Upstream's TLS_MIN_VERSION / TLS_CIPHER_SUITES (Go names, "VersionTLS12",
-// "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"): TLS 1.0/1.1 refused, cipher suites only for TLS 1.2
-// (TLS 1.3's are fixed), unknown names refused with the list of known ones.
-struct TlsProfile {
-  int minVersion = 0;          // OpenSSL TLS1_2_VERSION / TLS1_3_VERSION; 0 = library default (1.2)
-  std::string opensslCiphers;  // OpenSSL cipher list for TLS 1.2; empty = default
-};
+// Upstream's TLS_MIN_VERSION / TLS_CIPHER_SUITES, checked by net::parseTlsProfile as the
+// adaptor's and the forwarder's are (Go's names and rules); cipherSuites is the
+// comma-separated variable. Errors name the variables; suites Go accepts but this OpenSSL lacks
+// (RC4, 3DES) are refused here too, so that a bad setting stops the start with its name.
+// applyTlsProfile is net's (found by argument-dependent lookup).
+using TlsProfile = net::TlsProfile;
 Result<TlsProfile> parseTlsProfile(std::string_view minVersion, std::string_view cipherSuites);
-Status applyTlsProfile(asio::ssl::context& ctx, const TlsProfile& profile);
 
 }  // namespace pp::webhook
