@@ -5,17 +5,12 @@
 #include "providers/docker/docker_provider.h"
 
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
-#include <thread>
 
+#include "providers/docker/dockerd_sandbox.h"
 #include "providers/docker/engine_client.h"
 
 namespace pp::providers::docker {
@@ -23,77 +18,20 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int sh(const std::string& cmd) {
-  return std::system(cmd.c_str());
-}
-
 class DockerdFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run dockerd in a network namespace";
-    if (sh("command -v dockerd >/dev/null") != 0)
-      GTEST_SKIP() << "dockerd is not installed (scripts/install-deps)";
-    if (sh("command -v busybox >/dev/null") != 0)
-      GTEST_SKIP() << "busybox is not installed (scripts/install-deps)";
-    int n = static_cast<int>(std::random_device{}() % 100000);
-    dir_ = "/tmp/pd" + std::to_string(n);
-    netns_ = "ppdock" + std::to_string(n);
-    std::filesystem::create_directories(dir_);
-    ASSERT_EQ(sh("ip netns add " + netns_), 0);
-    ASSERT_EQ(sh("ip netns exec " + netns_ + " ip link set lo up"), 0);
-    // nsenter, not "ip netns exec": the latter remounts /sys and hides the cgroup mounts.
-    std::string cmd = "nsenter --net=/run/netns/" + netns_ + " dockerd --host unix://" + dir_ +
-                      "/d.sock --data-root " + dir_ + "/root --exec-root " + dir_ +
-                      "/x --pidfile " + dir_ + "/d.pid --bip 198.18.201.1/24" +
-                      " --iptables=false --ip-masq=false --ip-forward=false >" + dir_ +
-                      "/dockerd.log 2>&1 &";
-    ASSERT_EQ(sh(cmd), 0);
-    EngineOptions eo;
-    eo.host = "unix://" + dir_ + "/d.sock";
-    eo.apiVersion = "1.41";
-    auto engine = EngineClient::create(eo);
-    ASSERT_TRUE(engine);
-    bool up = false;
-    for (int i = 0; i < 200 && !up; ++i) {
-      auto r = engine->call("GET", "/_ping");
-      up = r && r->status == 200;
-      if (!up) std::this_thread::sleep_for(100ms);
-    }
-    ASSERT_TRUE(up) << "dockerd did not start; see " << dir_ << "/dockerd.log";
-    // A busybox rootfs as the "pod VM" image.
-    ASSERT_EQ(
-        sh("mkdir -p " + dir_ + "/rootfs/bin && cp $(command -v busybox) " + dir_ +
-           "/rootfs/bin/busybox && ln -sf busybox " + dir_ + "/rootfs/bin/sh && ln -sf busybox " +
-           dir_ + "/rootfs/bin/sleep && ln -sf busybox " + dir_ + "/rootfs/bin/cat"),
-        0);
-    ASSERT_EQ(sh("tar -C " + dir_ + "/rootfs -c . | curl -sf --unix-socket " + dir_ +
-                 "/d.sock -X POST -H 'Content-Type: application/x-tar' --data-binary @- "
-                 "'http://d/v1.41/images/"
-                 "create?fromSrc=-&repo=pp-test-podvm&tag=1&changes=CMD%20%5B%22%2Fbin%2Fsleep%22%"
-                 "2C%22600%22%5D' >/dev/null"),
-              0);
-    config_.dockerHost = eo.host;
-    config_.apiVersion = "1.41";
-    config_.podvmImage = "pp-test-podvm:1";
+    if (auto why = testing::DockerdSandbox::unavailable(); !why.empty()) GTEST_SKIP() << why;
+    auto err = dockerd_.start();
+    ASSERT_EQ(err, "");
+    config_.dockerHost = dockerd_.host();
+    config_.apiVersion = testing::DockerdSandbox::kApiVersion;
+    config_.podvmImage = testing::DockerdSandbox::kImage;
     config_.networkName = "bridge";
-    config_.dataDir = dir_ + "/data";
+    config_.dataDir = dockerd_.dir() + "/data";
   }
 
-  void TearDown() override {
-    if (dir_.empty()) return;
-    std::ifstream pidFile(dir_ + "/d.pid");
-    pid_t pid = 0;
-    if (pidFile >> pid && pid > 0) {
-      ::kill(pid, SIGTERM);
-      for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(100ms);
-    }
-    sh("umount -R " + dir_ + "/root " + dir_ + "/x 2>/dev/null; true");
-    sh("ip netns del " + netns_ + " 2>/dev/null; true");
-    std::filesystem::remove_all(dir_);
-  }
-
-  std::string dir_;
-  std::string netns_;
+  testing::DockerdSandbox dockerd_;
   DockerConfig config_;
 };
 
