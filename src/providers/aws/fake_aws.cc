@@ -121,21 +121,15 @@ void FakeAws::acceptCredentials(const std::string& key, const std::string& secre
 
 void FakeAws::failNext(const std::string& action, int status, const std::string& code,
                        const std::string& message, int times) {
-  std::lock_guard l(mu_);
-  for (int i = 0; i < times; ++i) failures_[action].emplace_back(status, code, message);
+  failures_.add(action, {status, code, message, ""}, times);
 }
 
 std::vector<RecordedCall> FakeAws::calls(const std::string& action) const {
-  std::lock_guard l(mu_);
-  std::vector<RecordedCall> out;
-  for (const auto& c : calls_)
-    if (action.empty() || c.action == action) out.push_back(c);
-  return out;
+  return log_.select([&](const RecordedCall& c) { return action.empty() || c.action == action; });
 }
 
 std::vector<std::string> FakeAws::problems() const {
-  std::lock_guard l(mu_);
-  return problems_;
+  return log_.problems();
 }
 
 std::map<std::string, FakeNic> FakeAws::nics() const {
@@ -360,8 +354,7 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
   std::string action = get(params, "Action");
   std::string accessKey;
   if (std::string why = checkSignature(r, &accessKey); !why.empty()) {
-    std::lock_guard l(mu_);
-    problems_.push_back(action + ": " + why);
+    log_.problem(action + ": " + why);
     return ec2Error(why == "signature mismatch" ? 403 : 401,
                     why == "signature mismatch" ? "SignatureDoesNotMatch" : "AuthFailure", why);
   }
@@ -382,14 +375,12 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
       char buf[64];
       std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &g);
       resp.headers.emplace_back("Date", buf);
-      std::lock_guard l(mu_);
-      calls_.push_back(RecordedCall{action + " (expired)", {}, accessKey});
+      log_.record(RecordedCall{action + " (expired)", {}, accessKey});
       return resp;
     }
   }
   if (get(params, "Version") != "2016-11-15") {
-    std::lock_guard l(mu_);
-    problems_.push_back(action + ": Version " + get(params, "Version"));
+    log_.problem(action + ": Version " + get(params, "Version"));
     return ec2Error(400, "InvalidParameterValue", "bad Version");
   }
   RecordedCall call;
@@ -397,13 +388,9 @@ net::ServerResponse FakeAws::ec2(const net::ServerRequest& r, Params params) {
   call.accessKey = accessKey;
   for (auto& [k, v] : params)
     if (k != "Action" && k != "Version") call.params.emplace_back(k, v);
+  log_.record(call);
+  if (auto f = failures_.take(action)) return ec2Error(f->status, f->code, f->message);
   std::lock_guard l(mu_);
-  calls_.push_back(call);
-  if (auto it = failures_.find(action); it != failures_.end() && !it->second.empty()) {
-    auto [status, code, message] = it->second.front();
-    it->second.pop_front();
-    return ec2Error(status, code, message);
-  }
   if (action == "RunInstances") {
     if (call.param("MinCount") != "1" || call.param("MaxCount") != "1")
       return ec2Error(400, "InvalidParameterValue", "counts");

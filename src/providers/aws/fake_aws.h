@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "net/http_server.h"
+#include "providers/testing/fake_cloud.h"
 
 namespace pp::providers::aws::testing {
 
@@ -97,9 +97,8 @@ class FakeAws {
 
   mutable std::mutex mu_;
   std::map<std::string, std::pair<std::string, std::string>> creds_;
-  std::map<std::string, std::deque<std::tuple<int, std::string, std::string>>> failures_;
-  std::vector<RecordedCall> calls_;
-  std::vector<std::string> problems_;
+  providers::testing::FailureScript failures_;
+  providers::testing::RequestLog<RecordedCall> log_;
   std::map<std::string, FakeInstance> instances_;
   int nextInstance_ = 0;
   std::string lastId_;

@@ -46,7 +46,9 @@ net::ServerResponse armError(int status, const std::string& code, const std::str
   return jsonResponse(status, json{{"error", {{"code", code}, {"message", message}}}});
 }
 
-bool has(const json& j, const char* key) { return j.is_object() && j.contains(key); }
+bool has(const json& j, const char* key) {
+  return j.is_object() && j.contains(key);
+}
 
 }  // namespace
 
@@ -59,27 +61,21 @@ FakeAzure::FakeAzure() {
   server_ = std::move(*s);
 }
 
-FakeAzure::~FakeAzure() { server_->stop(); }
+FakeAzure::~FakeAzure() {
+  server_->stop();
+}
 
 void FakeAzure::failNext(const std::string& what, int status, const std::string& code,
                          const std::string& message, int times, const std::string& retryAfter) {
-  std::lock_guard lock(mu_);
-  failures_.push_back({what, code, message, retryAfter, status, times});
+  failures_.add(what, {status, code, message, retryAfter}, times);
 }
 
 std::vector<Call> FakeAzure::calls(const std::string& methodKind) const {
-  std::lock_guard lock(mu_);
-  if (methodKind.empty()) return calls_;
-  std::vector<Call> out;
-  for (const auto& c : calls_) {
-    if (c.method == methodKind) out.push_back(c);
-  }
-  return out;
+  return log_.select([&](const Call& c) { return methodKind.empty() || c.method == methodKind; });
 }
 
 std::vector<std::string> FakeAzure::problems() const {
-  std::lock_guard lock(mu_);
-  return problems_;
+  return log_.problems();
 }
 std::map<std::string, FakeVm> FakeAzure::vms() const {
   std::lock_guard lock(mu_);
@@ -106,7 +102,9 @@ std::vector<std::string> FakeAzure::tokensIssued() const {
   return tokens_;
 }
 
-void FakeAzure::problem(std::string p) { problems_.push_back(std::move(p)); }
+void FakeAzure::problem(std::string p) {
+  log_.problem(std::move(p));
+}
 
 net::ServerResponse FakeAzure::handle(const net::ServerRequest& r) {
   std::lock_guard lock(mu_);
@@ -117,33 +115,39 @@ net::ServerResponse FakeAzure::handle(const net::ServerRequest& r) {
   } else if (r.path == "/metadata/identity/oauth2/token") {
     kind = "imds";
   } else if (seg.size() >= 2 && seg[0] == "subscriptions") {
-    if (seg.size() == 7 && seg[6] == "vmSizes") kind = "sizes";
-    else if (seg.size() == 8 && seg[6] == "operations") kind = "op";
-    else if (seg.size() == 4 && seg[2] == "resourceGroups") kind = "group";
-    else if (seg.size() == 7 && seg[6] == "virtualMachines") kind = "vms";
-    else if (seg.size() == 8 && seg[6] == "virtualMachines") kind = "vm";
-    else if (seg.size() == 8 && seg[6] == "networkInterfaces") kind = "nic";
-    else if (seg.size() == 8 && seg[6] == "publicIPAddresses") kind = "pip";
-    else if (seg.size() == 8 && seg[6] == "disks") kind = "disk";
+    if (seg.size() == 7 && seg[6] == "vmSizes")
+      kind = "sizes";
+    else if (seg.size() == 8 && seg[6] == "operations")
+      kind = "op";
+    else if (seg.size() == 4 && seg[2] == "resourceGroups")
+      kind = "group";
+    else if (seg.size() == 7 && seg[6] == "virtualMachines")
+      kind = "vms";
+    else if (seg.size() == 8 && seg[6] == "virtualMachines")
+      kind = "vm";
+    else if (seg.size() == 8 && seg[6] == "networkInterfaces")
+      kind = "nic";
+    else if (seg.size() == 8 && seg[6] == "publicIPAddresses")
+      kind = "pip";
+    else if (seg.size() == 8 && seg[6] == "disks")
+      kind = "disk";
   }
   std::string methodKind = r.method + " " + kind;
-  calls_.push_back({methodKind, r.path, r.query, r.body, r.header("Authorization")});
+  log_.record({methodKind, r.path, r.query, r.body, r.header("Authorization")});
   if (kind.empty()) {
     problem("unknown path " + r.method + " " + r.path);
     return armError(404, "InvalidResourceType", "no such path");
   }
-  for (auto& f : failures_) {
-    if (f.times > 0 && f.what == methodKind) {
-      --f.times;
-      auto resp = kind == "token" || kind == "imds"
-                      ? jsonResponse(f.status, json{{"error", f.code}, {"error_description", f.message}})
-                      : armError(f.status, f.code, f.message);
-      if (f.retryAfter.starts_with("ms:"))
-        resp.headers.emplace_back("x-ms-retry-after-ms", f.retryAfter.substr(3));
-      else if (!f.retryAfter.empty())
-        resp.headers.emplace_back("Retry-After", f.retryAfter);
-      return resp;
-    }
+  if (auto f = failures_.take(methodKind)) {
+    auto resp =
+        kind == "token" || kind == "imds"
+            ? jsonResponse(f->status, json{{"error", f->code}, {"error_description", f->message}})
+            : armError(f->status, f->code, f->message);
+    if (f->retryAfter.starts_with("ms:"))
+      resp.headers.emplace_back("x-ms-retry-after-ms", f->retryAfter.substr(3));
+    else if (!f->retryAfter.empty())
+      resp.headers.emplace_back("Retry-After", f->retryAfter);
+    return resp;
   }
   if (kind == "token" || kind == "imds") return token(r, kind == "imds");
   return arm(r, kind, seg);
@@ -153,8 +157,9 @@ net::ServerResponse FakeAzure::token(const net::ServerRequest& r, bool imds) {
   if (imds) {
     if (r.method != "GET") problem("IMDS token: method " + r.method);
     if (r.header("Metadata") != "true")
-      return jsonResponse(400, json{{"error", "invalid_request"},
-                                    {"error_description", "Required metadata header not specified"}});
+      return jsonResponse(400,
+                          json{{"error", "invalid_request"},
+                               {"error_description", "Required metadata header not specified"}});
     if (r.queryParam("api-version").value_or("") != "2018-02-01")
       problem("IMDS token: api-version " + r.queryParam("api-version").value_or("(none)"));
     if (r.queryParam("resource").value_or("") != (audience.empty() ? url() : audience) + "/")
@@ -163,10 +168,12 @@ net::ServerResponse FakeAzure::token(const net::ServerRequest& r, bool imds) {
     if (r.method != "POST") problem("token: method " + r.method);
     if (r.header("Content-Type") != "application/x-www-form-urlencoded")
       problem("token: content type " + r.header("Content-Type"));
-    if (r.path != std::string("/") + kTenant + "/oauth2/v2.0/token") problem("token: tenant path " + r.path);
+    if (r.path != std::string("/") + kTenant + "/oauth2/v2.0/token")
+      problem("token: tenant path " + r.path);
     auto f = parseForm(r.body);
     if (f["grant_type"] != "client_credentials") problem("token: grant_type " + f["grant_type"]);
-    if (f["scope"] != (audience.empty() ? url() : audience) + "/.default") problem("token: scope " + f["scope"]);
+    if (f["scope"] != (audience.empty() ? url() : audience) + "/.default")
+      problem("token: scope " + f["scope"]);
     if (f["client_id"] != kClientId)
       return jsonResponse(400, json{{"error", "unauthorized_client"},
                                     {"error_description", "AADSTS700016: Application not found."}});
@@ -175,9 +182,9 @@ net::ServerResponse FakeAzure::token(const net::ServerRequest& r, bool imds) {
         f["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" &&
         f["client_assertion"] == "federated.jwt.token";
     if (!secretOk && !assertionOk)
-      return jsonResponse(401, json{{"error", "invalid_client"},
-                                    {"error_description",
-                                     "AADSTS7000215: Invalid client secret provided."}});
+      return jsonResponse(
+          401, json{{"error", "invalid_client"},
+                    {"error_description", "AADSTS7000215: Invalid client secret provided."}});
   }
   std::string tok = "arm-token-" + std::to_string(++counter_);
   tokens_.push_back(tok);
@@ -199,16 +206,16 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
   bool known = false;
   for (const auto& t : tokens_) known = known || auth == "Bearer " + t;
   if (!known) {
-    return armError(401, "InvalidAuthenticationToken",
-                    "The access token is missing or invalid.");
+    return armError(401, "InvalidAuthenticationToken", "The access token is missing or invalid.");
   }
   if (seg[1] != kSub) problem("subscription " + seg[1]);
   std::string api = r.queryParam("api-version").value_or("");
-  std::string wantApi = kind == "group" ? "2021-04-01"
-                        : kind == "disk"  ? "2023-10-02"
-                        : (seg.size() > 5 && seg[kind == "sizes" || kind == "op" ? 3 : 5] == "Microsoft.Network")
-                            ? "2023-05-01"
-                            : "2023-03-01";
+  std::string wantApi =
+      kind == "group"  ? "2021-04-01"
+      : kind == "disk" ? "2023-10-02"
+      : (seg.size() > 5 && seg[kind == "sizes" || kind == "op" ? 3 : 5] == "Microsoft.Network")
+          ? "2023-05-01"
+          : "2023-03-01";
   if (api != wantApi) problem(r.method + " " + kind + ": api-version " + api + ", want " + wantApi);
   if (kind != "group" && kind != "sizes" && kind != "op" && seg[3] != kGroup)
     problem("resource group " + seg[3]);
@@ -237,8 +244,8 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
     ops_[id] = Op{vm, create, 0};
     auto resp = jsonResponse(status, body);
     std::string opUrl = url() + "/subscriptions/" + kSub +
-                        "/providers/Microsoft.Compute/locations/" + kRegion + "/operations/" +
-                        id + "?api-version=2023-03-01";
+                        "/providers/Microsoft.Compute/locations/" + kRegion + "/operations/" + id +
+                        "?api-version=2023-03-01";
     if (!create && deleteWithLocationOnly) {
       resp.headers.emplace_back("Location", opUrl + "&monitor=true");
     } else {
@@ -251,8 +258,12 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
   if (kind == "sizes" && r.method == "GET") {
     json v = json::array();
     auto add = [&](const char* n, int cores, int mem) {
-      v.push_back({{"name", n}, {"numberOfCores", cores}, {"osDiskSizeInMB", 1047552},
-                   {"resourceDiskSizeInMB", 0}, {"memoryInMB", mem}, {"maxDataDiskCount", 4}});
+      v.push_back({{"name", n},
+                   {"numberOfCores", cores},
+                   {"osDiskSizeInMB", 1047552},
+                   {"resourceDiskSizeInMB", 0},
+                   {"memoryInMB", mem},
+                   {"maxDataDiskCount", 4}});
     };
     add("Standard_D2s_v5", 2, 8192);
     add("Standard_DC2as_v5", 2, 8192);
@@ -262,8 +273,11 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
   }
   if (kind == "group" && r.method == "GET") {
     if (seg[3] != kGroup)
-      return armError(404, "ResourceGroupNotFound", "Resource group '" + seg[3] + "' could not be found.");
-    return jsonResponse(200, json{{"id", base}, {"name", kGroup}, {"location", kRegion},
+      return armError(404, "ResourceGroupNotFound",
+                      "Resource group '" + seg[3] + "' could not be found.");
+    return jsonResponse(200, json{{"id", base},
+                                  {"name", kGroup},
+                                  {"location", kRegion},
                                   {"properties", {{"provisioningState", "Succeeded"}}}});
   }
   if (kind == "op" && r.method == "GET") {
@@ -278,12 +292,14 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
         resp.headers.emplace_back("Location", url() + r.target);
         return resp;
       }
-      auto resp = jsonResponse(200, json{{"name", seg[7]}, {"status", "InProgress"},
+      auto resp = jsonResponse(200, json{{"name", seg[7]},
+                                         {"status", "InProgress"},
                                          {"startTime", "2026-11-29T01:00:00+00:00"}});
       resp.headers.emplace_back("Retry-After", "10");
       return resp;
     }
-    json done = {{"name", seg[7]}, {"startTime", "2026-11-29T01:00:00+00:00"},
+    json done = {{"name", seg[7]},
+                 {"startTime", "2026-11-29T01:00:00+00:00"},
                  {"endTime", "2026-11-29T01:01:00+00:00"}};
     auto vm = vms_.find(op.vm);
     if (op.create) {
@@ -299,8 +315,9 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
       vm->second.state = "Succeeded";
       nics_.push_back(op.vm + "-net");
       vm->second.privateIp = "10.0.0." + std::to_string(3 + counter_ % 250);
-      const json& ipc = vm->second.body["properties"]["networkProfile"]
-                            ["networkInterfaceConfigurations"][0]["properties"]["ipConfigurations"][0];
+      const json& ipc =
+          vm->second.body["properties"]["networkProfile"]["networkInterfaceConfigurations"][0]
+                         ["properties"]["ipConfigurations"][0];
       if (ipc["properties"].contains("publicIPAddressConfiguration")) {
         pips_.push_back(op.vm + "-ip");
         vm->second.publicIp = "20.81.1." + std::to_string(3 + counter_ % 250);
@@ -332,7 +349,8 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
     if (b.value("location", "") != kRegion) return bad("location");
     const json& p = b.value("properties", json::object());
     if (!p.is_object()) return bad("properties");
-    if (!p.contains("hardwareProfile") || !p["hardwareProfile"].value("vmSize", "").starts_with("Standard_"))
+    if (!p.contains("hardwareProfile") ||
+        !p["hardwareProfile"].value("vmSize", "").starts_with("Standard_"))
       return bad("hardwareProfile.vmSize");
     const json& sp = p.value("storageProfile", json::object());
     const json& img = sp.value("imageReference", json::object());
@@ -348,14 +366,17 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
     const json& os = p.value("osProfile", json::object());
     if (os.value("computerName", "") != name || os.value("adminUsername", "").empty())
       return bad("osProfile");
-    const json& keys = os.value("linuxConfiguration", json::object()).value("ssh", json::object()).value("publicKeys", json::array());
+    const json& keys = os.value("linuxConfiguration", json::object())
+                           .value("ssh", json::object())
+                           .value("publicKeys", json::array());
     if (keys.size() != 1 || !keys[0].value("keyData", "").starts_with("ssh-rsa "))
       return bad("osProfile.linuxConfiguration.ssh.publicKeys");
     const json& np = p.value("networkProfile", json::object());
     if (np.value("networkApiVersion", "").empty()) return bad("networkProfile.networkApiVersion");
     if (has(np, "networkInterfaces")) return bad("networkProfile.networkInterfaces (want inline)");
     const json& nics = np.value("networkInterfaceConfigurations", json::array());
-    if (nics.size() != 1 || nics[0].value("name", "") != name + "-net") return bad("networkInterfaceConfigurations");
+    if (nics.size() != 1 || nics[0].value("name", "") != name + "-net")
+      return bad("networkInterfaceConfigurations");
     const json& nicp = nics[0].value("properties", json::object());
     if (nicp.value("deleteOption", "") != "Delete") return bad("NIC deleteOption");
     const json& ipcs = nicp.value("ipConfigurations", json::array());
@@ -397,20 +418,29 @@ net::ServerResponse FakeAzure::arm(const net::ServerRequest& r, const std::strin
       return armError(404, "NotFound", "Resource " + name + " not found.");
     std::string vmName = name.substr(0, name.size() - 4);
     const FakeVm& vm = vms_.at(vmName);
-    json ipp = {{"privateIPAddress", vm.privateIp}, {"privateIPAllocationMethod", "Dynamic"},
+    json ipp = {{"privateIPAddress", vm.privateIp},
+                {"privateIPAllocationMethod", "Dynamic"},
                 {"provisioningState", "Succeeded"}};
     if (!vm.publicIp.empty())
-      ipp["publicIPAddress"] = {{"id", base + "/providers/Microsoft.Network/publicIPAddresses/" + vmName + "-ip"}};
-    return jsonResponse(200, json{{"id", base + "/providers/Microsoft.Network/networkInterfaces/" + name},
-                                  {"name", name},
-                                  {"properties", {{"provisioningState", "Succeeded"},
-                                                  {"ipConfigurations", json::array({{{"name", "ip-config"}, {"properties", ipp}}})}}}});
+      ipp["publicIPAddress"] = {
+          {"id", base + "/providers/Microsoft.Network/publicIPAddresses/" + vmName + "-ip"}};
+    return jsonResponse(
+        200,
+        json{
+            {"id", base + "/providers/Microsoft.Network/networkInterfaces/" + name},
+            {"name", name},
+            {"properties",
+             {{"provisioningState", "Succeeded"},
+              {"ipConfigurations", json::array({{{"name", "ip-config"}, {"properties", ipp}}})}}}});
   }
   if (kind == "pip" && r.method == "GET") {
     if (std::find(pips_.begin(), pips_.end(), name) == pips_.end())
       return armError(404, "NotFound", "Resource " + name + " not found.");
     const FakeVm& vm = vms_.at(name.substr(0, name.size() - 3));
-    return jsonResponse(200, json{{"name", name}, {"properties", {{"ipAddress", vm.publicIp}, {"publicIPAllocationMethod", "Static"}}}});
+    return jsonResponse(
+        200,
+        json{{"name", name},
+             {"properties", {{"ipAddress", vm.publicIp}, {"publicIPAllocationMethod", "Static"}}}});
   }
   if ((kind == "nic" || kind == "pip" || kind == "disk") && r.method == "DELETE") {
     auto& list = kind == "nic" ? nics_ : kind == "pip" ? pips_ : disks_;

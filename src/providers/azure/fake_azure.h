@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "net/http_server.h"
+#include "providers/testing/fake_cloud.h"
 
 namespace pp::providers::azure::testing {
 
@@ -60,8 +61,8 @@ class FakeAzure {
   std::string failCreateCode;          // non-empty: the create operation ends Failed
   std::string failCreateMessage;
   std::atomic<int> tokenLifetime{3600};
-  std::string audience;  // the token audience to expect; "" = url()
-  std::atomic<bool> leaveNicOnFailure{true};  // a failed create leaves the NIC (as Azure may)
+  std::string audience;                             // the token audience to expect; "" = url()
+  std::atomic<bool> leaveNicOnFailure{true};        // a failed create leaves the NIC (as Azure may)
   std::atomic<bool> deleteWithLocationOnly{false};  // DELETE answers 202 + Location (no
                                                     // Azure-AsyncOperation); polls get 202
                                                     // until done, then 200
@@ -74,13 +75,8 @@ class FakeAzure {
   void problem(std::string p);
 
   mutable std::mutex mu_;
-  std::vector<Call> calls_;
-  std::vector<std::string> problems_;
-  struct Failure {
-    std::string what, code, message, retryAfter;
-    int status, times;
-  };
-  std::vector<Failure> failures_;
+  providers::testing::RequestLog<Call> log_;
+  providers::testing::FailureScript failures_;
   std::map<std::string, FakeVm> vms_;
   std::vector<std::string> nics_, disks_, pips_;
   struct Op {

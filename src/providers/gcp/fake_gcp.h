@@ -10,20 +10,21 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "net/http_server.h"
+#include "providers/testing/fake_cloud.h"
 
 namespace pp::providers::gcp::testing {
 
 // A throwaway RSA key and the service-account key JSON around it.
 struct TestKey {
   std::string privatePem, publicPem;
-  std::string json(const std::string& tokenUri, const std::string& email = "pods@proj-1.iam.gserviceaccount.com") const;
+  std::string json(const std::string& tokenUri,
+                   const std::string& email = "pods@proj-1.iam.gserviceaccount.com") const;
 };
 TestKey makeTestKey();
 
@@ -50,7 +51,8 @@ class FakeGcp {
   std::string metadataHost() const;  // "127.0.0.1:PORT"
 
   // Scripted failures: the next `times` calls whose "METHOD path-suffix" key contains `match`
-  // get this HTTP status with a Google error body ({error: {code, message, errors[{reason}], status}}).
+  // get this HTTP status with a Google error body ({error: {code, message, errors[{reason}],
+  // status}}).
   void failNext(const std::string& match, int status, const std::string& reason,
                 const std::string& message, int times = 1, const std::string& retryAfter = "");
   // The next insert's operation ends DONE with this error, and no instance is created (or, with
@@ -83,10 +85,6 @@ class FakeGcp {
   net::ServerResponse operation(const std::string& target, const std::string& type, bool done);
   void problem(std::string text);
 
-  struct Failure {
-    std::string match, reason, message, retryAfter;
-    int status, times;
-  };
   struct OpError {
     std::string code, message;
     int httpStatus;
@@ -96,9 +94,8 @@ class FakeGcp {
   std::string project_, zone_, publicKeyPem_;
   mutable std::mutex mu_;
   std::unique_ptr<net::HttpServer> server_;
-  std::vector<FakeCall> calls_;
-  std::vector<std::string> problems_;
-  std::vector<Failure> failures_;
+  providers::testing::RequestLog<FakeCall> log_;
+  providers::testing::FailureScript failures_{providers::testing::FailureScript::Match::kSubstring};
   std::optional<OpError> nextOpError_;
   std::map<std::string, FakeGcpInstance> instances_;
   std::map<std::string, nlohmann::json> machineTypes_;
