@@ -3,15 +3,12 @@
 #include <google/protobuf/unknown_field_set.h>
 
 #include <asio/co_spawn.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <filesystem>
-#include <random>
 
 #include "base/encoding.h"
 #include "base/log.h"
-#include "base/scope_exit.h"
 #include "peerpods/agent_edit.pb.h"
 
 namespace pp::adaptor {
@@ -19,7 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
 
 constexpr char kTargetPathAnnotation[] = "io.confidentialcontainers.org.peerpodvolumes.target_path";
 constexpr char kGpuAnnotation[] = "io.katacontainers.config.hypervisor.default_gpus";
@@ -122,11 +118,42 @@ asio::awaitable<Result<std::string>> AgentProxy::relayWeak(std::weak_ptr<AgentPr
     if (!edited) co_return fail(edited.error());
     payload = std::move(*edited);
   }
-  co_return co_await self->relay(ctx, std::move(payload));
+  co_return co_await self->upstream_.relay(ctx, std::move(payload), self->options_.proxyTimeout);
 }
 
+namespace {
+
+ttrpc::RedialerOptions upstreamOptions(const AgentProxyOptions& o) {
+  ttrpc::RedialerOptions r;
+  r.peer = "the pod VM's agent-protocol-forwarder at " + o.vmHost + ":" + std::to_string(o.vmPort);
+  r.logComponent = "proxy";
+  r.sandboxId = o.sandboxId;
+  // A refused dial costs one round trip; a short cap keeps the time between the forwarder
+  // listening and the first call small while the VM boots (pod start time).
+  r.initialBackoff = 50ms;
+  r.maxBackoff = 500ms;
+  r.maxJitter = 100ms;
+  r.giveUpCode = Code::kDeadlineExceeded;
+  r.shutdownMessage = "agent proxy is shut down";
+  return r;
+}
+
+}  // namespace
+
 AgentProxy::AgentProxy(asio::any_io_executor ex, AgentProxyOptions options)
-    : ex_(std::move(ex)), options_(std::move(options)) {}
+    : ex_(std::move(ex)),
+      options_(std::move(options)),
+      upstream_(ex_, upstreamOptions(options_),
+                [this](Clock::time_point deadline) { return dial(deadline); }) {}
+
+asio::awaitable<Result<std::unique_ptr<ttrpc::ByteStream>>> AgentProxy::dial(
+    Clock::time_point deadline) {
+  // Each attempt has the time left, at most 30 s.
+  ttrpc::TcpTarget target{options_.vmHost, options_.vmPort, options_.tls, options_.serverName,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::min<Clock::duration>(deadline - Clock::now(), 30s))};
+  co_return co_await ttrpc::connectTcp(ex_, target);
+}
 
 AgentProxy::~AgentProxy() = default;
 
@@ -150,7 +177,7 @@ asio::awaitable<Status> AgentProxy::startCo(Clock::time_point readyBy) {
   log::debug("proxy", "sandbox {}: dialling {}:{}", options_.sandboxId, options_.vmHost,
              options_.vmPort);
   auto deadline = std::min(readyBy, Clock::now() + options_.proxyTimeout);
-  auto c = co_await upstream(deadline);
+  auto c = co_await upstream_.get(deadline);
   if (!c) co_return fail(c.error());
   co_return Status{};
 }
@@ -172,99 +199,13 @@ void AgentProxy::shutdown() {
         if (self->listener_) self->listener_->close();
         self->listener_.reset();
         self->server_.shutdown();
-        if (self->client_) self->client_->close();
-        self->client_.reset();
-        for (auto* w : self->dialWaiters_) w->cancel();
+        self->upstream_.shutdown();
         std::error_code ec;
         std::filesystem::remove(self->options_.socketPath, ec);
         co_return;
       },
       asio::use_future);
   done.wait();
-}
-
-asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentProxy::upstream(
-    Clock::time_point deadline) {
-  auto self = shared_from_this();
-  while (true) {
-    if (stopped_) co_return fail(Code::kUnavailable, "agent proxy is shut down");
-    if (client_ && !client_->closed()) co_return client_;
-    if (!dialing_) break;
-    // Another call is dialling: wait for it (or for our deadline).
-    asio::steady_timer wait(ex_, deadline);
-    dialWaiters_.push_back(&wait);
-    // A call is cancelled at a co_await when the shim goes away: leave no dangling waiter.
-    ScopeExit unlist([&] { std::erase(dialWaiters_, &wait); });
-    auto [ec] = co_await wait.async_wait(kUse);
-    if (!ec && Clock::now() >= deadline) {
-      co_return fail(Code::kDeadlineExceeded,
-                     "waiting for the pod VM's agent-protocol-forwarder at " + options_.vmHost +
-                         ":" + std::to_string(options_.vmPort));
-    }
-  }
-  if (client_)
-    log::info("proxy", "sandbox {}: upstream connection lost, reconnecting", options_.sandboxId);
-  client_.reset();
-  dialing_ = true;
-  // Also when this call is cancelled mid-dial (the shim went away): a waiter then dials.
-  ScopeExit dialed([&] {
-    dialing_ = false;
-    for (auto* w : dialWaiters_) w->cancel();
-  });
-  std::minstd_rand rng(std::random_device{}());
-  auto backoff = 50ms;
-  Result<std::shared_ptr<ttrpc::Client>> result = fail(Code::kUnavailable, "not dialled");
-  int attempts = 0;
-  while (!stopped_) {
-    auto now = Clock::now();
-    if (now >= deadline) {
-      result = fail(Code::kDeadlineExceeded,
-                    "cannot reach the pod VM's agent-protocol-forwarder at " + options_.vmHost +
-                        ":" + std::to_string(options_.vmPort) + " after " +
-                        std::to_string(attempts) + " attempts: " + lastDialError_);
-      break;
-    }
-    ++attempts;
-    ttrpc::TcpTarget target{options_.vmHost, options_.vmPort, options_.tls, options_.serverName,
-                            std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::min<Clock::duration>(deadline - now, 30s))};
-    auto stream = co_await ttrpc::connectTcp(ex_, target);
-    if (stream) {
-      client_ = ttrpc::Client::create(std::move(*stream));
-      ++connects_;
-      log::info("proxy", "sandbox {}: connected to agent-protocol-forwarder {}:{} (attempt {})",
-                options_.sandboxId, options_.vmHost, options_.vmPort, attempts);
-      result = client_;
-      break;
-    }
-    lastDialError_ = stream.error().message;
-    log::debug("proxy", "sandbox {}: dial attempt {} failed: {}", options_.sandboxId, attempts,
-               lastDialError_);
-    auto jitter = std::chrono::milliseconds(rng() % 100);
-    auto wait = std::min<Clock::duration>(backoff + jitter, deadline - Clock::now());
-    if (wait > Clock::duration::zero()) {
-      asio::steady_timer t(ex_, wait);
-      co_await t.async_wait(kUse);
-    }
-    // A refused dial costs one round trip; a short cap keeps the time between the forwarder
-    // listening and the first call small while the VM boots (pod start time).
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
-  }
-  if (stopped_ && result) result = fail(Code::kUnavailable, "agent proxy is shut down");
-  co_return result;
-}
-
-asio::awaitable<Result<std::string>> AgentProxy::relay(const ttrpc::CallContext& ctx,
-                                                       std::string payload) {
-  auto self = shared_from_this();
-  auto deadline = Clock::now() + options_.proxyTimeout;
-  if (ctx.deadline) deadline = std::min(deadline, *ctx.deadline);
-  auto client = co_await upstream(deadline);
-  if (!client) co_return fail(client.error());
-  ttrpc::CallOptions opts;
-  opts.deadline = ctx.deadline;
-  opts.metadata = ctx.metadata;
-  co_return co_await (*client)->call(ctx.service, ctx.method, payload, opts);
 }
 
 }  // namespace pp::adaptor

@@ -4,22 +4,21 @@
 // Calls are routed by service/method and relayed as bytes, so RPCs we do not know (newer
 // kata versions) keep working; only CreateContainer is decoded and edited (CSI target paths
 // and the CDI GPU annotation, as upstream). Unlike upstream, a dropped upstream connection is
-// re-dialled by the next call.
+// re-dialled by the next call (ttrpc::Redialer).
 #pragma once
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ssl/context.hpp>
-#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <future>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "base/error.h"
 #include "ttrpc/client.h"
 #include "ttrpc/listener.h"
+#include "ttrpc/redialer.h"
 #include "ttrpc/server.h"
 
 namespace pp::adaptor {
@@ -61,15 +60,14 @@ class AgentProxy : public std::enable_shared_from_this<AgentProxy> {
   void shutdown();
 
   // Number of times the upstream connection was established (tests, logs).
-  int connectCount() const { return connects_; }
+  int connectCount() const { return upstream_.connects(); }
 
  private:
   AgentProxy(asio::any_io_executor ex, AgentProxyOptions options);
   asio::awaitable<Status> listenCo();
   asio::awaitable<Status> startCo(std::chrono::steady_clock::time_point readyBy);
-  asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> upstream(
+  asio::awaitable<Result<std::unique_ptr<ttrpc::ByteStream>>> dial(
       std::chrono::steady_clock::time_point deadline);
-  asio::awaitable<Result<std::string>> relay(const ttrpc::CallContext& ctx, std::string payload);
   static asio::awaitable<Result<std::string>> relayWeak(std::weak_ptr<AgentProxy> weak,
                                                         const ttrpc::CallContext& ctx,
                                                         std::string payload, bool createContainer);
@@ -78,11 +76,7 @@ class AgentProxy : public std::enable_shared_from_this<AgentProxy> {
   AgentProxyOptions options_;
   ttrpc::Server server_;
   std::unique_ptr<ttrpc::Listener> listener_;
-  std::shared_ptr<ttrpc::Client> client_;
-  bool dialing_ = false;
-  std::vector<asio::steady_timer*> dialWaiters_;  // calls waiting for the dial in progress
-  std::string lastDialError_;
-  std::atomic<int> connects_{0};
+  ttrpc::Redialer upstream_;  // the pod VM's forwarder
   bool stopped_ = false;
 };
 

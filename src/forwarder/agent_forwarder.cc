@@ -1,8 +1,6 @@
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "base/log.h"
-#include "base/scope_exit.h"
 #include "forwarder/forwarder.h"
 
 namespace pp::forwarder {
@@ -10,9 +8,21 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr char kLog[] = "forwarder";
 constexpr char kAgentService[] = "grpc.AgentService";
+
+ttrpc::RedialerOptions agentOptions(const ForwarderOptions& o) {
+  ttrpc::RedialerOptions r;
+  r.peer = "kata-agent at " + o.agentSocket;
+  r.logComponent = kLog;
+  r.initialBackoff = 100ms;
+  r.maxBackoff = 5s;
+  // A unix socket answers at once: one more try when the wait reaches the deadline.
+  r.attemptAtDeadline = true;
+  r.giveUpCode = Code::kUnavailable;
+  r.shutdownMessage = "agent-protocol-forwarder is shutting down";
+  return r;
+}
 
 }  // namespace
 
@@ -29,7 +39,11 @@ std::shared_ptr<AgentForwarder> AgentForwarder::create(asio::any_io_executor ex,
 }
 
 AgentForwarder::AgentForwarder(asio::any_io_executor ex, ForwarderOptions options)
-    : ex_(std::move(ex)), options_(std::move(options)), server_(options_.server) {}
+    : ex_(std::move(ex)),
+      options_(std::move(options)),
+      server_(options_.server),
+      agent_(ex_, agentOptions(options_),
+             [this](Clock::time_point) { return ttrpc::connectUnix(ex_, options_.agentSocket); }) {}
 
 AgentForwarder::~AgentForwarder() = default;
 
@@ -56,9 +70,7 @@ void AgentForwarder::shutdown() {
   if (listener_) listener_->close();
   listener_.reset();
   server_.shutdown();
-  if (client_) client_->close();
-  client_.reset();
-  for (auto* w : dialWaiters_) w->cancel();
+  agent_.shutdown();
 }
 
 asio::awaitable<Result<std::string>> AgentForwarder::handle(std::weak_ptr<AgentForwarder> weak,
@@ -71,7 +83,7 @@ asio::awaitable<Result<std::string>> AgentForwarder::handle(std::weak_ptr<AgentF
   auto editing = self->edit(ctx, std::move(payload));
   auto edited = co_await std::move(editing);
   if (!edited) co_return fail(edited.error());
-  auto relaying = self->relay(ctx, std::move(*edited));
+  auto relaying = self->agent_.relay(ctx, std::move(*edited), self->options_.agentDialTimeout);
   co_return co_await std::move(relaying);
 }
 
@@ -104,76 +116,6 @@ asio::awaitable<Result<std::string>> AgentForwarder::edit(const ttrpc::CallConte
     log::info(kLog, "{}", ctx.method);
   }
   co_return payload;
-}
-
-asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> AgentForwarder::agent(
-    Clock::time_point deadline) {
-  auto self = shared_from_this();
-  while (true) {
-    if (stopped_) co_return fail(Code::kUnavailable, "agent-protocol-forwarder is shutting down");
-    if (client_ && !client_->closed()) co_return client_;
-    if (!dialing_) break;
-    // Another call is dialling: wait for it, or for our own deadline.
-    asio::steady_timer wait(ex_, deadline);
-    dialWaiters_.push_back(&wait);
-    // A call is cancelled at a co_await when its client goes away: leave no dangling waiter.
-    ScopeExit unlist([&] { std::erase(dialWaiters_, &wait); });
-    auto [ec] = co_await wait.async_wait(kUse);
-    if (!ec && Clock::now() >= deadline) {
-      co_return fail(Code::kDeadlineExceeded, "waiting for kata-agent at " + options_.agentSocket);
-    }
-  }
-  if (client_) log::info(kLog, "connection to kata-agent lost, reconnecting");
-  client_.reset();
-  dialing_ = true;
-  // Also when this call is cancelled mid-dial: a waiter then dials instead.
-  ScopeExit dialed([&] {
-    dialing_ = false;
-    for (auto* w : dialWaiters_) w->cancel();
-  });
-  auto backoff = 100ms;
-  int attempts = 0;
-  Result<std::shared_ptr<ttrpc::Client>> result = fail(Code::kUnavailable, "not dialled");
-  while (!stopped_) {
-    ++attempts;
-    auto connecting = ttrpc::connectUnix(ex_, options_.agentSocket);
-    auto stream = co_await std::move(connecting);
-    if (stream) {
-      client_ = ttrpc::Client::create(std::move(*stream));
-      ++connects_;
-      log::info(kLog, "connected to kata-agent at {} (attempt {})", options_.agentSocket, attempts);
-      result = client_;
-      break;
-    }
-    lastDialError_ = stream.error().message;
-    log::debug(kLog, "kata-agent dial attempt {} failed: {}", attempts, lastDialError_);
-    auto now = Clock::now();
-    if (now >= deadline) {
-      result = fail(Code::kUnavailable, "cannot reach kata-agent at " + options_.agentSocket +
-                                            " after " + std::to_string(attempts) +
-                                            " attempts: " + lastDialError_);
-      break;
-    }
-    asio::steady_timer t(ex_, std::min<Clock::duration>(backoff, deadline - now));
-    co_await t.async_wait(kUse);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
-  }
-  if (stopped_ && result)
-    result = fail(Code::kUnavailable, "agent-protocol-forwarder is shutting down");
-  co_return result;
-}
-
-asio::awaitable<Result<std::string>> AgentForwarder::relay(const ttrpc::CallContext& ctx,
-                                                           std::string payload) {
-  auto self = shared_from_this();
-  auto deadline = Clock::now() + options_.agentDialTimeout;
-  if (ctx.deadline) deadline = std::min(deadline, *ctx.deadline);
-  auto client = co_await agent(deadline);
-  if (!client) co_return fail(client.error());
-  ttrpc::CallOptions opts;
-  opts.deadline = ctx.deadline;
-  opts.metadata = ctx.metadata;
-  co_return co_await (*client)->call(ctx.service, ctx.method, payload, opts);
 }
 
 }  // namespace pp::forwarder

@@ -30,6 +30,7 @@
 #include "ttrpc/client.h"
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"
+#include "ttrpc/redialer.h"
 #include "ttrpc/server.h"
 
 namespace pp::forwarder {
@@ -153,7 +154,7 @@ class AgentForwarder : public std::enable_shared_from_this<AgentForwarder> {
   void shutdown();
 
   // How often the kata-agent connection was (re-)established.
-  int agentConnects() const { return connects_; }
+  int agentConnects() const { return agent_.connects(); }
   // TLS connections accepted and not yet through their handshake.
   size_t pendingHandshakes() const { return listener_ ? listener_->pendingHandshakes() : 0; }
 
@@ -163,19 +164,12 @@ class AgentForwarder : public std::enable_shared_from_this<AgentForwarder> {
                                                      const ttrpc::CallContext& ctx,
                                                      std::string payload);
   asio::awaitable<Result<std::string>> edit(const ttrpc::CallContext& ctx, std::string payload);
-  asio::awaitable<Result<std::shared_ptr<ttrpc::Client>>> agent(
-      std::chrono::steady_clock::time_point deadline);
-  asio::awaitable<Result<std::string>> relay(const ttrpc::CallContext& ctx, std::string payload);
 
   asio::any_io_executor ex_;
   ForwarderOptions options_;
   ttrpc::Server server_;
   std::unique_ptr<ttrpc::Listener> listener_;
-  std::shared_ptr<ttrpc::Client> client_;
-  bool dialing_ = false;
-  std::vector<asio::steady_timer*> dialWaiters_;  // calls waiting for the dial in progress
-  std::string lastDialError_;
-  std::atomic<int> connects_{0};
+  ttrpc::Redialer agent_;  // kata-agent
   bool stopped_ = false;
 };
 
