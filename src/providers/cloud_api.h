@@ -3,6 +3,7 @@
 // that keeps mutating calls under a rate (user-needs.md §4: upstream hits API rate limits).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -103,6 +104,30 @@ class TokenBucket {
   double burst_;
   double tokens_;
   std::chrono::steady_clock::time_point last_;
+};
+
+// How a cloud API client calls: a mutating call first waits for a token of the client's bucket
+// (before every attempt, retries included), and every call is retried as the Retrier decides.
+// One per client; thread-safe.
+class ApiCallPolicy {
+ public:
+  ApiCallPolicy(RetryPolicy retry, Retrier::Sleep sleep, double mutatingCallsPerSecond)
+      : retrier_(retry, std::move(sleep)),
+        bucket_(mutatingCallsPerSecond, std::max(1.0, mutatingCallsPerSecond)) {}
+
+  template <typename Attempt, typename Classify>
+  std::invoke_result_t<Attempt&> run(bool mutating, Attempt&& attempt, Classify&& classify) {
+    return retrier_.run(
+        [&] {
+          if (mutating) bucket_.acquire();
+          return attempt();
+        },
+        classify);
+  }
+
+ private:
+  Retrier retrier_;
+  TokenBucket bucket_;
 };
 
 }  // namespace pp::providers

@@ -42,8 +42,7 @@ Ec2Client::Ec2Client(net::HttpClient http, std::shared_ptr<CredentialsProvider> 
     : http_(std::move(http)),
       credentials_(std::move(credentials)),
       options_(std::move(options)),
-      retrier_(options_.retry, options_.sleep),
-      bucket_(options_.mutatingCallsPerSecond, std::max(1.0, options_.mutatingCallsPerSecond)) {
+      calls_(options_.retry, options_.sleep, options_.mutatingCallsPerSecond) {
   if (!options_.clock) options_.clock = systemClock();
   auto parts = splitUrl(options_.endpoint);
   if (parts) {
@@ -112,10 +111,6 @@ std::expected<XmlElement, AwsError> Ec2Client::call(const std::string& action,
                                                     const QueryParams& params, bool mutating) {
   int attempts = 0;
   auto once = [&] {
-    if (mutating) {
-      auto wait = bucket_.reserve();
-      if (wait.count() > 0) std::this_thread::sleep_for(wait);
-    }
     ++attempts;
     return attempt(action, params);
   };
@@ -142,7 +137,7 @@ std::expected<XmlElement, AwsError> Ec2Client::call(const std::string& action,
     }
     return v;
   };
-  return retrier_.run(once, classify);
+  return calls_.run(mutating, once, classify);
 }
 
 Result<Ec2Instance> Ec2Client::runInstances(const QueryParams& params) {

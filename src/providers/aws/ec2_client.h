@@ -81,8 +81,7 @@ class Ec2Client {
   Ec2ClientOptions options_;
   std::string hostHeader_;
   std::string path_;
-  Retrier retrier_;
-  TokenBucket bucket_;
+  ApiCallPolicy calls_;
   // Seconds to add to our clock when signing, learned from AWS's answers (clock skew).
   std::atomic<int64_t> skewSeconds_{0};
 };

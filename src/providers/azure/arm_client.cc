@@ -56,8 +56,7 @@ ArmClient::ArmClient(net::HttpClient http, std::shared_ptr<TokenSource> tokens, 
     : http_(std::move(http)),
       tokens_(std::move(tokens)),
       options_(std::move(options)),
-      retrier_(options_.retry, options_.sleep),
-      bucket_(options_.mutatingCallsPerSecond, std::max(1.0, options_.mutatingCallsPerSecond)) {}
+      calls_(options_.retry, options_.sleep, options_.mutatingCallsPerSecond) {}
 
 std::expected<ArmResponse, AttemptError> ArmClient::once(const std::string& method,
                                                          const std::string& url,
@@ -116,10 +115,7 @@ Result<ArmResponse> ArmClient::call(const std::string& method, const std::string
         (url.find('?') == std::string::npos ? "?" : "&") + std::string("api-version=") + apiVersion;
   std::string bodyText = body ? body->dump() : std::string();
   bool mutating = method != "GET";
-  auto attempt = [&] {
-    if (mutating) bucket_.acquire();
-    return once(method, url, bodyText);
-  };
+  auto attempt = [&] { return once(method, url, bodyText); };
   int unauthenticated = 0;
   auto classify = [&](const AttemptError& failed) {
     const Error& e = failed.error;
@@ -133,7 +129,7 @@ Result<ArmResponse> ArmClient::call(const std::string& method, const std::string
       log::warn(kLog, "{} {}: {}; retrying", method, path.substr(0, path.find('?')), e.message);
     return v;
   };
-  auto r = retrier_.run(attempt, classify);
+  auto r = calls_.run(mutating, attempt, classify);
   if (!r) return fail(r.error().error.wrap(method + " " + path.substr(0, path.find('?'))));
   return std::move(*r);
 }

@@ -55,8 +55,7 @@ class ArmClient {
   net::HttpClient http_;
   std::shared_ptr<TokenSource> tokens_;
   ArmOptions options_;
-  Retrier retrier_;
-  TokenBucket bucket_;
+  ApiCallPolicy calls_;
 };
 
 // "Code: message" from an ARM error body; "" when the body has none. Bounded.

@@ -165,8 +165,7 @@ ComputeClient::ComputeClient(net::HttpClient http, std::shared_ptr<TokenSource> 
     : http_(std::move(http)),
       tokens_(std::move(tokens)),
       options_(std::move(options)),
-      retrier_(options_.retry, options_.sleep),
-      bucket_(options_.mutatingCallsPerSecond, std::max(1.0, options_.mutatingCallsPerSecond)) {
+      calls_(options_.retry, options_.sleep, options_.mutatingCallsPerSecond) {
   while (!options_.endpoint.empty() && options_.endpoint.back() == '/')
     options_.endpoint.pop_back();
 }
@@ -218,7 +217,6 @@ std::expected<json, GcpError> ComputeClient::call(const std::string& method,
   std::string payload = body ? body->dump() : std::string();
   bool refreshed = false;
   auto once = [&]() -> std::expected<json, GcpError> {
-    if (mutating) bucket_.acquire();
     auto r = attempt(method, url, payload, timeout);
     if (!r && r.error().httpStatus == 401 && !refreshed) {
       // An expired or revoked token: fetch a new one and try again at once.
@@ -236,7 +234,7 @@ std::expected<json, GcpError> ComputeClient::call(const std::string& method,
               e.httpStatus ? "HTTP " + std::to_string(e.httpStatus) + " " + e.reason : e.message);
     return {true, e.retryAfter};
   };
-  return retrier_.run(once, classify);
+  return calls_.run(mutating, once, classify);
 }
 
 Status ComputeClient::waitOperation(const GcpOperation& first, const std::string& what) {

@@ -107,8 +107,7 @@ class ComputeClient {
   net::HttpClient http_;
   std::shared_ptr<TokenSource> tokens_;
   ComputeClientOptions options_;
-  Retrier retrier_;
-  TokenBucket bucket_;
+  ApiCallPolicy calls_;
 };
 
 // Reads an Operation resource; nullopt when it lacks a name or status.
