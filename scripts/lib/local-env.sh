@@ -94,6 +94,9 @@ env_down() {
   fi
   stop_pid "$VIRTLOGD_PID"
   stop_pid "$SSHD_PID"
+  # What still runs on the libvirt "host" (its dnsmasq or QEMU, when its libvirtd could not be
+  # reached to stop them): every process there is this run's.
+  if [[ -e /run/netns/$NSH ]]; then ip netns pids "$NSH" | xargs -r kill -9; fi
   grep " $WORK" /proc/mounts | awk '{print $2}' | sort -r | xargs -r umount -l 2>/dev/null
   ip netns del "$NSP" 2>/dev/null
   ip netns del "$NSW" 2>/dev/null
@@ -310,7 +313,11 @@ SSHCONFIG
 }
 
 # Volumes of the run's pool, one name a line.
-lv_volumes() { lvsh vol-list "$LVPOOL" 2>/dev/null | awk '{print $1}'; }
+lv_volumes() {
+  local out
+  out=$(lvsh vol-list "$LVPOOL" 2>/dev/null) || return 1
+  awk '{print $1}' <<<"$out"
+}
 
 ADAPTOR_ARGS=()
 # start_adaptor docker|libvirt|libvirt-remote [extra flags...]: cloud-api-adaptor in the worker
