@@ -23,6 +23,7 @@
 #include "adaptor/cert_issuer.h"
 #include "agent/agent.pb.h"
 #include "agent/health.pb.h"
+#include "net/raw_socket_test_util.h"
 #include "test_agent.h"
 
 namespace pp::forwarder {
@@ -284,31 +285,15 @@ TEST_F(ForwarderTest, ServerContextRequiresAClientCa) {
   EXPECT_FALSE(makeServerContext(serverCert_.certPem, serverCert_.keyPem, "not a certificate"));
 }
 
-// A TCP connection to the forwarder that never starts its TLS handshake.
-int connectRaw(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 TEST_F(ForwarderTest, CapsConnectionsInTheirHandshake) {
   auto fwd = startForwarder(dir_ + "/podns", [](ForwarderOptions& fo) {
     fo.listen.maxHandshakes = 3;
     fo.listen.handshakeTimeout = 30s;
   });
-  std::vector<int> idle;
+  std::vector<net::testing::RawSocket> idle;  // connected, never starting a TLS handshake
   for (int i = 0; i < 8; ++i) {
-    int fd = connectRaw(fwd->port());
-    ASSERT_GE(fd, 0);
-    idle.push_back(fd);
+    idle.push_back(net::testing::RawSocket::connectLoopback(fwd->port()));
+    ASSERT_TRUE(idle.back().valid());
   }
   auto pending = [&] {
     return io_.run([&]() -> awaitable<size_t> { co_return fwd->pendingHandshakes(); });
@@ -318,7 +303,7 @@ TEST_F(ForwarderTest, CapsConnectionsInTheirHandshake) {
   // All eight are connected in the kernel; without the cap all would be accepted at once.
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(pending(), 3u);
-  for (int fd : idle) ::close(fd);
+  idle.clear();
   // Slots free up as the silent peers go; the adaptor's client gets through.
   auto c = connect(issuer_->clientBundle(), fwd->port());
   ASSERT_TRUE(c);
@@ -331,15 +316,12 @@ TEST_F(ForwarderTest, DropsConnectionsThatDoNotHandshakeInTime) {
   EXPECT_EQ(ForwarderOptions{}.listen.maxHandshakes, 64u);
   auto fwd = startForwarder(dir_ + "/podns",
                             [](ForwarderOptions& fo) { fo.listen.handshakeTimeout = 300ms; });
-  int fd = connectRaw(fwd->port());
-  ASSERT_GE(fd, 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto raw = net::testing::RawSocket::connectLoopback(fwd->port(), 10000);
+  ASSERT_TRUE(raw.valid());
   auto start = Clock::now();
   char b;
-  EXPECT_EQ(::recv(fd, &b, 1, 0), 0);  // closed by the forwarder
+  EXPECT_EQ(::recv(raw.fd(), &b, 1, 0), 0);  // closed by the forwarder
   EXPECT_LT(Clock::now() - start, 5s);
-  ::close(fd);
 }
 
 TEST_F(ForwarderTest, ClosesIdleConnections) {

@@ -1,11 +1,9 @@
 #include "net/http_server.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -19,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/testing/low_fd_child.h"
 #include "net/http_client.h"
 #include "net/raw_socket_test_util.h"
 
@@ -459,36 +458,14 @@ TEST(HttpServer, StopClosesOpenConnectionsAndTheListener) {
   EXPECT_FALSE(RawSocket::connectLoopback(port).valid());
 }
 
-// Descriptors below `limit` that are in use (the limit caps the number of a new descriptor).
-int openFdsBelow(int limit) {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (!d) return 0;
-  while (dirent* e = ::readdir(d)) {
-    int fd = std::atoi(e->d_name);
-    if (e->d_name[0] != '.' && fd < limit && fd != ::dirfd(d)) ++n;
-  }
-  ::closedir(d);
-  return n;
-}
-
-// The serving process of AcceptBacksOffWhenOutOfDescriptors: stderr to `logPath`, a
-// descriptor limit four above what it has open, serves until the parent says stop. Returns the
-// exit code.
-int servingChild(const std::string& logPath, int toParent, int fromParent) {
-  int logFd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (logFd < 0 || ::dup2(logFd, 2) < 0) return 10;
+// The serving process of AcceptBacksOffWhenOutOfDescriptors: four descriptors free, serves
+// until the parent says stop. Returns the exit code.
+int servingChild(pp::testing::LowFdChild& child) {
   auto server = HttpServer::start({.name = "emfile"}, echo);
   if (!server) return 11;
-  int limit = 8;
-  while (limit - openFdsBelow(limit) < 4) ++limit;
-  rlimit lim{};
-  lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(limit);
-  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return 12;
-  uint16_t port = (*server)->port();
-  if (::write(toParent, &port, sizeof port) != sizeof port) return 13;
-  char done = 0;
-  if (::read(fromParent, &done, 1) != 1) return 14;
+  if (!pp::testing::LowFdChild::leaveFreeDescriptors(4)) return 12;
+  if (!child.sendPort((*server)->port())) return 13;
+  if (!child.awaitParent()) return 14;
   (*server)->stop();
   return 0;
 }
@@ -503,22 +480,10 @@ TEST(HttpServer, AcceptBacksOffWhenOutOfDescriptors) {
   GTEST_SKIP() << "not meaningful under the sanitizers: they need file descriptors themselves";
 #endif
   constexpr int kClients = 30;
-  std::string logPath = std::filesystem::temp_directory_path() /
-                        ("http-emfile-" + std::to_string(::getpid()) + ".log");
-  int up[2], down[2];
-  ASSERT_EQ(::pipe(up), 0);
-  ASSERT_EQ(::pipe(down), 0);
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(up[0]);
-    ::close(down[1]);
-    ::_exit(servingChild(logPath, up[1], down[0]));
-  }
-  ::close(up[1]);
-  ::close(down[0]);
-  uint16_t port = 0;
-  ASSERT_EQ(::read(up[0], &port, sizeof port), static_cast<ssize_t>(sizeof port));
+  pp::testing::LowFdChild child("http-emfile", servingChild);
+  ASSERT_TRUE(child.valid());
+  uint16_t port = child.port();
+  ASSERT_NE(port, 0);
   // Every client connects (the kernel completes the handshakes) but sends nothing yet: the
   // server takes four and then meets EMFILE for a while.
   std::vector<RawSocket> clients;
@@ -537,22 +502,11 @@ TEST(HttpServer, AcceptBacksOffWhenOutOfDescriptors) {
     c.readUntilClose(all);
     if (all.starts_with("HTTP/1.1 200 OK\r\n")) ++answered;
   }
-  ASSERT_EQ(::write(down[1], "s", 1), 1);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ::close(up[0]);
-  ::close(down[1]);
-
-  std::ifstream log(logPath);
-  std::string line, text;
-  int acceptLines = 0;
-  while (std::getline(log, line)) {
-    if (line.find("accept") != std::string::npos) ++acceptLines;
-    if (text.size() < 4000) text += line + "\n";
-  }
-  std::filesystem::remove(logPath);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << text;
+  ASSERT_TRUE(child.tellChild());
+  int code = child.wait();
+  std::string text;
+  int acceptLines = child.logLinesWith("accept", &text);
+  EXPECT_EQ(code, 0) << text;
   EXPECT_EQ(answered, kClients) << text;
   // The limit was hit (the test tested something) and logged about once a second: a loop
   // that retries at once (or every 100 ms) writes many more lines in these 1.5 s.
