@@ -13,8 +13,10 @@
 
 #include "base/encoding.h"
 #include "base/files.h"
+#include "providers/aws/aws_test_harness.h"
 #include "providers/aws/endpoints.h"
 #include "providers/aws/fake_aws.h"
+#include "providers/testing/requests.h"
 
 namespace pp::providers::aws {
 namespace {
@@ -23,59 +25,12 @@ using testing::FakeAws;
 using testing::RecordedCall;
 using namespace std::chrono_literals;
 
-constexpr char kKey[] = "AKIDPEERPODSTEST";
-constexpr char kSecret[] = "wJalrXUtnFEMI/peerpods/static+secret";
-
-struct Harness {
-  FakeAws fake;
-  std::map<std::string, std::string> env;
-  std::atomic<int> sleeps{0};
-  std::atomic<long> sleptMs{0};
-
-  Harness() {
-    fake.acceptCredentials(kKey, kSecret);
-    env["AWS_ENDPOINT_URL"] = fake.url();
-    env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = fake.url();
-    env["HOME"] = "/nonexistent-home";
-  }
-  AwsConfig config() {
-    AwsConfig c;
-    c.accessKeyId = kKey;
-    c.secretKey = kSecret;
-    c.region = "us-east-1";
-    c.imageId = "ami-0123456789abcdef0";
-    c.instanceType = "m6a.large";
-    c.subnetId = "subnet-0bb1c79de3EXAMPLE";
-    c.securityGroupIds = {"sg-0598c7d356EXAMPLE", "sg-0aaaaaaaaaEXAMPLE"};
-    c.keyName = "peerpods-key";
-    c.nodeName = "worker-1";
-    c.mutatingCallsPerSecond = 0;
-    c.ipTimeout = 5s;
-    return c;
-  }
-  std::unique_ptr<AwsProvider> make(const AwsConfig& c) {
-    AwsDependencies d;
-    d.env = flags::mapEnv(env);
-    d.sleep = [this](std::chrono::milliseconds ms) {
-      ++sleeps;
-      sleptMs += ms.count();
-    };
-    d.pollInterval = 5ms;
-    auto p = AwsProvider::create(c, d);
-    EXPECT_TRUE(p) << p.error().message;
-    return p ? std::move(*p) : nullptr;
-  }
-};
+using testing::Harness;
+using testing::kKey;
+using testing::kSecret;
 
 CreateRequest request(const std::string& sandbox = "0123456789abcdef") {
-  CreateRequest r;
-  r.podName = "nginx";
-  r.podNamespace = "default";
-  r.sandboxId = sandbox;
-  r.instanceName = "podvm-nginx-" + sandbox.substr(0, 8);
-  r.userData =
-      "#cloud-config\nwrite_files:\n- path: /run/peerpod/apf.json\n  content: |\n      {}\n";
-  return r;
+  return providers::testing::nginxRequest(sandbox);
 }
 
 TEST(AwsFlags, UpstreamFlagsWithDefaultsAndEnv) {

@@ -14,7 +14,9 @@
 
 #include "base/encoding.h"
 #include "base/log.h"
+#include "providers/azure/azure_test_harness.h"
 #include "providers/azure/fake_azure.h"
+#include "providers/testing/requests.h"
 
 namespace pp::providers::azure {
 namespace {
@@ -23,75 +25,12 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::FakeAzure;
 
-constexpr char kPubKey[] =
-    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDpeerpodstestkeyonlyforthefakeazurevmputbody== test";
-
-std::string tempFile(const std::string& name, const std::string& content) {
-  auto dir = std::filesystem::temp_directory_path() / ("pp-azure-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  auto p = dir / name;
-  std::ofstream(p) << content;
-  return p.string();
-}
-
-struct Harness {
-  FakeAzure fake;
-  std::atomic<int> sleeps{0};
-  std::vector<long> sleptMs;
-  std::mutex mu;
-  std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
-
-  AzureConfig config() {
-    AzureConfig c;
-    c.clientId = testing::kClientId;
-    c.clientSecret = testing::kClientSecret;
-    c.tenantId = testing::kTenant;
-    c.subscriptionId = testing::kSub;
-    c.resourceGroup = testing::kGroup;
-    c.region = "eastus";
-    c.subnetId = std::string("/subscriptions/") + testing::kSub + "/resourceGroups/" +
-                 testing::kGroup + "/providers/Microsoft.Network/virtualNetworks/vnet/subnets/default";
-    c.imageId = "/CommunityGalleries/cocopodvm-d0e4f35f/Images/podvm_image0/Versions/0.13.0";
-    c.size = "Standard_DC2as_v5";
-    c.sshUserName = "peerpod";
-    c.sshKeyPath = tempFile("id_rsa.pub", std::string(kPubKey) + "\n");
-    c.resourceManagerEndpoint = fake.url();
-    c.authorityHost = fake.url();
-    c.imdsEndpoint = fake.url();
-    c.diskType = "Premium_LRS";
-    c.mutatingCallsPerSecond = 0;
-    c.tags = {{"team", "peerpods"}};
-    c.nodeName = "worker-1";
-    return c;
-  }
-  std::unique_ptr<AzureProvider> make(const AzureConfig& c) {
-    AzureDependencies d;
-    d.env = flags::mapEnv({});
-    d.sleep = [this](std::chrono::milliseconds ms) {
-      std::lock_guard lock(mu);
-      ++sleeps;
-      sleptMs.push_back(static_cast<long>(ms.count()));
-    };
-    d.clock = [this] {
-      std::lock_guard lock(mu);
-      return now;
-    };
-    d.pollInterval = 1ms;
-    auto p = AzureProvider::create(c, d);
-    EXPECT_TRUE(p) << p.error().message;
-    return p ? std::move(*p) : nullptr;
-  }
-};
+using testing::Harness;
+using testing::kPubKey;
+using testing::tempFile;
 
 CreateRequest request(const std::string& sandbox = "0123456789abcdef") {
-  CreateRequest r;
-  r.podName = "nginx";
-  r.podNamespace = "default";
-  r.sandboxId = sandbox;
-  r.instanceName = "podvm-nginx-" + sandbox.substr(0, 8);
-  r.userData =
-      "#cloud-config\nwrite_files:\n- path: /run/peerpod/apf.json\n  content: |\n      {}\n";
-  return r;
+  return providers::testing::nginxRequest(sandbox);
 }
 
 json putBody(const FakeAzure& fake) {
@@ -102,17 +41,34 @@ json putBody(const FakeAzure& fake) {
 
 TEST(AzureFlags, UpstreamNamesEnvAndDefaults) {
   AzureConfig c;
-  flags::FlagSet fs("azure", flags::mapEnv({{"AZURE_INSTANCE_SIZES", "Standard_DC2as_v5, Standard_DC4as_v5"},
-                                            {"AZURE_NSG_ID", "/nsg"},
-                                            {"SSH_USERNAME", "core"},
-                                            {"ENABLE_SECURE_BOOT", "true"},
-                                            {"AZURE_ENVIRONMENT", "AzureChinaCloud"}}));
+  flags::FlagSet fs("azure",
+                    flags::mapEnv({{"AZURE_INSTANCE_SIZES", "Standard_DC2as_v5, Standard_DC4as_v5"},
+                                   {"AZURE_NSG_ID", "/nsg"},
+                                   {"SSH_USERNAME", "core"},
+                                   {"ENABLE_SECURE_BOOT", "true"},
+                                   {"AZURE_ENVIRONMENT", "AzureChinaCloud"}}));
   registerAzureFlags(fs, c);
-  for (const char* f : {"clientid", "secret", "tenantid", "subscriptionid", "region",
-                        "resourcegroup", "subnetid", "imageid", "instance-size", "instance-sizes",
-                        "securitygroupid", "zone", "ssh-key-path", "ssh-username", "disable-cvm",
-                        "enable-secure-boot", "use-public-ip", "root-volume-size", "tags",
-                        "azure-resource-manager-endpoint", "azure-authority-host"}) {
+  for (const char* f : {"clientid",
+                        "secret",
+                        "tenantid",
+                        "subscriptionid",
+                        "region",
+                        "resourcegroup",
+                        "subnetid",
+                        "imageid",
+                        "instance-size",
+                        "instance-sizes",
+                        "securitygroupid",
+                        "zone",
+                        "ssh-key-path",
+                        "ssh-username",
+                        "disable-cvm",
+                        "enable-secure-boot",
+                        "use-public-ip",
+                        "root-volume-size",
+                        "tags",
+                        "azure-resource-manager-endpoint",
+                        "azure-authority-host"}) {
     EXPECT_NE(fs.lookup(f), nullptr) << f;
   }
   EXPECT_TRUE(fs.lookup("secret")->isSecret());
@@ -182,8 +138,7 @@ TEST(AzureCreate, ClientSecretCreateWithLroSuccess) {
   const json& pr = b["properties"];
   EXPECT_EQ(b["location"], "eastus");
   EXPECT_EQ(pr["hardwareProfile"]["vmSize"], "Standard_DC2as_v5");
-  EXPECT_EQ(pr["storageProfile"]["imageReference"]["communityGalleryImageId"],
-            h.config().imageId);
+  EXPECT_EQ(pr["storageProfile"]["imageReference"]["communityGalleryImageId"], h.config().imageId);
   const json& od = pr["storageProfile"]["osDisk"];
   EXPECT_EQ(od["managedDisk"]["storageAccountType"], "Premium_LRS");
   EXPECT_EQ(od["managedDisk"]["securityProfile"]["securityEncryptionType"], "VMGuestStateOnly");
@@ -222,7 +177,8 @@ TEST(AzureCreate, PublicIpNsgRootVolumeNonCvmAndDiskType) {
   Harness h;
   AzureConfig c = h.config();
   c.usePublicIp = true;
-  c.securityGroupId = "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkSecurityGroups/nsg";
+  c.securityGroupId =
+      "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkSecurityGroups/nsg";
   c.rootVolumeSize = 30;
   c.disableCvm = true;
   c.diskType = "StandardSSD_LRS";
@@ -240,8 +196,8 @@ TEST(AzureCreate, PublicIpNsgRootVolumeNonCvmAndDiskType) {
   EXPECT_FALSE(pr["storageProfile"]["osDisk"]["managedDisk"].contains("securityProfile"));
   const json& nicp = pr["networkProfile"]["networkInterfaceConfigurations"][0]["properties"];
   EXPECT_EQ(nicp["networkSecurityGroup"]["id"], c.securityGroupId);
-  EXPECT_EQ(nicp["ipConfigurations"][0]["properties"]["publicIPAddressConfiguration"]
-                ["properties"]["deleteOption"],
+  EXPECT_EQ(nicp["ipConfigurations"][0]["properties"]["publicIPAddressConfiguration"]["properties"]
+                ["deleteOption"],
             "Delete");
   EXPECT_TRUE(h.fake.problems().empty());
 }
@@ -276,8 +232,9 @@ TEST(AzureAuth, ExplicitTokenAudience) {
     ASSERT_EQ(h.fake.calls(managed ? "GET imds" : "POST token").size(), 1u);
     EXPECT_TRUE(h.fake.problems().empty()) << h.fake.problems().front();
     if (managed) {
-      EXPECT_NE(h.fake.calls("GET imds")[0].query.find("resource=https%3A%2F%2Fmanagement.azure.com%2F"),
-                std::string::npos);
+      EXPECT_NE(
+          h.fake.calls("GET imds")[0].query.find("resource=https%3A%2F%2Fmanagement.azure.com%2F"),
+          std::string::npos);
     }
   }
   // Without it, the audience is the endpoint, which the fake now refuses to accept.
@@ -403,7 +360,8 @@ TEST(AzureCreate, MillisecondRetryHintAndSecureBoot) {
 
 TEST(AzureCreate, RejectedPutMakesNothingToCleanUp) {
   Harness h;
-  h.fake.failNext("PUT vm", 400, "InvalidParameter", "The value of parameter imageReference is invalid.");
+  h.fake.failNext("PUT vm", 400, "InvalidParameter",
+                  "The value of parameter imageReference is invalid.");
   auto p = h.make(h.config());
   ASSERT_TRUE(p);
   auto inst = p->createInstance(request());
@@ -442,13 +400,15 @@ TEST(AzureDelete, DeletesAndWaitsAndNotFoundIsSuccess) {
   // Already gone: 204 from Azure.
   EXPECT_TRUE(p->deleteInstance(inst->id));
   // 404 (the resource group is gone too).
-  h.fake.failNext("DELETE vm", 404, "ResourceGroupNotFound", "Resource group 'x' could not be found.");
+  h.fake.failNext("DELETE vm", 404, "ResourceGroupNotFound",
+                  "Resource group 'x' could not be found.");
   EXPECT_TRUE(p->deleteInstance(inst->id));
   // Ids are checked.
   auto bad = p->deleteInstance("i-0123456789");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, Code::kInvalidArgument);
-  EXPECT_FALSE(p->deleteInstance("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/../x"));
+  EXPECT_FALSE(p->deleteInstance(
+      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/../x"));
   EXPECT_TRUE(h.fake.problems().empty()) << h.fake.problems().front();
 }
 
@@ -546,7 +506,9 @@ TEST(AzureImages, GalleryCommunityMarketplaceForms) {
   auto p = h.make(h.config());
   ASSERT_TRUE(p);
   CreateRequest req = request();
-  req.spec.image = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/galleries/gal/images/podvm/versions/1.0.0";
+  req.spec.image =
+      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/galleries/gal/images/podvm/"
+      "versions/1.0.0";
   auto b = p->vmBody(req, kPubKey);
   ASSERT_TRUE(b);
   EXPECT_EQ((*b)["properties"]["storageProfile"]["imageReference"], json({{"id", req.spec.image}}));
@@ -558,7 +520,8 @@ TEST(AzureImages, GalleryCommunityMarketplaceForms) {
   req.spec.image = "/SharedGalleries/abc-123/Images/podvm/Versions/latest";
   b = p->vmBody(req, kPubKey);
   ASSERT_TRUE(b);
-  EXPECT_EQ((*b)["properties"]["storageProfile"]["imageReference"]["sharedGalleryImageId"], req.spec.image);
+  EXPECT_EQ((*b)["properties"]["storageProfile"]["imageReference"]["sharedGalleryImageId"],
+            req.spec.image);
   req.spec.image = "just-a-name";
   EXPECT_FALSE(p->vmBody(req, kPubKey));
   req.spec.image.clear();
@@ -590,7 +553,8 @@ TEST(AzureList, ByTagAndVerifyConfig) {
   ASSERT_TRUE(q);
   auto st = q->verifyConfig();
   ASSERT_FALSE(st);
-  EXPECT_NE(st.error().message.find("ResourceGroupNotFound"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("ResourceGroupNotFound"), std::string::npos)
+      << st.error().message;
 }
 
 TEST(AzureSsh, GeneratedKeyIsOpenSshRsa) {
@@ -614,7 +578,8 @@ TEST(AzureLog, NoSecretsInTheLog) {
     if (inst) {
       EXPECT_TRUE(p->deleteInstance(inst->id));
     }
-    h.fake.failNext("POST token", 401, "invalid_client", "AADSTS7000215: Invalid client secret provided.");
+    h.fake.failNext("POST token", 401, "invalid_client",
+                    "AADSTS7000215: Invalid client secret provided.");
     AzureConfig c = h.config();
     c.clientSecret = "another-secret";
     EXPECT_FALSE(h.make(c)->verifyConfig());
@@ -642,13 +607,17 @@ TEST(AzureDelete, AGoneVmsLeftoverNicPublicIpAndDiskAreDeleted) {
   ASSERT_TRUE(p);
   const std::string name = "podvm-left-01234567";
   for (const char* kind : {"nic", "pip", "disk"})
-    h.fake.addOrphan(kind, name + (std::string(kind) == "nic" ? "-net" : std::string(kind) == "pip" ? "-ip" : "-disk"));
-  const std::string id = std::string("/subscriptions/") + testing::kSub + "/resourceGroups/" + testing::kGroup +
-                         "/providers/Microsoft.Compute/virtualMachines/" + name;
-  h.fake.failNext("DELETE nic", 400, "NicReservedForAnotherVm", "Nic is reserved for VM " + name + ".");
+    h.fake.addOrphan(kind, name + (std::string(kind) == "nic"   ? "-net"
+                                   : std::string(kind) == "pip" ? "-ip"
+                                                                : "-disk"));
+  const std::string id = std::string("/subscriptions/") + testing::kSub + "/resourceGroups/" +
+                         testing::kGroup + "/providers/Microsoft.Compute/virtualMachines/" + name;
+  h.fake.failNext("DELETE nic", 400, "NicReservedForAnotherVm",
+                  "Nic is reserved for VM " + name + ".");
   auto st = p->deleteInstance(id);
   ASSERT_FALSE(st);  // the reservation is reported, not swallowed
-  EXPECT_NE(st.error().message.find("NicReservedForAnotherVm"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("NicReservedForAnotherVm"), std::string::npos)
+      << st.error().message;
   ASSERT_TRUE(p->deleteInstance(id));  // later: the reservation is over
   EXPECT_TRUE(h.fake.orphans().empty()) << h.fake.orphans().front();
   EXPECT_EQ(h.fake.calls("DELETE disk").size(), 1u);

@@ -19,13 +19,8 @@ struct DockerContractEnv {
   DockerContractEnv() {
     unavailable = testing::DockerdSandbox::unavailable();
     if (!unavailable.empty()) return;
-    auto err = dockerd.start();
-    EXPECT_EQ(err, "");
-    config.dockerHost = dockerd.host();
-    config.apiVersion = testing::DockerdSandbox::kApiVersion;
-    config.podvmImage = testing::DockerdSandbox::kImage;
-    config.networkName = "bridge";
-    config.dataDir = dockerd.dir() + "/data";
+    EXPECT_EQ(dockerd.start(), "");
+    config = dockerd.config();
   }
   std::string skipReason() { return unavailable; }
 

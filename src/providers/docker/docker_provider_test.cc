@@ -22,13 +22,8 @@ class DockerdFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     if (auto why = testing::DockerdSandbox::unavailable(); !why.empty()) GTEST_SKIP() << why;
-    auto err = dockerd_.start();
-    ASSERT_EQ(err, "");
-    config_.dockerHost = dockerd_.host();
-    config_.apiVersion = testing::DockerdSandbox::kApiVersion;
-    config_.podvmImage = testing::DockerdSandbox::kImage;
-    config_.networkName = "bridge";
-    config_.dataDir = dockerd_.dir() + "/data";
+    ASSERT_EQ(dockerd_.start(), "");
+    config_ = dockerd_.config();
   }
 
   testing::DockerdSandbox dockerd_;

@@ -69,6 +69,16 @@ std::string DockerdSandbox::start() {
   return "";
 }
 
+DockerConfig DockerdSandbox::config() const {
+  DockerConfig c;
+  c.dockerHost = host();
+  c.apiVersion = kApiVersion;
+  c.podvmImage = kImage;
+  c.networkName = "bridge";
+  c.dataDir = dir_ + "/data";
+  return c;
+}
+
 DockerdSandbox::~DockerdSandbox() {
   if (dir_.empty()) return;
   std::ifstream pidFile(dir_ + "/d.pid");

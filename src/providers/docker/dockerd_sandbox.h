@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "providers/docker/docker_provider.h"
+
 namespace pp::providers::docker::testing {
 
 class DockerdSandbox {
@@ -21,6 +23,8 @@ class DockerdSandbox {
   std::string start();
 
   std::string host() const { return "unix://" + dir_ + "/d.sock"; }
+  // A provider configuration for this daemon: its image, the bridge network, data in dir().
+  DockerConfig config() const;
   const std::string& dir() const { return dir_; }
   static constexpr char kImage[] = "pp-test-podvm:1";
   static constexpr char kApiVersion[] = "1.41";

@@ -10,49 +10,20 @@
 #include "base/encoding.h"
 #include "base/log.h"
 #include "providers/gcp/fake_gcp.h"
+#include "providers/gcp/gcp_test_harness.h"
 
 namespace pp::providers::gcp {
 namespace {
 
 using json = nlohmann::json;
 using testing::FakeGcp;
-constexpr char kProject[] = "proj-1";
-constexpr char kZone[] = "us-central1-a";
+using testing::GcpHarness;
+using testing::key;
+using testing::kProject;
+using testing::kZone;
 
-const testing::TestKey& key() {
-  static testing::TestKey k = testing::makeTestKey();
-  return k;
-}
-
-class GcpProviderTest : public ::testing::Test {
+class GcpProviderTest : public ::testing::Test, protected GcpHarness {
  protected:
-  GcpProviderTest() : fake(kProject, kZone, key().publicPem) {}
-
-  GcpConfig baseConfig() {
-    GcpConfig c;
-    c.credentials = key().json(fake.tokenUri());
-    c.projectId = kProject;
-    c.zone = kZone;
-    c.imageName = "podvm-image";
-    c.machineType = "e2-medium";
-    c.network = "default";
-    c.diskType = "pd-standard";
-    c.disableCvm = true;
-    c.computeEndpoint = fake.computeEndpoint();
-    c.resourceManagerEndpoint = fake.crmEndpoint();
-    c.mutatingCallsPerSecond = 0;
-    return c;
-  }
-
-  std::unique_ptr<GcpProvider> make(const GcpConfig& c) {
-    GcpDependencies d;
-    d.env = flags::mapEnv({{"NODE_NAME", "Worker-1"}});
-    d.sleep = [this](std::chrono::milliseconds ms) { sleeps.push_back(ms); };
-    auto p = GcpProvider::create(c, d);
-    EXPECT_TRUE(p) << p.error().message;
-    return p ? std::move(*p) : nullptr;
-  }
-
   CreateRequest request(const std::string& name = "podvm-nginx-0123abcd") {
     CreateRequest r;
     r.podName = "nginx";
@@ -67,9 +38,6 @@ class GcpProviderTest : public ::testing::Test {
     auto p = fake.problems();
     EXPECT_TRUE(p.empty()) << p[0];
   }
-
-  FakeGcp fake;
-  std::vector<std::chrono::milliseconds> sleeps;
 };
 
 TEST_F(GcpProviderTest, FlagsAndEnvironmentAsUpstream) {
