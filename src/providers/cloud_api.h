@@ -1,6 +1,8 @@
-// Shared by the cloud providers that call HTTP APIs (aws, azure, gcp, ...): retries with
-// exponential backoff and full jitter (honouring a server's Retry-After), and a token bucket
-// that keeps mutating calls under a rate (user-needs.md §4: upstream hits API rate limits).
+// The provider kit's call pieces (docs/provider-kit.md), shared by the providers that call cloud
+// APIs (aws, azure, gcp, ...): the clock, mayHaveBeenApplied() for a failed create's cleanup,
+// retries with exponential backoff and full jitter (honouring a server's Retry-After), a token
+// bucket that keeps mutating calls under a rate (user-needs.md §4: upstream hits API rate
+// limits), and ApiCallPolicy, which puts the last two together for one API client.
 #pragma once
 
 #include <algorithm>
@@ -51,8 +53,8 @@ struct AttemptError {
   std::optional<std::chrono::milliseconds> retryAfter;
 };
 
-// Full-jitter backoff for the given 1-based attempt: uniform in [0, min(cap, base *
-// 2^(attempt-1))].
+// Full-jitter backoff for the given 1-based attempt:
+// uniform in [0, min(cap, base * 2^(attempt-1))].
 std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int attempt);
 
 // Parses an HTTP Retry-After value: delta-seconds ("12") or an HTTP date. nullopt when invalid.
