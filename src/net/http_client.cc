@@ -9,8 +9,12 @@
 #include <memory>
 #include <mutex>
 
+#include "base/strings.h"
+
 namespace pp::net {
 namespace {
+
+using strings::equalsIgnoreCase;
 
 // Response headers beyond this are refused: no legitimate API sends that much.
 constexpr size_t kMaxResponseHeaderBytes = 1 << 20;
@@ -18,15 +22,6 @@ constexpr size_t kMaxResponseHeaderBytes = 1 << 20;
 void globalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
 }
 
 bool hasLineBreak(std::string_view s) {
@@ -147,8 +142,7 @@ bool isMetadataServiceUrl(std::string_view url) {
       curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != nullptr) {
     std::string_view h(host);
     if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-    std::string lower(h);
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string lower = strings::toLower(h);
     in_addr v4{};
     in6_addr v6{};
     if (::inet_pton(AF_INET, lower.c_str(), &v4) == 1) {

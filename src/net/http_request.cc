@@ -3,26 +3,14 @@
 namespace pp::net {
 namespace {
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
-  c = lower(c);
+  c = strings::asciiLower(c);
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }
 
 }  // namespace
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view findHeader(const HeaderList& headers, std::string_view name) {
   for (const auto& [key, value] : headers) {

@@ -9,12 +9,14 @@
 #include <utility>
 #include <vector>
 
+#include "base/strings.h"
+
 namespace pp::net {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Case-insensitive ASCII comparison, as header names are compared.
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
+using strings::equalsIgnoreCase;
 
 // Value of the first header called `name` (case-insensitive); "" when there is none.
 std::string_view findHeader(const HeaderList& headers, std::string_view name);

@@ -3,6 +3,7 @@
 #include <array>
 #include <string_view>
 
+#include "base/strings.h"
 #include "net/tls.h"
 
 namespace pp::net {
@@ -45,18 +46,12 @@ constexpr std::array kSuites{
     SuiteName{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "ECDHE-ECDSA-CHACHA20-POLY1305"},
 };
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 Result<TlsProfile> parseTlsProfile(std::string_view minVersion,
                                    const std::vector<std::string>& cipherSuites) {
   TlsProfile profile;
-  minVersion = trim(minVersion);
+  minVersion = strings::trim(minVersion);
   if (minVersion == "VersionTLS10" || minVersion == "VersionTLS11") {
     return fail(Code::kInvalidArgument,
                 "TLS minimum version \"" + std::string(minVersion) +
@@ -70,7 +65,7 @@ Result<TlsProfile> parseTlsProfile(std::string_view minVersion,
   }
   bool anySuite = false;
   for (const auto& raw : cipherSuites) {
-    auto name = trim(raw);
+    auto name = strings::trim(raw);
     if (name.empty()) continue;
     anySuite = true;
     const SuiteName* found = nullptr;
