@@ -285,7 +285,9 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
     x += "  <vcpu>" + std::to_string(vcpus) + "</vcpu>\n";
   else
     x += "  <vcpu cpuset='" + esc(config_.cpuset) + "'>" + std::to_string(vcpus) + "</vcpu>\n";
-  x += config_.firmware.empty() ? "  <os>\n" : "  <os firmware='efi'>\n";
+  // -firmware is the pflash loader itself, not <os firmware='efi'> autoselection: libvirt 9.0
+  // refuses a readonly loader next to autoselection (upstream sets both; newer libvirt takes it).
+  x += "  <os>\n";
   x += "    <type arch='x86_64' machine='pc'>hvm</type>\n";
   if (!config_.kernel.empty()) {
     x += "    <kernel>" + esc(config_.kernel) + "</kernel>\n    <initrd>" + esc(config_.initrd) +
