@@ -52,6 +52,16 @@ class ConfigSetup final : public ProviderSetup {
   BuildFn build_;
 };
 
+// The BuildFn of a provider class P whose static P::create(config) returns
+// Result<std::unique_ptr<P>>: PP_REGISTER_PROVIDER("aws", AwsConfig, registerAwsFlags,
+// buildWith<AwsProvider>). Config is deduced from the registration.
+template <typename P, typename Config>
+Result<std::unique_ptr<Provider>> buildWith(const Config& config) {
+  auto p = P::create(config);
+  if (!p) return fail(p.error());
+  return std::unique_ptr<Provider>(std::move(*p));
+}
+
 enum class ProviderOrigin { kBuiltIn, kPlugin };
 
 class Registry {
@@ -94,13 +104,15 @@ struct ProviderRegistrar {
 
 // PP_REGISTER_PROVIDER("docker", DockerConfig, registerDockerFlags, buildDockerProvider)
 // where registerDockerFlags is void(pp::flags::FlagSet&, DockerConfig&) and
-// buildDockerProvider is pp::Result<std::unique_ptr<pp::providers::Provider>>(const DockerConfig&).
-// Use it once in a .cc file of the provider's library, at namespace scope.
+// buildDockerProvider is pp::Result<std::unique_ptr<pp::providers::Provider>>(const DockerConfig&)
+// (or buildWith<DockerProvider>). Use it once in a .cc file of the provider's library, at
+// namespace scope.
 #define PP_REGISTER_PROVIDER(name, Config, registerFn, buildFn)                                \
   namespace {                                                                                  \
   const ::pp::providers::ProviderRegistrar PP_PROVIDER_CONCAT(ppProviderRegistrar_, __LINE__){ \
       name, [] {                                                                               \
+        using Setup = ::pp::providers::ConfigSetup<Config>;                                    \
         return std::unique_ptr<::pp::providers::ProviderSetup>(                                \
-            std::make_unique<::pp::providers::ConfigSetup<Config>>(registerFn, buildFn));      \
+            std::make_unique<Setup>(registerFn, static_cast<Setup::BuildFn>(buildFn)));        \
       }};                                                                                      \
   }

@@ -32,12 +32,6 @@ std::string trimmed(std::string s) {
   return s;
 }
 
-Result<std::unique_ptr<Provider>> build(const AwsConfig& config) {
-  auto p = AwsProvider::create(config);
-  if (!p) return fail(p.error());
-  return std::unique_ptr<Provider>(std::move(*p));
-}
-
 }  // namespace
 
 void registerAwsFlags(flags::FlagSet& fs, AwsConfig& c) {
@@ -83,7 +77,7 @@ void registerAwsFlags(flags::FlagSet& fs, AwsConfig& c) {
                "empty for the AMI/account default");
 }
 
-PP_REGISTER_PROVIDER("aws", AwsConfig, registerAwsFlags, build)
+PP_REGISTER_PROVIDER("aws", AwsConfig, registerAwsFlags, buildWith<AwsProvider>)
 
 Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config,
                                                          AwsDependencies deps) {

@@ -59,12 +59,6 @@ std::string stringAt(const json& j, std::initializer_list<const char*> path) {
   return cur->is_string() ? cur->get<std::string>() : "";
 }
 
-Result<std::unique_ptr<Provider>> build(const AzureConfig& config) {
-  auto p = AzureProvider::create(config);
-  if (!p) return fail(p.error());
-  return std::unique_ptr<Provider>(std::move(*p));
-}
-
 // imageReference for the configured (or annotated) image id: a community gallery image, a
 // direct shared gallery image, a resource id (gallery image version, managed image) or a
 // marketplace URN publisher:offer:sku:version.
@@ -154,7 +148,7 @@ void registerAzureFlags(flags::FlagSet& fs, AzureConfig& c) {
                  "How long a VM creation or deletion may take before it is given up");
 }
 
-PP_REGISTER_PROVIDER("azure", AzureConfig, registerAzureFlags, build)
+PP_REGISTER_PROVIDER("azure", AzureConfig, registerAzureFlags, buildWith<AzureProvider>)
 
 Result<CloudEndpoints> cloudEndpoints(const std::string& environment) {
   std::string e = lower(environment);

@@ -130,13 +130,9 @@ void registerFlags(flags::FlagSet& fs, DockerConfig& c) {
              "containers; a privileged container is root on the node)");
 }
 
-Result<std::unique_ptr<Provider>> build(const DockerConfig& c) {
-  return DockerProvider::create(c);
-}
-
 }  // namespace
 
-PP_REGISTER_PROVIDER("docker", DockerConfig, registerFlags, build)
+PP_REGISTER_PROVIDER("docker", DockerConfig, registerFlags, buildWith<DockerProvider>)
 
 Result<std::unique_ptr<Provider>> DockerProvider::create(const DockerConfig& config) {
   EngineOptions eo;

@@ -14,12 +14,6 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 constexpr const char* kLog = "gcp";
 
-Result<std::unique_ptr<Provider>> build(const GcpConfig& config) {
-  auto p = GcpProvider::create(config);
-  if (!p) return fail(p.error());
-  return std::unique_ptr<Provider>(std::move(*p));
-}
-
 bool hasAnyPrefix(const std::string& s, std::initializer_list<const char*> prefixes) {
   for (const char* p : prefixes)
     if (s.rfind(p, 0) == 0) return true;
@@ -127,7 +121,7 @@ void registerGcpFlags(flags::FlagSet& fs, GcpConfig& c) {
                  "How long to wait for an instance insert or delete operation to finish");
 }
 
-PP_REGISTER_PROVIDER("gcp", GcpConfig, registerGcpFlags, build)
+PP_REGISTER_PROVIDER("gcp", GcpConfig, registerGcpFlags, buildWith<GcpProvider>)
 
 Result<std::unique_ptr<GcpProvider>> GcpProvider::create(const GcpConfig& config,
                                                          GcpDependencies deps) {
