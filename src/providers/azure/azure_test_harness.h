@@ -21,8 +21,13 @@ namespace pp::providers::azure::testing {
 inline constexpr char kPubKey[] =
     "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDpeerpodstestkeyonlyforthefakeazurevmputbody== test";
 
+// The directory of tempFile(); a Harness removes it when it goes.
+inline std::filesystem::path tempDir() {
+  return std::filesystem::temp_directory_path() / ("pp-azure-" + std::to_string(::getpid()));
+}
+
 inline std::string tempFile(const std::string& name, const std::string& content) {
-  auto dir = std::filesystem::temp_directory_path() / ("pp-azure-" + std::to_string(::getpid()));
+  auto dir = tempDir();
   std::filesystem::create_directories(dir);
   auto p = dir / name;
   std::ofstream(p) << content;
@@ -30,6 +35,8 @@ inline std::string tempFile(const std::string& name, const std::string& content)
 }
 
 struct Harness {
+  ~Harness() { std::filesystem::remove_all(tempDir()); }
+
   FakeAzure fake;
   std::atomic<int> sleeps{0};
   std::vector<long> sleptMs;
