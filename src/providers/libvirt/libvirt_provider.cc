@@ -175,7 +175,9 @@ void registerFlags(flags::FlagSet& fs, LibvirtConfig& c) {
   fs.intVar(&c.memoryMiB, "memory", 8192, "LIBVIRT_MEMORY", "memory of a pod VM in MiB");
   fs.stringVar(&c.dataDir, "data-dir", "/var/lib/libvirt/images", "",
                "unused, kept for upstream compatibility (per-VM files are volumes in -pool-name)");
-  fs.boolVar(&c.disableCvm, "disable-cvm", false, "DISABLECVM", "use non-confidential VMs");
+  // Default true as upstream: a confidential libvirt VM (s390x Secure Execution) is asked for
+  // with -disable-cvm=false and -launch-security.
+  fs.boolVar(&c.disableCvm, "disable-cvm", true, "DISABLECVM", "use non-confidential VMs");
   fs.stringVar(&c.cpuset, "cpuset", "", "LIBVIRT_CPUSET",
                "CPU set for pinning vCPUs to physical CPUs (e.g. \"0,2,4,6\" or \"0-3\" or "
                "\"0-3,8,10-12\")");

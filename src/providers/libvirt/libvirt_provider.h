@@ -31,7 +31,7 @@ struct LibvirtConfig {
   int64_t cpu = 2;
   int64_t memoryMiB = 8192;
   std::string dataDir;  // upstream's flag; unused: per-VM files are volumes in the pool
-  bool disableCvm = false;
+  bool disableCvm = true;
   std::string cpuset;             // <vcpu cpuset=...>: "0,2,4-7"; empty: no pinning
   uint64_t rootDiskSizeGiB = 10;  // at least the base volume's capacity; 0: the default (10)
   // Ours.

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "providers/registry.h"
+
 namespace pp::providers::libvirt {
 namespace {
 
@@ -429,6 +431,42 @@ TEST_F(LibvirtTest, BadConfigurationIsAClearError) {
   auto v = (*r)->verifyConfig();
   ASSERT_FALSE(v);
   EXPECT_NE(v.error().message.find("does not exist"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pp::providers::libvirt
+
+namespace pp::providers::libvirt {
+namespace {
+
+// Flag names, environment variables and defaults as upstream's libvirt provider registers them.
+TEST(LibvirtFlags, UpstreamNamesAndDefaults) {
+  auto setup = registry().setup("libvirt");
+  ASSERT_TRUE(setup) << setup.error().message;
+  flags::FlagSet fs("libvirt", flags::mapEnv({}));
+  (*setup)->registerFlags(fs);
+  const std::pair<const char*, const char*> upstream[] = {
+      {"uri", "LIBVIRT_URI"},
+      {"pool-name", "LIBVIRT_POOL"},
+      {"network-name", "LIBVIRT_NET"},
+      {"vol-name", "LIBVIRT_VOL_NAME"},
+      {"launch-security", "LIBVIRT_LAUNCH_SECURITY"},
+      {"firmware", "LIBVIRT_EFI_FIRMWARE"},
+      {"cpu", "LIBVIRT_CPU"},
+      {"memory", "LIBVIRT_MEMORY"},
+      {"cpuset", "LIBVIRT_CPUSET"},
+      {"root-disk-size", "LIBVIRT_ROOT_DISK_SIZE"},
+      {"data-dir", ""},
+      {"disable-cvm", "DISABLECVM"}};
+  for (auto [name, env] : upstream) {
+    const flags::Flag* f = fs.lookup(name);
+    ASSERT_NE(f, nullptr) << name;
+    EXPECT_EQ(f->env(), env) << name;
+  }
+  EXPECT_EQ(fs.lookup("cpu")->defaultText(), "2");
+  EXPECT_EQ(fs.lookup("memory")->defaultText(), "8192");
+  // Upstream: non-confidential VMs unless DISABLECVM=false (with -launch-security).
+  EXPECT_EQ(fs.lookup("disable-cvm")->defaultText(), "true");
 }
 
 }  // namespace
