@@ -160,8 +160,13 @@ def getenv_names(text):
 
 
 def k8s_resources():
-    """k8s::resources constants of src/k8s/client.h: name -> (group, plural)."""
-    text = read("src/k8s/client.h") if os.path.exists(os.path.join(ROOT, "src/k8s/client.h")) else ""
+    """k8s::resources constants of src/k8s/*.h (client.h, leader_election.h): name -> (group, plural)."""
+    text = ""
+    k8s_dir = os.path.join(ROOT, "src/k8s")
+    if os.path.isdir(k8s_dir):
+        for f in sorted(os.listdir(k8s_dir)):
+            if f.endswith(".h"):
+                text += read(f"src/k8s/{f}")
     return {m.group(1): (m.group(2), m.group(3))
             for m in re.finditer(r'const Resource k(\w+)\{"([^"]*)", "[^"]*", "([^"]+)"', text)}
 
@@ -173,10 +178,14 @@ def api_calls(rel_dirs):
              "patch": "patch", "remove": "delete"}
     calls = set()
     for rel in rel_dirs:
-        if not os.path.isdir(os.path.join(ROOT, rel)):
+        if os.path.isfile(os.path.join(ROOT, rel)):
+            texts = [read(rel)]
+        elif os.path.isdir(os.path.join(ROOT, rel)):
+            texts = sources(rel)
+        else:
             continue
-        for text in sources(rel):
-            for m in re.finditer(r"\b(get|list|watch|create|update|patch|remove)\(\s*(?:res::|k8s::resources::)k(\w+)\s*,",
+        for text in texts:
+            for m in re.finditer(r"\b(get|list|watch|create|update|patch|remove)\(\s*(?:res::|k8s::resources::|resources::)k(\w+)\s*,",
                                  text):
                 if m.group(2) not in resources:
                     continue
@@ -202,8 +211,7 @@ def granted(rules, group, resource, verb):
                for r in rules)
 
 
-def check_rbac_covers(label, docs, account, namespace, calls):
-    """Every API call the code makes is granted to the service account by its (cluster) roles."""
+def bound_rules(docs, account, namespace):
     rules = []
     for b in find(docs, "ClusterRoleBinding") + find(docs, "RoleBinding"):
         if any(s["kind"] == "ServiceAccount" and s["name"] == account and s.get("namespace") == namespace
@@ -212,11 +220,42 @@ def check_rbac_covers(label, docs, account, namespace, calls):
             for r in find(docs, b["roleRef"]["kind"], b["roleRef"]["name"]):
                 if r["metadata"].get("namespace") == ns:
                     rules += r.get("rules", [])
+    return rules
+
+
+def check_rbac_covers(label, docs, account, namespace, calls):
+    """Every API call the code makes is granted to the service account by its (cluster) roles."""
+    rules = bound_rules(docs, account, namespace)
     for group, resource, verb in sorted(calls):
         if not granted(rules, group, resource, verb):
             problem(f"{label}: service account {account} may not {verb} {resource} "
                     f"(group \"{group}\"), which the code does")
 
+
+def check_rbac_least(label, docs, account, namespace, calls):
+    """Least privilege: every verb the roles grant is one of the API calls the code makes (the
+    allowed list is computed from the sources, see api_calls), and no wildcard."""
+    for r in bound_rules(docs, account, namespace):
+        for field in ("apiGroups", "resources", "verbs"):
+            if "*" in r.get(field, []):
+                problem(f"{label}: {account} is granted a wildcard in {field}: {r}")
+        for group in r.get("apiGroups", []):
+            for resource in r.get("resources", []):
+                for verb in r.get("verbs", []):
+                    if (group, resource, verb) not in calls:
+                        problem(f"{label}: {account} may {verb} {resource} (group \"{group}\"), "
+                                "which no code calls: remove it (or docs/deploy.md and this test if the code does)")
+
+
+# The code each service account runs, for the API calls its roles must cover, and only those.
+ADAPTOR_CALL_SOURCES = ["src/adaptor", "cmd/cloud-api-adaptor"]
+CTRL_CALL_SOURCES = ["src/peerpod_ctrl", "cmd/peerpod-ctrl", "src/k8s/leader_election.cc"]
+WEBHOOK_CALL_SOURCES = ["src/webhook", "cmd/peerpods-webhook"]
+# Namespaces the deployment uses but does not create by default: the Confidential Containers
+# charts (or kata-deploy users, or deploy/kustomize/optional/namespace) own it.
+EXTERNAL_NAMESPACES = {"confidential-containers-system"}
+# Objects other components own, which a default rendering must not contain.
+NOT_OURS = {("Namespace", "confidential-containers-system"), ("RuntimeClass", "kata-remote")}
 
 ADAPTOR_REGS = flag_registrations(read("src/adaptor/config.cc"))
 ADAPTOR_ENV = {env for _, env, _ in ADAPTOR_REGS if env} | env_aliases(read("src/adaptor/config.cc"))
@@ -307,7 +346,7 @@ def check_objects(label, docs, provider=None):
     dupes = {k for k in keys if keys.count(k) > 1}
     if dupes:
         problem(f"{label}: duplicate objects {sorted(dupes)}")
-    namespaces = {d["metadata"]["name"] for d in find(docs, "Namespace")}
+    namespaces = {d["metadata"]["name"] for d in find(docs, "Namespace")} | EXTERNAL_NAMESPACES
     for d in docs:
         ns = d["metadata"].get("namespace")
         if ns and ns not in namespaces:
@@ -329,10 +368,22 @@ def check_objects(label, docs, provider=None):
     for d in find(docs, "DaemonSet") + find(docs, "Deployment"):
         check_workload(f"{label}: {d['kind']}/{d['metadata']['name']}", d, docs)
 
-    check_rbac_covers(label, docs, "cloud-api-adaptor", "confidential-containers-system",
-                      api_calls(["src/adaptor", "cmd/cloud-api-adaptor"]))
-    check_rbac_covers(label, docs, "peerpod-ctrl", "confidential-containers-system",
-                      api_calls(["src/peerpod_ctrl", "cmd/peerpod-ctrl"]))
+    for account, where in (("cloud-api-adaptor", ADAPTOR_CALL_SOURCES), ("peerpod-ctrl", CTRL_CALL_SOURCES),
+                           ("peer-pods-webhook-controller-manager", WEBHOOK_CALL_SOURCES)):
+        ns = "peer-pods-webhook-system" if account.startswith("peer-pods-webhook") else "confidential-containers-system"
+        calls = api_calls(where)
+        check_rbac_covers(label, docs, account, ns, calls)
+        check_rbac_least(label, docs, account, ns, calls)
+
+    # Nothing privileged; Pod Security labels on the namespaces we create.
+    for d in find(docs, "DaemonSet") + find(docs, "Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        for c in pod.get("containers", []) + pod.get("initContainers", []):
+            if c.get("securityContext", {}).get("privileged"):
+                problem(f"{label}: {d['kind']} {d['metadata']['name']}/{c['name']} is privileged")
+    for d in find(docs, "Namespace"):
+        if "pod-security.kubernetes.io/enforce" not in (d["metadata"].get("labels") or {}):
+            problem(f"{label}: Namespace {d['metadata']['name']} has no pod-security.kubernetes.io/enforce label")
 
     # The PeerPod CRD as upstream.
     crd = find(docs, "CustomResourceDefinition", "peerpods.confidentialcontainers.org")
@@ -359,17 +410,31 @@ def check_objects(label, docs, provider=None):
         if not c:
             problem(f"{label}: the adaptor container must be called cloud-api-adaptor-con")
         else:
-            if not pod.get("hostNetwork") or not c.get("securityContext", {}).get("privileged"):
-                problem(f"{label}: the adaptor needs hostNetwork and a privileged container")
+            caps = c.get("securityContext", {}).get("capabilities", {}).get("add", [])
+            if not pod.get("hostNetwork") or sorted(caps) != ["NET_ADMIN", "SYS_ADMIN"]:
+                problem(f"{label}: the adaptor needs hostNetwork and exactly the capabilities NET_ADMIN and "
+                        f"SYS_ADMIN (as upstream), has {caps}")
+            if not c.get("resources", {}).get("requests"):
+                problem(f"{label}: the adaptor has no resource requests")
+            if not pod.get("priorityClassName"):
+                problem(f"{label}: the adaptor has no priorityClassName")
             mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
-            for path in ("/run/peerpod", "/run/netns"):
+            for path in ("/run/peerpod", "/run/netns", "/run/kata-containers/shared/direct-volumes",
+                         "/etc/certificates", "/root/containers"):
                 if path not in mounts:
                     problem(f"{label}: the adaptor must mount {path}")
             if mounts.get("/run/netns", {}).get("mountPropagation") != "HostToContainer":
                 problem(f"{label}: /run/netns needs mountPropagation HostToContainer")
+            # The probe asks the port the adaptor listens on: PROBE_PORT of peer-pods-cm, else
+            # the flag's default.
+            cm = [d for d in find(docs, "ConfigMap", "peer-pods-cm")]
+            port = PROBE_PORT
+            if cm and (cm[0].get("data") or {}).get("PROBE_PORT"):
+                port = int(cm[0]["data"]["PROBE_PORT"])
             probe = c.get("startupProbe", {}).get("httpGet", {})
-            if probe.get("path") != "/startup" or probe.get("port") != PROBE_PORT:
-                problem(f"{label}: the adaptor's startup probe must be /startup on {PROBE_PORT} (-probe-port)")
+            if probe.get("path") != "/startup" or probe.get("port") != port:
+                problem(f"{label}: the adaptor's startup probe must be /startup on {port} (PROBE_PORT), "
+                        f"is {probe.get('path')} on {probe.get('port')}")
             env_names = {e["name"] for e in c.get("env", [])}
             for needed in ("NODE_NAME", "POD_NAME", "POD_NAMESPACE", "POD_UID"):
                 if needed in DIRECT_ENV and needed not in env_names:
@@ -397,6 +462,8 @@ def check_objects(label, docs, provider=None):
             data = cm[0].get("data") or {}
             if data.get("CLOUD_PROVIDER") != provider:
                 problem(f"{label}: peer-pods-cm CLOUD_PROVIDER must be {provider}")
+            if data.get("CLOUD_CONFIG_VERIFY") != "true" and label.startswith("kustomize overlays/"):
+                problem(f"{label}: the example sets CLOUD_CONFIG_VERIFY: \"true\" (production setting)")
             keys = set(data) | set(sec[0].get("stringData") or {}) | set(sec[0].get("data") or {})
             for k in sorted(keys - known):
                 problem(f"{label}: peer-pods key {k} is not a setting of the adaptor or the {provider} provider")
@@ -489,8 +556,9 @@ def check_objects(label, docs, provider=None):
     for mc in hook.get("matchConditions", []):
         if f"'{target_rc}'" not in mc["expression"]:
             problem(f"{label}: matchCondition {mc['name']} does not test TARGET_RUNTIMECLASS {target_rc}")
-    if not find(docs, "RuntimeClass", target_rc):
-        problem(f"{label}: no RuntimeClass {target_rc} (TARGET_RUNTIMECLASS)")
+    for rc in find(docs, "RuntimeClass"):
+        if rc["metadata"]["name"] != target_rc:
+            problem(f"{label}: RuntimeClass {rc['metadata']['name']} is not TARGET_RUNTIMECLASS {target_rc}")
     certs = [d for d in find(docs, "Certificate") if d["metadata"]["namespace"] == wns]
     if len(certs) != 1:
         problem(f"{label}: expected one Certificate in {wns}")
@@ -509,6 +577,15 @@ def check_objects(label, docs, provider=None):
 
 
 # --- kustomize ---------------------------------------------------------------------------
+
+def check_not_ours(label, docs):
+    """A default rendering leaves the adaptor's namespace and the RuntimeClass to their owners
+    (kata-deploy, the Confidential Containers charts): `helm install` after them would fail on
+    the existing objects, and an uninstall would delete theirs."""
+    for d in docs:
+        if (d["kind"], d["metadata"]["name"]) in NOT_OURS or d["kind"] == "RuntimeClass":
+            problem(f"{label}: renders {d['kind']} {d['metadata']['name']}, which kata-deploy / the "
+                    "Confidential Containers charts own (create it only on request)")
 
 _KUBECTL = None
 
@@ -592,8 +669,30 @@ def check_kustomize():
                 problem(f"deploy/kustomize/{name}: kustomize_lite and kubectl render differently:\n"
                         f"  only kustomize_lite: {only_mine[:1]}\n  only kubectl: {only_theirs[:1]}")
             docs = ref
+        check_not_ours(f"kustomize {name}", docs)
         if provider:
             check_objects(f"kustomize {name}", docs, provider)
+        rendered[name] = docs
+    # Opt-in objects other components usually own: one object each, applied on request only.
+    for name, kind, obj in (("optional/namespace", "Namespace", "confidential-containers-system"),
+                            ("optional/runtimeclass", "RuntimeClass", "kata-remote")):
+        path = os.path.join(ROOT, "deploy/kustomize", name)
+        try:
+            docs = kustomize_lite.build(path)
+        except (kustomize_lite.KustomizeError, OSError, yaml.YAMLError) as e:
+            problem(f"deploy/kustomize/{name}: {e}")
+            continue
+        ref = kubectl_kustomize(path)
+        if ref is not None and sorted(map(kustomize_lite.canonical, ref)) != sorted(map(kustomize_lite.canonical, docs)):
+            problem(f"deploy/kustomize/{name}: kustomize_lite and kubectl render differently")
+        if [(d["kind"], d["metadata"]["name"]) for d in docs] != [(kind, obj)]:
+            problem(f"deploy/kustomize/{name}: must hold exactly {kind} {obj}")
+        for i, d in enumerate(docs):
+            for e in k8s_schema.validate_object(d, f"deploy/kustomize/{name}[{i}]"):
+                problem(e)
+        if kind == "Namespace" and docs and (docs[0]["metadata"].get("labels") or {}).get(
+                "pod-security.kubernetes.io/enforce") != "privileged":
+            problem(f"deploy/kustomize/{name}: the adaptor's namespace needs pod-security.kubernetes.io/enforce=privileged")
         rendered[name] = docs
     print(f"kustomize: {len(rendered)} renderings checked"
           f" ({'kubectl kustomize and kustomize_lite' if kubectl_used else 'kustomize_lite only; no kubectl with kustomize 4+'})")
@@ -602,6 +701,10 @@ def check_kustomize():
 
 # --- helm (structural) --------------------------------------------------------------------
 
+# Words a template action may use: Helm's objects and the functions the chart needs.
+TEMPLATE_WORDS = {"if", "else", "end", "range", "with", "and", "or", "not", "eq", "ne", "has", "hasKey",
+                  "list", "dict", "index", "default", "quote", "toString", "toYaml", "nindent", "printf",
+                  "fail", "omit", "Values", "Release", "Namespace", "Name", "Service"}
 ACTION_PATTERNS = [
     r"\.Values(\.\w+)+( \| quote)?",
     r"\.Release\.Namespace",
@@ -637,15 +740,32 @@ def skeleton(template):
     out = []
     for line in template.splitlines():
         stripped = line.strip()
-        if re.fullmatch(r"\{\{-?\s*(if|else|end|range|fail)\b.*\}\}", stripped):
+        if re.fullmatch(r"\{\{-?\s*(if|else|end|range|with|fail|\$\w+ :=)[^}]*\}\}", stripped):
             continue
         m = re.fullmatch(r"(\s*)\{\{-?\s*toYaml .* \| nindent (\d+)\s*\}\}", line)
+        if m and out and out[-1].rstrip().endswith(":") and len(out[-1]) - len(out[-1].lstrip()) >= int(m.group(2)):
+            continue  # toYaml under a list item's key (labels in a with block): nothing to add
         if m:
-            out.append(" " * int(m.group(2)) + f"{k8s_schema.PLACEHOLDER}: {k8s_schema.PLACEHOLDER}")
+            if out and out[-1].strip() in ("imagePullSecrets:", "tolerations:"):
+                out.append(" " * int(m.group(2)) + f"- name: {k8s_schema.PLACEHOLDER}")
+            else:
+                out.append(" " * int(m.group(2)) + f"{k8s_schema.PLACEHOLDER}: {k8s_schema.PLACEHOLDER}")
             continue
         line = re.sub(r"\{\{-?\s*[^}]*\}\}", k8s_schema.PLACEHOLDER, line)
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def same_shape(base, template):
+    """base equals the template skeleton, where a placeholder stands for any scalar."""
+    ph = k8s_schema.PLACEHOLDER
+    if isinstance(template, str) and ph in template and not isinstance(base, (dict, list)):
+        return True
+    if isinstance(base, dict) and isinstance(template, dict):
+        return set(base) == set(template) and all(same_shape(base[k], template[k]) for k in base)
+    if isinstance(base, list) and isinstance(template, list):
+        return len(base) == len(template) and all(same_shape(a, b) for a, b in zip(base, template))
+    return base == template
 
 
 def check_helm(rendered):
@@ -661,12 +781,13 @@ def check_helm(rendered):
         depth = 0
         for m in re.finditer(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", text):
             action = m.group(2)
-            if not any(re.fullmatch(p, action) for p in ACTION_PATTERNS):
-                problem(f"{rel}: template action {{{{ {action} }}}} is outside the checked subset")
+            for word in re.findall(r"(?<![.$\w])([a-zA-Z]\w*)\b", re.sub(r'"[^"]*"', "", action)):
+                if word not in TEMPLATE_WORDS:
+                    problem(f"{rel}: template action {{{{ {action} }}}} uses {word}, outside the checked subset")
             for path in re.findall(r"\.Values(?:\.\w+)+", action):
                 if not values_has(values, path):
                     problem(f"{rel}: {path} is not defined in values.yaml")
-            if re.match(r"(if|range)\b", action):
+            if re.match(r"(if|range|with)\b", action):
                 depth += 1
             elif action == "end":
                 depth -= 1
@@ -710,13 +831,13 @@ def check_helm(rendered):
                 if {e["name"] for e in bc.get("env", [])} != {e["name"] for e in hc.get("env", [])}:
                     problem(f"helm chart: {kind} {name}/{cname} env names differ from the base")
                 for p in ("startupProbe", "livenessProbe", "readinessProbe"):
-                    if bc.get(p) != hc.get(p):
+                    if not same_shape(bc.get(p), hc.get(p)):
                         problem(f"helm chart: {kind} {name}/{cname} {p} differs from the base")
                 bm = {m["mountPath"] for m in bc.get("volumeMounts", [])}
                 hm = {m["mountPath"] for m in hc.get("volumeMounts", [])}
                 if not bm <= hm:
                     problem(f"helm chart: {kind} {name}/{cname} lacks mounts {sorted(bm - hm)}")
-        if kind in ("ClusterRole", "Role") and twins and d.get("rules") != twins[0].get("rules"):
+        if kind in ("ClusterRole", "Role") and twins and not same_shape(d.get("rules"), twins[0].get("rules")):
             problem(f"helm chart: {kind} {name} rules differ from the base")
 
     # Provider examples carry the overlays' settings.
@@ -732,19 +853,25 @@ def check_helm(rendered):
         if v.get("provider") != p or not cm or not sec:
             problem(f"{rel}: provider must be {p} (and the overlay must render)")
             continue
-        if set(v.get("config") or {}) != set(cm["data"]) - {"CLOUD_PROVIDER"}:
-            problem(f"{rel}: config keys differ from deploy/kustomize/overlays/{p}/peer-pods-cm.yaml")
-        if set((v.get("secret") or {}).get("data") or {}) != set(sec.get("stringData") or {}):
-            problem(f"{rel}: secret keys differ from deploy/kustomize/overlays/{p}/peer-pods-secret.yaml")
-        if not set(v.get("config") or {}) <= ADAPTOR_ENV | DIRECT_ENV | provider_env(p) | CTRL_ENV:
-            problem(f"{rel}: unknown settings")
+        config = (v.get("providerConfigs") or {}).get(p) or {}
+        secrets = (v.get("providerSecrets") or {}).get(p) or {}
+        if set(v.get("providerConfigs") or {}) - {p} or set(v.get("providerSecrets") or {}) - {p}:
+            problem(f"{rel}: providerConfigs/providerSecrets of another provider")
+        if config != {k: x for k, x in cm["data"].items() if k != "CLOUD_PROVIDER"}:
+            problem(f"{rel}: providerConfigs.{p} differs from deploy/kustomize/overlays/{p}/peer-pods-cm.yaml")
+        if secrets != (sec.get("stringData") or {}):
+            problem(f"{rel}: providerSecrets.{p} differs from deploy/kustomize/overlays/{p}/peer-pods-secret.yaml")
+        if not set(config) <= ADAPTOR_ENV | DIRECT_ENV | provider_env(p) | CTRL_ENV:
+            problem(f"{rel}: unknown settings {sorted(set(config) - ADAPTOR_ENV - DIRECT_ENV - provider_env(p) - CTRL_ENV)}")
+        if config.get("CLOUD_CONFIG_VERIFY") != "true":
+            problem(f"{rel}: examples set CLOUD_CONFIG_VERIFY: \"true\"")
     print(f"helm: {len(docs)} template objects checked structurally (helm itself is not available)")
 
 
 def helm_template(helm_render, extra_args):
     """Objects of the chart rendered by tests/deploy/helm_render (Helm's template engine), plus
-    what `helm install --create-namespace` adds beside the templates: the CRDs in crds/ and
-    the release namespace."""
+    what `helm install` adds beside the templates: the CRDs in crds/. The release namespace is
+    not the chart's (EXTERNAL_NAMESPACES)."""
     cmd = [helm_render, "-chart", os.path.join(ROOT, "deploy/helm/peerpods"),
            "-namespace", "confidential-containers-system"] + extra_args
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -753,7 +880,6 @@ def helm_template(helm_render, extra_args):
         return None
     docs = [d for d in yaml.safe_load_all(out.stdout) if d is not None]
     docs.append(yaml.safe_load(read("deploy/helm/peerpods/crds/peerpods.yaml")))
-    docs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "confidential-containers-system"}})
     return docs
 
 
@@ -778,7 +904,7 @@ def check_helm_rendered(helm_render, rendered):
                         f"exit {out.returncode}, {out.stderr.strip()[:300]}")
             # With an external plugin the name is the plugin's: the chart renders.
             plugin = helm_template(helm_render, ["-f", values, "-set-string",
-                                                 "config.ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN=true"])
+                                                 f"providerConfigs.{p}.ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN=true"])
             if plugin is not None:
                 count += 1
                 check_objects(f"helm {p} (external plugin)", plugin, p)
@@ -788,6 +914,7 @@ def check_helm_rendered(helm_render, rendered):
         if docs is None:
             continue
         count += 1
+        check_not_ours(f"helm {p}", docs)
         check_objects(f"helm {p}", docs, p)
         overlay = rendered.get(f"overlays/{p}")
         if overlay is None:
@@ -800,7 +927,7 @@ def check_helm_rendered(helm_render, rendered):
                     "only in the chart" if key not in theirs else "different"
                 problem(f"helm {p}: {key[0]} {key[1]} is {where} (chart vs deploy/kustomize/overlays/{p})")
     # Components switched off, and another runtime class name.
-    off = helm_template(helm_render, ["-set-string", "webhook.enabled=", "-set-string", "peerpodCtrl.enabled=",
+    off = helm_template(helm_render, ["-set-string", "webhook.enabled=", "-set-string", "resourceCtrl.enabled=",
                                       "-set-string", "runtimeClass.create="])
     if off is not None:
         for e in [e for i, d in enumerate(off) for e in k8s_schema.validate_object(d, f"helm (components off)[{i}]")]:
@@ -809,13 +936,96 @@ def check_helm_rendered(helm_render, rendered):
                                            "PodDisruptionBudget",
                                            "RuntimeClass"}
         if left:
-            problem(f"helm with webhook/peerpodCtrl/runtimeClass disabled still renders {sorted(left)}")
+            problem(f"helm with webhook/resourceCtrl/runtimeClass disabled still renders {sorted(left)}")
+    check_helm_variants(helm_render)
     renamed = helm_template(helm_render, ["-f", os.path.join(ROOT, "deploy/helm/peerpods/providers/aws.yaml"),
                                           "-set-string", "webhook.targetRuntimeClass=kata-aws"])
     if renamed is not None:
         check_objects("helm (targetRuntimeClass=kata-aws)", renamed, "aws")
-    print(f"helm: chart rendered with Helm's template engine for {count} providers (+2 variants)"
+    print(f"helm: chart rendered with Helm's template engine for {count} providers (+8 variants)"
           " and compared with the kustomize overlays")
+
+
+def check_helm_variants(helm_render):
+    """Values users carry over from upstream's chart, and the opt-in objects."""
+    import tempfile
+    aws = os.path.join(ROOT, "deploy/helm/peerpods/providers/aws.yaml")
+
+    def adaptor(docs):
+        ds = find(docs, "DaemonSet", "cloud-api-adaptor-daemonset")
+        return (ds[0], containers(ds[0])["cloud-api-adaptor-con"]) if ds else (None, None)
+
+    # runtimeClass.create: the RuntimeClass, with Helm's ownership metadata.
+    docs = helm_template(helm_render, ["-f", aws, "-set-string", "runtimeClass.create=true"])
+    if docs is not None:
+        rc = find(docs, "RuntimeClass")
+        meta = rc[0]["metadata"] if len(rc) == 1 else {}
+        if (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") != "Helm" or \
+                (meta.get("annotations") or {}).get("meta.helm.sh/release-name") != "peerpods":
+            problem("helm runtimeClass.create=true: expected one RuntimeClass with Helm's ownership labels and annotations")
+        check_objects("helm (runtimeClass.create)", docs, "aws")
+
+    # PROBE_PORT moves the startup probe too (check_objects compares them).
+    docs = helm_template(helm_render, ["-f", aws, "-set-string", "providerConfigs.aws.PROBE_PORT=8123"])
+    if docs is not None:
+        check_objects("helm (PROBE_PORT=8123)", docs, "aws")
+        _, c = adaptor(docs)
+        if c and c["startupProbe"]["httpGet"]["port"] != 8123:
+            problem("helm PROBE_PORT=8123: the startup probe did not follow")
+
+    # Upstream's layout: secrets.mode reference, IRSA / workload identity, pull secrets.
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump({"secrets": {"mode": "reference", "existingSecretName": "my-aws-creds",
+                                    "existingTlsSecretName": "my-tls"},
+                        "imagePullSecrets": [{"name": "regcred"}],
+                        "daemonset": {"podLabels": {"azure.workload.identity/use": "true"},
+                                      "serviceAccount": {"annotations": {
+                                          "eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/caa"}}}}, f)
+        extra = f.name
+    try:
+        docs = helm_template(helm_render, ["-f", aws, "-f", extra])
+        if docs is not None:
+            if find(docs, "Secret"):
+                problem("helm secrets.mode=reference still creates Secrets")
+            ds, c = adaptor(docs)
+            if c:
+                refs = [ef["secretRef"]["name"] for ef in c.get("envFrom", []) if "secretRef" in ef]
+                vols = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
+                pod = ds["spec"]["template"]
+                if refs != ["my-aws-creds"] or vols["certs"]["secret"]["secretName"] != "my-tls":
+                    problem(f"helm secrets.mode=reference: the adaptor must use my-aws-creds and my-tls, uses {refs}")
+                if pod["metadata"]["labels"].get("azure.workload.identity/use") != "true" or \
+                        pod["spec"].get("imagePullSecrets") != [{"name": "regcred"}]:
+                    problem("helm: daemonset.podLabels / imagePullSecrets are not applied")
+            sa = find(docs, "ServiceAccount", "cloud-api-adaptor")
+            if not sa or (sa[0]["metadata"].get("annotations") or {}).get("eks.amazonaws.com/role-arn") is None:
+                problem("helm: daemonset.serviceAccount.annotations are not applied")
+            for d in find(docs, "Deployment"):
+                if d["spec"]["template"]["spec"].get("imagePullSecrets") != [{"name": "regcred"}]:
+                    problem(f"helm: imagePullSecrets are not applied to {d['metadata']['name']}")
+    finally:
+        os.unlink(extra)
+
+    # secrets.tlsCerts and an SSH key create certs-for-tls and ssh-key-secret.
+    docs = helm_template(helm_render, ["-f", os.path.join(ROOT, "deploy/helm/peerpods/providers/libvirt.yaml"),
+                                       "-set-string", "providerSecrets.libvirt.id_rsa=KEY",
+                                       "-set-string", "secrets.tlsCerts.caCert=CA"])
+    if docs is not None:
+        names = {d["metadata"]["name"] for d in find(docs, "Secret")}
+        if names != {"peer-pods-secret", "ssh-key-secret", "certs-for-tls"}:
+            problem(f"helm libvirt with id_rsa and tlsCerts: Secrets {sorted(names)}")
+        sec = find(docs, "Secret", "peer-pods-secret")
+        if sec and "id_rsa" in (sec[0].get("stringData") or {}):
+            problem("helm: id_rsa must go to ssh-key-secret only")
+
+    # Bad secrets settings stop the rendering with a message.
+    for args, needle in ((["-set-string", "secrets.mode=reference"], "existingSecretName"),
+                         (["-set-string", "secrets.mode=sealed"], "use create or reference")):
+        out = subprocess.run([helm_render, "-chart", os.path.join(ROOT, "deploy/helm/peerpods"),
+                              "-namespace", "confidential-containers-system", "-f", aws] + args,
+                             capture_output=True, text=True, timeout=60)
+        if out.returncode == 0 or needle not in out.stderr:
+            problem(f"helm {' '.join(args)}: must fail naming {needle}: exit {out.returncode}, {out.stderr.strip()[:200]}")
 
 
 # --- Dockerfiles -------------------------------------------------------------------------

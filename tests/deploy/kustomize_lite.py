@@ -1,5 +1,6 @@
 """A minimal kustomize for tests/deploy, for machines without kubectl: it implements exactly
-what deploy/kustomize uses (resources, patches with strategic-merge files, images) and refuses
+what deploy/kustomize uses (resources, patches with strategic-merge files, images, replacements
+from a ConfigMap's data into one field of an object) and refuses
 anything else, so a new kustomize feature in the manifests is noticed here. When kubectl is
 installed the test also renders with `kubectl kustomize` and requires the same objects."""
 
@@ -8,7 +9,7 @@ import os
 
 import yaml
 
-SUPPORTED = {"apiVersion", "kind", "resources", "patches", "images"}
+SUPPORTED = {"apiVersion", "kind", "resources", "patches", "images", "replacements"}
 # Lists that strategic merge patches merge by a key (the ones the manifests patch).
 MERGE_KEYS = {"containers": "name", "initContainers": "name", "volumes": "name", "volumeMounts": "mountPath",
               "env": "name", "ports": "containerPort"}
@@ -68,6 +69,54 @@ def _set_images(docs, images):
                         c["image"] = f"{new_name}:{new_tag}" if new_tag else new_name
 
 
+def _select(docs, sel):
+    return [d for d in docs if all((d.get("kind") if k == "kind" else d.get("metadata", {}).get(k)) == v
+                                   for k, v in sel.items())]
+
+
+def _walk(node, path, kfile):
+    """The parent and key of a kustomize fieldPath (a.b.[name=x].c, or a numeric index)."""
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part.startswith("[") and part.endswith("]"):
+            key, _, value = part[1:-1].partition("=")
+            matches = [j for j, item in enumerate(node) if isinstance(item, dict) and str(item.get(key)) == value]
+            if len(matches) != 1:
+                raise KustomizeError(f"{kfile}: fieldPath {path}: no single {part}")
+            part = matches[0]
+        elif isinstance(node, list):
+            part = int(part)
+        if last:
+            return node, part
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            raise KustomizeError(f"{kfile}: fieldPath {path} not found")
+
+
+def _replace(docs, rules, kfile):
+    for rule in rules:
+        src = rule["source"]
+        sources = _select(docs, {k: v for k, v in src.items() if k in ("kind", "name", "namespace")})
+        if len(sources) != 1:
+            raise KustomizeError(f"{kfile}: replacement source {src} not found")
+        parent, key = _walk(sources[0], src["fieldPath"], kfile)
+        if key not in parent:
+            raise KustomizeError(f"{kfile}: replacement source field {src['fieldPath']} is missing")
+        value = parent[key]
+        for target in rule["targets"]:
+            for doc in _select(docs, target["select"]):
+                for fp in target["fieldPaths"]:
+                    tparent, tkey = _walk(doc, fp, kfile)
+                    old = tparent[tkey] if (isinstance(tparent, list) or tkey in tparent) else None
+                    # As kustomize 5: a string source is converted to the target's type.
+                    if isinstance(old, int) and isinstance(value, str) and value.isdigit():
+                        tparent[tkey] = int(value)
+                    else:
+                        tparent[tkey] = value
+
+
 def build(directory, ignore=()):
     """Renders a kustomization directory into a list of objects; resources named in `ignore`
     are left out (check_deploy renders a not-yet-available provider's overlay without its
@@ -98,6 +147,7 @@ def build(directory, ignore=()):
             i = docs.index(targets[0])
             docs[i] = strategic_merge(docs[i], patch)
     _set_images(docs, k.get("images") or [])
+    _replace(docs, k.get("replacements") or [], kfile)
     return docs
 
 
