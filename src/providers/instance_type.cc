@@ -6,16 +6,12 @@
 #include <cctype>
 
 #include "base/log.h"
+#include "base/strings.h"
 
 namespace pp::providers {
 namespace {
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using strings::equalsIgnoreCase;
 
 // Go's %q for the plain type names that appear in these messages.
 std::string quote(std::string_view s) {

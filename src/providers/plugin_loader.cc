@@ -20,6 +20,7 @@
 
 #include "base/encoding.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "providers/plugin_abi.h"
 
 // Where a plugin call's outcome lands; the C ABI only sees an opaque pointer.
@@ -270,12 +271,7 @@ class PluginSetup final : public ProviderSetup {
   std::vector<Slot> slots_;  // sized once: flags point into it
 };
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using strings::equalsIgnoreCase;
 
 // Go's filepath.Dir and filepath.Base for the absolute or relative paths operators write.
 std::string parentDir(std::string_view path) {

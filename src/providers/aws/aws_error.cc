@@ -9,13 +9,6 @@
 namespace pp::providers::aws {
 namespace {
 
-bool startsWith(std::string_view s, std::string_view p) {
-  return s.substr(0, p.size()) == p;
-}
-bool endsWith(std::string_view s, std::string_view p) {
-  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
-}
-
 constexpr std::array<std::string_view, 9> kThrottleCodes = {"RequestLimitExceeded",
                                                             "Throttling",
                                                             "ThrottlingException",
@@ -64,7 +57,8 @@ std::optional<std::chrono::system_clock::time_point> parseHttpDate(std::string_v
 }
 
 bool AwsError::notFound() const {
-  return endsWith(code, ".NotFound") || endsWith(code, "NotFound");
+  return std::string_view(code).ends_with(".NotFound") ||
+         std::string_view(code).ends_with("NotFound");
 }
 
 Error AwsError::toError(std::string_view action) const {
@@ -81,12 +75,13 @@ Error AwsError::toError(std::string_view action) const {
     c = Code::kPermissionDenied;
   else if (code == "InsufficientInstanceCapacity" || code == "InstanceLimitExceeded" ||
            code == "VcpuLimitExceeded" ||
-           (endsWith(code, "LimitExceeded") && code != "RequestLimitExceeded"))
+           (std::string_view(code).ends_with("LimitExceeded") && code != "RequestLimitExceeded"))
     c = Code::kResourceExhausted;
   else if (retryable())
     c = Code::kUnavailable;
-  else if (startsWith(code, "Invalid") || startsWith(code, "Missing") ||
-           code == "UnsupportedOperation" || code == "Unsupported" || code == "ValidationError" ||
+  else if (std::string_view(code).starts_with("Invalid") ||
+           std::string_view(code).starts_with("Missing") || code == "UnsupportedOperation" ||
+           code == "Unsupported" || code == "ValidationError" ||
            code == "IdempotentParameterMismatch")
     c = Code::kInvalidArgument;
   else if (httpStatus >= 400 && httpStatus < 500)

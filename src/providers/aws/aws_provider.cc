@@ -9,6 +9,7 @@
 
 #include "base/encoding.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "providers/aws/endpoints.h"
 #include "providers/aws/shared_config.h"
 #include "providers/registry.h"
@@ -25,11 +26,6 @@ std::string randomHex(size_t bytes) {
     for (auto& c : b) c = static_cast<char>(std::rand());
   }
   return encoding::hexEncode(b);
-}
-
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
 }
 
 }  // namespace
@@ -123,7 +119,7 @@ Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config
       }
       return std::nullopt;
     }
-    return trimmed(*v);
+    return std::string(strings::trimRight(*v));
   };
   if (c.region.empty()) {
     if (auto r = fromImds("meta-data/placement/region")) c.region = *r;
@@ -158,8 +154,8 @@ Result<std::unique_ptr<AwsProvider>> AwsProvider::create(const AwsConfig& config
     size_t start = 0;
     while (start <= g.size()) {
       size_t nl = g.find('\n', start);
-      std::string one =
-          trimmed(g.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+      std::string one = std::string(strings::trimRight(std::string_view(g).substr(
+          start, nl == std::string::npos ? std::string::npos : nl - start)));
       if (!one.empty()) groups.push_back(one);
       if (nl == std::string::npos) break;
       start = nl + 1;

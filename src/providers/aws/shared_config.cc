@@ -6,22 +6,12 @@
 #include <filesystem>
 
 #include "base/files.h"
+#include "base/strings.h"
 
 namespace pp::providers::aws {
 namespace {
 
 constexpr size_t kMaxFileBytes = 1 << 20;
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::string homeFile(const flags::EnvLookup& env, const char* var, const char* name) {
   if (auto v = env(var); v && !v->empty()) {
@@ -76,13 +66,13 @@ Result<IniFile> parseIni(std::string_view text) {
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     ++lineNo;
     bool indented = !raw.empty() && (raw[0] == ' ' || raw[0] == '\t');
-    std::string line = trim(raw);
+    std::string line(strings::trim(raw));
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line[0] == '[') {
       if (line.back() != ']')
         return fail(Code::kInvalidArgument,
                     "line " + std::to_string(lineNo) + ": unterminated section header");
-      section = trim(std::string_view(line).substr(1, line.size() - 2));
+      section = strings::trim(std::string_view(line).substr(1, line.size() - 2));
       inSection = true;
       out[section];
       continue;
@@ -95,8 +85,8 @@ Result<IniFile> parseIni(std::string_view text) {
     if (!inSection)
       return fail(Code::kInvalidArgument,
                   "line " + std::to_string(lineNo) + ": setting outside of a section");
-    std::string key = lower(trim(std::string_view(line).substr(0, eq)));
-    std::string value = trim(std::string_view(line).substr(eq + 1));
+    std::string key = strings::toLower(strings::trim(std::string_view(line).substr(0, eq)));
+    std::string value(strings::trim(std::string_view(line).substr(eq + 1)));
     out[section][key] = value;
   }
   return out;

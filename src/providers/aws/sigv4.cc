@@ -12,15 +12,10 @@
 #include <stdexcept>
 
 #include "base/encoding.h"
+#include "base/strings.h"
 
 namespace pp::providers::aws {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Trims and collapses runs of spaces, as the canonical header form requires.
 std::string normalizeHeaderValue(std::string_view v) {
@@ -130,7 +125,7 @@ std::string canonicalQueryString(std::string_view query) {
 std::string canonicalRequest(const SigningRequest& req, std::string* signedHeaders) {
   std::map<std::string, std::string> headers;
   for (const auto& [name, value] : req.headers) {
-    std::string key = lower(name);
+    std::string key = strings::toLower(name);
     std::string v = normalizeHeaderValue(value);
     auto [it, inserted] = headers.emplace(key, v);
     if (!inserted) it->second += "," + v;

@@ -6,28 +6,24 @@
 
 #include "base/encoding.h"
 #include "base/files.h"
+#include "base/json_fields.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "providers/registry.h"
 
 namespace pp::providers::azure {
 namespace {
 
+using jsonf::member;
+using jsonf::stringAt;
+
 using namespace std::chrono_literals;
 using nlohmann::json;
 constexpr const char* kLog = "azure";
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool startsWithNoCase(const std::string& s, const std::string& prefix) {
-  return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == lower(prefix);
-}
-
 // A resource id from a service answer, used as a path on the resource manager endpoint.
 bool plausibleResourceId(const std::string& id) {
-  return startsWithNoCase(id, "/subscriptions/") && id.size() < 1024 &&
+  return strings::startsWithIgnoreCase(id, "/subscriptions/") && id.size() < 1024 &&
          id.find_first_of("?#% \r\n\\") == std::string::npos &&
          id.find("/../") == std::string::npos && id.find("/./") == std::string::npos;
 }
@@ -37,38 +33,17 @@ std::string trimSlash(std::string s) {
   return s;
 }
 
-std::string trimSpace(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
-}
-
-const json* member(const json& j, const char* key) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(key);
-  return it == j.end() ? nullptr : &*it;
-}
-
-std::string stringAt(const json& j, std::initializer_list<const char*> path) {
-  const json* cur = &j;
-  for (const char* k : path) {
-    cur = member(*cur, k);
-    if (!cur) return "";
-  }
-  return cur->is_string() ? cur->get<std::string>() : "";
-}
-
 // imageReference for the configured (or annotated) image id: a community gallery image, a
 // direct shared gallery image, a resource id (gallery image version, managed image) or a
 // marketplace URN publisher:offer:sku:version.
 Result<json> imageReference(const std::string& image) {
   if (image.empty())
     return fail(Code::kInvalidArgument, "azure: no pod VM image: set -imageid (AZURE_IMAGE_ID)");
-  if (startsWithNoCase(image, "/CommunityGalleries/"))
+  if (strings::startsWithIgnoreCase(image, "/CommunityGalleries/"))
     return json{{"communityGalleryImageId", image}};
-  if (startsWithNoCase(image, "/SharedGalleries/")) return json{{"sharedGalleryImageId", image}};
-  if (startsWithNoCase(image, "/subscriptions/")) return json{{"id", image}};
+  if (strings::startsWithIgnoreCase(image, "/SharedGalleries/"))
+    return json{{"sharedGalleryImageId", image}};
+  if (strings::startsWithIgnoreCase(image, "/subscriptions/")) return json{{"id", image}};
   std::vector<std::string> parts;
   size_t start = 0;
   for (;;) {
@@ -151,7 +126,7 @@ void registerAzureFlags(flags::FlagSet& fs, AzureConfig& c) {
 PP_REGISTER_PROVIDER("azure", AzureConfig, registerAzureFlags, buildWith<AzureProvider>)
 
 Result<CloudEndpoints> cloudEndpoints(const std::string& environment) {
-  std::string e = lower(environment);
+  std::string e = strings::toLower(environment);
   if (e.empty() || e == "azurepubliccloud" || e == "public" || e == "azurecloud")
     return CloudEndpoints{"https://management.azure.com", "https://login.microsoftonline.com"};
   if (e == "azurechinacloud" || e == "china")
@@ -184,9 +159,11 @@ Result<std::pair<std::string, std::string>> parseVmId(const std::string& id) {
              c == '(' || c == ')';
     });
   };
-  if (seg.size() != 8 || lower(seg[0]) != "subscriptions" || lower(seg[2]) != "resourcegroups" ||
-      lower(seg[4]) != "providers" || lower(seg[5]) != "microsoft.compute" ||
-      lower(seg[6]) != "virtualmachines" || !safe(seg[1]) || !safe(seg[3]) || !safe(seg[7])) {
+  if (seg.size() != 8 || strings::toLower(seg[0]) != "subscriptions" ||
+      strings::toLower(seg[2]) != "resourcegroups" || strings::toLower(seg[4]) != "providers" ||
+      strings::toLower(seg[5]) != "microsoft.compute" ||
+      strings::toLower(seg[6]) != "virtualmachines" || !safe(seg[1]) || !safe(seg[3]) ||
+      !safe(seg[7])) {
     return fail(Code::kInvalidArgument, "azure: \"" + id + "\" is not a VM resource id");
   }
   return std::make_pair("/subscriptions/" + seg[1] + "/resourceGroups/" + seg[3] +
@@ -223,7 +200,7 @@ Result<std::unique_ptr<AzureProvider>> AzureProvider::create(const AzureConfig& 
   a.clientSecret = c.clientSecret;
   a.federatedTokenFile = c.federatedTokenFile;
   a.imdsEndpoint = trimSlash(c.imdsEndpoint.empty() ? "http://169.254.169.254" : c.imdsEndpoint);
-  std::string mode = lower(c.auth);
+  std::string mode = strings::toLower(c.auth);
   if (mode.empty()) {
     mode = !c.clientSecret.empty()         ? "secret"
            : !c.federatedTokenFile.empty() ? "workload"
@@ -285,7 +262,7 @@ Status AzureProvider::ensureLookups() {
   for (const auto& want : wanted) {
     bool found = false;
     for (const auto& s : *value) {
-      if (lower(stringAt(s, {"name"})) != lower(want)) continue;
+      if (strings::toLower(stringAt(s, {"name"})) != strings::toLower(want)) continue;
       const json* cores = member(s, "numberOfCores");
       const json* mem = member(s, "memoryInMB");
       if (!cores || !mem || !cores->is_number_unsigned() || !mem->is_number_unsigned())
@@ -313,7 +290,7 @@ Result<std::string> AzureProvider::publicKey() {
   if (!config_.sshKeyPath.empty()) {
     auto k = files::readFile(config_.sshKeyPath, 16384);
     if (!k) return fail(k.error().wrap("azure: reading -ssh-key-path"));
-    std::string key = trimSpace(*k);
+    std::string key = std::string(strings::trim(*k));
     if (key.rfind("ssh-", 0) != 0 && key.rfind("ecdsa-", 0) != 0)
       return fail(Code::kInvalidArgument,
                   "azure: " + config_.sshKeyPath + " is not an OpenSSH public key");

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "base/encoding.h"
+#include "base/json_fields.h"
 #include "base/log.h"
 
 namespace pp::providers::gcp {
@@ -14,12 +15,6 @@ namespace {
 using json = nlohmann::json;
 constexpr const char* kLog = "gcp";
 constexpr int kMaxPages = 50;
-
-std::string str(const json& j, const char* name) {
-  if (!j.is_object()) return {};
-  auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // int64 fields come as JSON strings in the Compute API ("diskSizeGb": "10"); int32 as numbers.
 std::optional<int64_t> integer(const json& j, const char* name) {
@@ -48,10 +43,10 @@ GcpError parseError(const net::HttpResponse& r) {
   json j = json::parse(r.body, nullptr, false);
   if (j.is_object() && j.contains("error") && j["error"].is_object()) {
     const json& err = j["error"];
-    e.message = str(err, "message");
+    e.message = jsonf::stringField(err, "message");
     if (err.contains("errors") && err["errors"].is_array() && !err["errors"].empty())
-      e.reason = str(err["errors"][0], "reason");
-    if (e.reason.empty()) e.reason = str(err, "status");
+      e.reason = jsonf::stringField(err["errors"][0], "reason");
+    if (e.reason.empty()) e.reason = jsonf::stringField(err, "status");
   }
   if (e.message.empty()) e.message = r.body.substr(0, 200);
   if (e.message.size() > 1000) e.message.resize(1000);
@@ -119,37 +114,39 @@ std::string newRequestId() {
 
 std::optional<GcpOperation> parseOperation(const json& j) {
   GcpOperation op;
-  op.name = str(j, "name");
-  op.status = str(j, "status");
+  op.name = jsonf::stringField(j, "name");
+  op.status = jsonf::stringField(j, "status");
   if (op.name.empty() || op.status.empty()) return std::nullopt;
   if (auto it = j.find("error"); it != j.end() && it->is_object()) {
     auto errs = it->find("errors");
     if (errs != it->end() && errs->is_array() && !errs->empty()) {
-      op.errorCode = str((*errs)[0], "code");
-      op.errorMessage = str((*errs)[0], "message");
+      op.errorCode = jsonf::stringField((*errs)[0], "code");
+      op.errorMessage = jsonf::stringField((*errs)[0], "message");
       for (size_t i = 1; i < errs->size() && i < 5; ++i)
-        op.errorMessage += "; " + str((*errs)[i], "code") + ": " + str((*errs)[i], "message");
+        op.errorMessage += "; " + jsonf::stringField((*errs)[i], "code") + ": " +
+                           jsonf::stringField((*errs)[i], "message");
     }
     if (op.errorCode.empty() && op.errorMessage.empty()) op.errorCode = "UNKNOWN";
   }
   if (auto s = integer(j, "httpErrorStatusCode")) op.httpErrorStatusCode = *s;
-  if (op.failed() && op.errorMessage.empty()) op.errorMessage = str(j, "httpErrorMessage");
+  if (op.failed() && op.errorMessage.empty())
+    op.errorMessage = jsonf::stringField(j, "httpErrorMessage");
   return op;
 }
 
 std::optional<GcpInstance> parseInstance(const json& j) {
   GcpInstance i;
-  i.name = str(j, "name");
+  i.name = jsonf::stringField(j, "name");
   if (i.name.empty()) return std::nullopt;
   if (auto id = integer(j, "id")) i.id = std::to_string(*id);
-  i.status = str(j, "status");
+  i.status = jsonf::stringField(j, "status");
   if (auto nics = j.find("networkInterfaces"); nics != j.end() && nics->is_array()) {
     for (const auto& nic : *nics) {
-      if (auto ip = str(nic, "networkIP"); !ip.empty()) i.internalIps.push_back(ip);
+      if (auto ip = jsonf::stringField(nic, "networkIP"); !ip.empty()) i.internalIps.push_back(ip);
       if (!nic.is_object()) continue;
       if (auto acs = nic.find("accessConfigs"); acs != nic.end() && acs->is_array()) {
         for (const auto& ac : *acs)
-          if (auto ip = str(ac, "natIP"); !ip.empty()) i.natIps.push_back(ip);
+          if (auto ip = jsonf::stringField(ac, "natIP"); !ip.empty()) i.natIps.push_back(ip);
       }
     }
   }
@@ -275,7 +272,7 @@ Status ComputeClient::waitOperation(const GcpOperation& first, const std::string
 }
 
 Result<GcpOperation> ComputeClient::startInsert(const json& instance) {
-  std::string name = str(instance, "name");
+  std::string name = jsonf::stringField(instance, "name");
   auto r = call("POST", zonePath() + "/instances?requestId=" + newRequestId(), &instance, true);
   if (!r) return fail(r.error().toError("gcp: instances.insert " + name));
   auto op = parseOperation(*r);
@@ -288,7 +285,7 @@ Result<GcpOperation> ComputeClient::startInsert(const json& instance) {
 Status ComputeClient::insertInstance(const json& instance) {
   auto op = startInsert(instance);
   if (!op) return fail(op.error());
-  return waitOperation(*op, "gcp: creating instance " + str(instance, "name"));
+  return waitOperation(*op, "gcp: creating instance " + jsonf::stringField(instance, "name"));
 }
 
 Status ComputeClient::deleteInstance(const std::string& name) {
@@ -332,7 +329,7 @@ Result<std::vector<GcpInstance>> ComputeClient::listInstances(const std::string&
       for (const auto& it : *items)
         if (auto i = parseInstance(it)) out.push_back(std::move(*i));
     }
-    pageToken = str(*r, "nextPageToken");
+    pageToken = jsonf::stringField(*r, "nextPageToken");
     if (pageToken.empty()) return out;
   }
   return fail(Code::kOutOfRange,
@@ -342,7 +339,7 @@ Result<std::vector<GcpInstance>> ComputeClient::listInstances(const std::string&
 namespace {
 std::optional<InstanceTypeInfo> parseMachineType(const json& j) {
   InstanceTypeInfo t;
-  t.name = str(j, "name");
+  t.name = jsonf::stringField(j, "name");
   auto cpus = integer(j, "guestCpus");
   auto mem = integer(j, "memoryMb");
   if (t.name.empty() || !cpus || !mem || *cpus < 0 || *mem < 0 || *cpus > 100000 ||
@@ -354,7 +351,7 @@ std::optional<InstanceTypeInfo> parseMachineType(const json& j) {
     for (const auto& a : *acc) {
       auto n = integer(a, "guestAcceleratorCount");
       if (n && *n > 0 && *n < 1000) t.gpus += static_cast<uint32_t>(*n);
-      if (t.gpuModel.empty()) t.gpuModel = str(a, "guestAcceleratorType");
+      if (t.gpuModel.empty()) t.gpuModel = jsonf::stringField(a, "guestAcceleratorType");
     }
   }
   return t;
@@ -386,7 +383,7 @@ Result<std::vector<InstanceTypeInfo>> ComputeClient::listMachineTypes(
       for (const auto& it : *items)
         if (auto t = parseMachineType(it)) out.push_back(std::move(*t));
     }
-    pageToken = str(*r, "nextPageToken");
+    pageToken = jsonf::stringField(*r, "nextPageToken");
     if (pageToken.empty()) return out;
   }
   return fail(Code::kOutOfRange,

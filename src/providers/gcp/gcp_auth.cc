@@ -10,6 +10,7 @@
 
 #include "base/encoding.h"
 #include "base/files.h"
+#include "base/json_fields.h"
 #include "base/log.h"
 
 namespace pp::providers::gcp {
@@ -26,11 +27,6 @@ std::string b64url(std::string_view data) {
   return s;
 }
 
-std::string stringField(const json& j, const char* name) {
-  auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 // Reads a token endpoint's answer: {access_token, expires_in, token_type: Bearer}.
 Result<AccessToken> parseTokenResponse(const net::HttpResponse& r, const std::string& where,
                                        std::chrono::system_clock::time_point now) {
@@ -38,8 +34,8 @@ Result<AccessToken> parseTokenResponse(const net::HttpResponse& r, const std::st
   if (!r.ok()) {
     std::string detail;
     if (j.is_object()) {
-      detail = stringField(j, "error");
-      if (auto d = stringField(j, "error_description"); !d.empty()) detail += ": " + d;
+      detail = jsonf::stringField(j, "error");
+      if (auto d = jsonf::stringField(j, "error_description"); !d.empty()) detail += ": " + d;
     }
     if (detail.size() > 300) detail.resize(300);
     Code code = r.status == 400 || r.status == 401 || r.status == 403 ? Code::kUnauthenticated
@@ -50,14 +46,14 @@ Result<AccessToken> parseTokenResponse(const net::HttpResponse& r, const std::st
   }
   if (!j.is_object())
     return fail(Code::kInternal, "token response from " + where + " is not a JSON object");
-  std::string token = stringField(j, "access_token");
+  std::string token = jsonf::stringField(j, "access_token");
   auto exp = j.find("expires_in");
   if (token.empty() || token.size() > 8192)
     return fail(Code::kInternal, "token response from " + where + " has no usable access_token");
   if (exp == j.end() || !exp->is_number_integer() || exp->get<int64_t>() <= 0 ||
       exp->get<int64_t>() > 86400 * 7)
     return fail(Code::kInternal, "token response from " + where + " has no valid expires_in");
-  if (auto type = stringField(j, "token_type"); !type.empty() && type != "Bearer")
+  if (auto type = jsonf::stringField(j, "token_type"); !type.empty() && type != "Bearer")
     return fail(Code::kInternal, "token response from " + where + " has token_type " + type);
   return AccessToken{token, now + std::chrono::seconds(exp->get<int64_t>())};
 }
@@ -71,7 +67,7 @@ Result<ServiceAccountKey> parseServiceAccountKey(std::string_view text) {
   if (!j.is_object())
     return fail(Code::kInvalidArgument,
                 "GCP credentials: not a JSON object (expected a service account key file)");
-  std::string type = stringField(j, "type");
+  std::string type = jsonf::stringField(j, "type");
   if (type != "service_account") {
     return fail(Code::kInvalidArgument,
                 "GCP credentials: type is \"" + type.substr(0, 40) +
@@ -79,11 +75,11 @@ Result<ServiceAccountKey> parseServiceAccountKey(std::string_view text) {
                     "-gcp-credentials empty to use the metadata server");
   }
   ServiceAccountKey k;
-  k.clientEmail = stringField(j, "client_email");
-  k.privateKeyId = stringField(j, "private_key_id");
-  k.privateKeyPem = stringField(j, "private_key");
-  k.tokenUri = stringField(j, "token_uri");
-  k.projectId = stringField(j, "project_id");
+  k.clientEmail = jsonf::stringField(j, "client_email");
+  k.privateKeyId = jsonf::stringField(j, "private_key_id");
+  k.privateKeyPem = jsonf::stringField(j, "private_key");
+  k.tokenUri = jsonf::stringField(j, "token_uri");
+  k.projectId = jsonf::stringField(j, "project_id");
   if (k.tokenUri.empty()) k.tokenUri = kDefaultTokenUri;
   if (k.clientEmail.empty())
     return fail(Code::kInvalidArgument, "GCP credentials: client_email is missing");
