@@ -4,12 +4,11 @@
 #include <gtest/gtest.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
-#include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "providers/libvirt/libvirt_provider.h"
+#include "providers/libvirt/test_driver_config.h"
 #include "providers/testing/provider_contract.h"
 
 namespace pp::providers::libvirt {
@@ -21,28 +20,13 @@ struct LibvirtContractEnv {
   static constexpr bool kListsInstances = false;
 
   LibvirtContractEnv() {
-    dir = std::filesystem::temp_directory_path() / ("pp-lv-ct-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir / "vmlinuz") << "kernel";
-    std::ofstream(dir / "initrd.gz") << "initrd";
-    config.uri = "test:///default";
-    config.poolName = "default-pool";
-    config.networkName = "default";
-    config.volName = "podvm-base.qcow2";
     config.cpu = 1;
-    config.memoryMiB = 512;
-    config.dataDir = dir.string();
-    config.domainType = "qemu";
-    config.kernel = (dir / "vmlinuz").string();
-    config.initrd = (dir / "initrd.gz").string();
-    config.cmdline = "console=ttyS0";
     config.ipTimeout = std::chrono::seconds(1);
     conn = virConnectOpen("test:///default");
     EXPECT_NE(conn, nullptr);
   }
   ~LibvirtContractEnv() {
     if (conn) virConnectClose(conn);
-    std::filesystem::remove_all(dir);
   }
   std::string skipReason() { return ""; }
 
@@ -89,8 +73,9 @@ struct LibvirtContractEnv {
   void failCreatesAfterTheInstanceExists() { config.networkName = "no-such-network"; }
   std::vector<std::string> secrets() { return {}; }
 
-  std::filesystem::path dir;
-  LibvirtConfig config;
+  testdriver::TestDriverConfig testDriver{"pp-lv-ct"};
+  const std::filesystem::path& dir = testDriver.dir;
+  LibvirtConfig& config = testDriver.config;
   virConnectPtr conn = nullptr;
 };
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "providers/libvirt/test_driver_config.h"
 #include "providers/registry.h"
 
 namespace pp::providers::libvirt {
@@ -19,24 +20,11 @@ namespace {
 class LibvirtTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("lv-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "vmlinuz") << "kernel";
-    std::ofstream(dir_ / "initrd.gz") << "initrd";
-    config_.uri = "test:///default";
-    config_.poolName = "default-pool";
-    config_.networkName = "default";
-    config_.volName = "podvm-base.qcow2";
-    config_.cpu = 2;
-    config_.memoryMiB = 512;
-    config_.dataDir = dir_.string();
-    config_.domainType = "qemu";
-    config_.kernel = (dir_ / "vmlinuz").string();
-    config_.initrd = (dir_ / "initrd.gz").string();
-    config_.cmdline = "console=ttyS0";
-    config_.ipTimeout = std::chrono::seconds(2);
+    testDriver_ = std::make_unique<testdriver::TestDriverConfig>("lv");
+    dir_ = testDriver_->dir;
+    config_ = testDriver_->config;
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override { testDriver_.reset(); }
 
   // A second connection to the same test driver state, to look at what the provider made.
   struct Peek {
@@ -107,6 +95,7 @@ class LibvirtTest : public ::testing::Test {
     return r;
   }
 
+  std::unique_ptr<testdriver::TestDriverConfig> testDriver_;
   std::filesystem::path dir_;
   LibvirtConfig config_;
 };
