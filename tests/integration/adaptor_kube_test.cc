@@ -17,6 +17,7 @@
 #include "cloudinit/cloud_config.h"
 #include "fake_kube_api.h"
 #include "fake_provider.h"
+#include "kube_objects.h"
 #include "net/http_client.h"
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"
@@ -417,15 +418,6 @@ TEST_F(AdaptorKubeTest, NodeOwnerFromTheOldAnnotationIsRecognised) {
   EXPECT_EQ(node()["metadata"]["annotations"].value("peerpods.io/caa-owner", ""), "caa-x1");
 }
 
-Json peerPodOnNode(const std::string& name, const std::string& phase, bool ready,
-                   const std::string& node = "node-1", const std::string& rc = "kata-remote") {
-  return Json{{"metadata", {{"name", name}, {"namespace", "team"}}},
-              {"spec", {{"nodeName", node}, {"runtimeClassName", rc}}},
-              {"status",
-               {{"phase", phase},
-                {"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}}}};
-}
-
 // The daemon wires it together: NODE_NAME and API access give the node its capacity at start
 // (before the socket opens) and take it away at stop; without them nothing touches the API.
 TEST_F(AdaptorKubeTest, DaemonAdvertisesCapacityOnlyInKubernetes) {
@@ -498,9 +490,9 @@ std::string probeGet(uint16_t port) {
 }
 
 TEST_F(AdaptorKubeTest, StartupProbeWaitsForTheNodesRunningPeerPods) {
-  api_->seed("pods", peerPodOnNode("a", "Running", true));
-  api_->seed("pods", peerPodOnNode("b", "Running", false));
-  api_->seed("pods", peerPodOnNode("elsewhere", "Running", false, "node-2"));
+  api_->seed("pods", fakes::podOnNode("a", "Running", true));
+  api_->seed("pods", fakes::podOnNode("b", "Running", false));
+  api_->seed("pods", fakes::podOnNode("elsewhere", "Running", false, "node-2"));
   auto readiness = std::make_shared<adaptor::PodsReadiness>(client_, "node-1", "kata-remote", 50ms);
   std::string sock = (dir_ / "hv.sock").string();
   auto listener = io_.run([&]() -> asio::awaitable<Result<std::unique_ptr<ttrpc::Listener>>> {
@@ -532,7 +524,7 @@ TEST_F(AdaptorKubeTest, StartupProbeWaitsForTheNodesRunningPeerPods) {
   }
   EXPECT_EQ(answer, "200 ok\n");
   // Sticky, as upstream: a pod going unready later does not fail the startup probe.
-  api_->seed("pods", peerPodOnNode("c", "Running", false));
+  api_->seed("pods", fakes::podOnNode("c", "Running", false));
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(probeGet(port), "200 ok\n");
   (*probe)->stop();
