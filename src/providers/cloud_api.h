@@ -1,4 +1,4 @@
-// The provider kit's call pieces (docs/provider-kit.md), shared by the providers that call cloud
+// The provider kit's call pieces (docs/architecture.md, "The provider kit"), shared by the providers that call cloud
 // APIs (aws, azure, gcp, ...): the clock, mayHaveBeenApplied() for a failed create's cleanup,
 // retries with exponential backoff and full jitter (honouring a server's Retry-After), a token
 // bucket that keeps mutating calls under a rate (user-needs.md §4: upstream hits API rate
