@@ -9,11 +9,8 @@
 #include "base/flags.h"
 #include "base/log.h"
 #include "base/signals.h"
+#include "build_info.h"
 #include "forwarder/forwarder.h"
-
-#ifndef PEERPODS_VERSION
-#define PEERPODS_VERSION "0.0.0-dev"
-#endif
 
 int main(int argc, char** argv) {
   using namespace pp;
@@ -33,8 +30,8 @@ int main(int argc, char** argv) {
     std::printf("Usage: agent-protocol-forwarder [flags]\n\n%s", fs.helpText().c_str());
     return 0;
   }
-  if (options.version) {
-    std::printf("agent-protocol-forwarder (peerpods) %s\n", PEERPODS_VERSION);
+  if (options.version || parsed->versionRequested) {
+    std::fputs(build::versionText("agent-protocol-forwarder").c_str(), stdout);
     return 0;
   }
   if (!parsed->remaining.empty()) {
@@ -46,7 +43,8 @@ int main(int argc, char** argv) {
   // A relay writes to sockets whose peer may be gone: an error, not a reason to die.
   ::signal(SIGPIPE, SIG_IGN);
 
-  log::info("forwarder", "agent-protocol-forwarder {} starting", PEERPODS_VERSION);
+  log::info("forwarder", "agent-protocol-forwarder {} (commit {}) starting", build::kVersion,
+            build::kCommit);
   for (const auto& line : fs.dump()) log::info("forwarder", "  {}", line);
   forwarder::Daemon daemon(options);
   if (auto st = daemon.start(); !st) {

@@ -10,12 +10,9 @@
 #include "base/flags.h"
 #include "base/log.h"
 #include "base/signals.h"
+#include "build_info.h"
 #include "providers/plugin_loader.h"
 #include "providers/registry.h"
-
-#ifndef PEERPODS_VERSION
-#define PEERPODS_VERSION "0.0.0-dev"
-#endif
 
 namespace {
 
@@ -46,7 +43,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "version" || cmd == "-version" || cmd == "--version") {
-    std::printf("cloud-api-adaptor (peerpods) %s\n", PEERPODS_VERSION);
+    std::fputs(build::versionText("cloud-api-adaptor").c_str(), stdout);
     return 0;
   }
   if (cmd[0] == '-') {
@@ -81,6 +78,10 @@ int main(int argc, char** argv) {
         cmd.c_str(), fs.helpText().c_str());
     return 0;
   }
+  if (parsed->versionRequested) {
+    std::fputs(build::versionText("cloud-api-adaptor").c_str(), stdout);
+    return 0;
+  }
   if (!parsed->remaining.empty()) {
     std::fprintf(stderr, "cloud-api-adaptor %s: unexpected argument %s\n", cmd.c_str(),
                  parsed->remaining[0].c_str());
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
   config.providerName = cmd;
 
   signals::StopSignals stopSignals;
-  log::info("adaptor", "cloud-api-adaptor {} starting with provider {}", PEERPODS_VERSION, cmd);
+  log::info("adaptor", "cloud-api-adaptor {} (commit {}, kata {}) starting with provider {}",
+            build::kVersion, build::kCommit, build::kKataVersion, cmd);
   for (const auto& line : fs.dump()) log::info("adaptor", "  {}", line);
   auto provider = (*setup)->build();
   if (!provider) {

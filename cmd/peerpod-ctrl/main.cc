@@ -13,13 +13,10 @@
 #include "base/log.h"
 #include "base/log_flag.h"
 #include "base/signals.h"
+#include "build_info.h"
 #include "k8s/client.h"
 #include "net/http_server.h"
 #include "peerpod_ctrl/daemon.h"
-
-#ifndef PEERPODS_VERSION
-#define PEERPODS_VERSION "0.0.0-dev"
-#endif
 
 namespace {
 
@@ -87,6 +84,10 @@ int main(int argc, char** argv) {
                 fs.helpText().c_str());
     return 0;
   }
+  if (parsed->versionRequested) {
+    std::fputs(build::versionText("peerpod-ctrl").c_str(), stdout);
+    return 0;
+  }
   if (!parsed->remaining.empty()) {
     std::fprintf(stderr, "peerpod-ctrl: unexpected argument %s\n", parsed->remaining[0].c_str());
     return 1;
@@ -107,7 +108,8 @@ int main(int argc, char** argv) {
   }
 
   signals::StopSignals stopSignals;
-  log::info("peerpod-ctrl", "peerpod-ctrl {} starting", PEERPODS_VERSION);
+  log::info("peerpod-ctrl", "peerpod-ctrl {} (commit {}) starting", build::kVersion,
+            build::kCommit);
   for (const auto& line : fs.dump()) log::info("peerpod-ctrl", "  {}", line);
   auto config = kubeconfig.empty() ? k8s::inClusterConfig() : k8s::kubeconfigFromFile(kubeconfig);
   if (!config) {

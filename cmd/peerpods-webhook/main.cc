@@ -10,12 +10,9 @@
 #include "base/log.h"
 #include "base/log_flag.h"
 #include "base/signals.h"
+#include "build_info.h"
 #include "net/http_server.h"
 #include "webhook/webhook_server.h"
-
-#ifndef PEERPODS_VERSION
-#define PEERPODS_VERSION "0.0.0-dev"
-#endif
 
 namespace {
 
@@ -119,8 +116,8 @@ int main(int argc, char** argv) {
         fs.helpText().c_str());
     return 0;
   }
-  if (o.version) {
-    std::printf("peerpods-webhook (peerpods) %s\n", PEERPODS_VERSION);
+  if (o.version || parsed->versionRequested) {
+    std::fputs(build::versionText("peerpods-webhook").c_str(), stdout);
     return 0;
   }
   if (!parsed->remaining.empty()) {
@@ -144,7 +141,7 @@ int main(int argc, char** argv) {
   }
 
   signals::StopSignals stopSignals;
-  log::info("webhook", "peerpods-webhook {} starting", PEERPODS_VERSION);
+  log::info("webhook", "peerpods-webhook {} (commit {}) starting", build::kVersion, build::kCommit);
   for (const auto& line : fs.dump()) log::info("webhook", "  {}", line);
   if (o.leaderElect)
     log::info("webhook", "-leader-elect is not needed by the webhook: every replica serves");

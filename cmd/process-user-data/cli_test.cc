@@ -62,12 +62,13 @@ std::string read(const fs::path& p) {
 }
 
 TEST(ProcessUserDataCli, VersionAndHelp) {
-  for (const char* a : {"--version", "-v", "provision-files -v"}) {
+  for (const char* a : {"--version", "-v", "-version", "provision-files -v"}) {
     auto r = run(a);
     EXPECT_EQ(r.exitCode, 0) << a;
-    EXPECT_EQ(r.out.rfind("process-user-data (peerpods) ", 0), 0u) << r.out;
+    EXPECT_EQ(r.out.rfind("process-user-data version ", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find("\n  commit: "), std::string::npos) << r.out;
   }
-  for (const char* a : {"", "help", "-h", "--help"}) {
+  for (const char* a : {"", "help", "-h", "--help", "-help"}) {
     auto r = run(a);
     EXPECT_EQ(r.exitCode, 0) << a;
     EXPECT_NE(r.out.find("provision-files Provision required files based on user data"),

@@ -1,8 +1,9 @@
 // process-user-data: the pod VM's boot step that turns the adaptor's user data into the files
 // under /run/peerpod (src/userdata/userdata.h). Command line as upstream's (cobra):
 //   process-user-data provision-files [-t|--user-data-fetch-timeout SECONDS]   (default 180)
-//   process-user-data -v|--version
-//   process-user-data [help [provision-files]] | -h | --help
+//   process-user-data -v|--version|-version
+//   process-user-data [help [provision-files]] | -h | --help | -help
+// (-version and -help are ours: the one spelling every peerpods binary accepts.)
 // plus ours, before or after the command: --log-format text|json (env LOG_FORMAT).
 // Exit 0 on success, 1 on any error (with a message on stderr), so that systemd retries.
 #include <charconv>
@@ -13,11 +14,8 @@
 #include <vector>
 
 #include "base/log.h"
+#include "build_info.h"
 #include "userdata/userdata.h"
-
-#ifndef PEERPODS_VERSION
-#define PEERPODS_VERSION "0.0.0-dev"
-#endif
 
 namespace {
 
@@ -76,9 +74,16 @@ bool parseSeconds(std::string_view text, int& out) {
 
 int main(int argc, char** argv) {
   using namespace pp;
-  if (const char* lvl = std::getenv("PEERPODS_LOG_LEVEL")) {
+  if (const char* lvl = std::getenv("PEERPODS_LOG_LEVEL"); lvl && *lvl) {
     log::Level level;
-    if (log::parseLevel(lvl, &level)) log::setLevel(level);
+    if (!log::parseLevel(lvl, &level)) {
+      std::fprintf(stderr,
+                   "Error: invalid value \"%s\" for environment variable PEERPODS_LOG_LEVEL: "
+                   "must be debug, info, warn or error\n",
+                   lvl);
+      return 1;
+    }
+    log::setLevel(level);
   }
   std::vector<std::string_view> args(argv + 1, argv + argc);
   std::string_view command;
@@ -87,9 +92,9 @@ int main(int argc, char** argv) {
   int timeout = 180;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
-    if (a == "-v" || a == "--version") {
+    if (a == "-v" || a == "--version" || a == "-version") {
       version = true;
-    } else if (a == "-h" || a == "--help") {
+    } else if (a == "-h" || a == "--help" || a == "-help") {
       help = true;
     } else if (command == "provision-files" &&
                (a == "-t" || a == "--user-data-fetch-timeout" || a.starts_with("-t") ||
@@ -149,7 +154,7 @@ int main(int argc, char** argv) {
     }
   }
   if (version) {
-    std::printf("process-user-data (peerpods) %s\n", PEERPODS_VERSION);
+    std::fputs(build::versionText("process-user-data").c_str(), stdout);
     return 0;
   }
   if (command == "help provision-files" || (command == "provision-files" && help)) {
@@ -167,7 +172,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "Error: %s\n", st.error().message.c_str());
     return 1;
   }
-  log::info("userdata", "process-user-data {} provision-files (timeout {} s)", PEERPODS_VERSION,
+  log::info("userdata", "process-user-data {} provision-files (timeout {} s)", build::kVersion,
             timeout);
   if (auto st = userdata::provisionFiles(config); !st) {
     log::error("userdata", "provision-files failed: {}", st.error().message);

@@ -23,8 +23,6 @@ Error invalid(std::string message) {
   return Error{Code::kInvalidArgument, std::move(message)};
 }
 
-using strings::equalsIgnoreCase;
-
 // Go's %q for the strings help prints: enough escaping to keep the default readable and
 // unambiguous.
 std::string goQuote(std::string_view s) {
@@ -241,11 +239,6 @@ class BoolValue final : public Value {
     auto v = parseBoolText(text);
     if (!v) return fail(invalid(std::string(v.error())));
     *target_ = *v;
-    return {};
-  }
-  // Upstream: true iff "1" or "true" in any case; anything else is false, never an error.
-  Status setFromEnv(std::string_view text) override {
-    *target_ = text == "1" || equalsIgnoreCase(text, "true");
     return {};
   }
   std::string toString() const override { return *target_ ? "true" : "false"; }
@@ -626,12 +619,10 @@ bool Flag::applyEnv(const std::string& name) {
   std::optional<std::string> text = (*lookupEnv_)(name);
   if (!text || text->empty()) return false;
   if (auto s = value_->setFromEnv(*text); !s) {
-    // Upstream silently keeps the default; a warning tells the operator why their setting
-    // has no effect without stopping the daemon. The value is not logged: secrets are
-    // marked only after registration, so we cannot tell them apart here.
-    log::warn("flags", "ignoring environment variable {} for -{}: {}; keeping default {}", name,
-              name_, s.error().message, goQuote(defaultText_));
-    return false;
+    // Reported by FlagSet::validate(), once secrets are marked (they are marked only after
+    // registration, which is when this runs).
+    envError_ = EnvError{name, *text, s.error().message};
+    return true;
   }
   source_ = Source::kEnv;
   return true;
@@ -639,7 +630,8 @@ bool Flag::applyEnv(const std::string& name) {
 
 Flag& Flag::alsoEnv(std::string name) {
   envAliases_.push_back(std::move(name));
-  if (source_ == Source::kDefault) applyEnv(envAliases_.back());
+  // Only when no earlier variable was set (a bad value counts as set).
+  if (source_ == Source::kDefault && !envError_) applyEnv(envAliases_.back());
   return *this;
 }
 
@@ -783,6 +775,10 @@ Result<ParseResult> FlagSet::parse(const std::vector<std::string>& args) {
         result.helpRequested = true;
         return result;
       }
+      if (name == "version") {
+        result.versionRequested = true;
+        return result;
+      }
       return fail(invalid(fmt::format("flag provided but not defined: -{}", name)));
     }
     Flag& flag = *it->second;
@@ -803,7 +799,36 @@ Result<ParseResult> FlagSet::parse(const std::vector<std::string>& args) {
     }
   }
   result.remaining.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  if (auto s = validate(); !s) return fail(std::move(s.error()));
   return result;
+}
+
+Status FlagSet::validate() const {
+  std::vector<std::string> problems;
+  for (const Flag* flag : flags()) {
+    if (const auto& e = flag->envError_) {
+      problems.push_back(fmt::format(
+          "invalid value {} for environment variable {} (flag -{}): {}{}",
+          flag->isSecret() ? "(secret)" : goQuote(e->text), e->variable, flag->name(), e->reason,
+          flag->value().isBool() ? " (a boolean: 1, t, T, TRUE, true, True, 0, f, F, FALSE, "
+                                   "false or False)"
+                                 : ""));
+    }
+    if (flag->value().toString().find(kPlaceholder) != std::string::npos) {
+      std::string where = "-" + flag->name();
+      if (flag->source_ == Flag::Source::kEnv || flag->source_ == Flag::Source::kDefault) {
+        std::string vars = flag->env();
+        for (const auto& alias : flag->envAliases()) vars += (vars.empty() ? "" : " or ") + alias;
+        if (!vars.empty()) where += " (env " + vars + ")";
+      }
+      problems.push_back(fmt::format("{} still holds the placeholder {}: set it to a real value",
+                                     where, kPlaceholder));
+    }
+  }
+  if (problems.empty()) return {};
+  std::string message = problems[0];
+  for (size_t i = 1; i < problems.size(); ++i) message += "; " + problems[i];
+  return fail(invalid(std::move(message)));
 }
 
 const Flag* FlagSet::lookup(std::string_view name) const {

@@ -6,7 +6,14 @@
 // Precedence: built-in default < environment variable (only when non-empty) < command line.
 // Registration binds a flag to a variable the caller owns; the variable receives the default and
 // then the environment value at once, so code that only registers (peerpod-ctrl builds providers
-// from the environment alone) sees a complete configuration without parsing anything.
+// from the environment alone) sees a complete configuration without parsing anything; such code
+// calls validate() to learn about bad values.
+//
+// Strict, unlike upstream (which logs or silently drops a value it cannot parse): an
+// environment value that does not parse, or any value that still holds a deployment
+// placeholder (REPLACE_ME), makes parse()/validate() fail naming the flag and the variable, so
+// that bad configuration stops the daemon at start instead of at the first pod. Booleans take
+// strconv.ParseBool's spellings in both places (1 t T TRUE true True, 0 f F FALSE false False).
 //
 // Command-line syntax, as Go: `-f v`, `-f=v`, `--f v`, `--f=v`; booleans `-f` or `-f=false`
 // (never `-f false`); parsing stops at the first non-flag argument or after `--`; `-h`/`-help`
@@ -52,8 +59,8 @@ class Value {
   // Parses a command-line value. The error message is the reason alone ("parse error"); the
   // flag set adds the flag name and the offending text.
   virtual Status set(std::string_view text) = 0;
-  // Parses an environment value. Most kinds use set(); bools and integers follow upstream's
-  // more lenient/different environment rules.
+  // Parses an environment value. Most kinds use set(); integers follow upstream's environment
+  // rules (decimal only; unsigned values fit 32 bits).
   virtual Status setFromEnv(std::string_view text) { return set(text); }
   // The current value as help and dumps print it.
   virtual std::string toString() const = 0;
@@ -113,9 +120,16 @@ class Flag {
   friend class FlagSet;
   enum class Source { kDefault, kEnv, kCommandLine };
 
-  // Sets the value from variable `name` if it is set and non-empty; a value that does not parse
-  // is logged and ignored. True when the value was set.
+  // Sets the value from variable `name` if it is set and non-empty. A value that does not parse
+  // leaves the default and is kept in envError_ for FlagSet::validate(). True when the variable
+  // was set (even to a bad value), so that aliases are not consulted.
   bool applyEnv(const std::string& name);
+
+  struct EnvError {
+    std::string variable;
+    std::string text;
+    std::string reason;
+  };
 
   std::string name_;
   std::string env_;
@@ -127,12 +141,18 @@ class Flag {
   bool secret_ = false;
   bool required_ = false;
   std::vector<std::string> envAliases_;
+  std::optional<EnvError> envError_;
   const EnvLookup* lookupEnv_ = nullptr;  // the owning FlagSet's
 };
+
+// The text that marks a value a deployment must replace (upstream's overlays ship it).
+inline constexpr std::string_view kPlaceholder = "REPLACE_ME";
 
 struct ParseResult {
   // -h, -help or --help was given (and not defined as a flag): print help, exit 0.
   bool helpRequested = false;
+  // -version or --version was given (and not defined as a flag): print the version, exit 0.
+  bool versionRequested = false;
   // Arguments after the flags: from the first non-flag argument on, or after "--".
   std::vector<std::string> remaining;
 };
@@ -147,8 +167,9 @@ class FlagSet {
 
   // Each *Var registers flag `name` (without dashes) bound to *target, stores the default in
   // *target, then the value of environment variable `env` when that is set and non-empty (an
-  // empty `env` means the flag has no variable). An environment value that does not parse is
-  // logged and ignored. Registering a name twice is a programming error (std::logic_error).
+  // empty `env` means the flag has no variable). An environment value that does not parse
+  // leaves the default and fails validate(). Registering a name twice is a programming error
+  // (std::logic_error).
   Flag& stringVar(std::string* target, std::string name, std::string defaultValue, std::string env,
                   std::string usage);
   Flag& boolVar(bool* target, std::string name, bool defaultValue, std::string env,
@@ -173,8 +194,14 @@ class FlagSet {
   // A custom kind; its current value is the default.
   Flag& var(std::unique_ptr<Value> value, std::string name, std::string env, std::string usage);
 
-  // Parses command-line arguments (without the program and provider names).
+  // Parses command-line arguments (without the program and provider names), then validate()s,
+  // unless help or the version was requested.
   Result<ParseResult> parse(const std::vector<std::string>& args);
+
+  // Fails (INVALID_ARGUMENT) when an environment variable held a value its flag cannot take, or
+  // when any flag's value is or contains kPlaceholder; the message names every such flag and
+  // variable (a secret's value is not shown).
+  Status validate() const;
 
   // nullptr when not registered.
   const Flag* lookup(std::string_view name) const;

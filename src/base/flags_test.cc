@@ -1,5 +1,6 @@
 #include "base/flags.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <stdexcept>
@@ -194,12 +195,19 @@ TEST(FlagsTest, EnvAliasIsReadWhenTheMainVariableIsEmpty) {
   EXPECT_EQ(types({{"GCP_MACHINE_TYPES", "a"}}, {"-machine-types=d"}),
             std::pair(Types{"d"}, std::string("flag")));
 
-  // An alias that does not parse is ignored like the main variable.
+  // An alias that does not parse is an error like the main variable.
   int64_t n = 0;
   FlagSet fs("test", mapEnv({{"OLD_LIMIT", "many"}}));
   fs.intVar(&n, "limit", 3, "LIMIT", "limit").alsoEnv("OLD_LIMIT");
   EXPECT_EQ(n, 3);
   EXPECT_EQ(fs.lookup("limit")->source(), "default");
+  ASSERT_FALSE(fs.validate());
+  EXPECT_THAT(fs.validate().error().message, testing::HasSubstr("environment variable OLD_LIMIT"));
+  // A bad main variable is reported; its alias is not read.
+  FlagSet both("test", mapEnv({{"LIMIT", "x"}, {"OLD_LIMIT", "5"}}));
+  both.intVar(&n, "limit", 3, "LIMIT", "limit").alsoEnv("OLD_LIMIT");
+  EXPECT_EQ(n, 3);
+  EXPECT_THAT(both.validate().error().message, testing::HasSubstr("environment variable LIMIT"));
 }
 
 TEST(FlagsTest, EnvParsing) {
@@ -208,37 +216,50 @@ TEST(FlagsTest, EnvParsing) {
     std::string text;
     std::string flag;
     std::string expected;  // the value after registration, as toString() prints it
+    bool valid = true;     // false: the default stays and validate() names the variable
   };
   const Case cases[] = {
-      // Bools: true iff "1" or "true" in any case, everything else false.
+      // Bools: strconv.ParseBool's spellings, anything else is an error.
       {"TLS_SKIP_VERIFY", "1", "tls-skip-verify", "true"},
+      {"TLS_SKIP_VERIFY", "t", "tls-skip-verify", "true"},
+      {"TLS_SKIP_VERIFY", "T", "tls-skip-verify", "true"},
+      {"TLS_SKIP_VERIFY", "TRUE", "tls-skip-verify", "true"},
       {"TLS_SKIP_VERIFY", "true", "tls-skip-verify", "true"},
-      {"TLS_SKIP_VERIFY", "TrUe", "tls-skip-verify", "true"},
-      {"TLS_SKIP_VERIFY", "yes", "tls-skip-verify", "false"},
-      {"TLS_SKIP_VERIFY", "t", "tls-skip-verify", "false"},
+      {"TLS_SKIP_VERIFY", "True", "tls-skip-verify", "true"},
       {"TLS_SKIP_VERIFY", "0", "tls-skip-verify", "false"},
-      // Ints: decimal; anything else keeps the default.
+      {"TLS_SKIP_VERIFY", "f", "tls-skip-verify", "false"},
+      {"TLS_SKIP_VERIFY", "F", "tls-skip-verify", "false"},
+      {"TLS_SKIP_VERIFY", "FALSE", "tls-skip-verify", "false"},
+      {"TLS_SKIP_VERIFY", "false", "tls-skip-verify", "false"},
+      {"TLS_SKIP_VERIFY", "False", "tls-skip-verify", "false"},
+      {"TLS_SKIP_VERIFY", "TrUe", "tls-skip-verify", "false", false},
+      {"TLS_SKIP_VERIFY", "yes", "tls-skip-verify", "false", false},
+      {"TLS_SKIP_VERIFY", "on", "tls-skip-verify", "false", false},
+      {"TLS_SKIP_VERIFY", "no", "tls-skip-verify", "false", false},
+      {"TLS_SKIP_VERIFY", " true", "tls-skip-verify", "false", false},
+      // Ints: decimal, as upstream scans them.
       {"PEERPODS_LIMIT_PER_NODE", "25", "peerpods-limit-per-node", "25"},
       {"PEERPODS_LIMIT_PER_NODE", "-2", "peerpods-limit-per-node", "-2"},
-      {"PEERPODS_LIMIT_PER_NODE", "ten", "peerpods-limit-per-node", "10"},
-      {"PEERPODS_LIMIT_PER_NODE", "0x10", "peerpods-limit-per-node", "10"},
-      {"PEERPODS_LIMIT_PER_NODE", "99999999999999999999", "peerpods-limit-per-node", "10"},
+      {"PEERPODS_LIMIT_PER_NODE", "abc", "peerpods-limit-per-node", "10", false},
+      {"PEERPODS_LIMIT_PER_NODE", "ten", "peerpods-limit-per-node", "10", false},
+      {"PEERPODS_LIMIT_PER_NODE", "0x10", "peerpods-limit-per-node", "10", false},
+      {"PEERPODS_LIMIT_PER_NODE", "99999999999999999999", "peerpods-limit-per-node", "10", false},
       // Uints: base 10, 32 bits.
       {"VXLAN_PORT", "4790", "vxlan-port", "4790"},
       {"VXLAN_PORT", "4294967295", "vxlan-port", "4294967295"},
-      {"VXLAN_PORT", "4294967296", "vxlan-port", "4789"},
-      {"VXLAN_PORT", "-1", "vxlan-port", "4789"},
-      {"VXLAN_PORT", "0x12b5", "vxlan-port", "4789"},
+      {"VXLAN_PORT", "4294967296", "vxlan-port", "4789", false},
+      {"VXLAN_PORT", "-1", "vxlan-port", "4789", false},
+      {"VXLAN_PORT", "0x12b5", "vxlan-port", "4789", false},
       // Durations: Go syntax.
       {"PROXY_TIMEOUT", "300ms", "proxy-timeout", "300ms"},
       {"PROXY_TIMEOUT", "1h30m", "proxy-timeout", "1h30m0s"},
-      {"PROXY_TIMEOUT", "5", "proxy-timeout", "5m0s"},
-      {"PROXY_TIMEOUT", "soon", "proxy-timeout", "5m0s"},
+      {"PROXY_TIMEOUT", "5", "proxy-timeout", "5m0s", false},
+      {"PROXY_TIMEOUT", "soon", "proxy-timeout", "5m0s", false},
       // Floats.
       {"POWERVS_MEMORY", "4.5", "memory", "4.5"},
-      {"POWERVS_MEMORY", "lots", "memory", "2"},
+      {"POWERVS_MEMORY", "lots", "memory", "2", false},
       // Key-value: a bad item keeps the default.
-      {"TAGS", "a=1,b", "tags", ""},
+      {"TAGS", "a=1,b", "tags", "", false},
       {"TAGS", "a=1,b=2", "tags", "a=1,b=2"},
   };
   for (const auto& tc : cases) {
@@ -248,7 +269,106 @@ TEST(FlagsTest, EnvParsing) {
     const Flag* flag = fs.lookup(tc.flag);
     ASSERT_NE(flag, nullptr);
     EXPECT_EQ(flag->value().toString(), tc.expected) << tc.var << "=" << tc.text;
+    auto validated = fs.validate();
+    auto parsed = fs.parse({});
+    EXPECT_EQ(validated.has_value(), tc.valid) << tc.var << "=" << tc.text;
+    EXPECT_EQ(parsed.has_value(), tc.valid) << tc.var << "=" << tc.text;
+    if (!tc.valid && !validated) {
+      EXPECT_EQ(validated.error().code, Code::kInvalidArgument);
+      EXPECT_THAT(validated.error().message,
+                  testing::HasSubstr("environment variable " + tc.var + " (flag -" + tc.flag + ")"))
+          << tc.text;
+      EXPECT_EQ(parsed.error().message, validated.error().message);
+    }
   }
+}
+
+TEST(FlagsTest, BadEnvironmentValueMessage) {
+  Config c;
+  FlagSet fs("test", mapEnv({{"PEERPODS_LIMIT_PER_NODE", "abc"}}));
+  registerAll(fs, c);
+  auto parsed = fs.parse({});
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().message,
+            "invalid value \"abc\" for environment variable PEERPODS_LIMIT_PER_NODE (flag "
+            "-peerpods-limit-per-node): parse error");
+  // Still an error when the command line also sets the flag: the deployment is wrong.
+  EXPECT_FALSE(fs.parse({"-peerpods-limit-per-node=3"}));
+  // Help and version are still answered.
+  auto help = fs.parse({"-help"});
+  ASSERT_TRUE(help);
+  EXPECT_TRUE(help->helpRequested);
+  auto version = fs.parse({"--version"});
+  ASSERT_TRUE(version);
+  EXPECT_TRUE(version->versionRequested);
+}
+
+TEST(FlagsTest, BadSecretEnvironmentValueIsNotShown) {
+  int64_t n = 0;
+  FlagSet fs("test", mapEnv({{"TOKEN_COUNT", "hunter2"}}));
+  fs.intVar(&n, "token-count", 1, "TOKEN_COUNT", "count").secret();
+  auto s = fs.validate();
+  ASSERT_FALSE(s);
+  EXPECT_THAT(s.error().message, testing::Not(testing::HasSubstr("hunter2")));
+  EXPECT_THAT(s.error().message, testing::HasSubstr("TOKEN_COUNT"));
+}
+
+TEST(FlagsTest, PlaceholdersAreRefused) {
+  struct Case {
+    Env env;
+    std::vector<std::string> args;
+    std::string message;  // empty: accepted
+  };
+  const Case cases[] = {
+      {{{"REMOTE_HYPERVISOR_ENDPOINT", "REPLACE_ME"}},
+       {},
+       "-socket (env REMOTE_HYPERVISOR_ENDPOINT) still holds the placeholder REPLACE_ME: set it "
+       "to a real value"},
+      {{{"TAGS", "owner=REPLACE_ME_OWNER"}},
+       {},
+       "-tags (env TAGS) still holds the placeholder REPLACE_ME: set it to a real value"},
+      {{}, {"-socket=/run/REPLACE_ME.sock"}, "-socket still holds the placeholder REPLACE_ME"},
+      {{}, {"-pod-subnet-cidrs=10.0.0.0/8,REPLACE_ME"}, "-pod-subnet-cidrs still holds"},
+      // The command line replaces a placeholder from the environment.
+      {{{"REMOTE_HYPERVISOR_ENDPOINT", "REPLACE_ME"}}, {"-socket=/run/x.sock"}, ""},
+      {{{"REMOTE_HYPERVISOR_ENDPOINT", "replace_me"}}, {}, ""},  // the marker is upper case
+  };
+  for (const auto& tc : cases) {
+    Config c;
+    FlagSet fs("test", mapEnv(tc.env));
+    registerAll(fs, c);
+    auto parsed = fs.parse(tc.args);
+    if (tc.message.empty()) {
+      EXPECT_TRUE(parsed) << parsed.error().message;
+    } else {
+      ASSERT_FALSE(parsed) << tc.message;
+      EXPECT_THAT(parsed.error().message, testing::HasSubstr(tc.message));
+    }
+  }
+  // Several problems are named together.
+  Config c;
+  FlagSet fs("test", mapEnv({{"VXLAN_PORT", "x"}, {"PAUSE", "REPLACE_ME"}}));
+  registerAll(fs, c);
+  std::string pause;
+  fs.stringVar(&pause, "pause-image", "", "PAUSE", "pause image");
+  auto s = fs.validate();
+  ASSERT_FALSE(s);
+  EXPECT_THAT(s.error().message, testing::HasSubstr("VXLAN_PORT"));
+  EXPECT_THAT(s.error().message, testing::HasSubstr("-pause-image (env PAUSE)"));
+}
+
+TEST(FlagsTest, VersionIsAnsweredUnlessDefined) {
+  FlagSet fs("test", mapEnv({}));
+  auto parsed = fs.parse({"-version", "ignored"});
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(parsed->versionRequested);
+  bool version = false;
+  FlagSet defined("test", mapEnv({}));
+  defined.boolVar(&version, "version", false, "", "Show version");
+  parsed = defined.parse({"--version"});
+  ASSERT_TRUE(parsed);
+  EXPECT_FALSE(parsed->versionRequested);
+  EXPECT_TRUE(version);
 }
 
 TEST(FlagsTest, Errors) {
@@ -387,12 +507,15 @@ TEST(FlagsTest, CustomValue) {
   int n = 4;
   FlagSet fs("test", mapEnv({{"EVEN", "7"}}));
   fs.var(std::make_unique<EvenValue>(&n), "even", "EVEN", "an even number");
-  EXPECT_EQ(n, 4);  // bad env value ignored
+  EXPECT_EQ(n, 4);  // a bad env value leaves the default and fails validation
+  EXPECT_FALSE(fs.validate());
   EXPECT_EQ(fs.helpText(), "  -even even\n    \tan even number (env EVEN) (default 4)\n");
-  auto bad = fs.parse({"-even=3"});
+  FlagSet clean("test", mapEnv({}));
+  clean.var(std::make_unique<EvenValue>(&n), "even", "EVEN", "an even number");
+  auto bad = clean.parse({"-even=3"});
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message, "invalid value \"3\" for flag -even: not even");
-  ASSERT_TRUE(fs.parse({"-even", "12"}));
+  ASSERT_TRUE(clean.parse({"-even", "12"}));
   EXPECT_EQ(n, 12);
 }
 

@@ -77,6 +77,9 @@ Result<std::unique_ptr<providers::Provider>> buildRegisteredProvider(const std::
   // Registration alone applies the settings (no command line, as upstream's empty flag set).
   flags::FlagSet fs("peerpod-ctrl " + name, env);
   (*setup)->registerFlags(fs);
+  // The strict checks the adaptor's parse() makes: a bad value or a REPLACE_ME placeholder in
+  // peer-pods-cm/peer-pods-secret is an error here too, not a silently kept default.
+  if (auto st = fs.validate(); !st) return fail(st.error().wrap("provider " + name));
   return (*setup)->build();
 }
 

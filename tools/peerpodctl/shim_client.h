@@ -29,7 +29,8 @@ struct PodOptions {
 
 struct ProcessSpec {
   std::vector<std::string> args;
-  std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  std::vector<std::string> env = {
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
   std::string cwd = "/";
 };
 
@@ -45,12 +46,14 @@ class ShimClient {
   Status stopVM(const std::string& id);
 
   // Dials agent.ttrpc, retrying like the shim's RemoteSockDialer.
-  Status connectAgent(const std::string& agentSocket, std::chrono::seconds timeout = std::chrono::seconds(30));
+  Status connectAgent(const std::string& agentSocket,
+                      std::chrono::seconds timeout = std::chrono::seconds(30));
   Status healthCheck();
   Status createSandbox(const std::string& sandboxId, const std::string& hostname);
   Status createContainer(const std::string& containerId, const ProcessSpec& process);
   Status startContainer(const std::string& containerId);
-  Status execProcess(const std::string& containerId, const std::string& execId, const ProcessSpec& process);
+  Status execProcess(const std::string& containerId, const std::string& execId,
+                     const ProcessSpec& process);
   // Streams stdout/stderr to the callbacks until the process exits; returns its exit status.
   Result<int> waitWithOutput(const std::string& containerId, const std::string& execId,
                              const std::function<void(std::string_view)>& onStdout,
@@ -64,7 +67,8 @@ class ShimClient {
 
  private:
   template <typename Resp, typename Req>
-  Result<Resp> hypervisorCall(const std::string& method, const Req& req, std::chrono::seconds timeout);
+  Result<Resp> hypervisorCall(const std::string& method, const Req& req,
+                              std::chrono::seconds timeout);
 
   std::string socket_;
   ttrpc::IoThread io_;
