@@ -1086,7 +1086,32 @@ def check_dockerfiles():
     print(f"dockerfiles: {len(images)} checked (not built: no registry access here)")
 
 
+def check_docs():
+    """The deployment documents exist, are linked from README.md and docs/deploy.md, and link
+    nowhere outside the repository (commands may still name a chart or image reference)."""
+    docs = ["docs/deploy.md", "docs/migration.md", "docs/compatibility.md", "docs/troubleshooting.md"]
+    for rel in docs:
+        if not os.path.exists(os.path.join(ROOT, rel)):
+            problem(f"{rel} is missing")
+            continue
+        text = read(rel)
+        for target in re.findall(r"\]\(([^)]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                problem(f"{rel}: link to {target} points outside the repository")
+            else:
+                path = os.path.normpath(os.path.join(os.path.dirname(rel), target.split("#")[0]))
+                if target.split("#")[0] and not os.path.exists(os.path.join(ROOT, path)):
+                    problem(f"{rel}: link to {target}: {path} does not exist")
+    for rel, prefix in (("README.md", "docs/"), ("docs/deploy.md", "")):
+        text = read(rel)
+        for doc in ("migration.md", "compatibility.md", "troubleshooting.md"):
+            if f"]({prefix}{doc}" not in text:
+                problem(f"{rel} does not link to docs/{doc}")
+    print(f"docs: {len(docs)} deployment documents checked (links, README and deploy.md link them)")
+
+
 def main():
+    check_docs()
     rendered = check_kustomize()
     check_helm(rendered)
     if HELM_RENDER:
