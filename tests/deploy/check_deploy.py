@@ -12,6 +12,15 @@ With --helm-render (tests/deploy/helm_render, Helm's template engine: Go text/te
 sprig) the chart is also rendered for every provider and must give the same objects as the
 provider's kustomize overlay.
 
+Issue #22 rules, for every rendering: no Namespace confidential-containers-system and no
+RuntimeClass unless asked for (deploy/kustomize/optional/*, the chart's namespace.create and
+runtimeClass.create, which carry Helm's ownership metadata); no privileged container (the
+adaptor has exactly NET_ADMIN and SYS_ADMIN, requests and a priority class); RBAC verbs only from
+the API calls found in the sources of each service account, and all of those; the startup probe
+port equals PROBE_PORT of peer-pods-cm; Pod Security labels on the namespaces created; the
+examples set CLOUD_CONFIG_VERIFY=true; upstream's chart value layout renders as documented; the
+deployment documents exist, are linked and link nowhere outside the repository.
+
 usage: check_deploy.py <repository root> [--helm-render PATH]   exit 0 = good, 1 = problems."""
 
 import os
@@ -942,7 +951,7 @@ def check_helm_rendered(helm_render, rendered):
                                           "-set-string", "webhook.targetRuntimeClass=kata-aws"])
     if renamed is not None:
         check_objects("helm (targetRuntimeClass=kata-aws)", renamed, "aws")
-    print(f"helm: chart rendered with Helm's template engine for {count} providers (+8 variants)"
+    print(f"helm: chart rendered with Helm's template engine for {count} providers (+9 variants)"
           " and compared with the kustomize overlays")
 
 
@@ -964,6 +973,16 @@ def check_helm_variants(helm_render):
                 (meta.get("annotations") or {}).get("meta.helm.sh/release-name") != "peerpods":
             problem("helm runtimeClass.create=true: expected one RuntimeClass with Helm's ownership labels and annotations")
         check_objects("helm (runtimeClass.create)", docs, "aws")
+
+    # namespace.create (helm template / GitOps): the release namespace, privileged, Helm-owned.
+    docs = helm_template(helm_render, ["-f", aws, "-set-string", "namespace.create=true"])
+    if docs is not None:
+        ns = find(docs, "Namespace", "confidential-containers-system")
+        labels = ns[0]["metadata"].get("labels", {}) if len(ns) == 1 else {}
+        if labels.get("pod-security.kubernetes.io/enforce") != "privileged" or \
+                labels.get("app.kubernetes.io/managed-by") != "Helm":
+            problem("helm namespace.create=true: expected the release Namespace, privileged, with Helm's labels")
+        check_objects("helm (namespace.create)", docs, "aws")
 
     # PROBE_PORT moves the startup probe too (check_objects compares them).
     docs = helm_template(helm_render, ["-f", aws, "-set-string", "providerConfigs.aws.PROBE_PORT=8123"])
