@@ -241,6 +241,26 @@ def check_rbac_covers(label, docs, account, namespace, calls):
                     f"(group \"{group}\"), which the code does")
 
 
+def check_resource_names(label, docs, account, namespace, rel_dirs):
+    """Names a role is limited to are names the code uses (a string literal in its sources), so
+    that renaming the Lease or the ConfigMap in the code cannot leave the role behind."""
+    text = ""
+    for rel in rel_dirs:
+        path = os.path.join(ROOT, rel)
+        if os.path.isfile(path):
+            text += read(rel)
+        elif os.path.isdir(path):
+            for dirpath, _, files in os.walk(path):
+                for f in files:
+                    if f.endswith((".cc", ".h")) and not f.endswith("_test.cc"):
+                        with open(os.path.join(dirpath, f)) as fh:
+                            text += fh.read()
+    for r in bound_rules(docs, account, namespace):
+        for name in r.get("resourceNames", []):
+            if f'"{name}"' not in text and name != k8s_schema.PLACEHOLDER:
+                problem(f"{label}: {account}'s role names {name}, which its code never uses")
+
+
 def check_rbac_least(label, docs, account, namespace, calls):
     """Least privilege: every verb the roles grant is one of the API calls the code makes (the
     allowed list is computed from the sources, see api_calls), and no wildcard."""
@@ -383,6 +403,7 @@ def check_objects(label, docs, provider=None):
         calls = api_calls(where)
         check_rbac_covers(label, docs, account, ns, calls)
         check_rbac_least(label, docs, account, ns, calls)
+        check_resource_names(label, docs, account, ns, where)
 
     # Nothing privileged; Pod Security labels on the namespaces we create.
     for d in find(docs, "DaemonSet") + find(docs, "Deployment"):
@@ -454,8 +475,11 @@ def check_objects(label, docs, provider=None):
                 if e["name"] == "POD_UID" and field != "metadata.uid":
                     problem(f"{label}: POD_UID must come from fieldRef metadata.uid, not {field}")
             refs = {(list(ef)[0], list(ef.values())[0]["name"]) for ef in c.get("envFrom", [])}
-            if refs != {("configMapRef", "peer-pods-cm"), ("secretRef", "peer-pods-secret")}:
-                problem(f"{label}: the adaptor takes its environment from peer-pods-cm and peer-pods-secret")
+            # peer-pods-secret, or the Secret named by the chart's secrets.existingSecretName.
+            if ("configMapRef", "peer-pods-cm") not in refs or len(refs) != 2 or \
+                    len([r for r in refs if r[0] == "secretRef"]) != 1:
+                problem(f"{label}: the adaptor takes its environment from peer-pods-cm and one Secret "
+                        "(peer-pods-secret)")
             known = ADAPTOR_ENV | DIRECT_ENV | (provider_env(provider) if provider else set())
             for name in env_names - known:
                 problem(f"{label}: adaptor env {name} is not an environment variable the adaptor reads")
@@ -1016,6 +1040,9 @@ def check_helm_variants(helm_render):
                 if pod["metadata"]["labels"].get("azure.workload.identity/use") != "true" or \
                         pod["spec"].get("imagePullSecrets") != [{"name": "regcred"}]:
                     problem("helm: daemonset.podLabels / imagePullSecrets are not applied")
+            check_objects("helm (secrets.mode=reference)", docs + [
+                {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "my-aws-creds",
+                                                                  "namespace": "confidential-containers-system"}}])
             sa = find(docs, "ServiceAccount", "cloud-api-adaptor")
             if not sa or (sa[0]["metadata"].get("annotations") or {}).get("eks.amazonaws.com/role-arn") is None:
                 problem("helm: daemonset.serviceAccount.annotations are not applied")
