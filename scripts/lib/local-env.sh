@@ -319,9 +319,38 @@ lv_volumes() {
   awk '{print $1}' <<<"$out"
 }
 
+# The capabilities the adaptor runs with: those its DaemonSet grants
+# (deploy/kustomize/base/cloud-api-adaptor.yaml, as upstream's: NET_ADMIN for links, routes and
+# tc, SYS_ADMIN for entering the pods' network namespaces), and no others, so that a run proves
+# it needs nothing more. ADAPTOR_CAPS=all keeps root's full set (to compare).
+ADAPTOR_CAPS=${ADAPTOR_CAPS:-net_admin,sys_admin}
+# The command prefix that runs a program with only ADAPTOR_CAPS (in CAPS_PREFIX), as a container
+# runtime starts a root container granted just those: the bounding set (which is root's
+# permitted and effective set after exec) and the inheritable set; no ambient set (children,
+# ssh for qemu+ssh, get the bounding set as root). setpriv execs, so a pid taken of the
+# prefixed command is the program's.
+caps_prefix() {
+  CAPS_PREFIX=()
+  [[ $ADAPTOR_CAPS == all ]] && return
+  local caps=+${ADAPTOR_CAPS//,/,+}
+  CAPS_PREFIX=(setpriv --bounding-set=-all,"$caps" --inh-caps=-all,"$caps")
+}
+# The capability mask ADAPTOR_CAPS stands for, as /proc/<pid>/status prints it (16 hex digits).
+adaptor_caps_mask() {
+  local mask=0 cap n
+  for cap in ${ADAPTOR_CAPS//,/ }; do
+    n=$(capsh --explain="cap_$cap" 2>/dev/null | sed -n 's/^cap_[a-z_]* (\([0-9]*\)).*/\1/p')
+    [[ -n $n ]] || { echo "unknown capability $cap" >&2; return 1; }
+    mask=$((mask | (1 << n)))
+  done
+  printf '%016x\n' "$mask"
+}
+# A capability set of the running adaptor: adaptor_cap CapEff|CapPrm|CapBnd|CapInh|CapAmb.
+adaptor_cap() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$ADAPTOR_PID/status"; }
+
 ADAPTOR_ARGS=()
 # start_adaptor docker|libvirt|libvirt-remote [extra flags...]: cloud-api-adaptor in the worker
-# namespace.
+# namespace, with only the DaemonSet's capabilities (ADAPTOR_CAPS).
 start_adaptor() {
   local provider=${1:-docker}
   shift || true
@@ -343,7 +372,9 @@ start_adaptor() {
   esac
   ADAPTOR_ARGS+=(-socket "$WORK/h.sock" -pods-dir "$WORK/pods" -proxy-timeout 120s "$@")
   rm -f "$WORK/h.sock"
-  nsenter --net=/run/netns/"$NSW" "$CAA" "${ADAPTOR_ARGS[@]}" >>"$WORK/adaptor.log" 2>&1 &  # see docker_up
+  # nsenter and setpriv exec: $! is the adaptor's pid.
+  caps_prefix
+  nsenter --net=/run/netns/"$NSW" "${CAPS_PREFIX[@]}" "$CAA" "${ADAPTOR_ARGS[@]}" >>"$WORK/adaptor.log" 2>&1 &  # see docker_up
   ADAPTOR_PID=$!
   for _ in $(seq 100); do [[ -S $WORK/h.sock ]] && return 0; sleep 0.1; done
   echo "cloud-api-adaptor did not start:"; tail -20 "$WORK/adaptor.log"; return 1
