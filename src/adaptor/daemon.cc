@@ -29,6 +29,22 @@ std::string adaptorIdentity() {
   return envOr("POD_UID", envOr("POD_NAME", std::string(host) + "-" + std::to_string(::getpid())));
 }
 
+// The settings read from the environment outside the flag set (the downward API's identity,
+// Kubernetes names) get the flag set's placeholder check: a manifest that still says
+// REPLACE_ME stops the start, naming the variable.
+Status checkEnvironment() {
+  for (const char* name : {"NODE_NAME", "POD_UID", "POD_NAME", "POD_NAMESPACE", "RUNTIMECLASS_NAME",
+                           "CLOUD_PROVIDER"}) {
+    if (envOr(name, "").find(flags::kPlaceholder) != std::string::npos) {
+      return fail(Code::kInvalidArgument,
+                  fmt::format("environment variable {} still holds the placeholder {}: set it to "
+                              "a real value",
+                              name, flags::kPlaceholder));
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Daemon::Daemon(AdaptorConfig config, std::unique_ptr<providers::Provider> provider)
@@ -40,6 +56,7 @@ Daemon::~Daemon() {
 
 Status Daemon::start() {
   if (auto st = config_.validate(); !st) return st;
+  if (auto st = checkEnvironment(); !st) return st;
   if (config_.cloudConfigVerify) {
     // Upstream returns success here and then hangs unready; we stop with the reason.
     if (auto st = provider_->verifyConfig(); !st)

@@ -94,6 +94,12 @@ TEST(ConfigBinaryTest, PlaceholdersAreRefusedAtStart) {
   auto r = run(kAdaptor, {"LIBVIRT_URI=qemu+ssh://REPLACE_ME/system"}, {"libvirt"});
   EXPECT_EQ(r.exitCode, 1) << r.output;
   EXPECT_THAT(r.output, testing::HasSubstr("(env LIBVIRT_URI) still holds the placeholder"));
+  // Variables read outside the flag set (the downward API's) get the same check.
+  r = run(kAdaptor, {"NODE_NAME=REPLACE_ME"},
+          {"docker", "-socket=/tmp/pp-config-binary-test-never.sock"});
+  EXPECT_EQ(r.exitCode, 1) << r.output;
+  EXPECT_THAT(r.output,
+              testing::HasSubstr("environment variable NODE_NAME still holds the placeholder"));
   r = run(kAdaptor, {}, {"docker", "-pods-dir=/run/REPLACE_ME"});
   EXPECT_EQ(r.exitCode, 1) << r.output;
   EXPECT_THAT(r.output, testing::HasSubstr("-pods-dir still holds the placeholder REPLACE_ME"));
