@@ -40,8 +40,8 @@ TEST_F(EditCreateContainerTest, CsiTargetPathsAndGpuAnnotationAsUpstream) {
   spec->set_version("1.1.0");
   spec->mutable_process()->add_args("sh");
   spec->add_mounts()->set_source("/etc/hosts");  // first mount is not a CSI volume
-  spec->add_mounts()->set_source(csiA + "/");     // cleaned before matching
-  spec->add_mounts()->set_source(csiNoDir);       // no direct-volume directory: skipped
+  spec->add_mounts()->set_source(csiA + "/");    // cleaned before matching
+  spec->add_mounts()->set_source(csiNoDir);      // no direct-volume directory: skipped
   spec->add_mounts()->set_source(csiB);
   (*spec->mutable_annotations())["io.katacontainers.config.hypervisor.default_gpus"] = "1";
   auto* storage = req.add_storages();
@@ -64,7 +64,8 @@ TEST_F(EditCreateContainerTest, CsiTargetPathsAndGpuAnnotationAsUpstream) {
 TEST_F(EditCreateContainerTest, NothingToEditAndMalformedInput) {
   grpc::CreateContainerRequest req;
   req.set_container_id("c2");
-  (*req.mutable_oci()->mutable_annotations())["io.katacontainers.config.hypervisor.default_gpus"] = "";
+  (*req.mutable_oci()->mutable_annotations())["io.katacontainers.config.hypervisor.default_gpus"] =
+      "";
   auto edited = editCreateContainer(req.SerializeAsString(), dir_.string());
   ASSERT_TRUE(edited);
   grpc::CreateContainerRequest out;

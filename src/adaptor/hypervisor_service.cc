@@ -58,8 +58,8 @@ void HypervisorService::registerWith(ttrpc::Server& server) {
 
   server.addTyped<hypervisor::StartVMRequest, hypervisor::StartVMResponse>(
       "hypervisor.Hypervisor", "StartVM",
-      [m, pool](const ttrpc::CallContext& ctx, hypervisor::StartVMRequest req)
-          -> awaitable<Result<hypervisor::StartVMResponse>> {
+      [m, pool](const ttrpc::CallContext& ctx,
+                hypervisor::StartVMRequest req) -> awaitable<Result<hypervisor::StartVMResponse>> {
         auto deadline = deadlineOf(ctx);
         auto id = req.id();
         auto work = [m, id, deadline] { return m->startVM(id, deadline); };
@@ -70,8 +70,8 @@ void HypervisorService::registerWith(ttrpc::Server& server) {
 
   server.addTyped<hypervisor::StopVMRequest, hypervisor::StopVMResponse>(
       "hypervisor.Hypervisor", "StopVM",
-      [m, pool](const ttrpc::CallContext&, hypervisor::StopVMRequest req)
-          -> awaitable<Result<hypervisor::StopVMResponse>> {
+      [m, pool](const ttrpc::CallContext&,
+                hypervisor::StopVMRequest req) -> awaitable<Result<hypervisor::StopVMResponse>> {
         auto id = req.id();
         auto work = [m, id] { return m->stopVM(id); };
         auto st = co_await offload(*pool, std::move(work));
@@ -81,7 +81,8 @@ void HypervisorService::registerWith(ttrpc::Server& server) {
 
   server.addTyped<hypervisor::VersionRequest, hypervisor::VersionResponse>(
       "hypervisor.Hypervisor", "Version",
-      [](const ttrpc::CallContext&, hypervisor::VersionRequest) -> awaitable<Result<hypervisor::VersionResponse>> {
+      [](const ttrpc::CallContext&,
+         hypervisor::VersionRequest) -> awaitable<Result<hypervisor::VersionResponse>> {
         hypervisor::VersionResponse resp;
         resp.set_version("0.0.0");  // what upstream answers
         co_return resp;
@@ -89,8 +90,8 @@ void HypervisorService::registerWith(ttrpc::Server& server) {
 
   server.addTyped<podvminfo::GetInfoRequest, podvminfo::GetInfoResponse>(
       "podvminfo.PodVMInfo", "GetInfo",
-      [m, pool](const ttrpc::CallContext& ctx, podvminfo::GetInfoRequest req)
-          -> awaitable<Result<podvminfo::GetInfoResponse>> {
+      [m, pool](const ttrpc::CallContext& ctx,
+                podvminfo::GetInfoRequest req) -> awaitable<Result<podvminfo::GetInfoResponse>> {
         auto deadline = ctx.deadline.value_or(Clock::now() + std::chrono::minutes(10));
         auto work = [m, req, deadline] {
           return m->vmId(req.podname(), req.podnamespace(), req.wait(), deadline);

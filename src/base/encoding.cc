@@ -33,8 +33,12 @@ std::string encodeWith(std::string_view data, const char* alphabet) {
 
 }  // namespace
 
-std::string base64Encode(std::string_view data) { return encodeWith(data, kStd); }
-std::string base64UrlEncode(std::string_view data) { return encodeWith(data, kUrl); }
+std::string base64Encode(std::string_view data) {
+  return encodeWith(data, kStd);
+}
+std::string base64UrlEncode(std::string_view data) {
+  return encodeWith(data, kUrl);
+}
 
 std::optional<std::string> base64Decode(std::string_view text) {
   static const std::array<int8_t, 256> table = [] {
@@ -62,7 +66,8 @@ std::optional<std::string> base64Decode(std::string_view text) {
       v[j] = table[static_cast<uint8_t>(c)];
       if (v[j] < 0) return std::nullopt;
     }
-    uint32_t n = (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) | uint32_t(v[3]);
+    uint32_t n =
+        (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) | uint32_t(v[3]);
     out += static_cast<char>((n >> 16) & 0xff);
     if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
     if (pad < 1) out += static_cast<char>(n & 0xff);

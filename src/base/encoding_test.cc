@@ -19,7 +19,7 @@ TEST(EncodingTest, Base64KnownVectors) {
   EXPECT_FALSE(base64Decode("Zm9"));
   EXPECT_FALSE(base64Decode("Zm=v"));
   EXPECT_FALSE(base64Decode("Zm9v\n"));
-  EXPECT_FALSE(base64Decode("====")); 
+  EXPECT_FALSE(base64Decode("===="));
   EXPECT_EQ(hexEncode("\x01\xab"), "01ab");
 }
 

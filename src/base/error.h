@@ -57,6 +57,8 @@ inline std::unexpected<Error> fail(Code code, std::string message) {
   return std::unexpected<Error>(Error{code, std::move(message)});
 }
 
-inline std::unexpected<Error> fail(Error error) { return std::unexpected<Error>(std::move(error)); }
+inline std::unexpected<Error> fail(Error error) {
+  return std::unexpected<Error>(std::move(error));
+}
 
 }  // namespace pp

@@ -12,7 +12,9 @@
 namespace pp::files {
 namespace {
 
-std::string errnoText(int err) { return std::strerror(err); }
+std::string errnoText(int err) {
+  return std::strerror(err);
+}
 
 Status writeAll(int fd, std::string_view content, const std::string& path) {
   size_t off = 0;
@@ -39,7 +41,8 @@ Status writeAtomic(const std::string& path, std::string_view content, mode_t mod
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return fail(Code::kInternal, "create " + tmp + ": " + errnoText(errno));
   auto st = writeAll(fd, content, tmp);
-  if (st && ::fchmod(fd, mode) != 0) st = fail(Code::kInternal, "chmod " + tmp + ": " + errnoText(errno));
+  if (st && ::fchmod(fd, mode) != 0)
+    st = fail(Code::kInternal, "chmod " + tmp + ": " + errnoText(errno));
   if (st && ::fsync(fd) != 0) st = fail(Code::kInternal, "fsync " + tmp + ": " + errnoText(errno));
   ::close(fd);
   if (st && ::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -62,7 +65,8 @@ Result<std::string> readFile(const std::string& path, size_t maxBytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
-    return fail(err == ENOENT ? Code::kNotFound : Code::kInternal, "open " + path + ": " + errnoText(err));
+    return fail(err == ENOENT ? Code::kNotFound : Code::kInternal,
+                "open " + path + ": " + errnoText(err));
   }
   std::string out;
   char buf[65536];
@@ -77,7 +81,8 @@ Result<std::string> readFile(const std::string& path, size_t maxBytes) {
     if (n == 0) break;
     if (out.size() + static_cast<size_t>(n) > maxBytes) {
       ::close(fd);
-      return fail(Code::kOutOfRange, path + " is larger than " + std::to_string(maxBytes) + " bytes");
+      return fail(Code::kOutOfRange,
+                  path + " is larger than " + std::to_string(maxBytes) + " bytes");
     }
     out.append(buf, static_cast<size_t>(n));
   }

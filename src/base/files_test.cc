@@ -18,7 +18,7 @@ TEST(FilesTest, AtomicWriteReadBackAndMode) {
   auto r = readFile(path);
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, "two");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // No temporary files are left behind.

@@ -44,7 +44,8 @@ Result<std::string> buildNoCloudIso(const std::string& userData, const std::stri
   static const bool initialised = iso_init() >= 0;
   if (!initialised) return fail(Code::kInternal, "libisofs failed to initialise");
   IsoImage* image = nullptr;
-  if (iso_image_new("cidata", &image) < 0) return fail(Code::kInternal, "libisofs: cannot create an image");
+  if (iso_image_new("cidata", &image) < 0)
+    return fail(Code::kInternal, "libisofs: cannot create an image");
   iso_image_set_volume_id(image, "cidata");
   Result<std::string> out = std::string();
   IsoWriteOpts* opts = nullptr;

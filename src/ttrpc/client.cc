@@ -1,8 +1,8 @@
 #include "ttrpc/client.h"
 
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -39,9 +39,13 @@ std::shared_ptr<Client> Client::create(std::unique_ptr<ByteStream> stream) {
 Client::Client(std::unique_ptr<ByteStream> stream)
     : executor_(stream->executor()), channel_(std::make_shared<FrameChannel>(std::move(stream))) {}
 
-Client::~Client() { channel_->close(); }
+Client::~Client() {
+  channel_->close();
+}
 
-bool Client::closed() const { return closedReason_.has_value() || channel_->closed(); }
+bool Client::closed() const {
+  return closedReason_.has_value() || channel_->closed();
+}
 
 void Client::close() {
   failAll(Error{Code::kUnavailable, "ttrpc: client closed"});
@@ -107,9 +111,11 @@ void Client::onFrame(Frame& frame) {
 }
 
 asio::awaitable<Result<std::string>> Client::call(std::string_view service, std::string_view method,
-                                                  std::string_view payload, const CallOptions& options) {
+                                                  std::string_view payload,
+                                                  const CallOptions& options) {
   if (closed()) {
-    co_return fail(closedReason_ ? *closedReason_ : Error{Code::kUnavailable, "ttrpc: client closed"});
+    co_return fail(closedReason_ ? *closedReason_
+                                 : Error{Code::kUnavailable, "ttrpc: client closed"});
   }
   auto self = shared_from_this();
   int64_t timeoutNano = 0;
@@ -147,7 +153,8 @@ Result<std::shared_ptr<ClientStream>> Client::openStream(std::string_view servic
                                                          std::string_view firstPayload) {
   if (closed()) return fail(Code::kUnavailable, "ttrpc: client closed");
   std::string body = encodeRequest(service, method, firstPayload, 0, {});
-  if (body.size() > kMaxMessageLength) return fail(Code::kResourceExhausted, "request exceeds 4 MiB");
+  if (body.size() > kMaxMessageLength)
+    return fail(Code::kResourceExhausted, "request exceeds 4 MiB");
   const uint32_t id = nextStreamId_;
   nextStreamId_ += 2;
   std::shared_ptr<ClientStream> stream(new ClientStream(shared_from_this(), id, streamingOutput));
@@ -159,7 +166,9 @@ Result<std::shared_ptr<ClientStream>> Client::openStream(std::string_view servic
 }
 
 ClientStream::ClientStream(std::shared_ptr<Client> client, uint32_t id, bool streamingOutput)
-    : client_(std::move(client)), id_(id), streamingOutput_(streamingOutput),
+    : client_(std::move(client)),
+      id_(id),
+      streamingOutput_(streamingOutput),
       wake_(std::make_unique<asio::steady_timer>(client_->executor_)) {}
 
 ClientStream::~ClientStream() = default;
@@ -167,7 +176,8 @@ ClientStream::~ClientStream() = default;
 Status ClientStream::send(std::string_view payload) {
   if (localClosed_) return pp::fail(Code::kFailedPrecondition, "stream already closed for sending");
   if (failure_) return pp::fail(*failure_);
-  if (payload.size() > kMaxMessageLength) return pp::fail(Code::kResourceExhausted, "message exceeds 4 MiB");
+  if (payload.size() > kMaxMessageLength)
+    return pp::fail(Code::kResourceExhausted, "message exceeds 4 MiB");
   if (!client_->channel_->send(id_, MessageType::kData, 0, payload)) {
     return pp::fail(Code::kUnavailable, "ttrpc: client closed");
   }

@@ -47,7 +47,8 @@ class Client : public std::enable_shared_from_this<Client> {
 
   template <typename Resp, typename Req>
   asio::awaitable<Result<Resp>> callTyped(std::string_view service, std::string_view method,
-                                          const Req& req, const CallOptions& options = noOptions()) {
+                                          const Req& req,
+                                          const CallOptions& options = noOptions()) {
     std::string payload = req.SerializeAsString();
     auto bytes = co_await call(service, method, payload, options);
     if (!bytes) co_return fail(std::move(bytes.error()));
@@ -59,8 +60,9 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   // Opens a streaming call. `firstPayload` goes in the Request frame.
-  Result<std::shared_ptr<ClientStream>> openStream(std::string_view service, std::string_view method,
-                                                   bool streamingInput, bool streamingOutput,
+  Result<std::shared_ptr<ClientStream>> openStream(std::string_view service,
+                                                   std::string_view method, bool streamingInput,
+                                                   bool streamingOutput,
                                                    std::string_view firstPayload = {});
 
   void close();

@@ -26,7 +26,8 @@ TEST(EnvelopeTest, WorkedExampleRequest) {
 
 TEST(EnvelopeTest, RequestMatchesProtobufEncoding) {
   Metadata md{{"traceparent", "00-abc-01"}, {"k", ""}};
-  std::string ours = encodeRequest("grpc.AgentService", "CreateContainer", "\x0a\x02id", 20000000, md);
+  std::string ours =
+      encodeRequest("grpc.AgentService", "CreateContainer", "\x0a\x02id", 20000000, md);
   ::ttrpc::Request ref;
   ref.set_service("grpc.AgentService");
   ref.set_method("CreateContainer");

@@ -22,7 +22,7 @@ enum class MessageType : uint8_t {
 inline constexpr uint8_t kFlagRemoteClosed = 0x01;  // non-unary, client sends no more data
 inline constexpr uint8_t kFlagRemoteOpen = 0x02;    // client will send Data frames
 // Flags on Data frames.
-inline constexpr uint8_t kFlagNoData = 0x04;        // frame carries no payload
+inline constexpr uint8_t kFlagNoData = 0x04;  // frame carries no payload
 
 struct FrameHeader {
   uint32_t length = 0;

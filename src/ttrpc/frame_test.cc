@@ -26,10 +26,13 @@ TEST(FrameTest, HeaderOfTheWorkedExample) {
 TEST(FrameTest, OneGoldenVectorPerFrameType) {
   EXPECT_EQ(hex(encodeFrame(1, MessageType::kResponse, 0, std::string("\x12\x02\x08\x01", 4))),
             "0000000400000001020012020801");
-  EXPECT_EQ(hex(encodeFrame(7, MessageType::kData, 0, "ab")), "00000002000000070300" "6162");
+  EXPECT_EQ(hex(encodeFrame(7, MessageType::kData, 0, "ab")),
+            "00000002000000070300"
+            "6162");
   EXPECT_EQ(hex(encodeFrame(0x01020305, MessageType::kData, kFlagRemoteClosed | kFlagNoData, "")),
             "00000000010203050305");
-  EXPECT_EQ(hex(encodeFrame(3, MessageType::kRequest, kFlagRemoteOpen, "")), "00000000000000030102");
+  EXPECT_EQ(hex(encodeFrame(3, MessageType::kRequest, kFlagRemoteOpen, "")),
+            "00000000000000030102");
   EXPECT_EQ(hex(encodeFrame(5, MessageType::kRequest, kFlagRemoteClosed, "z")),
             "000000010000000501017a");
 }

@@ -1,12 +1,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/write.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
 #include <atomic>
 #include <filesystem>
 #include <vector>
@@ -37,23 +37,26 @@ class TtrpcTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "s.sock").string();
 
-    server_.addMethod("test.Echo", "Echo", [](const CallContext&, std::string p) -> awaitable<Result<std::string>> {
-      co_return p;
-    });
-    server_.addMethod("test.Echo", "Fail", [](const CallContext&, std::string) -> awaitable<Result<std::string>> {
-      co_return fail(Code::kNotFound, "no such thing");
-    });
+    server_.addMethod(
+        "test.Echo", "Echo",
+        [](const CallContext&, std::string p) -> awaitable<Result<std::string>> { co_return p; });
+    server_.addMethod("test.Echo", "Fail",
+                      [](const CallContext&, std::string) -> awaitable<Result<std::string>> {
+                        co_return fail(Code::kNotFound, "no such thing");
+                      });
     // Answers after the number of milliseconds given in the payload.
-    server_.addMethod("test.Echo", "Sleep", [](const CallContext&, std::string p) -> awaitable<Result<std::string>> {
-      co_await sleepFor(std::chrono::milliseconds(std::stoi(p)));
-      co_return "slept " + p;
-    });
-    server_.addMethod("test.Echo", "Meta", [](const CallContext& ctx, std::string) -> awaitable<Result<std::string>> {
-      std::string out;
-      for (auto& [k, v] : ctx.metadata) out += k + "=" + v + ";";
-      out += ctx.deadline ? "deadline" : "nodeadline";
-      co_return out;
-    });
+    server_.addMethod("test.Echo", "Sleep",
+                      [](const CallContext&, std::string p) -> awaitable<Result<std::string>> {
+                        co_await sleepFor(std::chrono::milliseconds(std::stoi(p)));
+                        co_return "slept " + p;
+                      });
+    server_.addMethod("test.Echo", "Meta",
+                      [](const CallContext& ctx, std::string) -> awaitable<Result<std::string>> {
+                        std::string out;
+                        for (auto& [k, v] : ctx.metadata) out += k + "=" + v + ";";
+                        out += ctx.deadline ? "deadline" : "nodeadline";
+                        co_return out;
+                      });
     // Server streaming: sends the payload's characters one by one.
     server_.addStream("test.Stream", "Split", false, true,
                       [](const CallContext&, ServerStream& s) -> awaitable<Result<std::string>> {
@@ -115,7 +118,8 @@ class TtrpcTest : public ::testing::Test {
   std::pair<FrameHeader, std::string> rawExchange(const std::string& bytes) {
     return io_.run([&]() -> awaitable<std::pair<FrameHeader, std::string>> {
       asio::local::stream_protocol::socket sock(io_.executor());
-      co_await sock.async_connect(asio::local::stream_protocol::endpoint(path_), asio::use_awaitable);
+      co_await sock.async_connect(asio::local::stream_protocol::endpoint(path_),
+                                  asio::use_awaitable);
       co_await asio::async_write(sock, asio::buffer(bytes), asio::use_awaitable);
       uint8_t hdr[kHeaderSize];
       co_await asio::async_read(sock, asio::buffer(hdr), asio::use_awaitable);
@@ -190,11 +194,14 @@ TEST_F(TtrpcTest, ManyConcurrentCallsOnOneConnection) {
     int good = 0, left = 500;
     asio::steady_timer done(ex, asio::steady_timer::time_point::max());
     for (int i = 0; i < 500; ++i) {
-      asio::co_spawn(ex, [&, i]() -> awaitable<void> {
-        auto r = co_await c->call("test.Echo", "Echo", std::to_string(i));
-        if (r && *r == std::to_string(i)) ++good;
-        if (--left == 0) done.cancel();
-      }, asio::detached);
+      asio::co_spawn(
+          ex,
+          [&, i]() -> awaitable<void> {
+            auto r = co_await c->call("test.Echo", "Echo", std::to_string(i));
+            if (r && *r == std::to_string(i)) ++good;
+            if (--left == 0) done.cancel();
+          },
+          asio::detached);
     }
     co_await done.async_wait(kUse);
     co_return good;
@@ -330,7 +337,8 @@ TEST_F(TtrpcTest, FallbackRelaysUnknownMethods) {
     co_return ctx.service + "/" + ctx.method + ":" + p;
   });
   auto path = (dir_ / "relay.sock").string();
-  auto l = listenUnix(io_.executor(), path, [&](std::unique_ptr<ByteStream> s) { relay.serveConnection(std::move(s)); });
+  auto l = listenUnix(io_.executor(), path,
+                      [&](std::unique_ptr<ByteStream> s) { relay.serveConnection(std::move(s)); });
   ASSERT_TRUE(l);
   auto r = io_.run([&]() -> awaitable<Result<std::string>> {
     auto s = co_await connectUnix(io_.executor(), path);
@@ -352,7 +360,10 @@ TEST_F(TtrpcTest, ServerStreaming) {
     if (!s) co_return out;
     while (true) {
       auto m = co_await (*s)->recv();
-      if (!m) { out.push_back("error:" + m.error().message); break; }
+      if (!m) {
+        out.push_back("error:" + m.error().message);
+        break;
+      }
       if (!*m) break;
       out.push_back(**m);
     }
@@ -397,10 +408,13 @@ TEST_F(TtrpcTest, CallsFailWhenTheServerGoesAway) {
   ASSERT_TRUE(c);
   auto r = io_.run([&]() -> awaitable<Result<std::string>> {
     auto ex = co_await asio::this_coro::executor;
-    asio::co_spawn(ex, [&]() -> awaitable<void> {
-      co_await sleepFor(50ms);
-      server_.shutdown();
-    }, asio::detached);
+    asio::co_spawn(
+        ex,
+        [&]() -> awaitable<void> {
+          co_await sleepFor(50ms);
+          server_.shutdown();
+        },
+        asio::detached);
     co_return co_await c->call("test.Echo", "Sleep", "5000");
   });
   ASSERT_FALSE(r);

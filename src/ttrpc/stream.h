@@ -25,7 +25,8 @@ class ByteStream {
   virtual ~ByteStream() = default;
   virtual asio::any_io_executor executor() = 0;
   // Reads at least one byte unless the stream ends (error eof) or fails.
-  virtual asio::awaitable<std::pair<asio::error_code, size_t>> readSome(asio::mutable_buffer buf) = 0;
+  virtual asio::awaitable<std::pair<asio::error_code, size_t>> readSome(
+      asio::mutable_buffer buf) = 0;
   // Writes every buffer completely, in order.
   virtual asio::awaitable<asio::error_code> writeAll(std::span<const asio::const_buffer> bufs) = 0;
   // Closes both directions; pending reads and writes complete with an error.
@@ -39,25 +40,25 @@ std::unique_ptr<ByteStream> wrapTcp(asio::ip::tcp::socket socket);
 
 // Connects to a unix socket path.
 asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectUnix(asio::any_io_executor ex,
-                                                                  std::string path);
+                                                                 std::string path);
 
 // Connects to host:port over TCP; with a TLS context, performs the client handshake and checks
 // that the server certificate names `serverName` (unless the context skips verification).
 struct TcpTarget {
   std::string host;
   uint16_t port = 0;
-  std::shared_ptr<asio::ssl::context> tls;  // null: plain TCP
-  std::string serverName;                   // name the server certificate must carry
+  std::shared_ptr<asio::ssl::context> tls;   // null: plain TCP
+  std::string serverName;                    // name the server certificate must carry
   std::chrono::milliseconds timeout{30000};  // connect + handshake
 };
 // `target` is taken by reference (the caller awaits the call): GCC 12 destroys by-value
 // aggregate coroutine parameters twice when they are created inside a co_await expression.
 asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectTcp(asio::any_io_executor ex,
-                                                                 const TcpTarget& target);
+                                                                const TcpTarget& target);
 
 // Server side of TLS: performs the handshake on an accepted TCP socket.
-asio::awaitable<Result<std::unique_ptr<ByteStream>>> acceptTls(asio::ip::tcp::socket socket,
-                                                                std::shared_ptr<asio::ssl::context> tls,
-                                                                std::chrono::milliseconds timeout);
+asio::awaitable<Result<std::unique_ptr<ByteStream>>> acceptTls(
+    asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls,
+    std::chrono::milliseconds timeout);
 
 }  // namespace pp::ttrpc

@@ -1,5 +1,5 @@
-// Where the user data comes from (upstream's pkg/userdata provisioner), one Source per kind, and the
-// detection that picks the first one that applies.
+// Where the user data comes from (upstream's pkg/userdata provisioner), one Source per kind, and
+// the detection that picks the first one that applies.
 #pragma once
 
 #include <chrono>

@@ -25,11 +25,11 @@ inline constexpr int kMaxReviewDepth = 100;
 struct AdmissionOutcome {
   enum class Kind { kMutated, kUnchanged, kRejected };
   Kind kind = Kind::kRejected;
-  int httpStatus = 200;   // the HTTP status to answer with (the review itself carries errors)
-  std::string body;       // the AdmissionReview JSON
-  std::string message;    // why it was rejected, or a summary for the log
-  std::string uid;        // the request's uid, when it had one
-  std::string podName;    // namespace/name (or generateName) for logs
+  int httpStatus = 200;  // the HTTP status to answer with (the review itself carries errors)
+  std::string body;      // the AdmissionReview JSON
+  std::string message;   // why it was rejected, or a summary for the log
+  std::string uid;       // the request's uid, when it had one
+  std::string podName;   // namespace/name (or generateName) for logs
   std::vector<std::string> patchPaths;  // the patch ops' paths, for logs and tests
 };
 

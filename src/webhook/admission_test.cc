@@ -202,23 +202,36 @@ TEST(AdmissionTest, RandomBytesAndRandomEdits) {
       size_t pos = std::uniform_int_distribution<size_t>(0, body.size() - 1)(rng);
       char c = alphabet[std::uniform_int_distribution<size_t>(0, alphabet.size() - 1)(rng)];
       switch (std::uniform_int_distribution<int>(0, 2)(rng)) {
-        case 0: body[pos] = c; break;
-        case 1: body.insert(body.begin() + pos, c); break;
-        default: body.erase(pos, 1); break;
+        case 0:
+          body[pos] = c;
+          break;
+        case 1:
+          body.insert(body.begin() + pos, c);
+          break;
+        default:
+          body.erase(pos, 1);
+          break;
       }
     }
     checkInvariant(body);
   }
   // Structural edits that stay valid JSON: wrong types in every field the handler reads.
   const json junkValues[] = {nullptr, 1, -1.5, "x", json::array(), json::object(), true};
-  const char* pointers[] = {"/request", "/request/uid", "/request/kind", "/request/object",
-                            "/request/object/metadata", "/request/object/metadata/annotations",
-                            "/request/object/spec", "/request/object/spec/runtimeClassName",
-                            "/request/object/spec/containers", "/request/object/spec/containers/0",
+  const char* pointers[] = {"/request",
+                            "/request/uid",
+                            "/request/kind",
+                            "/request/object",
+                            "/request/object/metadata",
+                            "/request/object/metadata/annotations",
+                            "/request/object/spec",
+                            "/request/object/spec/runtimeClassName",
+                            "/request/object/spec/containers",
+                            "/request/object/spec/containers/0",
                             "/request/object/spec/containers/0/resources",
                             "/request/object/spec/containers/0/resources/requests",
                             "/request/object/spec/containers/0/resources/requests/cpu",
-                            "/request/object/spec/initContainers", "/request/operation"};
+                            "/request/object/spec/initContainers",
+                            "/request/operation"};
   for (const char* p : pointers) {
     for (const auto& v : junkValues) {
       json r = validReview();

@@ -11,7 +11,9 @@ namespace {
 
 using nlohmann::json;
 
-Status invalid(std::string message) { return fail(Code::kInvalidArgument, std::move(message)); }
+Status invalid(std::string message) {
+  return fail(Code::kInvalidArgument, std::move(message));
+}
 
 // Running totals of requests and limits, upstream's GetResource{Request,Limit}Quantity: a plain
 // sum over containers and init containers (not the scheduler's max rule), overhead ignored.
@@ -24,7 +26,8 @@ struct Totals {
 };
 
 // Adds list[name] (a quantity string, or a JSON number as Quantity's decoder accepts) to *sum.
-Status addQuantity(const json& list, std::string_view name, const std::string& where, Quantity* sum) {
+Status addQuantity(const json& list, std::string_view name, const std::string& where,
+                   Quantity* sum) {
   auto it = list.find(name);
   if (it == list.end()) return {};
   std::string text;
@@ -41,7 +44,8 @@ Status addQuantity(const json& list, std::string_view name, const std::string& w
   return {};
 }
 
-const json* objectField(const json& parent, std::string_view name, const std::string& where, Status* st) {
+const json* objectField(const json& parent, std::string_view name, const std::string& where,
+                        Status* st) {
   auto it = parent.find(name);
   if (it == parent.end() || it->is_null()) return nullptr;
   if (!it->is_object()) *st = invalid(fmt::format("{}.{} must be an object", where, name));
@@ -104,7 +108,8 @@ Result<Mutation> mutatePod(const json& pod, const MutatorConfig& config) {
   }
   if (spec == pod.end() || !spec->is_object()) return result;
   auto rc = spec->find("runtimeClassName");
-  if (rc == spec->end() || !rc->is_string() || rc->get<std::string>() != config.targetRuntimeClass) {
+  if (rc == spec->end() || !rc->is_string() ||
+      rc->get<std::string>() != config.targetRuntimeClass) {
     return result;
   }
   result.targeted = true;
@@ -120,13 +125,16 @@ Result<Mutation> mutatePod(const json& pod, const MutatorConfig& config) {
   }
   Totals totals;
   for (size_t i = 0; i < containers->size(); ++i) {
-    if (auto st = addContainer((*containers)[i], fmt::format("spec.containers[{}]", i), &totals); !st) {
+    if (auto st = addContainer((*containers)[i], fmt::format("spec.containers[{}]", i), &totals);
+        !st) {
       return fail(st.error());
     }
   }
   if (hasInit) {
     for (size_t i = 0; i < initContainers->size(); ++i) {
-      if (auto st = addContainer((*initContainers)[i], fmt::format("spec.initContainers[{}]", i), &totals); !st) {
+      if (auto st = addContainer((*initContainers)[i], fmt::format("spec.initContainers[{}]", i),
+                                 &totals);
+          !st) {
         return fail(st.error());
       }
     }
@@ -146,10 +154,12 @@ Result<Mutation> mutatePod(const json& pod, const MutatorConfig& config) {
   if (!result.annotations.empty()) {
     json& metadata = out["metadata"];
     if (metadata.is_null()) metadata = json::object();
-    if (!metadata.is_object()) return fail(Code::kInvalidArgument, "pod metadata must be an object");
+    if (!metadata.is_object())
+      return fail(Code::kInvalidArgument, "pod metadata must be an object");
     json& annotations = metadata["annotations"];
     if (annotations.is_null()) annotations = json::object();
-    if (!annotations.is_object()) return fail(Code::kInvalidArgument, "metadata.annotations must be an object");
+    if (!annotations.is_object())
+      return fail(Code::kInvalidArgument, "metadata.annotations must be an object");
     for (const auto& [key, value] : result.annotations) annotations[key] = value;
   }
 

@@ -17,9 +17,12 @@
 
 namespace pp::webhook {
 
-inline constexpr std::string_view kCpuAnnotation = "io.katacontainers.config.hypervisor.default_vcpus";
-inline constexpr std::string_view kMemoryAnnotation = "io.katacontainers.config.hypervisor.default_memory";
-inline constexpr std::string_view kGpuAnnotation = "io.katacontainers.config.hypervisor.default_gpus";
+inline constexpr std::string_view kCpuAnnotation =
+    "io.katacontainers.config.hypervisor.default_vcpus";
+inline constexpr std::string_view kMemoryAnnotation =
+    "io.katacontainers.config.hypervisor.default_memory";
+inline constexpr std::string_view kGpuAnnotation =
+    "io.katacontainers.config.hypervisor.default_gpus";
 inline constexpr std::string_view kGpuResource = "nvidia.com/gpu";
 inline constexpr std::string_view kDefaultRuntimeClass = "kata-remote";
 inline constexpr std::string_view kDefaultExtendedResource = "kata.peerpods.io/vm";

@@ -98,49 +98,64 @@ struct UpstreamCase {
 
 std::vector<UpstreamCase> upstreamCases() {
   std::vector<UpstreamCase> cases;
-  cases.push_back({"CpuMemReqLimit",
-                   pod("kata-remote", json::array({container("container1", {{"cpu", "2"}, {"memory", "4Gi"}},
-                                                                 {{"cpu", "3"}, {"memory", "5Gi"}})})),
-                   {{kVcpus, "3"}, {kMemory, "5120"}}});
-  cases.push_back({"CpuReq", pod("kata-remote", json::array({container("container1", {{"cpu", "2"}}, nullptr)})),
-                   {{kVcpus, "2"}}});
-  cases.push_back({"MemReq", pod("kata-remote", json::array({container("container1", {{"memory", "4Gi"}}, nullptr)})),
-                   {{kMemory, "4096"}}});
-  cases.push_back({"GpuReq",
-                   pod("kata-remote", json::array({container("container1", {{"nvidia.com/gpu", "1"}}, nullptr)})),
-                   {{kGpus, "1"}}});
-  cases.push_back({"NoReq", pod("kata-remote", json::array({json{{"name", "container1"}, {"image", "busybox"}}})), {}});
-  cases.push_back({"CpuMemReqLimitSame",
-                   pod("kata-remote", json::array({container("container1", {{"cpu", "2"}, {"memory", "4Gi"}},
-                                                                 {{"cpu", "2"}, {"memory", "4Gi"}})})),
-                   {{kVcpus, "2"}, {kMemory, "4096"}}});
   cases.push_back(
-      {"InitContainers",
-       pod("kata-remote",
-           json::array({container("container1", {{"cpu", "2"}, {"memory", "4Gi"}}, {{"cpu", "3"}, {"memory", "5Gi"}}),
-                        container("container2", {{"cpu", "1"}, {"memory", "1Gi"}}, {{"cpu", "1"}, {"memory", "1Gi"}}),
-                        container("container3", {{"cpu", "1"}, {"nvidia.com/gpu", "1"}},
-                                  {{"cpu", "1"}, {"nvidia.com/gpu", "1"}})}),
-           json::array({container("init-container1", {{"cpu", "1"}, {"memory", "2Gi"}},
-                                  {{"cpu", "1"}, {"memory", "2Gi"}})})),
-       {{kVcpus, "6"}, {kMemory, "8192"}, {kGpus, "1"}}});
+      {"CpuMemReqLimit",
+       pod("kata-remote", json::array({container("container1", {{"cpu", "2"}, {"memory", "4Gi"}},
+                                                 {{"cpu", "3"}, {"memory", "5Gi"}})})),
+       {{kVcpus, "3"}, {kMemory, "5120"}}});
+  cases.push_back(
+      {"CpuReq",
+       pod("kata-remote", json::array({container("container1", {{"cpu", "2"}}, nullptr)})),
+       {{kVcpus, "2"}}});
+  cases.push_back(
+      {"MemReq",
+       pod("kata-remote", json::array({container("container1", {{"memory", "4Gi"}}, nullptr)})),
+       {{kMemory, "4096"}}});
+  cases.push_back({"GpuReq",
+                   pod("kata-remote",
+                       json::array({container("container1", {{"nvidia.com/gpu", "1"}}, nullptr)})),
+                   {{kGpus, "1"}}});
+  cases.push_back(
+      {"NoReq",
+       pod("kata-remote", json::array({json{{"name", "container1"}, {"image", "busybox"}}})),
+       {}});
+  cases.push_back(
+      {"CpuMemReqLimitSame",
+       pod("kata-remote", json::array({container("container1", {{"cpu", "2"}, {"memory", "4Gi"}},
+                                                 {{"cpu", "2"}, {"memory", "4Gi"}})})),
+       {{kVcpus, "2"}, {kMemory, "4096"}}});
+  cases.push_back({"InitContainers",
+                   pod("kata-remote",
+                       json::array({container("container1", {{"cpu", "2"}, {"memory", "4Gi"}},
+                                              {{"cpu", "3"}, {"memory", "5Gi"}}),
+                                    container("container2", {{"cpu", "1"}, {"memory", "1Gi"}},
+                                              {{"cpu", "1"}, {"memory", "1Gi"}}),
+                                    container("container3", {{"cpu", "1"}, {"nvidia.com/gpu", "1"}},
+                                              {{"cpu", "1"}, {"nvidia.com/gpu", "1"}})}),
+                       json::array({container("init-container1", {{"cpu", "1"}, {"memory", "2Gi"}},
+                                              {{"cpu", "1"}, {"memory", "2Gi"}})})),
+                   {{kVcpus, "6"}, {kMemory, "8192"}, {kGpus, "1"}}});
   cases.push_back({"NoChangeForDifferentRuntimeClass",
-                   pod("different-runtime", json::array({container("container1", {{"cpu", "2"}, {"memory", "4Gi"}},
-                                                                       {{"cpu", "3"}, {"memory", "5Gi"}})})),
+                   pod("different-runtime",
+                       json::array({container("container1", {{"cpu", "2"}, {"memory", "4Gi"}},
+                                              {{"cpu", "3"}, {"memory", "5Gi"}})})),
                    {},
                    false});
-  cases.push_back({"FractionalCpu",
-                   pod("kata-remote", json::array({container("container1", {{"cpu", "200m"}, {"memory", "4Gi"}},
-                                                                 {{"cpu", "500m"}, {"memory", "4Gi"}})})),
-                   {{kVcpus, "1"}, {kMemory, "4096"}}});
-  cases.push_back({"FractionalCpuMoreThanOne",
-                   pod("kata-remote", json::array({container("container1", {{"cpu", "200m"}, {"memory", "4Gi"}},
-                                                                 {{"cpu", "1500m"}, {"memory", "4Gi"}})})),
-                   {{kVcpus, "2"}, {kMemory, "4096"}}});
+  cases.push_back(
+      {"FractionalCpu",
+       pod("kata-remote", json::array({container("container1", {{"cpu", "200m"}, {"memory", "4Gi"}},
+                                                 {{"cpu", "500m"}, {"memory", "4Gi"}})})),
+       {{kVcpus, "1"}, {kMemory, "4096"}}});
+  cases.push_back(
+      {"FractionalCpuMoreThanOne",
+       pod("kata-remote", json::array({container("container1", {{"cpu", "200m"}, {"memory", "4Gi"}},
+                                                 {{"cpu", "1500m"}, {"memory", "4Gi"}})})),
+       {{kVcpus, "2"}, {kMemory, "4096"}}});
   cases.push_back(
       {"FractionalCpu_MultipleContainers",
        pod("kata-remote",
-           json::array({container("container1", {{"cpu", "200m"}, {"memory", "4Gi"}}, {{"cpu", "0.5"}, {"memory", "4Gi"}})}),
+           json::array({container("container1", {{"cpu", "200m"}, {"memory", "4Gi"}},
+                                  {{"cpu", "0.5"}, {"memory", "4Gi"}})}),
            json::array({container("init-container1", {{"cpu", "200m"}, {"memory", "4Gi"}},
                                   {{"cpu", "0.7"}, {"memory", "4Gi"}})})),
        {{kVcpus, "2"}, {kMemory, "8192"}}});
@@ -163,7 +178,8 @@ TEST(PodMutatorTest, UpstreamCases) {
       continue;
     }
     EXPECT_EQ(a.result, mutated(c.input, c.annotations)) << a.patch.dump(1);
-    EXPECT_EQ(a.result["spec"]["containers"][0]["resources"]["requests"]["kata.peerpods.io/vm"], "1");
+    EXPECT_EQ(a.result["spec"]["containers"][0]["resources"]["requests"]["kata.peerpods.io/vm"],
+              "1");
     EXPECT_EQ(a.result["spec"]["containers"][0]["resources"]["limits"]["kata.peerpods.io/vm"], "1");
   }
 }
@@ -178,7 +194,7 @@ bool hasOp(const json& patch, const std::string& op, const std::string& path) {
 // Upstream's hack/pod.yaml and the ops its patch holds.
 TEST(PodMutatorTest, PatchShapeOfUpstreamExamplePod) {
   json p = pod("kata-remote", json::array({container("nginx", {{"cpu", "1"}, {"memory", "1Gi"}},
-                                                      {{"cpu", "1"}, {"memory", "2Gi"}})}));
+                                                     {{"cpu", "1"}, {"memory", "2Gi"}})}));
   Admitted a = admit(p);
   ASSERT_TRUE(hasOp(a.patch, "add", "/metadata/annotations")) << a.patch.dump(1);
   for (const auto& o : a.patch) {
@@ -186,8 +202,9 @@ TEST(PodMutatorTest, PatchShapeOfUpstreamExamplePod) {
       EXPECT_EQ(o["value"], (json{{kVcpus, "1"}, {kMemory, "2048"}}));
     }
   }
-  for (const char* path : {"/spec/containers/0/resources/requests/cpu", "/spec/containers/0/resources/requests/memory",
-                           "/spec/containers/0/resources/limits/cpu", "/spec/containers/0/resources/limits/memory"}) {
+  for (const char* path :
+       {"/spec/containers/0/resources/requests/cpu", "/spec/containers/0/resources/requests/memory",
+        "/spec/containers/0/resources/limits/cpu", "/spec/containers/0/resources/limits/memory"}) {
     EXPECT_TRUE(hasOp(a.patch, "remove", path)) << path;
   }
   EXPECT_TRUE(hasOp(a.patch, "add", "/spec/containers/0/resources/requests/kata.peerpods.io~1vm"));
@@ -196,8 +213,9 @@ TEST(PodMutatorTest, PatchShapeOfUpstreamExamplePod) {
 }
 
 TEST(PodMutatorTest, ExistingAnnotationsGetOneOpPerKeyAndOtherContainersLoseResources) {
-  json p = pod("kata-remote", json::array({container("a", {{"cpu", "1"}}, nullptr),
-                                           container("b", {{"memory", "1Gi"}}, {{"memory", "1Gi"}})}));
+  json p =
+      pod("kata-remote", json::array({container("a", {{"cpu", "1"}}, nullptr),
+                                      container("b", {{"memory", "1Gi"}}, {{"memory", "1Gi"}})}));
   p["metadata"]["annotations"] = {{"team", "x"}, {"a/b~c", "kept"}};
   Admitted a = admit(p);
   EXPECT_TRUE(hasOp(a.patch, "add", "/metadata/annotations/" + kVcpus));
@@ -210,7 +228,8 @@ TEST(PodMutatorTest, ExistingAnnotationsGetOneOpPerKeyAndOtherContainersLoseReso
 }
 
 TEST(PodMutatorTest, UpdateOfAnAlreadyMutatedPodIsANoOp) {
-  json p = pod("kata-remote", json::array({container("a", {{"cpu", "2"}, {"memory", "3Gi"}}, nullptr)}));
+  json p =
+      pod("kata-remote", json::array({container("a", {{"cpu", "2"}, {"memory", "3Gi"}}, nullptr)}));
   Admitted first = admit(p);
   Admitted second = admit(first.result);
   EXPECT_TRUE(second.patch.empty()) << second.patch.dump();
@@ -230,8 +249,10 @@ TEST(PodMutatorTest, ConfiguredRuntimeClassAndExtendedResource) {
   json p = pod("kata-aws", json::array({container("a", {{"cpu", "1"}}, nullptr)}));
   Admitted a = admit(p, config);
   EXPECT_EQ(a.result["spec"]["containers"][0]["resources"]["requests"]["example.com/pod-vm"], "1");
-  EXPECT_FALSE(a.result["spec"]["containers"][0]["resources"]["requests"].contains("kata.peerpods.io/vm"));
-  Admitted other = admit(pod("kata-remote", json::array({container("a", {{"cpu", "1"}}, nullptr)})), config);
+  EXPECT_FALSE(
+      a.result["spec"]["containers"][0]["resources"]["requests"].contains("kata.peerpods.io/vm"));
+  Admitted other =
+      admit(pod("kata-remote", json::array({container("a", {{"cpu", "1"}}, nullptr)})), config);
   EXPECT_TRUE(other.patch.empty());
 }
 
@@ -247,7 +268,9 @@ TEST(PodMutatorTest, PodsWithoutRuntimeClassAreLeftAlone) {
 
 TEST(PodMutatorTest, RoundingRulesAndLimitsOnly) {
   auto annotations = [](json requests, json limits) {
-    auto m = mutatePod(pod("kata-remote", json::array({container("a", std::move(requests), std::move(limits))})), {});
+    auto m = mutatePod(
+        pod("kata-remote", json::array({container("a", std::move(requests), std::move(limits))})),
+        {});
     EXPECT_TRUE(m);
     return m ? m->annotations : std::map<std::string, std::string>{};
   };
@@ -265,7 +288,8 @@ TEST(PodMutatorTest, ResourceClaimsSurvive) {
   json c = container("a", {{"cpu", "1"}}, nullptr);
   c["resources"]["claims"] = json::array({{{"name", "gpu"}}});
   Admitted a = admit(pod("kata-remote", json::array({c})));
-  EXPECT_EQ(a.result["spec"]["containers"][0]["resources"]["claims"], json::array({{{"name", "gpu"}}}));
+  EXPECT_EQ(a.result["spec"]["containers"][0]["resources"]["claims"],
+            json::array({{{"name", "gpu"}}}));
 }
 
 TEST(PodMutatorTest, UnknownFieldsAreKept) {
@@ -287,10 +311,13 @@ TEST(PodMutatorTest, MalformedTargetedPodsAreErrorsNamingTheField) {
   EXPECT_NE(error(pod("kata-remote", json::array({container("a", {{"cpu", "lots"}}, nullptr)})))
                 .find("spec.containers[0].resources.requests.cpu"),
             std::string::npos);
-  EXPECT_NE(error(pod("kata-remote", json::array({json{{"name", "a"}, {"resources", "big"}}}))).find("resources"),
+  EXPECT_NE(error(pod("kata-remote", json::array({json{{"name", "a"}, {"resources", "big"}}})))
+                .find("resources"),
             std::string::npos);
-  EXPECT_NE(error(pod("kata-remote", json::array({container("a", {{"cpu", json::array()}}, nullptr)}))).find("cpu"),
-            std::string::npos);
+  EXPECT_NE(
+      error(pod("kata-remote", json::array({container("a", {{"cpu", json::array()}}, nullptr)})))
+          .find("cpu"),
+      std::string::npos);
   json p = pod("kata-remote", json::array({container("a", {{"cpu", "1"}}, nullptr)}));
   p["spec"]["initContainers"] = "x";
   EXPECT_NE(error(p).find("initContainers"), std::string::npos);

@@ -39,16 +39,23 @@ bool interpretSuffix(std::string_view s, Suffix* out) {
     *out = {F::kDecimalSI, 0, 0};
     return true;
   }
-  static constexpr std::array<std::pair<std::string_view, int>, 9> kDecimal{{
-      {"n", -9}, {"u", -6}, {"m", -3}, {"k", 3}, {"M", 6}, {"G", 9}, {"T", 12}, {"P", 15}, {"E", 18}}};
+  static constexpr std::array<std::pair<std::string_view, int>, 9> kDecimal{{{"n", -9},
+                                                                             {"u", -6},
+                                                                             {"m", -3},
+                                                                             {"k", 3},
+                                                                             {"M", 6},
+                                                                             {"G", 9},
+                                                                             {"T", 12},
+                                                                             {"P", 15},
+                                                                             {"E", 18}}};
   for (const auto& [name, exp] : kDecimal) {
     if (s == name) {
       *out = {F::kDecimalSI, exp, 0};
       return true;
     }
   }
-  static constexpr std::array<std::pair<std::string_view, int>, 6> kBinary{{
-      {"Ki", 10}, {"Mi", 20}, {"Gi", 30}, {"Ti", 40}, {"Pi", 50}, {"Ei", 60}}};
+  static constexpr std::array<std::pair<std::string_view, int>, 6> kBinary{
+      {{"Ki", 10}, {"Mi", 20}, {"Gi", 30}, {"Ti", 40}, {"Pi", 50}, {"Ei", 60}}};
   for (const auto& [name, exp] : kBinary) {
     if (s == name) {
       *out = {F::kBinarySI, 0, exp};
@@ -122,7 +129,8 @@ Result<Quantity> Quantity::parse(std::string_view text) {
   }
   size_t first = digits.find_first_not_of('0');
   digits = first == std::string::npos ? std::string() : digits.substr(first);
-  if (digits.size() > static_cast<size_t>(kMaxSignificantDigits)) return invalid(text, "too many digits");
+  if (digits.size() > static_cast<size_t>(kMaxSignificantDigits))
+    return invalid(text, "too many digits");
 
   Quantity q(suffix.format);
   if (digits.empty()) return q;  // zero, in the suffix's format
@@ -134,7 +142,8 @@ Result<Quantity> Quantity::parse(std::string_view text) {
   }
   int scale = suffix.exp10 - fractionDigits + 9;
   if (scale > 0) {
-    if (scale > 38 || __builtin_mul_overflow(v, pow10(scale), &v)) return invalid(text, "out of range");
+    if (scale > 38 || __builtin_mul_overflow(v, pow10(scale), &v))
+      return invalid(text, "out of range");
   } else if (scale < 0) {
     // Finer than a nano-unit: round up (away from zero), as apimachinery does.
     if (-scale > 38) {
@@ -158,7 +167,8 @@ Quantity Quantity::fromInt(long long units, Format format) {
 Status Quantity::add(const Quantity& other) {
   if (nanos_ == 0) format_ = other.format_;
   __int128 sum = 0;
-  if (__builtin_add_overflow(nanos_, other.nanos_, &sum) || sum > kLimitNanos || sum < -kLimitNanos) {
+  if (__builtin_add_overflow(nanos_, other.nanos_, &sum) || sum > kLimitNanos ||
+      sum < -kLimitNanos) {
     return fail(Code::kOutOfRange, "sum of quantities is out of range");
   }
   nanos_ = sum;
@@ -192,7 +202,8 @@ std::string Quantity::toString() const {
     if ((nanos_ > -1024 * kNano && nanos_ < 1024 * kNano) || nanos_ % kNano != 0) {
       format = Format::kDecimalSI;
     } else {
-      static constexpr std::array<std::string_view, 7> kBinary{"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+      static constexpr std::array<std::string_view, 7> kBinary{"",   "Ki", "Mi", "Gi",
+                                                               "Ti", "Pi", "Ei"};
       __int128 n = nanos_ / kNano;
       size_t k = 0;
       while (k + 1 < kBinary.size() && n % 1024 == 0) {
@@ -225,17 +236,38 @@ std::string Quantity::toString() const {
   std::string suffix;
   if (format == Format::kDecimalSI) {
     switch (exp) {
-      case -9: suffix = "n"; break;
-      case -6: suffix = "u"; break;
-      case -3: suffix = "m"; break;
-      case 0: break;
-      case 3: suffix = "k"; break;
-      case 6: suffix = "M"; break;
-      case 9: suffix = "G"; break;
-      case 12: suffix = "T"; break;
-      case 15: suffix = "P"; break;
-      case 18: suffix = "E"; break;
-      default: suffix = fmt::format("e{}", exp); break;
+      case -9:
+        suffix = "n";
+        break;
+      case -6:
+        suffix = "u";
+        break;
+      case -3:
+        suffix = "m";
+        break;
+      case 0:
+        break;
+      case 3:
+        suffix = "k";
+        break;
+      case 6:
+        suffix = "M";
+        break;
+      case 9:
+        suffix = "G";
+        break;
+      case 12:
+        suffix = "T";
+        break;
+      case 15:
+        suffix = "P";
+        break;
+      case 18:
+        suffix = "E";
+        break;
+      default:
+        suffix = fmt::format("e{}", exp);
+        break;
     }
   } else if (exp != 0) {
     suffix = fmt::format("e{}", exp);

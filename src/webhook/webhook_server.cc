@@ -27,7 +27,8 @@ net::HttpHandler makeAdmissionHttpHandler(std::shared_ptr<const AdmissionHandler
     if (req.path == "/healthz" || req.path == "/readyz") return textResponse(200, "ok");
     if (req.path != kMutatePath) {
       stats->httpErrors.fetch_add(1);
-      return textResponse(404, fmt::format("no such path; admission reviews go to {}\n", kMutatePath));
+      return textResponse(404,
+                          fmt::format("no such path; admission reviews go to {}\n", kMutatePath));
     }
     if (req.method != "POST") {
       stats->httpErrors.fetch_add(1);
@@ -47,7 +48,8 @@ net::HttpHandler makeAdmissionHttpHandler(std::shared_ptr<const AdmissionHandler
         break;
       case AdmissionOutcome::Kind::kRejected:
         stats->rejected.fetch_add(1);
-        log::warn("webhook", "rejected admission request (uid {}): {}", out.uid.empty() ? "-" : out.uid, out.message);
+        log::warn("webhook", "rejected admission request (uid {}): {}",
+                  out.uid.empty() ? "-" : out.uid, out.message);
         break;
     }
     net::ServerResponse r;
@@ -87,7 +89,9 @@ Result<std::unique_ptr<WebhookServer>> WebhookServer::start(const WebhookServerO
   return server;
 }
 
-WebhookServer::~WebhookServer() { stop(); }
+WebhookServer::~WebhookServer() {
+  stop();
+}
 
 void WebhookServer::stop() {
   if (http_) http_->stop();
@@ -97,16 +101,24 @@ std::string WebhookServer::metricsText() const {
   std::string out;
   out += "# HELP peerpods_webhook_admissions_total Admission reviews answered, by result.\n";
   out += "# TYPE peerpods_webhook_admissions_total counter\n";
-  out += fmt::format("peerpods_webhook_admissions_total{{result=\"mutated\"}} {}\n", stats_->mutated.load());
-  out += fmt::format("peerpods_webhook_admissions_total{{result=\"unchanged\"}} {}\n", stats_->unchanged.load());
-  out += fmt::format("peerpods_webhook_admissions_total{{result=\"rejected\"}} {}\n", stats_->rejected.load());
-  out += "# HELP peerpods_webhook_http_errors_total Requests to a wrong path or with a wrong method.\n";
+  out += fmt::format("peerpods_webhook_admissions_total{{result=\"mutated\"}} {}\n",
+                     stats_->mutated.load());
+  out += fmt::format("peerpods_webhook_admissions_total{{result=\"unchanged\"}} {}\n",
+                     stats_->unchanged.load());
+  out += fmt::format("peerpods_webhook_admissions_total{{result=\"rejected\"}} {}\n",
+                     stats_->rejected.load());
+  out +=
+      "# HELP peerpods_webhook_http_errors_total Requests to a wrong path or with a wrong "
+      "method.\n";
   out += "# TYPE peerpods_webhook_http_errors_total counter\n";
   out += fmt::format("peerpods_webhook_http_errors_total {}\n", stats_->httpErrors.load());
-  out += "# HELP peerpods_webhook_certificate_reloads_total Serving certificate reloads, by result.\n";
+  out +=
+      "# HELP peerpods_webhook_certificate_reloads_total Serving certificate reloads, by result.\n";
   out += "# TYPE peerpods_webhook_certificate_reloads_total counter\n";
-  out += fmt::format("peerpods_webhook_certificate_reloads_total{{result=\"ok\"}} {}\n", certs_->reloads());
-  out += fmt::format("peerpods_webhook_certificate_reloads_total{{result=\"error\"}} {}\n", certs_->failedReloads());
+  out += fmt::format("peerpods_webhook_certificate_reloads_total{{result=\"ok\"}} {}\n",
+                     certs_->reloads());
+  out += fmt::format("peerpods_webhook_certificate_reloads_total{{result=\"error\"}} {}\n",
+                     certs_->failedReloads());
   return out;
 }
 
@@ -130,15 +142,18 @@ Result<ListenAddress> parseListenAddress(std::string_view text) {
   }
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos) {
-    return fail(Code::kInvalidArgument, fmt::format("listen address \"{}\" must be host:port or :port", text));
+    return fail(Code::kInvalidArgument,
+                fmt::format("listen address \"{}\" must be host:port or :port", text));
   }
   std::string_view host = text.substr(0, colon);
   std::string_view port = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   unsigned value = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (ec != std::errc() || end != port.data() + port.size() || value > 65535 || port.empty()) {
-    return fail(Code::kInvalidArgument, fmt::format("listen address \"{}\" has an invalid port", text));
+    return fail(Code::kInvalidArgument,
+                fmt::format("listen address \"{}\" has an invalid port", text));
   }
   out.host = std::string(host);
   out.port = static_cast<uint16_t>(value);

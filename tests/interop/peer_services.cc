@@ -14,7 +14,9 @@ namespace {
 using asio::awaitable;
 namespace gp = google::protobuf;
 
-awaitable<Result<std::string>> echo(const ttrpc::CallContext&, std::string payload) { co_return payload; }
+awaitable<Result<std::string>> echo(const ttrpc::CallContext&, std::string payload) {
+  co_return payload;
+}
 
 awaitable<Result<std::string>> failWith(const ttrpc::CallContext&, std::string payload) {
   gp::Int32Value in;
@@ -32,7 +34,8 @@ awaitable<Result<std::string>> sleepFor(const ttrpc::CallContext&, std::string p
 
 awaitable<Result<std::string>> meta(const ttrpc::CallContext& ctx, std::string) {
   auto md = ctx.metadata;
-  std::stable_sort(md.begin(), md.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(md.begin(), md.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string out;
   for (const auto& [k, v] : md) out += k + "=" + v + ";";
   out += ctx.deadline ? "deadline" : "nodeadline";

@@ -1,8 +1,8 @@
 // Golden byte vectors for the messages the adaptor exchanges with the shim and the kata-agent.
 // Every vector was worked out by hand from the protobuf encoding rules (tag = field << 3 | wire
 // type; varints little-endian base 128; length-delimited = tag, length, bytes; map entry =
-// {key = 1, value = 2}), and the ttrpc ones match the bytes the Go ttrpc client sends for the shim's
-// Health.Check (checked against it in tests/interop).
+// {key = 1, value = 2}), and the ttrpc ones match the bytes the Go ttrpc client sends for the
+// shim's Health.Check (checked against it in tests/interop).
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 

@@ -84,11 +84,13 @@ TEST(GcpJwt, VerifiedByPythonJwt) {
       "import jwt, json, sys\n"
       "key = open(sys.argv[1]).read(); tok = open(sys.argv[2]).read()\n"
       "h = jwt.get_unverified_header(tok)\n"
-      "c = jwt.decode(tok, key, algorithms=['RS256'], audience='https://oauth2.googleapis.com/token',"
+      "c = jwt.decode(tok, key, algorithms=['RS256'], "
+      "audience='https://oauth2.googleapis.com/token',"
       " options={'require': ['iss', 'aud', 'iat', 'exp']})\n"
       "print(json.dumps({'header': h, 'claims': c}))\n";
   std::ofstream(std::string(dir) + "/check.py") << script;
-  std::string out = runCommand("/usr/bin/python3 " + std::string(dir) + "/check.py " + pub + " " + tok + " 2>&1", &st);
+  std::string out = runCommand(
+      "/usr/bin/python3 " + std::string(dir) + "/check.py " + pub + " " + tok + " 2>&1", &st);
   ASSERT_EQ(st, 0) << out;
   auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["header"]["alg"], "RS256");
@@ -102,7 +104,8 @@ TEST(GcpJwt, VerifiedByPythonJwt) {
   std::string bad = *jwt;
   bad[bad.rfind('.') + 5] = bad[bad.rfind('.') + 5] == 'A' ? 'B' : 'A';
   std::ofstream(tok) << bad;
-  runCommand("/usr/bin/python3 " + std::string(dir) + "/check.py " + pub + " " + tok + " 2>&1", &st);
+  runCommand("/usr/bin/python3 " + std::string(dir) + "/check.py " + pub + " " + tok + " 2>&1",
+             &st);
   EXPECT_NE(st, 0);
   std::system(("rm -rf " + std::string(dir)).c_str());
 }
