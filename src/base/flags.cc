@@ -799,6 +799,14 @@ Result<ParseResult> FlagSet::parse(const std::vector<std::string>& args) {
     }
   }
   result.remaining.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  // A binary that defines -version itself (upstream's forwarder and webhook) answers it too,
+  // whatever else is wrong with the configuration.
+  if (auto it = flags_.find("version"); it != flags_.end() && it->second->value().isBool() &&
+                                        it->second->setOnCommandLine() &&
+                                        it->second->value().toString() == "true") {
+    result.versionRequested = true;
+    return result;
+  }
   if (auto s = validate(); !s) return fail(std::move(s.error()));
   return result;
 }

@@ -151,7 +151,8 @@ inline constexpr std::string_view kPlaceholder = "REPLACE_ME";
 struct ParseResult {
   // -h, -help or --help was given (and not defined as a flag): print help, exit 0.
   bool helpRequested = false;
-  // -version or --version was given (and not defined as a flag): print the version, exit 0.
+  // -version or --version was given (not defined as a flag, or defined as a boolean and set
+  // true): print the version, exit 0. Configuration is not validated then.
   bool versionRequested = false;
   // Arguments after the flags: from the first non-flag argument on, or after "--".
   std::vector<std::string> remaining;

@@ -367,8 +367,20 @@ TEST(FlagsTest, VersionIsAnsweredUnlessDefined) {
   defined.boolVar(&version, "version", false, "", "Show version");
   parsed = defined.parse({"--version"});
   ASSERT_TRUE(parsed);
-  EXPECT_FALSE(parsed->versionRequested);
+  EXPECT_TRUE(parsed->versionRequested);
   EXPECT_TRUE(version);
+  parsed = defined.parse({"--version=false"});
+  ASSERT_TRUE(parsed);
+  EXPECT_FALSE(parsed->versionRequested);
+  // The version is answered even when the configuration is bad.
+  int64_t n = 0;
+  FlagSet bad("test", mapEnv({{"N", "x"}}));
+  bad.boolVar(&version, "version", false, "", "Show version");
+  bad.intVar(&n, "n", 0, "N", "n");
+  EXPECT_FALSE(bad.parse({}));
+  parsed = bad.parse({"-version"});
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(parsed->versionRequested);
 }
 
 TEST(FlagsTest, Errors) {

@@ -126,7 +126,15 @@ TEST(ConfigBinaryTest, OneHelpAndVersionConvention) {
       EXPECT_THAT(r.output, testing::HasSubstr("\n  kata: " PP_KATA_VERSION "\n")) << name;
     }
   }
-  auto r = run(kAdaptor, {}, {"version"});  // upstream's subcommand
+  // The webhook defines -version as upstream's does; bad settings do not hide it.
+  auto r = run(PP_WEBHOOK, {"LOG_FORMAT=xml"}, {"-version"});
+  EXPECT_EQ(r.exitCode, 0) << r.output;
+  r = run(PP_WEBHOOK, {"LOG_FORMAT=xml"}, {});
+  EXPECT_EQ(r.exitCode, 1) << r.output;
+  EXPECT_THAT(r.output, testing::HasSubstr("environment variable LOG_FORMAT"));
+  r = run(PP_WEBHOOK, {"TARGET_RUNTIMECLASS=REPLACE_ME"}, {"-version"});
+  EXPECT_EQ(r.exitCode, 0) << r.output;
+  r = run(kAdaptor, {}, {"version"});  // upstream's subcommand
   EXPECT_EQ(r.exitCode, 0);
   EXPECT_THAT(r.output, testing::StartsWith("cloud-api-adaptor version "));
 }
