@@ -1,4 +1,4 @@
-// The adaptor's Kubernetes side on the real API client (k8s-components.md §1.2, §2.6, §5):
+// The adaptor's Kubernetes side on the real API client, the objects as upstream names them:
 //  - a PeerPod per pod VM (<pod>-resource-<5 chars>, owned by the pod, finalizer
 //    peer.pod/finalizer, spec {cloudProvider, instanceID}), whose finalizer is removed once the
 //    instance is deleted;

@@ -1,4 +1,4 @@
-// agent-protocol-forwarder: the pod VM's end of the agent connection (upstream-core.md §4.1).
+// agent-protocol-forwarder: the pod VM's end of the agent connection (upstream's pkg/forwarder).
 // It serves the kata agent protocol on TCP 15150 with mutual TLS and relays every call, as
 // bytes, to kata-agent's unix socket; it builds the pod network inside the pod namespace from
 // apf.json (src/apf) and puts containers into that namespace.

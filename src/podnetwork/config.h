@@ -1,6 +1,6 @@
 // The pod network description: what the node side (WorkerNode::inspect, worker_node.h) learns
 // about a pod and the VM side (PodNode::setup, pod_node.h) rebuilds inside the pod VM
-// (upstream-core.md §1 step 6, §2 "Pod network"). It travels to the VM as the `pod-network`
+// (upstream's pkg/podnetwork). It travels to the VM as the `pod-network`
 // object of apf.json and is kept in the sandbox's state file, with upstream's JSON keys so either
 // side may be the Go implementation. Everywhere else it stays this typed struct.
 #pragma once

@@ -1,8 +1,9 @@
 // The provider kit's call pieces (docs/architecture.md, "The provider kit"), shared by the
 // providers that call cloud APIs (aws, azure, gcp, ...): the clock, mayHaveBeenApplied() for a
 // failed create's cleanup, retries with exponential backoff and full jitter (honouring a server's
-// Retry-After), a token bucket that keeps mutating calls under a rate (user-needs.md §4: upstream
-// hits API rate limits), and ApiCallPolicy, which puts the last two together for one API client.
+// Retry-After), a token bucket that keeps mutating calls under a rate (upstream's users
+// hit the clouds' API rate limits), and ApiCallPolicy, which puts the last two together for one API
+// client.
 #pragma once
 
 #include <algorithm>

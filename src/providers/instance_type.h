@@ -1,5 +1,5 @@
 // Instance-type selection shared by the providers that size pod VMs from the pod's annotations
-// (aws, azure, ibmcloud, alibabacloud; upstream-providers.md §1.5 "Instance-type selection").
+// (aws, azure, ibmcloud, alibabacloud, as upstream's shared sizing does).
 //
 // Order: an explicit machine_type annotation is used as is; else, with GPUs requested, the
 // smallest type with enough GPUs, vCPUs and memory; else, with both vCPUs and memory requested,

@@ -1,5 +1,5 @@
 /* The C ABI between cloud-api-adaptor and an external provider plugin (a shared object loaded
- * with dlopen; upstream-core.md §3.2, upstream-providers.md §1.3).
+ * with dlopen, where upstream loads a Go plugin).
  *
  * Plain C so that a plugin need not be built with our compiler, standard library or headers
  * other than this one: upstream's Go plugins had to match the adaptor's exact toolchain and

@@ -1,4 +1,4 @@
-// External provider plugins (upstream-core.md §3.2, upstream-providers.md §1.3): a shared
+// External provider plugins (upstream's ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN): a shared
 // object implementing the C ABI of plugin_abi.h, loaded only after upstream's checks, in
 // upstream's order:
 //   1. ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN is exactly "true";

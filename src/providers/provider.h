@@ -1,4 +1,4 @@
-// The interface every cloud provider implements (upstream-providers.md §1.1).
+// The interface every cloud provider implements (upstream's cloud.Provider).
 // Calls are blocking; the adaptor runs them on its worker pool, never on an I/O thread. A
 // provider may be called from several worker threads at once and must be thread-safe.
 #pragma once

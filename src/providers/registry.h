@@ -1,4 +1,4 @@
-// The table of providers by name (upstream-providers.md §1.2). A provider folder registers
+// The table of providers by name (upstream's cloud provider table). A provider folder registers
 // itself with PP_REGISTER_PROVIDER; the binaries link every provider library whole (see
 // pp_provider() in cmake/peerpods.cmake) so the static registrars run before main().
 //

@@ -1,4 +1,4 @@
-// The aws provider: a pod VM is an EC2 instance (upstream-providers.md §2.1). Flags and
+// The aws provider: a pod VM is an EC2 instance (upstream src/cloud-providers/aws). Flags and
 // environment variables are upstream's; the EC2 calls go through our own SigV4 Query API
 // client (ec2_client.h) with the SDKs' credential chain, endpoint overrides and IMDSv2.
 //

@@ -1,7 +1,7 @@
 // EC2 Query API client (API version 2016-11-15): form-encoded POSTs signed with SigV4, XML
 // answers read strictly. Throttling, 5xx and transport failures are retried with full-jitter
 // backoff; mutating calls first take a token from a client-side bucket so that a burst of pod
-// creations stays under EC2's request rate limits (user-needs.md §4).
+// creations stays under EC2's request rate limits (upstream's users hit them when many pods start).
 #pragma once
 
 #include <atomic>

@@ -1,4 +1,4 @@
-// -ext-network-via-podvm on EC2 (upstream-providers.md §2.1 "MultiNic"): a second network
+// -ext-network-via-podvm on EC2 (upstream aws provider's "MultiNic"): a second network
 // interface in the configured subnet, attached at device index 1 and deleted with the instance,
 // and with -use-public-ip an Elastic IP on it. Deleting an instance first gives back its
 // Elastic IPs. Unlike upstream, every partial step is undone when a later one fails.

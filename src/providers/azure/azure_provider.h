@@ -1,6 +1,6 @@
-// The azure provider: a pod VM is an Azure virtual machine (upstream-providers.md §2.2). Flags
-// and environment variables are upstream's; the calls go to the Azure Resource Manager REST API
-// through our own client (arm_client.h) with Entra tokens (auth.h).
+// The azure provider: a pod VM is an Azure virtual machine (upstream src/cloud-providers/azure).
+// Flags and environment variables are upstream's; the calls go to the Azure Resource Manager REST
+// API through our own client (arm_client.h) with Entra tokens (auth.h).
 //
 // One PUT creates the VM with its NIC declared inline (networkInterfaceConfigurations) and every
 // dependent resource (NIC, optional public IP, OS disk) marked deleteOption Delete, so that

@@ -1,7 +1,7 @@
 // The docker provider: each pod "VM" is a container of the pod VM image (NET_ADMIN and
 // SYS_ADMIN only, unless -docker-privileged; upstream makes it privileged), with the
 // user data bind-mounted at /media/cidata/user-data where process-user-data finds it
-// (upstream-providers.md §2.8). Cheapest full-stack environment; no cloud account needed.
+// (as upstream's docker provider). Cheapest full-stack environment; no cloud account needed.
 #pragma once
 
 #include <memory>

@@ -1,4 +1,4 @@
-// The gcp provider: a pod VM is a Compute Engine instance (upstream-providers.md §2.3). Flags
+// The gcp provider: a pod VM is a Compute Engine instance (upstream src/cloud-providers/gcp). Flags
 // and environment variables are upstream's; the Compute Engine REST API is called through our
 // own client (compute_client.h) with a service-account key or the metadata server's token.
 //

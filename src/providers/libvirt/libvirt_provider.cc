@@ -310,8 +310,8 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
          "'/>\n      <target dev='vda' bus='virtio'/>\n";
     x += "      <boot order='1'/>\n    </disk>\n";
   }
-  // IDE: the cloud kernel has no AHCI (local-e2e.md); IDE works with every x86 kernel. With
-  // -firmware, SATA as upstream: UEFI (mkosi) images have no IDE driver.
+  // IDE: the cloud kernel has no AHCI (Debian's cloud kernel); IDE works with every x86 kernel.
+  // With -firmware, SATA as upstream: UEFI (mkosi) images have no IDE driver.
   const char* cdromTarget =
       config_.firmware.empty() ? "<target dev='hda' bus='ide'/>" : "<target dev='sdb' bus='sata'/>";
   x += "    <disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n";

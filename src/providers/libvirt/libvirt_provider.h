@@ -1,8 +1,8 @@
-// The libvirt provider: a pod VM is a libvirt domain (upstream-providers.md §2.7) booted either
-// from a qcow2 overlay on a base volume in a storage pool, or directly from a kernel + initramfs
-// (the images podvm/build makes; paths on the libvirt host). The NoCloud "cidata" ISO is built
-// in-process and uploaded into the storage pool as volume <name>-cloudinit.iso, attached as an
-// IDE CD-ROM (SATA sdb with -firmware, as upstream); the IP comes from the network's DHCP lease.
+// The libvirt provider: a pod VM is a libvirt domain (upstream src/cloud-providers/libvirt) booted
+// either from a qcow2 overlay on a base volume in a storage pool, or directly from a kernel +
+// initramfs (the images podvm/build makes; paths on the libvirt host). The NoCloud "cidata" ISO is
+// built in-process and uploaded into the storage pool as volume <name>-cloudinit.iso, attached as
+// an IDE CD-ROM (SATA sdb with -firmware, as upstream); the IP comes from the network's DHCP lease.
 // Everything a VM has lives on the libvirt host (volumes <name>-root.qcow2, -cloudinit.iso and
 // -console.log in the pool), so a remote URI (qemu+ssh://) works, and all of it is deleted with
 // the domain. Instances are identified by the domain UUID, which, unlike upstream's numeric
