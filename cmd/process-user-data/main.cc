@@ -85,6 +85,17 @@ int main(int argc, char** argv) {
     }
     log::setLevel(level);
   }
+  // The logger has read LOG_FORMAT already (leniently); a value it cannot take is an error here.
+  if (const char* format = std::getenv("LOG_FORMAT"); format && *format) {
+    log::Format f;
+    if (!log::parseFormat(format, &f)) {
+      std::fprintf(stderr,
+                   "Error: invalid value \"%s\" for environment variable LOG_FORMAT: must be "
+                   "text or json\n",
+                   format);
+      return 1;
+    }
+  }
   std::vector<std::string_view> args(argv + 1, argv + argc);
   std::string_view command;
   bool help = false;

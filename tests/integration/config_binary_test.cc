@@ -134,6 +134,13 @@ TEST(ConfigBinaryTest, OneHelpAndVersionConvention) {
   EXPECT_THAT(r.output, testing::HasSubstr("environment variable LOG_FORMAT"));
   r = run(PP_WEBHOOK, {"TARGET_RUNTIMECLASS=REPLACE_ME"}, {"-version"});
   EXPECT_EQ(r.exitCode, 0) << r.output;
+  for (const char* env : {"LOG_FORMAT=xml", "PEERPODS_LOG_LEVEL=loud"}) {
+    r = run(PP_PROCESS_USER_DATA, {env}, {"provision-files"});
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_THAT(r.output,
+                testing::HasSubstr(std::string("environment variable ") +
+                                   std::string(env).substr(0, std::string(env).find('='))));
+  }
   r = run(kAdaptor, {}, {"version"});  // upstream's subcommand
   EXPECT_EQ(r.exitCode, 0);
   EXPECT_THAT(r.output, testing::StartsWith("cloud-api-adaptor version "));
