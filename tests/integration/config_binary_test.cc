@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "base/flags.h"
+#include "peerpod_ctrl/controller.h"
+
 namespace {
 
 struct Run {
@@ -103,6 +106,32 @@ TEST(ConfigBinaryTest, PlaceholdersAreRefusedAtStart) {
   r = run(kAdaptor, {}, {"docker", "-pods-dir=/run/REPLACE_ME"});
   EXPECT_EQ(r.exitCode, 1) << r.output;
   EXPECT_THAT(r.output, testing::HasSubstr("-pods-dir still holds the placeholder REPLACE_ME"));
+}
+
+// The aws overlay's secret as shipped: the adaptor stops at start, naming the settings but not
+// showing their values; peerpod-ctrl refuses to build the provider from the same keys.
+TEST(ConfigBinaryTest, AwsOverlayPlaceholders) {
+  const std::vector<std::string> env = {"AWS_ACCESS_KEY_ID=REPLACE_ME: an access key ID",
+                                        "AWS_SECRET_ACCESS_KEY=REPLACE_ME: the secret access key",
+                                        "AWS_REGION=us-east-1"};
+  auto r = run(kAdaptor, env, {"aws"});
+  EXPECT_EQ(r.exitCode, 1) << r.output;
+  EXPECT_THAT(r.output, testing::HasSubstr("-aws-access-key-id (env AWS_ACCESS_KEY_ID) still "
+                                           "holds the placeholder REPLACE_ME"));
+  EXPECT_THAT(r.output, testing::HasSubstr("(env AWS_SECRET_ACCESS_KEY) still holds"));
+  EXPECT_THAT(r.output, testing::Not(testing::HasSubstr("the secret access key")));
+
+  auto built = pp::peerpod_ctrl::buildRegisteredProvider(
+      "aws", pp::flags::mapEnv({{"AWS_ACCESS_KEY_ID", "REPLACE_ME: an access key ID"},
+                                {"AWS_SECRET_ACCESS_KEY", "x"},
+                                {"AWS_REGION", "us-east-1"}}));
+  ASSERT_FALSE(built);
+  EXPECT_THAT(built.error().message, testing::HasSubstr("provider aws"));
+  EXPECT_THAT(built.error().message, testing::HasSubstr("(env AWS_ACCESS_KEY_ID) still holds"));
+  built = pp::peerpod_ctrl::buildRegisteredProvider("libvirt",
+                                                    pp::flags::mapEnv({{"DISABLECVM", "yes"}}));
+  ASSERT_FALSE(built);
+  EXPECT_THAT(built.error().message, testing::HasSubstr("environment variable DISABLECVM"));
 }
 
 TEST(ConfigBinaryTest, OneHelpAndVersionConvention) {
