@@ -39,6 +39,11 @@ int main(int argc, char** argv) {
                  parsed->remaining[0].c_str());
     return 1;
   }
+  if (std::string bad = log::environmentError(); !bad.empty()) {
+    std::fprintf(stderr, "%s: %s\n", "agent-protocol-forwarder", bad.c_str());
+    return 1;
+  }
+
   signals::StopSignals stopSignals;
   // A relay writes to sockets whose peer may be gone: an error, not a reason to die.
   ::signal(SIGPIPE, SIG_IGN);

@@ -87,6 +87,10 @@ int main(int argc, char** argv) {
                  parsed->remaining[0].c_str());
     return 1;
   }
+  if (std::string bad = log::environmentError(); !bad.empty()) {
+    std::fprintf(stderr, "%s: %s\n", "cloud-api-adaptor", bad.c_str());
+    return 1;
+  }
 
   if (const auto* f = fs.lookup("probe-port")) config.probeRequested = f->source() != "default";
   if (const char* k = std::getenv("KUBERNETES_SERVICE_HOST"); k && *k) config.probeRequested = true;

@@ -92,6 +92,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "peerpod-ctrl: unexpected argument %s\n", parsed->remaining[0].c_str());
     return 1;
   }
+  if (std::string bad = log::environmentError(); !bad.empty()) {
+    std::fprintf(stderr, "%s: %s\n", "peerpod-ctrl", bad.c_str());
+    return 1;
+  }
+
   log::Level level;
   if (!log::parseLevel(logLevel, &level)) {
     std::fprintf(stderr, "peerpod-ctrl: --zap-log-level must be debug, info, warn or error\n");

@@ -125,6 +125,11 @@ int main(int argc, char** argv) {
                  parsed->remaining[0].c_str());
     return 1;
   }
+  if (std::string bad = log::environmentError(); !bad.empty()) {
+    std::fprintf(stderr, "%s: %s\n", "peerpods-webhook", bad.c_str());
+    return 1;
+  }
+
   applyLogLevel(o.zapLogLevel);
   if (o.webhookPort > 65535) {
     log::error("webhook", "-webhook-port must be between 1 and 65535 (0 picks a free port)");

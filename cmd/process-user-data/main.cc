@@ -74,27 +74,11 @@ bool parseSeconds(std::string_view text, int& out) {
 
 int main(int argc, char** argv) {
   using namespace pp;
-  if (const char* lvl = std::getenv("PEERPODS_LOG_LEVEL"); lvl && *lvl) {
-    log::Level level;
-    if (!log::parseLevel(lvl, &level)) {
-      std::fprintf(stderr,
-                   "Error: invalid value \"%s\" for environment variable PEERPODS_LOG_LEVEL: "
-                   "must be debug, info, warn or error\n",
-                   lvl);
-      return 1;
-    }
-    log::setLevel(level);
-  }
-  // The logger has read LOG_FORMAT already (leniently); a value it cannot take is an error here.
-  if (const char* format = std::getenv("LOG_FORMAT"); format && *format) {
-    log::Format f;
-    if (!log::parseFormat(format, &f)) {
-      std::fprintf(stderr,
-                   "Error: invalid value \"%s\" for environment variable LOG_FORMAT: must be "
-                   "text or json\n",
-                   format);
-      return 1;
-    }
+  // The logger reads PEERPODS_LOG_LEVEL and LOG_FORMAT leniently; a value it cannot take is an
+  // error here.
+  if (std::string bad = log::environmentError(); !bad.empty()) {
+    std::fprintf(stderr, "Error: %s\n", bad.c_str());
+    return 1;
   }
   std::vector<std::string_view> args(argv + 1, argv + argc);
   std::string_view command;

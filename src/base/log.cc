@@ -219,6 +219,24 @@ const char* levelName(Level l) {
 
 }  // namespace
 
+std::string environmentError() {
+  if (const char* v = std::getenv("PEERPODS_LOG_LEVEL"); v && *v) {
+    Level l;
+    if (!parseLevel(v, &l))
+      return fmt::format(
+          "invalid value {} for environment variable PEERPODS_LOG_LEVEL: must be debug, info, "
+          "warn or error",
+          quote(v));
+  }
+  if (const char* v = std::getenv("LOG_FORMAT"); v && *v) {
+    Format f;
+    if (!parseFormat(v, &f))
+      return fmt::format(
+          "invalid value {} for environment variable LOG_FORMAT: must be text or json", quote(v));
+  }
+  return "";
+}
+
 void setLevel(Level l) {
   levelStore().store(static_cast<int>(l), std::memory_order_relaxed);
 }

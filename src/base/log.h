@@ -39,6 +39,11 @@ Format format();
 // Parses "text" or "json"; returns false for anything else.
 bool parseFormat(std::string_view text, Format* out);
 
+// The logger reads PEERPODS_LOG_LEVEL and LOG_FORMAT itself, leniently, before any flag is
+// parsed. This checks them strictly: "" when each is unset, empty or a value the logger takes,
+// else the error naming the variable. Every main calls it once and exits 1 on an error.
+std::string environmentError();
+
 // The prefix upstream's Go package logs under, for one of our component names: "sandbox" ->
 // "adaptor/cloud", "aws" -> "adaptor/cloud/aws". Names upstream has no logger for are unchanged.
 std::string_view upstreamComponent(std::string_view component);

@@ -170,6 +170,20 @@ TEST(ConfigBinaryTest, OneHelpAndVersionConvention) {
                 testing::HasSubstr(std::string("environment variable ") +
                                    std::string(env).substr(0, std::string(env).find('='))));
   }
+  // The logging variables are checked as strictly by every daemon (their logger reads them
+  // leniently before any flag is parsed).
+  const std::pair<std::string, std::vector<std::string>> daemons[] = {
+      {kAdaptor, {"docker"}}, {PP_FORWARDER, {}}, {PP_PEERPOD_CTRL, {}}, {PP_WEBHOOK, {}}};
+  for (const auto& [binary, args] : daemons) {
+    for (const char* env : {"PEERPODS_LOG_LEVEL=loud", "LOG_FORMAT=xml"}) {
+      r = run(binary, {env}, args);
+      EXPECT_EQ(r.exitCode, 1) << binary << " " << env << ": " << r.output;
+      EXPECT_THAT(r.output,
+                  testing::HasSubstr(std::string("environment variable ") +
+                                     std::string(env).substr(0, std::string(env).find('='))))
+          << binary;
+    }
+  }
   r = run(kAdaptor, {}, {"version"});  // upstream's subcommand
   EXPECT_EQ(r.exitCode, 0);
   EXPECT_THAT(r.output, testing::StartsWith("cloud-api-adaptor version "));
