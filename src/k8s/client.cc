@@ -22,15 +22,8 @@ constexpr int kDefaultListPageSize = 500;
 
 Code codeFor(long status, const std::string& reason) {
   switch (status) {
-    case 400:
     case 422:
       return Code::kInvalidArgument;
-    case 401:
-      return Code::kUnauthenticated;
-    case 403:
-      return Code::kPermissionDenied;
-    case 404:
-      return Code::kNotFound;
     case 405:
     case 415:
       return Code::kUnimplemented;
@@ -38,14 +31,12 @@ Code codeFor(long status, const std::string& reason) {
       return reason == "AlreadyExists" ? Code::kAlreadyExists : Code::kAborted;
     case 410:
       return Code::kOutOfRange;
-    case 429:
-      return Code::kResourceExhausted;
     case 500:
       return Code::kInternal;
     case 504:
       return Code::kDeadlineExceeded;
     default:
-      return status >= 500 ? Code::kUnavailable : Code::kUnknown;
+      return net::codeForHttpStatus(status, Code::kUnknown);
   }
 }
 

@@ -357,4 +357,23 @@ std::string urlEncode(std::string_view text) {
   return out;
 }
 
+Code codeForHttpStatus(long status, Code otherwise) {
+  switch (status) {
+    case 400:
+      return Code::kInvalidArgument;
+    case 401:
+      return Code::kUnauthenticated;
+    case 403:
+      return Code::kPermissionDenied;
+    case 404:
+      return Code::kNotFound;
+    case 409:
+      return Code::kAlreadyExists;
+    case 429:
+      return Code::kResourceExhausted;
+    default:
+      return status >= 500 ? Code::kUnavailable : otherwise;
+  }
+}
+
 }  // namespace pp::net

@@ -82,4 +82,10 @@ std::string urlEncode(std::string_view text);
 // like): the answers carry credentials.
 bool isMetadataServiceUrl(std::string_view url);
 
+// The status code of a REST API's HTTP error as an error code, for what REST APIs agree on:
+// 400 INVALID_ARGUMENT, 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND,
+// 409 ALREADY_EXISTS, 429 RESOURCE_EXHAUSTED, 5xx UNAVAILABLE; any other status `otherwise`.
+// A client maps its API's own statuses (and reasons) first and falls back to this.
+Code codeForHttpStatus(long status, Code otherwise);
+
 }  // namespace pp::net

@@ -381,3 +381,22 @@ TEST(HttpClient, MetadataServicesAreRecognisedAndNeverProxied) {
 
 }  // namespace
 }  // namespace pp::net
+
+namespace pp::net {
+namespace {
+
+TEST(CodeForHttpStatusTest, CommonRestStatusesAndTheFallback) {
+  EXPECT_EQ(codeForHttpStatus(400, Code::kUnknown), Code::kInvalidArgument);
+  EXPECT_EQ(codeForHttpStatus(401, Code::kUnknown), Code::kUnauthenticated);
+  EXPECT_EQ(codeForHttpStatus(403, Code::kUnknown), Code::kPermissionDenied);
+  EXPECT_EQ(codeForHttpStatus(404, Code::kUnknown), Code::kNotFound);
+  EXPECT_EQ(codeForHttpStatus(409, Code::kUnknown), Code::kAlreadyExists);
+  EXPECT_EQ(codeForHttpStatus(429, Code::kUnknown), Code::kResourceExhausted);
+  EXPECT_EQ(codeForHttpStatus(500, Code::kUnknown), Code::kUnavailable);
+  EXPECT_EQ(codeForHttpStatus(503, Code::kUnknown), Code::kUnavailable);
+  EXPECT_EQ(codeForHttpStatus(418, Code::kFailedPrecondition), Code::kFailedPrecondition);
+  EXPECT_EQ(codeForHttpStatus(302, Code::kUnknown), Code::kUnknown);
+}
+
+}  // namespace
+}  // namespace pp::net

@@ -19,25 +19,6 @@ std::string clip(std::string s, size_t n) {
   return s;
 }
 
-Code codeForStatus(long status) {
-  switch (status) {
-    case 400:
-      return Code::kInvalidArgument;
-    case 401:
-      return Code::kUnauthenticated;
-    case 403:
-      return Code::kPermissionDenied;
-    case 404:
-      return Code::kNotFound;
-    case 409:
-      return Code::kAlreadyExists;
-    case 429:
-      return Code::kResourceExhausted;
-    default:
-      return status >= 500 ? Code::kUnavailable : Code::kFailedPrecondition;
-  }
-}
-
 }  // namespace
 
 std::string armErrorText(const nlohmann::json& body) {
@@ -91,7 +72,7 @@ std::expected<ArmResponse, AttemptError> ArmClient::once(const std::string& meth
   if (r->ok()) return out;
   if (r->status == 401) tokens_->invalidate();
   std::string text = armErrorText(out.body);
-  AttemptError e{Error(codeForStatus(r->status),
+  AttemptError e{Error(net::codeForHttpStatus(r->status, Code::kFailedPrecondition),
                        "HTTP " + std::to_string(r->status) + (text.empty() ? "" : " " + text)),
                  {}};
   if (r->status == 429 || r->status >= 500) {

@@ -57,39 +57,17 @@ GcpError parseError(const net::HttpResponse& r) {
 }  // namespace
 
 Error GcpError::toError(const std::string& context) const {
-  Code code = Code::kUnknown;
-  switch (httpStatus) {
-    case 0:
-      code = Code::kUnavailable;
-      break;
-    case 400:
-      code = Code::kInvalidArgument;
-      break;
-    case 401:
-      code = Code::kUnauthenticated;
-      break;
-    case 403:
-      code = reason.find("RateLimit") != std::string::npos ||
-                     reason.find("rateLimit") != std::string::npos ||
-                     reason.find("quota") != std::string::npos
-                 ? Code::kResourceExhausted
-                 : Code::kPermissionDenied;
-      break;
-    case 404:
-      code = Code::kNotFound;
-      break;
-    case 409:
-      code = Code::kAlreadyExists;
-      break;
-    case 412:
-      code = Code::kFailedPrecondition;
-      break;
-    case 429:
-      code = Code::kResourceExhausted;
-      break;
-    default:
-      if (httpStatus >= 500) code = Code::kUnavailable;
+  Code code = net::codeForHttpStatus(httpStatus, Code::kUnknown);
+  if (httpStatus == 0) {
+    code = Code::kUnavailable;
+  } else if (httpStatus == 403 && (reason.find("RateLimit") != std::string::npos ||
+                                   reason.find("rateLimit") != std::string::npos ||
+                                   reason.find("quota") != std::string::npos)) {
+    code = Code::kResourceExhausted;
+  } else if (httpStatus == 412) {
+    code = Code::kFailedPrecondition;
   }
+
   std::string m = context + ": ";
   if (httpStatus != 0) {
     m += "HTTP " + std::to_string(httpStatus);
