@@ -6,7 +6,10 @@
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"
@@ -72,9 +75,27 @@ TEST_F(StartupProbeTest, FailsUntilTheHypervisorSocketAcceptsThenSucceeds) {
   (*probe)->stop();
 }
 
+// The local address of the listening TCP socket on `port`, from the kernel's own table
+// (/proc/net/tcp, "0100007F" = 127.0.0.1, "00000000" = any); "" when there is none.
+std::string listeningAddress(uint16_t port) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // header
+  char want[8];
+  std::snprintf(want, sizeof want, "%04X", port);
+  while (std::getline(tcp, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    if (state == "0A" && local.size() == 13 && local.substr(9) == want) return local.substr(0, 8);
+  }
+  return "";
+}
+
 TEST_F(StartupProbeTest, ListensOnLoopbackOnly) {
   auto probe = StartupProbe::start(0, sock_);
   ASSERT_TRUE(probe) << probe.error().message;
+  EXPECT_EQ(listeningAddress((*probe)->port()), "0100007F");
   EXPECT_EQ((*probe)->baseUrl(), "http://127.0.0.1:" + std::to_string((*probe)->port()));
 }
 
