@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "adaptor/cert_issuer.h"
+#include "adaptor/testing/memory_parts.h"
 #include "apf/apf_config.h"
 #include "base/log.h"
 
@@ -25,6 +26,7 @@ namespace pp::adaptor {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace pp::adaptor::testing;
 
 const std::string kId = "0123456789abcdef";
 
@@ -38,183 +40,6 @@ Annotations podAnnotations(const std::string& pod) {
 CreateVmInput createInput(const std::string& id = kId, const std::string& netns = "/run/netns/p") {
   return {id, podAnnotations("web-0"), netns};
 }
-
-class MemoryProvider final : public providers::Provider {
- public:
-  Result<providers::Instance> createInstance(const providers::CreateRequest& r) override {
-    requests.push_back(r);
-    if (!createError.empty()) return fail(Code::kUnavailable, createError);
-    providers::Instance i{"i-" + r.instanceName, r.instanceName, ips};
-    live.insert(i.id);
-    return i;
-  }
-  Status deleteInstance(const std::string& id) override {
-    deleted.push_back(id);
-    if (!deleteError.empty()) return fail(Code::kUnavailable, deleteError);
-    live.erase(id);
-    return {};
-  }
-
-  std::string createError;
-  std::string deleteError;
-  std::vector<std::string> ips{"198.18.0.10"};
-  std::vector<providers::CreateRequest> requests;
-  std::set<std::string> live;
-  std::vector<std::string> deleted;
-};
-
-// Hands out VNIs from 7000 and remembers what is in use and what is connected.
-class MemoryPodNetwork final : public PodNetwork {
- public:
-  Result<std::optional<podnetwork::PodNetworkConfig>> inspect(const std::string& netns) override {
-    if (netns.empty()) return std::nullopt;
-    if (!inspectError.empty()) return fail(Code::kInternal, inspectError);
-    podnetwork::PodNetworkConfig c;
-    c.podIp = *podnetwork::Ipv4Prefix::parse("198.19.1.10/24");
-    c.interfaceName = "eth0";
-    c.vxlanPort = podnetwork::kDefaultVxlanPort;
-    c.vxlanId = next++;
-    vnis.insert(c.vxlanId);
-    return c;
-  }
-  void reserve(const podnetwork::PodNetworkConfig& c) override { vnis.insert(c.vxlanId); }
-  void release(const podnetwork::PodNetworkConfig& c) override { vnis.erase(c.vxlanId); }
-  Status setup(const std::string& netns, const podnetwork::PodNetworkConfig& c,
-               const std::vector<std::string>& vmIps) override {
-    if (!setupError.empty()) return fail(Code::kInternal, setupError);
-    tunnels[netns] = {c.vxlanId, vmIps};
-    return {};
-  }
-  Status teardown(const std::string& netns, const podnetwork::PodNetworkConfig& c) override {
-    ++teardowns;
-    tunnels.erase(netns);
-    vnis.erase(c.vxlanId);
-    return {};
-  }
-
-  uint32_t next = 7000;
-  std::string inspectError;
-  std::string setupError;
-  std::set<uint32_t> vnis;
-  std::map<std::string, std::pair<uint32_t, std::vector<std::string>>> tunnels;
-  int teardowns = 0;
-};
-
-class MemoryKube final : public KubeHooks {
- public:
-  PodInfo podInfo(const std::string&, const std::string&) override { return {"uid-1", authJson}; }
-  Result<std::string> createPeerPod(const SandboxState& s) override {
-    if (peerPodsRefused) return fail(Code::kUnavailable, "API server down");
-    peerPods.insert(s.podNamespace + "/" + s.instanceName);
-    return s.instanceName;
-  }
-  Status releasePeerPod(const std::string& ns, const std::string& name) override {
-    peerPods.erase(ns + "/" + name);
-    return {};
-  }
-  void event(const SandboxState&, EventType, const std::string& reason,
-             const std::string&) override {
-    events.push_back(reason);
-  }
-
-  std::string authJson;
-  bool peerPodsRefused = false;
-  std::set<std::string> peerPods;
-  std::vector<std::string> events;
-};
-
-// Keeps each sandbox's state as the JSON text the file store would write, and every save.
-class MemoryStateStore final : public StateStore {
- public:
-  Status save(const SandboxState& s) override {
-    if (!saveError.empty()) return fail(Code::kInternal, saveError);
-    files[s.id] = s.toJson().dump(2);
-    history.push_back(s);
-    return {};
-  }
-  Status remove(const std::string& id) override {
-    files.erase(id);
-    return {};
-  }
-  std::vector<SandboxState> loadAll(std::vector<std::string>* problems) override {
-    std::vector<SandboxState> out;
-    for (const auto& [id, text] : files) {
-      auto s = SandboxState::fromJson(nlohmann::json::parse(text));
-      if (s) {
-        out.push_back(std::move(*s));
-      } else if (problems) {
-        problems->push_back(s.error().message);
-      }
-    }
-    return out;
-  }
-  Result<SandboxState> state(const std::string& id) const {
-    auto it = files.find(id);
-    if (it == files.end()) return fail(Code::kNotFound, id);
-    return SandboxState::fromJson(nlohmann::json::parse(it->second));
-  }
-  std::vector<Phase> phases() const {
-    std::vector<Phase> out;
-    for (const auto& s : history) out.push_back(s.phase);
-    return out;
-  }
-
-  std::string saveError;
-  std::map<std::string, std::string> files;
-  std::vector<SandboxState> history;
-};
-
-// The real issuer (in-process OpenSSL: the manager builds the proxy's TLS context from what it
-// hands out), which can be made to refuse and remembers what it issued.
-class RecordingCertIssuer final : public CertIssuer {
- public:
-  explicit RecordingCertIssuer(std::unique_ptr<OpensslCertIssuer> real) : real_(std::move(real)) {}
-  Result<ServerCert> issueServer(const std::string& name) override {
-    if (refuse) return fail(Code::kInternal, "CA unavailable");
-    auto cert = real_->issueServer(name);
-    if (cert) issued.push_back({name, cert->keyPem});
-    return cert;
-  }
-  ClientBundle clientBundle() const override { return real_->clientBundle(); }
-  std::string clientCaPem() const override { return real_->clientCaPem(); }
-
-  bool refuse = false;
-  std::vector<std::pair<std::string, std::string>> issued;  // instance name, server key
-
- private:
-  std::unique_ptr<OpensslCertIssuer> real_;
-};
-
-// The agent proxy: ready (or not) at once.
-struct ProxyLog {
-  Status startResult;
-  std::vector<AgentProxyOptions> made;
-  int started = 0;
-  int listening = 0;
-  int shutdowns = 0;
-};
-
-class MemoryProxy final : public SandboxProxy {
- public:
-  explicit MemoryProxy(ProxyLog& log) : log_(log) {}
-  std::future<Status> start(Clock::time_point) override {
-    ++log_.started;
-    return ready(log_.startResult);
-  }
-  std::future<Status> listenOnly() override {
-    ++log_.listening;
-    return ready({});
-  }
-  void shutdown() override { ++log_.shutdowns; }
-
- private:
-  static std::future<Status> ready(Status s) {
-    std::promise<Status> p;
-    p.set_value(std::move(s));
-    return p.get_future();
-  }
-  ProxyLog& log_;
-};
 
 class SandboxManagerTest : public ::testing::Test {
  protected:
