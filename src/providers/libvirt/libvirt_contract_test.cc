@@ -15,9 +15,9 @@ namespace pp::providers::libvirt {
 
 // Named (not in an anonymous namespace): ctest shows it in the test names.
 struct LibvirtContractEnv {
-  // The libvirt provider has no listInstances (nor has upstream's): a pod VM is found by the
-  // domain UUID the adaptor stored, and orphans by peerpod-ctrl's PeerPod objects.
-  static constexpr bool kListsInstances = false;
+  // Upstream's libvirt provider cannot list; ours finds pod VM domains by the sandbox id in
+  // their <metadata>, so a restarted adaptor deletes a domain whose UUID it never saved.
+  static constexpr bool kListsInstances = true;
 
   LibvirtContractEnv() {
     config.cpu = 1;

@@ -162,6 +162,17 @@ struct DomainCloser {
 };
 using Domain = std::unique_ptr<virDomain, DomainCloser>;
 
+// The namespace of the <metadata> element naming a pod VM domain's sandbox.
+constexpr char kMetadataNamespace[] = "https://github.com/confidential-containers/peerpods";
+
+// The text of the element virDomainGetMetadata returns ("<sandbox xmlns=...>id</sandbox>").
+std::string elementText(const std::string& xml) {
+  auto open = xml.find('>');
+  auto close = xml.rfind("</");
+  if (open == std::string::npos || close == std::string::npos || close < open) return {};
+  return xml.substr(open + 1, close - open - 1);
+}
+
 void registerFlags(flags::FlagSet& fs, LibvirtConfig& c) {
   fs.stringVar(&c.uri, "uri", "qemu:///system", "LIBVIRT_URI", "libvirt URI");
   fs.stringVar(&c.poolName, "pool-name", "default", "LIBVIRT_POOL", "libvirt storage pool");
@@ -279,8 +290,7 @@ std::string LibvirtProvider::domainXml(const CreateRequest& req, const std::stri
   x += "<domain type='" + config_.domainType + "'>\n";
   x += "  <name>" + esc(req.instanceName) + "</name>\n";
   x += "  <uuid>" + uuid + "</uuid>\n";
-  x += "  <metadata><peerpods:sandbox "
-       "xmlns:peerpods='https://github.com/confidential-containers/peerpods'>" +
+  x += std::string("  <metadata><peerpods:sandbox xmlns:peerpods='") + kMetadataNamespace + "'>" +
        esc(req.sandboxId) + "</peerpods:sandbox></metadata>\n";
   x += "  <memory unit='MiB'>" + std::to_string(mem) + "</memory>\n";
   if (config_.cpuset.empty())
@@ -646,6 +656,35 @@ Status LibvirtProvider::deleteInstance(const std::string& id) {
   }
   if (!name.empty()) removeArtifacts(name);
   return {};
+}
+
+Result<std::vector<Instance>> LibvirtProvider::listInstances(const std::string& tag) {
+  virDomainPtr* all = nullptr;
+  int n = virConnectListAllDomains(conn_, &all, 0);
+  if (n < 0) return fail(Code::kUnavailable, lastError("libvirt: listing domains"));
+  std::vector<Domain> domains;
+  for (int i = 0; i < n; ++i) domains.emplace_back(all[i]);
+  free(all);
+  std::vector<Instance> out;
+  for (const auto& dom : domains) {
+    char* meta =
+        virDomainGetMetadata(dom.get(), VIR_DOMAIN_METADATA_ELEMENT, kMetadataNamespace, 0);
+    if (!meta) {
+      virResetLastError();  // not one of ours
+      continue;
+    }
+    std::string sandbox = elementText(meta);
+    free(meta);
+    if (sandbox.empty() || (!tag.empty() && sandbox != tag)) continue;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if (virDomainGetUUIDString(dom.get(), uuid) != 0) {
+      virResetLastError();
+      continue;
+    }
+    const char* name = virDomainGetName(dom.get());
+    out.push_back({uuid, name ? name : "", {}});
+  }
+  return out;
 }
 
 }  // namespace pp::providers::libvirt

@@ -49,6 +49,8 @@ class LibvirtProvider final : public Provider {
 
   Result<Instance> createInstance(const CreateRequest& request) override;
   Status deleteInstance(const std::string& id) override;
+  // Domains whose peerpods metadata names the sandbox (every pod VM domain for an empty tag).
+  Result<std::vector<Instance>> listInstances(const std::string& tag) override;
   Status verifyConfig() override;
   Status teardown() override;
 
