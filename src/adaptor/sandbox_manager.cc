@@ -317,6 +317,10 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
     return fail(Code::kFailedPrecondition,
                 "StartVM: sandbox " + id + " is " + std::string(phaseName(s.phase)));
   }
+  if (auto st = sweepUnknownInstance(s); !st) {
+    // Creating now could make a second instance beside the one an interrupted StartVM left.
+    return fail(st.error().wrap("StartVM of sandbox " + id));
+  }
   s.phase = Phase::kStarting;
   s.lastError.clear();
   if (auto st = save(s); !st) return fail(st.error().wrap("StartVM"));
@@ -409,7 +413,14 @@ Status SandboxManager::stopVM(const std::string& id) {
     e->proxy.reset();
   }
   bool deleted = true;
-  if (!s.instanceId.empty()) {
+  if (auto st = sweepUnknownInstance(s); !st) {
+    // As a failed delete: the state stays (phase stopping) and a restarted adaptor looks again.
+    log::error("sandbox", "{}: {}", id, st.error().message);
+    s.lastError = st.error().message;
+    save(s);
+    deleted = false;
+    event(s, EventType::kWarning, "PodVMDeleteFailed", st.error().message);
+  } else if (!s.instanceId.empty()) {
     if (auto st = provider_.deleteInstance(s.instanceId); !st) {
       // The state stays (phase stopping) so that restore() or peerpod-ctrl retries: StopVM
       // itself succeeds, as upstream, because the shim cannot do anything better with an error.
@@ -463,6 +474,45 @@ Result<std::string> SandboxManager::vmId(const std::string& podName,
                   "timed out waiting for the pod VM of " + podNamespace + "/" + podName);
     }
   }
+}
+
+Status SandboxManager::sweepUnknownInstance(SandboxState& s, bool last) {
+  if (!s.instanceUnknown) return {};
+  auto listed = provider_.listInstances(s.id);
+  if (!listed) {
+    if (listed.error().code == Code::kUnimplemented) {
+      // Nothing more can be done here; the PeerPod-less instance is the operator's to find.
+      log::warn("sandbox",
+                "{}: the provider cannot list instances; check the cloud for a leftover instance "
+                "named {} from an interrupted StartVM",
+                s.id, s.instanceName);
+      s.instanceUnknown = false;
+      save(s);
+      return {};
+    }
+    return fail(listed.error().wrap("looking for the instance of an interrupted StartVM (" +
+                                    s.instanceName + ")"));
+  }
+  for (const auto& instance : *listed) {
+    if (auto st = provider_.deleteInstance(instance.id); !st) {
+      return fail(st.error().wrap("deleting instance " + instance.id + " (" + instance.name +
+                                  ") left by an interrupted StartVM"));
+    }
+    log::info("sandbox", "{}: deleted instance {} ({}) left by an interrupted StartVM", s.id,
+              instance.id, instance.name);
+    event(s, EventType::kNormal, "PodVMLeftoverDeleted",
+          "Deleted instance " + instance.id + " (" + instance.name +
+              "), created by a StartVM that the adaptor's restart interrupted");
+  }
+  if (listed->empty()) {
+    log::info("sandbox", "{}: no instance of the interrupted StartVM ({}) exists{}", s.id,
+              s.instanceName, last ? "" : " yet; StartVM or StopVM will look again");
+  }
+  if (last) {
+    s.instanceUnknown = false;
+    save(s);
+  }
+  return {};
 }
 
 int SandboxManager::restore() {
@@ -519,13 +569,19 @@ int SandboxManager::restore() {
         // The adaptor died during StartVM: the shim saw it fail; do not leave the VM behind.
         std::lock_guard elock(e->mu);
         if (s.instanceId.empty()) {
+          // It died inside the provider's create: the instance may exist without its id.
           log::warn("sandbox",
                     "{}: was starting instance {} when the adaptor stopped; its id is unknown, "
-                    "check the cloud for a leftover instance of that name",
+                    "looking for it by the sandbox's tag",
                     s.id, s.instanceName);
           s.phase = Phase::kFailed;
           s.lastError = "adaptor restarted during StartVM";
+          s.instanceUnknown = true;
           save(s);
+          if (auto st = sweepUnknownInstance(s, /*last=*/false); !st) {
+            log::warn("sandbox", "{}: {}; StartVM and StopVM of this sandbox will look again", s.id,
+                      st.error().message);
+          }
         } else {
           cleanupFailedStart(*e, "adaptor restarted during StartVM");
         }

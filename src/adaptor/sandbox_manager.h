@@ -112,6 +112,11 @@ class SandboxManager {
 
   std::shared_ptr<Entry> find(const std::string& id) const;
   Status save(const SandboxState& state);
+  // For a sandbox whose instance id is unknown (instanceUnknown): deletes every instance the
+  // provider lists under the sandbox's tag. `last` (StartVM, StopVM) then clears the flag;
+  // restore() keeps it, because a cloud's list can lag a create that was accepted seconds
+  // before. An error (the list or a delete failed) keeps the flag, so the next call looks again.
+  Status sweepUnknownInstance(SandboxState& s, bool last = true);
   // -allowed-images and the provider's own rule for the image annotation.
   Status checkImage(const std::string& image) const;
   Result<std::shared_ptr<SandboxProxy>> makeProxy(const SandboxState& state);

@@ -418,27 +418,135 @@ TEST_F(SandboxManagerTest, RestoreStartingSandboxDeletesItsInstance) {
   EXPECT_EQ(proxies_.listening, 0);
 }
 
-TEST_F(SandboxManagerTest, RestoreStartingSandboxWithoutInstanceIdIsFailed) {
-  // "was starting instance X when the adaptor stopped": the provider call never answered.
-  auto s = leftBehind(/*started=*/false, Phase::kStarting);
+// What an adaptor killed inside the provider's create leaves: phase starting, no instance id,
+// and (when the kill came after the cloud accepted the create) an instance tagged with the
+// sandbox.
+SandboxState diedInsideCreate(MemoryProvider& provider, SandboxState s, bool instanceExists) {
+  if (instanceExists) {
+    providers::CreateRequest r;
+    r.sandboxId = s.id;
+    r.instanceName = s.instanceName;
+    EXPECT_TRUE(provider.createInstance(r));
+    provider.requests.clear();
+  }
+  return s;
+}
+
+TEST_F(SandboxManagerTest, RestoreStartingSandboxWithoutInstanceIdDeletesItsLeftover) {
+  // "was starting instance X when the adaptor stopped": the provider call never answered,
+  // but the cloud made the instance.
+  auto s = diedInsideCreate(provider_, leftBehind(/*started=*/false, Phase::kStarting), true);
+  ASSERT_EQ(provider_.live.size(), 1u);
   std::vector<std::string> lines;
   log::setSinkForTest([&](std::string_view line) { lines.emplace_back(line); });
   auto m = makeManager();
   EXPECT_EQ(m->restore(), 0);
   log::setSinkForTest({});
-  // Whoever reads the log is told which instance to look for in the cloud.
-  auto warned = std::ranges::find_if(lines, [&](const std::string& line) {
-    return line.find("was starting instance " + s.instanceName + " when the adaptor stopped") !=
-           std::string::npos;
-  });
-  EXPECT_NE(warned, lines.end());
-  EXPECT_TRUE(provider_.deleted.empty());
+  auto said = [&](const std::string& text) {
+    return std::ranges::any_of(
+        lines, [&](const std::string& line) { return line.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(said("was starting instance " + s.instanceName + " when the adaptor stopped"));
+  EXPECT_TRUE(said("deleted instance i-" + s.instanceName));
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_EQ(provider_.deleted, std::vector<std::string>{"i-" + s.instanceName});
   auto failed = store_.state(kId);
   ASSERT_TRUE(failed);
   EXPECT_EQ(failed->phase, Phase::kFailed);
   EXPECT_EQ(failed->lastError, "adaptor restarted during StartVM");
+  EXPECT_TRUE(failed->instanceUnknown);  // a cloud's list may lag: StartVM/StopVM look again
+  EXPECT_EQ(kube_.events.back(), "PodVMLeftoverDeleted");
   EXPECT_EQ(m->sandboxCount(), 1u);
-  // StopVM still removes it.
+  // A new StartVM looks once more, then makes exactly one instance.
+  int lists = provider_.lists;
+  ASSERT_TRUE(start(*m));
+  EXPECT_EQ(provider_.lists, lists + 1);
+  EXPECT_FALSE(store_.state(kId)->instanceUnknown);
+  EXPECT_EQ(provider_.live.size(), 1u);
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(store_.files.empty());
+}
+
+TEST_F(SandboxManagerTest, LeftoverThatTheCloudListsLateIsFoundAtStopVm) {
+  diedInsideCreate(provider_, leftBehind(/*started=*/false, Phase::kStarting), false);
+  auto m = makeManager();
+  EXPECT_EQ(m->restore(), 0);
+  EXPECT_EQ(provider_.lists, 1);
+  EXPECT_TRUE(provider_.deleted.empty());
+  auto failed = store_.state(kId);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->phase, Phase::kFailed);
+  EXPECT_TRUE(failed->instanceUnknown);
+  // The instance shows up in the cloud's list only now: StopVM still finds and deletes it.
+  diedInsideCreate(provider_, *failed, true);
+  ASSERT_EQ(provider_.live.size(), 1u);
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_EQ(provider_.lists, 2);
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(store_.files.empty());
+}
+
+TEST_F(SandboxManagerTest, UnlistableLeftoverIsLookedForAgainAtStopVm) {
+  // The cloud cannot be asked at restore (API down): StopVM asks again and deletes it.
+  diedInsideCreate(provider_, leftBehind(/*started=*/false, Phase::kStarting), true);
+  provider_.listError = "API unavailable";
+  auto m = makeManager();
+  EXPECT_EQ(m->restore(), 0);
+  EXPECT_EQ(provider_.live.size(), 1u);
+  auto failed = store_.state(kId);
+  ASSERT_TRUE(failed);
+  EXPECT_TRUE(failed->instanceUnknown);
+
+  // Still down at StopVM: the sandbox stays (stopping) for a later adaptor to finish.
+  ASSERT_TRUE(m->stopVM(kId));
+  auto stopping = store_.state(kId);
+  ASSERT_TRUE(stopping);
+  EXPECT_EQ(stopping->phase, Phase::kStopping);
+  EXPECT_TRUE(stopping->instanceUnknown);
+  EXPECT_NE(stopping->lastError.find("API unavailable"), std::string::npos) << stopping->lastError;
+
+  provider_.listError.clear();
+  auto next = makeManager();
+  next->restore();  // finishes the StopVM
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(store_.files.empty());
+}
+
+TEST_F(SandboxManagerTest, StartVmAfterAnInterruptedStartNeverMakesASecondInstance) {
+  diedInsideCreate(provider_, leftBehind(/*started=*/false, Phase::kStarting), true);
+  provider_.listError = "API unavailable";
+  auto m = makeManager();
+  m->restore();
+  // While the leftover cannot be looked for, StartVM refuses rather than create a duplicate.
+  auto refused = start(*m);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("interrupted StartVM"), std::string::npos)
+      << refused.error().message;
+  EXPECT_TRUE(provider_.requests.empty());
+  provider_.listError.clear();
+  ASSERT_TRUE(start(*m));
+  EXPECT_EQ(provider_.live.size(), 1u);
+  EXPECT_EQ(provider_.requests.size(), 1u);
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_TRUE(provider_.live.empty());
+}
+
+TEST_F(SandboxManagerTest, ProviderWithoutListNamesTheInstanceToLookFor) {
+  auto s = diedInsideCreate(provider_, leftBehind(/*started=*/false, Phase::kStarting), false);
+  provider_.listUnimplemented = true;
+  std::vector<std::string> lines;
+  log::setSinkForTest([&](std::string_view line) { lines.emplace_back(line); });
+  auto m = makeManager();
+  m->restore();
+  log::setSinkForTest({});
+  EXPECT_TRUE(std::ranges::any_of(lines, [&](const std::string& line) {
+    return line.find("check the cloud for a leftover instance named " + s.instanceName) !=
+           std::string::npos;
+  }));
+  auto failed = store_.state(kId);
+  ASSERT_TRUE(failed);
+  EXPECT_FALSE(failed->instanceUnknown);
   ASSERT_TRUE(m->stopVM(kId));
   EXPECT_TRUE(store_.files.empty());
 }

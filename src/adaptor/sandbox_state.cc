@@ -31,7 +31,7 @@ Result<Phase> parsePhase(std::string_view name) {
 }
 
 nlohmann::json SandboxState::toJson() const {
-  return nlohmann::json{
+  nlohmann::json j{
       {"version", 1},
       {"id", id},
       {"phase", phaseName(phase)},
@@ -59,6 +59,8 @@ nlohmann::json SandboxState::toJson() const {
       {"startedAt", startedAt},
       {"lastError", lastError},
   };
+  if (instanceUnknown) j["instanceUnknown"] = true;  // only while it is so
+  return j;
 }
 
 Result<SandboxState> SandboxState::fromJson(const nlohmann::json& j) {
@@ -101,6 +103,7 @@ Result<SandboxState> SandboxState::fromJson(const nlohmann::json& j) {
     s.createdAt = j.value("createdAt", int64_t{0});
     s.startedAt = j.value("startedAt", int64_t{0});
     s.lastError = j.value("lastError", "");
+    s.instanceUnknown = j.value("instanceUnknown", false);
     return s;
   } catch (const nlohmann::json::exception& e) {
     return fail(Code::kInvalidArgument, std::string("bad sandbox state: ") + e.what());

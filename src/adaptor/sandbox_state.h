@@ -52,6 +52,10 @@ struct SandboxState {
   int64_t createdAt = 0;  // unix seconds
   int64_t startedAt = 0;
   std::string lastError;
+  // An instance may exist whose id was never saved: the adaptor died inside the provider's
+  // create. Until the provider's instances tagged with this sandbox have been looked for and
+  // deleted, StartVM and StopVM look first (SandboxManager::sweepUnknownInstance).
+  bool instanceUnknown = false;
 
   // The tunnel's VXLAN id (0: no tunnel). The state file also has it as "vni", for readers.
   uint32_t vni() const { return network ? network->vxlanId : 0; }

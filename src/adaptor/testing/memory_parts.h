@@ -26,7 +26,11 @@ class MemoryProvider final : public providers::Provider {
     requests.push_back(r);
     if (!createError.empty()) return fail(Code::kUnavailable, createError);
     providers::Instance i{"i-" + r.instanceName, r.instanceName, ips};
+    // A second instance of the same name gets another id, as a cloud's would.
+    for (int n = 1; live.contains(i.id); ++n)
+      i.id = "i-" + r.instanceName + "-" + std::to_string(n);
     live.insert(i.id);
+    sandboxOf[i.id] = r.sandboxId;
     return i;
   }
   Status deleteInstance(const std::string& id) override {
@@ -35,13 +39,28 @@ class MemoryProvider final : public providers::Provider {
     live.erase(id);
     return {};
   }
+  // The live instances created for the sandbox `tag`.
+  Result<std::vector<providers::Instance>> listInstances(const std::string& tag) override {
+    ++lists;
+    if (listUnimplemented) return Provider::listInstances(tag);
+    if (!listError.empty()) return fail(Code::kUnavailable, listError);
+    std::vector<providers::Instance> out;
+    for (const auto& id : live) {
+      if (sandboxOf[id] == tag) out.push_back({id, "", ips});
+    }
+    return out;
+  }
 
   std::string createError;
   std::string deleteError;
+  std::string listError;
+  bool listUnimplemented = false;
   std::vector<std::string> ips{"198.18.0.10"};
   std::vector<providers::CreateRequest> requests;
   std::set<std::string> live;
+  std::map<std::string, std::string> sandboxOf;  // instance id -> sandbox id
   std::vector<std::string> deleted;
+  int lists = 0;
 };
 
 // Hands out VNIs from 7000 and remembers what is in use and what is connected.
