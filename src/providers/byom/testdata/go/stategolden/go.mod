@@ -1,0 +1,3 @@
+module stategolden
+
+go 1.19
