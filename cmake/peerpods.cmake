@@ -70,3 +70,23 @@ function(pp_link_static target)
   target_link_libraries(${target} PRIVATE pp_fmt_static)
   message(STATUS "${target}: linked statically")
 endfunction()
+
+# pp_go_program(<target> <output name> <source dir>): builds the Go main package in <source dir>
+# into ${CMAKE_CURRENT_BINARY_DIR}/<output name>, in GOPATH mode against Debian's Go sources.
+# The caller first finds Go (GO_EXECUTABLE) and sets PP_GOPATH, failing when they are missing
+# (tests/interop, src/providers/vsphere). Used by tests/interop, bench/ttrpc and the vsphere
+# provider's simulator.
+function(pp_go_program target output dir)
+  file(GLOB sources CONFIGURE_DEPENDS ${dir}/*.go)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${output})
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -E env GO111MODULE=off GOPATH=${PP_GOPATH} GOFLAGS=
+            GOCACHE=${PROJECT_BINARY_DIR}/gocache ${GO_EXECUTABLE} build -o ${out} .
+    DEPENDS ${sources}
+    WORKING_DIRECTORY ${dir}
+    COMMENT "go build ${output}"
+    VERBATIM)
+  add_custom_target(${target} ALL DEPENDS ${out})
+  set_target_properties(${target} PROPERTIES OUTPUT_FILE ${out})
+endfunction()
