@@ -9,6 +9,7 @@
 
 #include "base/encoding.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "peerpods/agent_edit.pb.h"
 
 namespace pp::adaptor {
@@ -33,8 +34,9 @@ bool isDirectory(const std::string& p) {
   return std::filesystem::is_directory(p, ec);
 }
 
-// Storage.fstype (field 4), which our view of the message leaves among the unknown fields so that
-// the request is re-encoded byte for byte; only the log reads it.
+// Storage.fstype (field 4), which our view of the message leaves among the
+// unknown fields so that the request is re-encoded byte for byte; only the log
+// reads it.
 std::string storageFstype(const ::peerpods::edit::Storage& s) {
   const auto& unknown = s.GetReflection()->GetUnknownFields(s);
   for (int i = 0; i < unknown.field_count(); ++i) {
@@ -54,8 +56,9 @@ Result<std::string> editCreateContainer(std::string_view payload,
   if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return fail(Code::kInvalidArgument, "CreateContainer: malformed request");
   }
-  // Upstream's lines (proxy/service.go), one per storage, that its e2e suite greps for
-  // "mount_point:/run/kata-containers/...<cid>... driver:image_guest_pull".
+  // Upstream's lines (proxy/service.go), one per storage, that its e2e suite
+  // greps for "mount_point:/run/kata-containers/...<cid>...
+  // driver:image_guest_pull".
   const log::Sandbox sb(sandboxId);
   log::info("proxy", sb, "CreateContainer: containerID:{}", req.container_id());
   if (req.storages_size() > 0) log::info("proxy", sb, "    storages:");
@@ -70,8 +73,8 @@ Result<std::string> editCreateContainer(std::string_view payload,
     std::string source = cleanPath(m.source());
     if (source.find("/volumes/kubernetes.io~csi/") == std::string::npos) continue;
     if (!isDirectory(directVolumesDir + "/" + encoding::base64UrlEncode(source))) continue;
-    // Comma-joined without the leading comma upstream produces when the first CSI mount is not
-    // the first mount.
+    // Comma-joined without the leading comma upstream produces when the first
+    // CSI mount is not the first mount.
     if (!targets.empty()) targets += ",";
     targets += source;
   }
@@ -84,7 +87,8 @@ Result<std::string> editCreateContainer(std::string_view payload,
   for (const auto& s : req.storages()) guestPull |= s.driver() == "image_guest_pull";
   if (!guestPull) {
     log::warn("proxy", sb,
-              "CreateContainer {}: no image_guest_pull storage; the image will not be pulled in "
+              "CreateContainer {}: no image_guest_pull storage; the image will "
+              "not be pulled in "
               "the guest",
               req.container_id());
   }
@@ -94,7 +98,8 @@ Result<std::string> editCreateContainer(std::string_view payload,
 std::shared_ptr<AgentProxy> AgentProxy::create(asio::any_io_executor ex,
                                                AgentProxyOptions options) {
   std::shared_ptr<AgentProxy> p(new AgentProxy(std::move(ex), std::move(options)));
-  // Handlers hold the proxy weakly: the shim's connections may outlive a shut-down proxy.
+  // Handlers hold the proxy weakly: the shim's connections may outlive a
+  // shut-down proxy.
   std::weak_ptr<AgentProxy> weak = p;
   p->server_.setFallback([weak](const ttrpc::CallContext& ctx, std::string payload) {
     return relayWeak(weak, ctx, std::move(payload), false);
@@ -128,8 +133,9 @@ ttrpc::RedialerOptions upstreamOptions(const AgentProxyOptions& o) {
   r.peer = "the pod VM's agent-protocol-forwarder at " + o.vmHost + ":" + std::to_string(o.vmPort);
   r.logComponent = "proxy";
   r.sandboxId = o.sandboxId;
-  // A refused dial costs one round trip; a short cap keeps the time between the forwarder
-  // listening and the first call small while the VM boots (pod start time).
+  // A refused dial costs one round trip; a short cap keeps the time between the
+  // forwarder listening and the first call small while the VM boots (pod start
+  // time).
   r.initialBackoff = 50ms;
   r.maxBackoff = 500ms;
   r.maxJitter = 100ms;
@@ -152,7 +158,16 @@ asio::awaitable<Result<std::unique_ptr<ttrpc::ByteStream>>> AgentProxy::dial(
   ttrpc::TcpTarget target{options_.vmHost, options_.vmPort, options_.tls, options_.serverName,
                           std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::min<Clock::duration>(deadline - Clock::now(), 30s))};
-  co_return co_await ttrpc::connectTcp(ex_, target);
+  auto stream = co_await ttrpc::connectTcp(ex_, target);
+  if (stream) {
+    // Every connection after the first is a reconnect (the VM's link or
+    // forwarder came back).
+    static auto& reconnects = metrics::global().counter(
+        "peerpods_adaptor_agent_reconnects_total",
+        "Connections to a pod VM's forwarder made again after the first one.");
+    if (connectedBefore_.exchange(true)) reconnects.with().inc();
+  }
+  co_return stream;
 }
 
 AgentProxy::~AgentProxy() = default;

@@ -10,6 +10,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ssl/context.hpp>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -77,6 +78,7 @@ class AgentProxy : public std::enable_shared_from_this<AgentProxy> {
   ttrpc::Server server_;
   std::unique_ptr<ttrpc::Listener> listener_;
   ttrpc::Redialer upstream_;  // the pod VM's forwarder
+  std::atomic<bool> connectedBefore_{false};
   bool stopped_ = false;
 };
 

@@ -65,6 +65,7 @@ Status Daemon::start() {
   }
   ManagerOptions mo;
   mo.podsDir = config_.podsDir;
+  mo.providerName = config_.providerName;
   mo.forwarderPort = static_cast<uint16_t>(config_.forwarderPort);
   mo.proxyTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.proxyTimeout);
   mo.disableTls = config_.disableTls;

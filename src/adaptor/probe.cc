@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/metrics.h"
 
 namespace pp::adaptor {
 namespace {
@@ -79,6 +80,11 @@ std::string StartupProbe::notReadyReason() {
 }
 
 net::ServerResponse StartupProbe::handle(const net::ServerRequest& request) {
+  if (request.path == "/metrics") {
+    if (request.method != "GET") return plain(405, "only GET\n");
+    return net::ServerResponse{
+        200, {{"Content-Type", metrics::kContentType}}, metrics::global().render()};
+  }
   if (request.path != "/startup") return plain(404, "not found\n");
   if (request.method != "GET") return plain(405, "only GET\n");
   std::lock_guard lock(mu_);

@@ -1,8 +1,9 @@
 // The /startup probe (upstream pkg/probe): HTTP on PROBE_PORT answering 200 once the
 // hypervisor socket accepts connections and, in Kubernetes, the node's peer pods are Ready
 // (see PeerPodsReadiness), 500 before; once it succeeded it stays successful, as upstream.
-// Every other path is 404, other methods 405. The answer carries no details (the reason is
-// logged when it changes). It listens on 127.0.0.1 only, as upstream's chart probes it
+// GET /metrics answers the process's metrics (base/metrics.h, Prometheus text format; see
+// docs/metrics.md). Every other path is 404, other methods 405. The answer carries no details (the
+// reason is logged when it changes). It listens on 127.0.0.1 only, as upstream's chart probes it
 // (`host: 127.0.0.1`; the DaemonSet shares the node's network). Served by net::HttpServer
 // (bounded, deadlines, connection cap) on its own thread.
 #pragma once

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/metrics.h"
+#include "base/testing/prometheus_judge.h"
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"
 
@@ -73,6 +75,22 @@ TEST_F(StartupProbeTest, FailsUntilTheHypervisorSocketAcceptsThenSucceeds) {
                 .find("HTTP/1.1 405"),
             std::string::npos);
   (*probe)->stop();
+}
+
+TEST_F(StartupProbeTest, MetricsAnswerInPrometheusTextFormat) {
+  auto probe = StartupProbe::start(0, sock_);
+  ASSERT_TRUE(probe) << probe.error().message;
+  metrics::global().counter("peerpods_probe_test_total", "A probe test's counter.").with().inc(7);
+  std::string answer = get((*probe)->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_NE(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << answer;
+  auto body = answer.substr(answer.find("\r\n\r\n") + 4);
+  auto parsed = pp::testing::parsePrometheusText(body);
+  ASSERT_TRUE(parsed.error.empty()) << parsed.error;
+  EXPECT_EQ(parsed.value("peerpods_probe_test_total"), 7);
+  EXPECT_NE(get((*probe)->port(), "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                .find("HTTP/1.1 405"),
+            std::string::npos);
 }
 
 // The local address of the listening TCP socket on `port`, from the kernel's own table

@@ -7,6 +7,7 @@
 #include "apf/apf_config.h"
 #include "base/files.h"
 #include "base/log.h"
+#include "base/scope_exit.h"
 #include "cloudinit/cloud_config.h"
 #include "cloudinit/initdata.h"
 
@@ -36,6 +37,63 @@ class RelayingProxy final : public SandboxProxy {
   std::shared_ptr<AgentProxy> proxy_;
 };
 
+// The adaptor's metrics (docs/metrics.md), in the process's registry.
+struct AdaptorMetrics {
+  metrics::Registry& r = metrics::global();
+  metrics::Family<metrics::Histogram>& createVm =
+      r.histogram("peerpods_adaptor_createvm_duration_seconds",
+                  "CreateVM calls: time to prepare the sandbox (no cloud call).",
+                  {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1});
+  metrics::Family<metrics::Histogram>& startVm = r.histogram(
+      "peerpods_adaptor_startvm_duration_seconds",
+      "StartVM calls: from the call to a running pod VM with its agent reachable, or failure.",
+      metrics::durationBuckets());
+  metrics::Family<metrics::Histogram>& agentWait =
+      r.histogram("peerpods_adaptor_agent_wait_seconds",
+                  "Time from the instance's creation to its agent answering (the VM's boot).",
+                  metrics::durationBuckets());
+  metrics::Family<metrics::Histogram>& stopVm = r.histogram(
+      "peerpods_adaptor_stopvm_duration_seconds", "StopVM calls.", metrics::durationBuckets());
+  metrics::Family<metrics::Histogram>& providerCreate =
+      r.histogram("peerpods_provider_create_duration_seconds",
+                  "The provider's instance creation (until the instance has its IP), by provider.",
+                  metrics::durationBuckets(), {"provider"});
+  metrics::Family<metrics::Histogram>& providerDelete = r.histogram(
+      "peerpods_provider_delete_duration_seconds", "The provider's instance deletion, by provider.",
+      metrics::durationBuckets(), {"provider"});
+  metrics::Family<metrics::Counter>& providerCalls =
+      r.counter("peerpods_provider_calls_total",
+                "Provider calls by provider, operation (create, delete, list) and result (ok or "
+                "the error code).",
+                {"provider", "operation", "result"});
+  metrics::Family<metrics::Counter>& failedStartsCleaned =
+      r.counter("peerpods_adaptor_failed_starts_cleaned_up_total",
+                "Instances deleted because their StartVM failed after they were created.");
+  metrics::Family<metrics::Counter>& reattached =
+      r.counter("peerpods_adaptor_instances_reattached_total",
+                "Running pod VMs taken back over by a restarted adaptor.");
+  metrics::Family<metrics::Counter>& leftovers =
+      r.counter("peerpods_adaptor_leftover_instances_deleted_total",
+                "Instances found by their sandbox tag and deleted: made by a StartVM the adaptor's "
+                "restart interrupted before it saved their id.");
+};
+
+AdaptorMetrics& adaptorMetrics() {
+  static AdaptorMetrics m;
+  return m;
+}
+
+double secondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string resultLabel(const Error* e) {
+  if (!e) return "ok";
+  std::string name(codeName(e->code));
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
 }  // namespace
 
 SandboxManager::SandboxManager(ManagerOptions options, providers::Provider& provider,
@@ -53,6 +111,70 @@ SandboxManager::SandboxManager(ManagerOptions options, providers::Provider& prov
       return std::make_shared<RelayingProxy>(AgentProxy::create(io_, std::move(po)));
     };
   }
+  adaptorMetrics();  // every family shows from the first scrape
+  auto& r = metrics::global();
+  sandboxesGauge_ = r.gaugeCallback("peerpods_adaptor_sandboxes",
+                                    "Sandboxes this adaptor knows, by phase.", {"phase"}, [this] {
+                                      std::map<Phase, double> counts{{Phase::kCreated, 0},
+                                                                     {Phase::kStarting, 0},
+                                                                     {Phase::kRunning, 0},
+                                                                     {Phase::kStopping, 0},
+                                                                     {Phase::kFailed, 0}};
+                                      {
+                                        std::lock_guard lock(mu_);
+                                        for (const auto& [id, t] : tracked_) ++counts[t.phase];
+                                      }
+                                      metrics::GaugeSamples out;
+                                      for (auto [phase, n] : counts)
+                                        out.push_back({{std::string(phaseName(phase))}, n});
+                                      return out;
+                                    });
+  tunnelsGauge_ = r.gaugeCallback("peerpods_adaptor_tunnels",
+                                  "Pod network tunnels (VXLAN) to pod VMs.", {}, [this] {
+                                    std::lock_guard lock(mu_);
+                                    double n = 0;
+                                    for (const auto& [id, t] : tracked_) n += t.tunnel ? 1 : 0;
+                                    return metrics::GaugeSamples{{{}, n}};
+                                  });
+}
+
+void SandboxManager::track(const SandboxState& s) {
+  std::lock_guard lock(mu_);
+  tracked_[s.id] = {s.phase, s.network.has_value() && !s.ips.empty()};
+}
+
+void SandboxManager::untrack(const std::string& id) {
+  std::lock_guard lock(mu_);
+  tracked_.erase(id);
+}
+
+Result<providers::Instance> SandboxManager::providerCreate(
+    const providers::CreateRequest& request) {
+  auto& m = adaptorMetrics();
+  auto t0 = Clock::now();
+  auto r = provider_.createInstance(request);
+  m.providerCreate.with({options_.providerName}).observe(secondsSince(t0));
+  m.providerCalls.with({options_.providerName, "create", resultLabel(r ? nullptr : &r.error())})
+      .inc();
+  return r;
+}
+
+Status SandboxManager::providerDelete(const std::string& instanceId) {
+  auto& m = adaptorMetrics();
+  auto t0 = Clock::now();
+  auto st = provider_.deleteInstance(instanceId);
+  m.providerDelete.with({options_.providerName}).observe(secondsSince(t0));
+  m.providerCalls.with({options_.providerName, "delete", resultLabel(st ? nullptr : &st.error())})
+      .inc();
+  return st;
+}
+
+Result<std::vector<providers::Instance>> SandboxManager::providerList(const std::string& tag) {
+  auto r = provider_.listInstances(tag);
+  adaptorMetrics()
+      .providerCalls.with({options_.providerName, "list", resultLabel(r ? nullptr : &r.error())})
+      .inc();
+  return r;
 }
 
 SandboxManager::~SandboxManager() {
@@ -79,6 +201,7 @@ size_t SandboxManager::sandboxCount() const {
 }
 
 Status SandboxManager::save(const SandboxState& state) {
+  track(state);
   auto st = store_.save(state);
   if (!st) log::error("sandbox", "{}: saving state failed: {}", state.id, st.error().message);
   return st;
@@ -102,6 +225,7 @@ Status SandboxManager::checkImage(const std::string& image) const {
 
 Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   auto t0 = Clock::now();
+  ScopeExit timed([&] { adaptorMetrics().createVm.with().observe(secondsSince(t0)); });
   if (auto st = validateSandboxId(in.id); !st) return fail(st.error());
   std::string sandboxName = annotation(in.annotations, kSandboxNameAnnotation);
   std::string ns = annotation(in.annotations, kSandboxNamespaceAnnotation);
@@ -145,6 +269,7 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
   auto abandon = [&](Error e) {
     std::lock_guard lock(mu_);
     entries_.erase(in.id);
+    tracked_.erase(in.id);
     return fail(std::move(e));
   };
 
@@ -289,7 +414,7 @@ void SandboxManager::cleanupFailedStart(Entry& e, const std::string& reason) {
   }
   if (!s.instanceId.empty()) {
     // Upstream leaks the instance here; we delete it.
-    if (auto st = provider_.deleteInstance(s.instanceId); !st) {
+    if (auto st = providerDelete(s.instanceId); !st) {
       log::error("sandbox", "{}: deleting instance {} after failed start: {}", s.id, s.instanceId,
                  st.error().message);
       s.lastError = reason + "; instance delete failed: " + st.error().message;
@@ -297,6 +422,7 @@ void SandboxManager::cleanupFailedStart(Entry& e, const std::string& reason) {
       return;
     }
     log::info("sandbox", "{}: deleted instance {} after failed start", s.id, s.instanceId);
+    adaptorMetrics().failedStartsCleaned.with().inc();
     s.instanceId.clear();
     releasePeerPod(s);
   }
@@ -308,6 +434,7 @@ void SandboxManager::cleanupFailedStart(Entry& e, const std::string& reason) {
 
 Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline) {
   auto t0 = Clock::now();
+  ScopeExit timed([&] { adaptorMetrics().startVm.with().observe(secondsSince(t0)); });
   auto e = find(id);
   if (!e) return fail(Code::kNotFound, "StartVM: unknown sandbox " + id);
   std::lock_guard elock(e->mu);
@@ -335,7 +462,7 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
   log::info("sandbox", "{}: creating pod VM {}", id, s.instanceName);
   event(s, EventType::kNormal, "CreatingPodVM",
         "Creating pod VM " + s.instanceName + describeSpec(s.spec));
-  auto instance = provider_.createInstance(req);
+  auto instance = providerCreate(req);
   if (!instance) {
     auto err = instance.error().wrap("creating pod VM " + s.instanceName);
     cleanupFailedStart(*e, err.message);
@@ -389,6 +516,7 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
   s.phase = Phase::kRunning;
   s.startedAt = unixNow();
   save(s);
+  adaptorMetrics().agentWait.with().observe(secondsSince(tCreated));
   event(s, EventType::kNormal, "PodVMAgentConnected",
         fmt::format(
             "Connected to the kata-agent in pod VM {} ({:.1f} s after the instance was created)",
@@ -402,6 +530,7 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
 
 Status SandboxManager::stopVM(const std::string& id) {
   auto t0 = Clock::now();
+  ScopeExit timed([&] { adaptorMetrics().stopVm.with().observe(secondsSince(t0)); });
   auto e = find(id);
   if (!e) return fail(Code::kNotFound, "StopVM: unknown sandbox " + id);
   std::unique_lock elock(e->mu);
@@ -421,7 +550,7 @@ Status SandboxManager::stopVM(const std::string& id) {
     deleted = false;
     event(s, EventType::kWarning, "PodVMDeleteFailed", st.error().message);
   } else if (!s.instanceId.empty()) {
-    if (auto st = provider_.deleteInstance(s.instanceId); !st) {
+    if (auto st = providerDelete(s.instanceId); !st) {
       // The state stays (phase stopping) so that restore() or peerpod-ctrl retries: StopVM
       // itself succeeds, as upstream, because the shim cannot do anything better with an error.
       log::error("sandbox", "{}: deleting instance {}: {}", id, s.instanceId, st.error().message);
@@ -445,6 +574,7 @@ Status SandboxManager::stopVM(const std::string& id) {
   {
     std::lock_guard lock(mu_);
     entries_.erase(id);
+    tracked_.erase(id);
   }
   log::info("sandbox", "{}: stopped, instance {} deleted ({:.0f} ms)", id,
             s.instanceId.empty() ? "-" : s.instanceId, msSince(t0));
@@ -478,7 +608,7 @@ Result<std::string> SandboxManager::vmId(const std::string& podName,
 
 Status SandboxManager::sweepUnknownInstance(SandboxState& s, bool last) {
   if (!s.instanceUnknown) return {};
-  auto listed = provider_.listInstances(s.id);
+  auto listed = providerList(s.id);
   if (!listed) {
     if (listed.error().code == Code::kUnimplemented) {
       // Nothing more can be done here; the PeerPod-less instance is the operator's to find.
@@ -494,10 +624,11 @@ Status SandboxManager::sweepUnknownInstance(SandboxState& s, bool last) {
                                     s.instanceName + ")"));
   }
   for (const auto& instance : *listed) {
-    if (auto st = provider_.deleteInstance(instance.id); !st) {
+    if (auto st = providerDelete(instance.id); !st) {
       return fail(st.error().wrap("deleting instance " + instance.id + " (" + instance.name +
                                   ") left by an interrupted StartVM"));
     }
+    adaptorMetrics().leftovers.with().inc();
     log::info("sandbox", "{}: deleted instance {} ({}) left by an interrupted StartVM", s.id,
               instance.id, instance.name);
     event(s, EventType::kNormal, "PodVMLeftoverDeleted",
@@ -527,6 +658,7 @@ int SandboxManager::restore() {
     {
       std::lock_guard lock(mu_);
       entries_[s.id] = e;
+      tracked_[s.id] = {s.phase, s.network.has_value() && !s.ips.empty()};
     }
     if (s.network) network_.reserve(*s.network);
     switch (s.phase) {
@@ -547,6 +679,7 @@ int SandboxManager::restore() {
           break;
         }
         ++reattached;
+        adaptorMetrics().reattached.with().inc();
         log::info("sandbox", "{}: reattached to instance {} ({})", s.id, s.instanceId,
                   s.instanceName);
         if (kube_ && s.peerPodName.empty() && !s.instanceId.empty()) {

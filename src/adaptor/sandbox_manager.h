@@ -26,6 +26,7 @@
 #include "adaptor/sandbox_state.h"
 #include "adaptor/tls_material.h"
 #include "base/error.h"
+#include "base/metrics.h"
 #include "providers/image_policy.h"
 #include "providers/provider.h"
 
@@ -46,6 +47,8 @@ struct ManagerOptions {
   std::string directVolumesDir = "/run/kata-containers/shared/direct-volumes";
   // -allowed-images: what the image annotation may name.
   providers::ImagePolicy allowedImages;
+  // The provider's name: the `provider` label of the provider metrics.
+  std::string providerName;
 };
 
 struct CreateVmInput {
@@ -112,6 +115,13 @@ class SandboxManager {
 
   std::shared_ptr<Entry> find(const std::string& id) const;
   Status save(const SandboxState& state);
+  // The provider calls, timed and counted for /metrics.
+  Result<providers::Instance> providerCreate(const providers::CreateRequest& request);
+  Status providerDelete(const std::string& instanceId);
+  Result<std::vector<providers::Instance>> providerList(const std::string& tag);
+  // What the sandboxes and tunnels gauges count (kept by save(), dropped with the entry).
+  void track(const SandboxState& s);
+  void untrack(const std::string& id);
   // For a sandbox whose instance id is unknown (instanceUnknown): deletes every instance the
   // provider lists under the sandbox's tag. `last` (StartVM, StopVM) then clears the flag;
   // restore() keeps it, because a cloud's list can lag a create that was accepted seconds
@@ -134,8 +144,15 @@ class SandboxManager {
   ProxyFactory proxyFactory_;
   KubeHooks* kube_ = nullptr;
 
-  mutable std::mutex mu_;  // guards entries_; never held during provider calls
+  mutable std::mutex mu_;  // guards entries_ and tracked_; never held during provider calls
   std::map<std::string, std::shared_ptr<Entry>> entries_;
+  struct Tracked {
+    Phase phase;
+    bool tunnel;
+  };
+  std::map<std::string, Tracked> tracked_;  // for the gauges: read without the entries' locks
+  metrics::Registry::CallbackHandle sandboxesGauge_;
+  metrics::Registry::CallbackHandle tunnelsGauge_;
   std::map<std::string, std::weak_ptr<asio::ssl::context>> tlsContexts_;
   std::condition_variable instanceKnown_;
 };

@@ -7,6 +7,8 @@
 #include <string>
 #include <thread>
 
+#include "base/metrics.h"
+
 namespace pp::providers {
 
 Clock systemClock() {
@@ -83,5 +85,21 @@ void TokenBucket::acquire() {
   auto wait = reserve();
   if (wait.count() > 0) std::this_thread::sleep_for(wait);
 }
+
+namespace detail {
+
+void countRetry(bool throttled) {
+  static auto& retries =
+      metrics::global().counter("peerpods_provider_api_retries_total",
+                                "Cloud API calls retried by the provider kit (any reason).");
+  static auto& throttles = metrics::global().counter(
+      "peerpods_provider_api_throttles_total",
+      "Cloud API retries because the cloud throttled the call (429, Throttling codes, or a "
+      "Retry-After wait).");
+  retries.with().inc();
+  if (throttled) throttles.with().inc();
+}
+
+}  // namespace detail
 
 }  // namespace pp::providers

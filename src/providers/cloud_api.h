@@ -45,7 +45,15 @@ struct RetryVerdict {
   // Server-provided wait (Retry-After, x-ms-retry-after-ms); used instead of the backoff
   // when set, still capped by the policy's cap.
   std::optional<std::chrono::milliseconds> after;
+  // The cloud said "too many requests" (429, a Throttling code): counted apart in /metrics.
+  // When unset, a retry that the server asked to wait for (`after` > 0) counts as throttled.
+  bool throttled = false;
 };
+
+namespace detail {
+// /metrics: peerpods_provider_api_retries_total and peerpods_provider_api_throttles_total.
+void countRetry(bool throttled);
+}  // namespace detail
 
 // A failed attempt as a plain REST client sees it: the error and the wait the server asked for
 // (Retry-After and friends). For Retrier::run when a client has no richer error type of its own.
@@ -81,6 +89,7 @@ class Retrier {
       auto delay = v.after ? std::min(*v.after, policy_.cap) : backoffDelay(policy_, n);
       if (waited + delay > policy_.budget) return r;
       waited += delay;
+      detail::countRetry(v.throttled || (v.after && v.after->count() > 0));
       sleep_(delay);
     }
   }

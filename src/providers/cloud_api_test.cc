@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "base/metrics.h"
 #include "providers/bearer_token_cache.h"
 
 namespace pp::providers {
@@ -124,6 +125,28 @@ TEST(Retrier, ClassifiesTheAttemptsOwnErrorType) {
   EXPECT_EQ(out.error().status, 400);
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(sleeps, std::vector<milliseconds>{milliseconds{7}});
+}
+
+TEST(Retrier, CountsRetriesAndThrottlesForMetrics) {
+  auto count = [](const char* name) { return metrics::global().counter(name, "").with().value(); };
+  double retries = count("peerpods_provider_api_retries_total");
+  double throttles = count("peerpods_provider_api_throttles_total");
+  Retrier r({.maxAttempts = 4, .base = milliseconds{1}}, [](milliseconds) {});
+  int n = 0;
+  auto result = r.run(
+      [&]() -> std::expected<int, int> {
+        if (++n < 4) return std::unexpected(n);
+        return 7;
+      },
+      [](int attempt) {
+        // 1: a 5xx (no wait asked), 2: a 429, 3: a server-asked wait.
+        if (attempt == 1) return RetryVerdict{true};
+        if (attempt == 2) return RetryVerdict{true, std::nullopt, true};
+        return RetryVerdict{true, milliseconds{5}};
+      });
+  ASSERT_TRUE(result);
+  EXPECT_EQ(count("peerpods_provider_api_retries_total") - retries, 3);
+  EXPECT_EQ(count("peerpods_provider_api_throttles_total") - throttles, 2);
 }
 
 TEST(MayHaveBeenApplied, LostOrThrottledAnswersYesDefiniteRefusalsNo) {

@@ -34,11 +34,16 @@ bool AwsError::retryable() const {
   if (code.empty() && transport.code != Code::kOk && httpStatus == 0) {
     return transport.code == Code::kUnavailable || transport.code == Code::kDeadlineExceeded;
   }
-  for (auto c : kThrottleCodes)
-    if (code == c) return true;
+  if (throttled()) return true;
   for (auto c : kTransientCodes)
     if (code == c) return true;
-  return httpStatus == 429 || httpStatus >= 500;
+  return httpStatus >= 500;
+}
+
+bool AwsError::throttled() const {
+  for (auto c : kThrottleCodes)
+    if (code == c) return true;
+  return httpStatus == 429;
 }
 
 bool AwsError::clockSkewed() const {

@@ -22,6 +22,8 @@ struct AwsError {
 
   // Throttling (RequestLimitExceeded, Throttling, ...), 5xx and transport failures.
   bool retryable() const;
+  // RequestLimitExceeded, Throttling... or HTTP 429.
+  bool throttled() const;
   bool notFound() const;  // *.NotFound codes
   // Codes with which AWS refuses a request signed at a time too far from its own.
   bool clockSkewed() const;

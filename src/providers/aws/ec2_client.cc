@@ -131,6 +131,7 @@ std::expected<XmlElement, AwsError> Ec2Client::call(const std::string& action,
       }
     }
     v.retry = e.retryable();
+    v.throttled = e.throttled();
     if (v.retry) {
       log::warn(kLog, "EC2 {} attempt {} failed, retrying: {}", action, attempts,
                 e.toError("EC2 " + action).message);

@@ -106,6 +106,7 @@ Result<ArmResponse> ArmClient::call(const std::string& method, const std::string
               e.code == Code::kDeadlineExceeded ||
               (e.code == Code::kUnauthenticated && unauthenticated++ == 0);
     v.after = failed.retryAfter;
+    v.throttled = e.code == Code::kResourceExhausted;
     if (v.retry)
       log::warn(kLog, "{} {}: {}; retrying", method, path.substr(0, path.find('?')), e.message);
     return v;

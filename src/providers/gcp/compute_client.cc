@@ -207,7 +207,7 @@ std::expected<json, GcpError> ComputeClient::call(const std::string& method,
     if (!retryable(e)) return {};
     log::warn(kLog, "{} {}: {} (retrying)", method, path,
               e.httpStatus ? "HTTP " + std::to_string(e.httpStatus) + " " + e.reason : e.message);
-    return {true, e.retryAfter};
+    return {true, e.retryAfter, e.httpStatus == 429};
   };
   return calls_.run(mutating, once, classify);
 }
