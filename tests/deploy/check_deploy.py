@@ -47,7 +47,7 @@ if "--helm-render" in _args:
     del _args[i:i + 2]
 ROOT = os.path.abspath(_args[0] if _args else os.path.join(os.path.dirname(__file__), "../.."))
 PROBLEMS = []
-PROVIDERS = ["libvirt", "docker", "aws", "azure", "gcp", "ibmcloud", "alibabacloud", "vsphere"]
+PROVIDERS = ["libvirt", "docker", "aws", "azure", "gcp", "ibmcloud", "ibmcloud-powervs", "alibabacloud", "vsphere"]
 # Providers this release lacks (no folder in src/providers): their overlay and Helm values must
 # stop at render time with a clear message (a resource named NOT-IN-THIS-RELEASE-..., the
 # chart's templates/provider-check.yaml), and are otherwise checked as the others are.
@@ -78,6 +78,9 @@ UPSTREAM_PROVIDER_ENV = {
                 "IBMCLOUD_RESOURCE_GROUP_ID IBMCLOUD_ZONE IBMCLOUD_VPC_ID IBMCLOUD_CLUSTER_ID IBMCLOUD_SSH_KEY_ID "
                 "IBMCLOUD_VPC_SUBNET_ID IBMCLOUD_VPC_SG_ID IBMCLOUD_PODVM_INSTANCE_PROFILE_NAME "
                 "IBMCLOUD_PODVM_INSTANCE_PROFILE_LIST IBMCLOUD_PODVM_IMAGE_ID IBMCLOUD_TAGS DISABLECVM",
+    "ibmcloud-powervs": "IBMCLOUD_API_KEY POWERVS_ZONE POWERVS_SERVICE_INSTANCE_ID POWERVS_NETWORK_ID "
+                        "POWERVS_IMAGE_ID POWERVS_SSH_KEY_NAME POWERVS_PROCESSOR_TYPE POWERVS_SYSTEM_TYPE "
+                        "POWERVS_MEMORY POWERVS_PROCESSORS USE_PUBLIC_IP POWERVS_BUILD_TIMEOUT",
     "alibabacloud": "ALIBABACLOUD_ACCESS_KEY_ID ALIBABACLOUD_ACCESS_KEY_SECRET REGION IMAGEID VSWITCH_ID "
                     "PODVM_INSTANCE_TYPE KEYNAME USE_PUBLIC_IP DISABLECVM SYSTEM_DISK_SIZE SECURITY_GROUP_IDS TAGS",
     "vsphere": "GOVC_USERNAME GOVC_PASSWORD GOVC_THUMBPRINT GOVC_URL GOVC_DATACENTER GOVC_TEMPLATE GOVC_DATASTORE "
