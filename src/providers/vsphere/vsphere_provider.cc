@@ -33,22 +33,6 @@ std::string optionValue(const std::string& key, const std::string& value) {
          "</key><value xsi:type=\"xsd:string\">" + xmlEscape(value) + "</value></extraConfig>";
 }
 
-// The io.peerpods.* keys as "key=value" lines, the VM annotation ("Notes") of a clone.
-std::map<std::string, std::string> tagsOfAnnotation(const std::string& annotation) {
-  std::map<std::string, std::string> out;
-  size_t start = 0;
-  while (start < annotation.size()) {
-    size_t end = annotation.find('\n', start);
-    std::string line =
-        annotation.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    start = end == std::string::npos ? annotation.size() : end + 1;
-    auto eq = line.find('=');
-    if (eq != std::string::npos && line.starts_with("io.peerpods."))
-      out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
 // "%40" -> "@" (the user info of a URL); nullopt on a malformed escape.
 std::optional<std::string> percentDecode(const std::string& s) {
   std::string out;
@@ -330,10 +314,10 @@ Result<VsphereProvider::Placement> VsphereProvider::placement(const MoRef& templ
   return p;
 }
 
-std::string VsphereProvider::annotationFor(const CreateRequest& r) const {
-  std::string out = std::string(kTagSandbox) + "=" + r.sandboxId + "\n" + kTagPod + "=" +
-                    r.podName + "\n" + kTagNamespace + "=" + r.podNamespace + "\n";
-  if (!config_.nodeName.empty()) out += std::string(kTagNode) + "=" + config_.nodeName + "\n";
+std::string VsphereProvider::tagOptions(const CreateRequest& r) const {
+  std::string out = optionValue(kTagSandbox, r.sandboxId) + optionValue(kTagPod, r.podName) +
+                    optionValue(kTagNamespace, r.podNamespace);
+  if (!config_.nodeName.empty()) out += optionValue(kTagNode, config_.nodeName);
   return out;
 }
 
@@ -345,10 +329,10 @@ Result<MoRef> VsphereProvider::clone(const MoRef& templ, const MoRef& folder,
   location += moRefXml("pool", where.pool);
   if (!where.host.empty()) location += moRefXml("host", where.host);
   location += "</location>";
-  std::string config = "<config><annotation>" + xmlEscape(annotationFor(request)) +
-                       "</annotation>" +
-                       optionValue(kUserDataKey, encoding::base64Encode(request.userData)) +
-                       optionValue(kUserDataEncodingKey, "base64") + "</config>";
+  // The tags come with the clone itself: there is no moment when the VM exists untagged.
+  std::string config =
+      "<config>" + optionValue(kUserDataKey, encoding::base64Encode(request.userData)) +
+      optionValue(kUserDataEncodingKey, "base64") + tagOptions(request) + "</config>";
   // Powered on later, after the sizing reconfiguration.
   std::string args = moRefXml("folder", folder) + "<name>" + xmlEscape(name) + "</name><spec>" +
                      location + "<template>false</template>" + config +
@@ -505,13 +489,15 @@ Result<std::vector<Instance>> VsphereProvider::listInstances(const std::string& 
     return fail(folder.error());
   }
   auto vms = vim_->retrieveBelow(*folder, "VirtualMachine",
-                                 {"name", "config.annotation", "config.uuid", "guest.ipAddress"});
+                                 {"name", "config.extraConfig", "config.uuid", "guest.ipAddress"});
   if (!vms) return fail(vms.error());
   std::vector<Instance> out;
   for (const auto& vm : *vms) {
-    auto tags = tagsOfAnnotation(vm.text("config.annotation"));
-    auto it = tags.find(kTagSandbox);
-    if (it == tags.end() || (!tag.empty() && it->second != tag)) continue;
+    std::optional<std::string> sandbox;
+    if (const SoapNode* extra = vm.prop("config.extraConfig"))
+      for (const SoapNode* o : extra->all("OptionValue"))
+        if (o->childText("key") == kTagSandbox) sandbox = o->childText("value");
+    if (!sandbox || (!tag.empty() && *sandbox != tag)) continue;
     Instance i{vm.text("config.uuid"), vm.text("name"), {}};
     if (std::string ip = vm.text("guest.ipAddress"); !ip.empty()) i.ips.push_back(ip);
     out.push_back(std::move(i));

@@ -11,8 +11,8 @@
 // - a create that fails after the clone exists powers it off and destroys it;
 // - the sizing annotations (vCPUs, memory) reconfigure the clone before it is powered on, and the
 //   image annotation names another template for that pod only;
-// - clones carry the io.peerpods.* keys in their annotation (vSphere "Notes"), so orphans can be
-//   listed (listInstances);
+// - clones carry the io.peerpods.* keys in their extraConfig (from the clone spec on), so orphans
+//   can be listed (listInstances);
 // - deleting a VM that is gone is success.
 #pragma once
 
@@ -92,7 +92,7 @@ class VsphereProvider final : public Provider {
                       const Placement& where, const CreateRequest& request);
   Result<std::string> waitForIpv4(const MoRef& vm);
   Status destroy(const MoRef& vm);
-  std::string annotationFor(const CreateRequest& request) const;
+  std::string tagOptions(const CreateRequest& request) const;
   std::string dcPath() const { return "/" + config_.datacenter; }
 
   VsphereConfig config_;

@@ -47,11 +47,10 @@ TEST_F(VsphereProviderTest, CloneCarriesUserDataTagsAndIsDestroyedByUuid) {
   auto decoded = encoding::base64Decode(vm["extra"]["guestinfo.userdata"].get<std::string>());
   ASSERT_TRUE(decoded);
   EXPECT_EQ(*decoded, req.userData);
-  std::string notes = vm["notes"];
-  EXPECT_NE(notes.find(std::string(kTagSandbox) + "=" + req.sandboxId + "\n"), std::string::npos)
-      << notes;
-  EXPECT_NE(notes.find(std::string(kTagNode) + "=worker-1\n"), std::string::npos) << notes;
-  EXPECT_NE(notes.find(std::string(kTagPod) + "=contract\n"), std::string::npos) << notes;
+  EXPECT_EQ(vm["extra"][kTagSandbox], req.sandboxId);
+  EXPECT_EQ(vm["extra"][kTagPod], "contract");
+  EXPECT_EQ(vm["extra"][kTagNamespace], "default");
+  EXPECT_EQ(vm["extra"][kTagNode], "worker-1");
 
   ASSERT_TRUE(p->deleteInstance(inst->id));
   EXPECT_TRUE(h.sim.vms().empty());
