@@ -8,6 +8,7 @@
 
 #include "base/encoding.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "k8s/leader_election.h"
 #include "providers/plugin_loader.h"
 #include "providers/registry.h"
@@ -61,13 +62,46 @@ std::string ownerUid(const Json& pp) {
 
 }  // namespace
 
+// The controller's metrics (docs/metrics.md), in a registry of its own: served on
+// --metrics-bind-address.
 struct Controller::Counters {
-  std::atomic<uint64_t> reconciles{0}, reconcileErrors{0};
-  std::atomic<uint64_t> instancesDeleted{0}, instanceDeleteErrors{0};
-  std::atomic<uint64_t> finalizersRemoved{0}, duplicatesDeleted{0};
-  std::atomic<uint64_t> sweeps{0}, sweepErrors{0}, orphansDeleted{0};
-  std::atomic<int64_t> orphans{0};
-  std::atomic<int64_t> queueDepth{0};
+  metrics::Registry registry;
+  metrics::Family<metrics::Counter>& reconciles = registry.counter(
+      "peerpod_ctrl_reconciles_total", "PeerPod reconciles by result.", {"result"});
+  metrics::Family<metrics::Counter>& instanceDeletes = registry.counter(
+      "peerpod_ctrl_instance_deletes_total",
+      "Cloud instance deletions for PeerPods being deleted, by result.", {"result"});
+  metrics::Counter& finalizersRemoved =
+      registry.counter("peerpod_ctrl_finalizers_removed_total", "PeerPod finalizers removed.")
+          .with();
+  metrics::Counter& duplicatesDeleted = registry
+                                            .counter("peerpod_ctrl_duplicates_deleted_total",
+                                                     "Older PeerPods of the same pod deleted.")
+                                            .with();
+  metrics::Family<metrics::Counter>& sweeps =
+      registry.counter("peerpod_ctrl_orphan_sweeps_total", "Orphan sweeps by result.", {"result"});
+  metrics::Gauge& orphans =
+      registry
+          .gauge("peerpod_ctrl_orphan_instances",
+                 "Instances without a PeerPod found by the last sweep and not deleted.")
+          .with();
+  metrics::Counter& orphansDeleted = registry
+                                         .counter("peerpod_ctrl_orphans_deleted_total",
+                                                  "Orphan instances deleted (--delete-orphans).")
+                                         .with();
+  metrics::Gauge& queueDepth =
+      registry.gauge("peerpod_ctrl_queue_depth", "PeerPods waiting to be reconciled.").with();
+  metrics::Gauge& ready =
+      registry.gauge("peerpod_ctrl_ready", "1 once PeerPods are being watched.").with();
+
+  Counters() {
+    // Both results show from the first scrape, as zeroes.
+    for (const char* r : {"success", "error"}) {
+      reconciles.with({r});
+      instanceDeletes.with({r});
+      sweeps.with({r});
+    }
+  }
 };
 
 Result<std::unique_ptr<providers::Provider>> buildRegisteredProvider(const std::string& name,
@@ -162,12 +196,14 @@ Result<providers::Provider*> Controller::provider(const std::string& name) {
 }
 
 Status Controller::reconcile(const std::string& ns, const std::string& name) {
-  counters_->reconciles++;
+  auto counted = [this](Status st) {
+    counters_->reconciles.with({st ? "success" : "error"}).inc();
+    return st;
+  };
   auto pp = client_->get(res::kPeerPods, ns, name);
   if (!pp) {
-    if (k8s::isNotFound(pp.error())) return {};
-    counters_->reconcileErrors++;
-    return fail(pp.error());
+    if (k8s::isNotFound(pp.error())) return counted({});
+    return counted(fail(pp.error()));
   }
   Status st;
   if (!metadataOf(*pp).contains("deletionTimestamp")) {
@@ -175,8 +211,7 @@ Status Controller::reconcile(const std::string& ns, const std::string& name) {
   } else if (hasFinalizer(*pp)) {
     st = finalize(*pp);
   }
-  if (!st) counters_->reconcileErrors++;
-  return st;
+  return counted(std::move(st));
 }
 
 Status Controller::finalize(const Json& pp) {
@@ -193,11 +228,11 @@ Status Controller::finalize(const Json& pp) {
     auto p = provider(cloud);
     if (!p) return fail(p.error());
     if (auto st = (*p)->deleteInstance(instance); !st) {
-      counters_->instanceDeleteErrors++;
+      counters_->instanceDeletes.with({"error"}).inc();
       return fail(st.error().wrap(
           fmt::format("deleting instance {} of PeerPod {}/{}", instance, ns, name)));
     }
-    counters_->instancesDeleted++;
+    counters_->instanceDeletes.with({"success"}).inc();
     log::info("peerpod-ctrl", "deleted instance {} ({}) of PeerPod {}/{}", instance, cloud, ns,
               name);
     postEvent(ns, name, "Normal", "InstanceDeleted",
@@ -213,7 +248,7 @@ Status Controller::finalize(const Json& pp) {
   updated["metadata"]["finalizers"] = kept;
   auto r = client_->update(res::kPeerPods, ns, updated);
   if (!r && !k8s::isNotFound(r.error())) return fail(r.error());
-  counters_->finalizersRemoved++;
+  counters_->finalizersRemoved.inc();
   log::info("peerpod-ctrl", "PeerPod {}/{}: finalizer removed", ns, name);
   return {};
 }
@@ -264,7 +299,7 @@ Status Controller::deleteOlderDuplicates(const Json& pp) {
       result = fail(r.error());
       continue;
     }
-    counters_->duplicatesDeleted++;
+    counters_->duplicatesDeleted.inc();
     log::info("peerpod-ctrl",
               "deleted stale PeerPod {}/{} (instance {}): PeerPod {} is newer for the same pod", ns,
               name, str(other, "spec", "instanceID"), str(pp, "metadata", "name"));
@@ -273,12 +308,9 @@ Status Controller::deleteOlderDuplicates(const Json& pp) {
 }
 
 Result<SweepReport> Controller::sweep() {
-  counters_->sweeps++;
   auto all = client_->list(res::kPeerPods, "");
-  if (!all) {
-    counters_->sweepErrors++;
-    return fail(all.error().wrap("orphan sweep"));
-  }
+  counters_->sweeps.with({all ? "success" : "error"}).inc();
+  if (!all) return fail(all.error().wrap("orphan sweep"));
   std::set<std::string> owned;
   std::set<std::string> clouds;
   for (const auto& pp : (*all)["items"]) {
@@ -340,7 +372,7 @@ Result<SweepReport> Controller::sweep() {
                    st.error().message);
         continue;
       }
-      counters_->orphansDeleted++;
+      counters_->orphansDeleted.inc();
       report.deleted.push_back(inst.id);
       log::info("peerpod-ctrl", "deleted orphan instance {} ({}, provider {})", inst.id, inst.name,
                 cloud);
@@ -352,7 +384,7 @@ Result<SweepReport> Controller::sweep() {
     std::erase_if(orphanSince_, [&](const auto& kv) { return !orphanIds.contains(kv.first); });
     for (const auto& id : report.deleted) orphanSince_.erase(id);
   }
-  counters_->orphans = static_cast<int64_t>(report.orphans.size() - report.deleted.size());
+  counters_->orphans.set(static_cast<double>(report.orphans.size() - report.deleted.size()));
   return report;
 }
 
@@ -362,7 +394,7 @@ void Controller::enqueue(const std::string& key, Clock::duration delay) {
     auto due = Clock::now() + delay;
     auto [it, inserted] = queue_.emplace(key, due);
     if (!inserted && due < it->second) it->second = due;
-    counters_->queueDepth = static_cast<int64_t>(queue_.size());
+    counters_->queueDepth.set(static_cast<double>(queue_.size()));
   }
   queueCv_.notify_all();
 }
@@ -383,7 +415,7 @@ void Controller::runQueue(std::stop_token stop) {
     }
     std::string key = next->first;
     queue_.erase(next);
-    counters_->queueDepth = static_cast<int64_t>(queue_.size());
+    counters_->queueDepth.set(static_cast<double>(queue_.size()));
     lock.unlock();
     auto [ns, name] = splitKey(key);
     Status st = reconcile(ns, name);
@@ -444,6 +476,7 @@ void Controller::run(std::stop_token stop) {
     for (const auto& pp : list["items"]) {
       enqueue(keyOf(str(pp, "metadata", "namespace"), str(pp, "metadata", "name")));
     }
+    counters_->ready.set(1);
     if (!ready_.exchange(true))
       log::info("peerpod-ctrl", "watching PeerPods ({} now)", list["items"].size());
   };
@@ -455,46 +488,7 @@ void Controller::run(std::stop_token stop) {
 }
 
 std::string Controller::metricsText() const {
-  const Counters& c = *counters_;
-  std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help,
-                    const std::string& samples) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{}", name, help, name, type, samples);
-  };
-  auto sample = [](const char* name, const std::string& labels, auto value) {
-    return labels.empty() ? fmt::format("{} {}\n", name, value)
-                          : fmt::format("{}{{{}}} {}\n", name, labels, value);
-  };
-  metric("peerpod_ctrl_reconciles_total", "counter", "PeerPod reconciles by result.",
-         sample("peerpod_ctrl_reconciles_total", "result=\"success\"",
-                c.reconciles - c.reconcileErrors) +
-             sample("peerpod_ctrl_reconciles_total", "result=\"error\"", c.reconcileErrors.load()));
-  metric("peerpod_ctrl_instance_deletes_total", "counter",
-         "Cloud instance deletions for PeerPods being deleted, by result.",
-         sample("peerpod_ctrl_instance_deletes_total", "result=\"success\"",
-                c.instancesDeleted.load()) +
-             sample("peerpod_ctrl_instance_deletes_total", "result=\"error\"",
-                    c.instanceDeleteErrors.load()));
-  metric("peerpod_ctrl_finalizers_removed_total", "counter", "PeerPod finalizers removed.",
-         sample("peerpod_ctrl_finalizers_removed_total", "", c.finalizersRemoved.load()));
-  metric("peerpod_ctrl_duplicates_deleted_total", "counter",
-         "Older PeerPods of the same pod deleted.",
-         sample("peerpod_ctrl_duplicates_deleted_total", "", c.duplicatesDeleted.load()));
-  metric(
-      "peerpod_ctrl_orphan_sweeps_total", "counter", "Orphan sweeps by result.",
-      sample("peerpod_ctrl_orphan_sweeps_total", "result=\"success\"", c.sweeps - c.sweepErrors) +
-          sample("peerpod_ctrl_orphan_sweeps_total", "result=\"error\"", c.sweepErrors.load()));
-  metric("peerpod_ctrl_orphan_instances", "gauge",
-         "Instances without a PeerPod found by the last sweep and not deleted.",
-         sample("peerpod_ctrl_orphan_instances", "", c.orphans.load()));
-  metric("peerpod_ctrl_orphans_deleted_total", "counter",
-         "Orphan instances deleted (--delete-orphans).",
-         sample("peerpod_ctrl_orphans_deleted_total", "", c.orphansDeleted.load()));
-  metric("peerpod_ctrl_queue_depth", "gauge", "PeerPods waiting to be reconciled.",
-         sample("peerpod_ctrl_queue_depth", "", c.queueDepth.load()));
-  metric("peerpod_ctrl_ready", "gauge", "1 once PeerPods are being watched.",
-         sample("peerpod_ctrl_ready", "", ready_.load() ? 1 : 0));
-  return out;
+  return counters_->registry.render();
 }
 
 }  // namespace pp::peerpod_ctrl

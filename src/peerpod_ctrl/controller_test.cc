@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/encoding.h"
+#include "base/testing/prometheus_judge.h"
 #include "fake_kube_api.h"
 
 namespace pp::peerpod_ctrl {
@@ -293,20 +294,14 @@ TEST_F(ControllerTest, SweepReportsOrphansAndDeletesThemOnlyWhenAskedAndOldEnoug
 
 TEST_F(ControllerTest, MetricsAreValidPrometheusText) {
   auto c = makeController();
-  std::string text = c->metricsText();
-  EXPECT_NE(text.find("# TYPE peerpod_ctrl_reconciles_total counter\n"), std::string::npos);
-  EXPECT_NE(text.find("peerpod_ctrl_ready 0\n"), std::string::npos);
-  // Every non-comment line is "name{labels} value" or "name value".
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    ASSERT_NE(nl, std::string::npos);
-    std::string line = text.substr(start, nl - start);
-    start = nl + 1;
-    if (line.starts_with("#")) continue;
-    EXPECT_TRUE(line.starts_with("peerpod_ctrl_")) << line;
-    EXPECT_NE(line.rfind(' '), std::string::npos) << line;
-  }
+  auto parsed = pp::testing::parsePrometheusText(c->metricsText());
+  ASSERT_TRUE(parsed.error.empty()) << parsed.error;
+  EXPECT_EQ(parsed.type("peerpod_ctrl_reconciles"), "counter");
+  EXPECT_EQ(parsed.value("peerpod_ctrl_reconciles_total", {{"result", "error"}}), 0);
+  EXPECT_EQ(parsed.value("peerpod_ctrl_ready"), 0);
+  EXPECT_EQ(parsed.type("peerpod_ctrl_orphan_instances"), "gauge");
+  for (const auto& f : parsed.families)
+    EXPECT_TRUE(f["name"].get<std::string>().starts_with("peerpod_ctrl_")) << f["name"];
 }
 
 }  // namespace
