@@ -50,6 +50,7 @@ Result<std::unique_ptr<ByomProvider>> ByomProvider::create(const ByomConfig& con
                 "addresses of the pre-created pod VMs");
   auto key = loadPrivateKey(config.sshPrivKeyPath);
   if (!key) return fail(key.error());
+  if (auto st = checkPublicKeyFile(config.sshPubKeyPath, *key); !st) return fail(st.error());
   std::optional<std::set<std::string>> allowlist;
   if (!config.sshHostKeyAllowlistDir.empty()) {
     auto keys = loadHostKeyAllowlist(config.sshHostKeyAllowlistDir);

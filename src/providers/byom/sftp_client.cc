@@ -107,8 +107,9 @@ Result<std::string> loadPrivateKey(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     return fail(Code::kInvalidArgument, what + ": " + std::strerror(errno));
-  if ((st.st_mode & 0777) != 0600)
-    return fail(Code::kInvalidArgument, what + " must have mode 0600 (as upstream requires)");
+  if ((st.st_mode & 077) != 0)
+    return fail(Code::kInvalidArgument,
+                what + " must not be readable by group or others (mode 0600 or 0400)");
   auto text = files::readFile(path, 64 * 1024);
   if (!text) return fail(text.error().wrap(what));
   ssh_key key = nullptr;
@@ -117,6 +118,28 @@ Result<std::string> loadPrivateKey(const std::string& path) {
                 what + " is not a private key libssh can read (or it has a passphrase)");
   ssh_key_free(key);
   return std::move(*text);
+}
+
+Status checkPublicKeyFile(const std::string& path, const std::string& privateKeyPem) {
+  initLibssh();
+  const std::string what = "byom: -ssh-pub-key (SSH_PUB_KEY_PATH) " + path;
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::exists(path, ec)) return {};
+  auto text = files::readFile(path, 64 * 1024);
+  if (!text) return fail(text.error().wrap(what));
+  auto listed = fingerprintsOfPublicKeys(*text);
+  if (!listed || listed->size() != 1)
+    return fail(Code::kInvalidArgument, what + " does not hold one public key");
+  ssh_key key = nullptr;
+  if (ssh_pki_import_privkey_base64(privateKeyPem.c_str(), nullptr, nullptr, nullptr, &key) !=
+      SSH_OK)
+    return fail(Code::kInvalidArgument, "byom: the SSH private key cannot be read");
+  std::string fp = fingerprintOf(key);
+  ssh_key_free(key);
+  if (!listed->contains(fp))
+    return fail(Code::kInvalidArgument,
+                what + " is not the public half of -ssh-priv-key (SSH_PRIV_KEY_PATH)");
+  return {};
 }
 
 Status probeTcp(const std::string& host, int port, std::chrono::milliseconds timeout) {

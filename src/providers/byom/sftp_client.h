@@ -41,9 +41,14 @@ Result<std::set<std::string>> fingerprintsOfPublicKeys(const std::string& text);
 // INVALID_ARGUMENT naming the file or the limit; an empty list is an error too.
 Result<std::set<std::string>> loadHostKeyAllowlist(const std::string& dir);
 
-// Checks the private key file (mode 0600 as upstream, a key libssh can read, no passphrase)
-// and returns its text.
+// Checks the private key file (no access for group or others: a Secret mounted 0600 or 0400;
+// a key libssh can read, without passphrase) and returns its text.
 Result<std::string> loadPrivateKey(const std::string& path);
+
+// When `publicKeyPath` exists, checks that it holds the public half of `privateKeyPem`
+// (INVALID_ARGUMENT naming -ssh-pub-key otherwise). A missing file is fine: libssh derives the
+// public key from the private one (upstream requires the file).
+Status checkPublicKeyFile(const std::string& publicKeyPath, const std::string& privateKeyPem);
 
 // A TCP connect to host:port within `timeout` (upstream's VM readiness probe).
 Status probeTcp(const std::string& host, int port, std::chrono::milliseconds timeout);
