@@ -47,7 +47,7 @@ if "--helm-render" in _args:
     del _args[i:i + 2]
 ROOT = os.path.abspath(_args[0] if _args else os.path.join(os.path.dirname(__file__), "../.."))
 PROBLEMS = []
-PROVIDERS = ["libvirt", "docker", "aws", "azure", "gcp", "ibmcloud", "ibmcloud-powervs", "alibabacloud", "vsphere"]
+PROVIDERS = ["libvirt", "docker", "aws", "azure", "gcp", "ibmcloud", "ibmcloud-powervs", "alibabacloud", "vsphere", "byom"]
 # Providers this release lacks (no folder in src/providers): their overlay and Helm values must
 # stop at render time with a clear message (a resource named NOT-IN-THIS-RELEASE-..., the
 # chart's templates/provider-check.yaml), and are otherwise checked as the others are.
