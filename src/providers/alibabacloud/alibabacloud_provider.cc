@@ -559,7 +559,13 @@ Status AlibabaProvider::releaseEips(const std::string& instanceId) {
   const std::string name = eipName(instanceId);
   auto r = vpc_->call("DescribeEipAddresses",
                       {{"RegionId", config_.region}, {"EipName", name}, {"PageSize", "50"}}, false);
-  if (!r) return fail(r.error().toError("alibabacloud: DescribeEipAddresses " + name));
+  if (!r) {
+    Error e = r.error().toError("alibabacloud: DescribeEipAddresses " + name);
+    // A RAM policy without the EIP actions (no -ext-network-via-podvm) made no EIP to release.
+    if (e.code != Code::kPermissionDenied) return fail(e);
+    log::warn(kLog, "not looking for an EIP of {}: {}", instanceId, e.message);
+    return {};
+  }
   const json& list = path(*r, {"EipAddresses", "EipAddress"});
   if (!list.is_array()) return {};
   for (const auto& e : list) {
@@ -599,7 +605,12 @@ Status AlibabaProvider::deleteNics(const std::string& instanceId) {
   auto r = ecs_->call(
       "DescribeNetworkInterfaces",
       {{"RegionId", config_.region}, {"NetworkInterfaceName", name}, {"MaxResults", "100"}}, false);
-  if (!r) return fail(r.error().toError("alibabacloud: DescribeNetworkInterfaces " + name));
+  if (!r) {
+    Error e = r.error().toError("alibabacloud: DescribeNetworkInterfaces " + name);
+    if (e.code != Code::kPermissionDenied) return fail(e);
+    log::warn(kLog, "not looking for an extra NIC of {}: {}", instanceId, e.message);
+    return {};
+  }
   const json& list = path(*r, {"NetworkInterfaceSets", "NetworkInterfaceSet"});
   if (!list.is_array()) return {};
   for (const auto& n : list) {

@@ -352,6 +352,25 @@ TEST(AlibabaProvider, DeleteRetriesIncorrectStatusAndSucceedsWhenGone) {
   expectNoProblems(h);
 }
 
+TEST(AlibabaProvider, DeleteWorksWithoutTheNicAndEipActionsInThePolicy) {
+  AlibabaHarness h;
+  auto p = h.make(h.baseConfig());
+  ASSERT_TRUE(p);
+  auto inst = p->createInstance(nginxRequest());
+  ASSERT_TRUE(inst);
+  h.fake.failNext("DescribeEipAddresses", 403, "Forbidden.RAM", "User not authorized");
+  h.fake.failNext("DescribeNetworkInterfaces", 403, "Forbidden.RAM", "User not authorized");
+  auto st = p->deleteInstance(inst->id);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_TRUE(h.fake.instances().empty());
+  // Any other failure of those lookups stops the delete (an EIP may be left otherwise).
+  auto inst2 = p->createInstance(nginxRequest("eeeeeeee00000005"));
+  ASSERT_TRUE(inst2);
+  h.fake.failNext("DescribeEipAddresses", 400, "InvalidParameter", "bad");
+  EXPECT_FALSE(p->deleteInstance(inst2->id));
+  EXPECT_TRUE(p->deleteInstance(inst2->id));
+}
+
 TEST(AlibabaProvider, AStsTokenIsSentAndChecked) {
   AlibabaHarness h;
   h.fake.addAccessKey("STS.NUtemporary", "sts-secret", "CAIStoken==");
