@@ -81,7 +81,7 @@ void registerPowerVsFlags(flags::FlagSet& fs, PowerVsConfig& c) {
   fs.floatVar(&c.processors, "cpu", 0.5, "POWERVS_PROCESSORS", "Number of processors allocated");
   fs.boolVar(&c.usePublicIp, "use-public-ip", false, "USE_PUBLIC_IP",
              "Use Public IP for connecting to the agent-protocol-forwarder inside the Pod VM");
-  fs.durationVar(&c.buildTimeout, "build-timeout", 10min, "POWERVS_BUILD_TIMEOUT",
+  fs.durationVar(&c.buildTimeout, "build-timeout", 8min, "POWERVS_BUILD_TIMEOUT",
                  "Maximum timeout to build the VM (upstream's default, 150s, is often too short)");
   // Ours.
   fs.stringVar(&c.endpoint, "powervs-endpoint", "", "POWERVS_ENDPOINT",

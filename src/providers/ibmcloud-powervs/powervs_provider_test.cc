@@ -98,7 +98,7 @@ TEST_F(PowerVsTest, FlagsAndEnvironmentAsUpstream) {
   registerPowerVsFlags(defaults, d);
   EXPECT_EQ(d.memoryGb, 2);
   EXPECT_EQ(d.processors, 0.5);
-  EXPECT_EQ(d.buildTimeout, 10min);
+  EXPECT_EQ(d.buildTimeout, 8min);
   EXPECT_EQ(d.iamUrl, "https://iam.cloud.ibm.com");
 }
 
