@@ -84,7 +84,17 @@ asio::awaitable<Result<std::string>> AgentForwarder::handle(std::weak_ptr<AgentF
   auto edited = co_await std::move(editing);
   if (!edited) co_return fail(edited.error());
   auto relaying = self->agent_.relay(ctx, std::move(*edited), self->options_.agentDialTimeout);
-  co_return co_await std::move(relaying);
+  auto result = co_await std::move(relaying);
+  static auto& calls = metrics::global().counter(
+      "peerpods_forwarder_calls_total",
+      "Agent calls relayed to the kata-agent, by result (ok or the error code).", {"result"});
+  std::string label = "ok";
+  if (!result) {
+    label = std::string(codeName(result.error().code));
+    for (auto& c : label) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  calls.with({label}).inc();
+  co_return result;
 }
 
 asio::awaitable<Result<std::string>> AgentForwarder::edit(const ttrpc::CallContext& ctx,

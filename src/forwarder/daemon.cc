@@ -49,6 +49,12 @@ Status Daemon::start() {
   }
   auto listen = parseListenAddress(options_.listen);
   if (!listen) return fail(listen.error().wrap("-listen"));
+  std::optional<std::pair<std::string, uint16_t>> metricsListen;
+  if (!options_.metricsListen.empty()) {
+    auto m = parseListenAddress(options_.metricsListen);
+    if (!m) return fail(m.error().wrap("-metrics-listen"));
+    metricsListen = *m;
+  }
   auto config = apf::ApfConfig::load(options_.configPath);
   if (!config) return fail(config.error());
   // config->podNamespace names the pod's Kubernetes namespace, not a path in the VM.
@@ -131,6 +137,12 @@ Status Daemon::start() {
     stop();
     return fail(listening.error());
   }
+  if (metricsListen) {
+    if (auto st = startMetrics(metricsListen->first, metricsListen->second); !st) {
+      stop();
+      return fail(st.error().wrap("-metrics-listen"));
+    }
+  }
   started_ = true;
   log::info(kLog, "listening on {}:{} ({}), relaying to kata-agent at {}", host, forwarder_->port(),
             tls ? "TLS" : "plain TCP", options_.agentSocket);
@@ -142,9 +154,52 @@ uint16_t Daemon::port() const {
   return forwarder_ ? forwarder_->port() : 0;
 }
 
+uint16_t Daemon::metricsPort() const {
+  return metricsServer_ ? metricsServer_->port() : 0;
+}
+
+Status Daemon::startMetrics(const std::string& host, uint16_t port) {
+  auto& r = metrics::global();
+  std::weak_ptr<AgentForwarder> weak = forwarder_;
+  connectsGauge_ = r.gaugeCallback(
+      "peerpods_forwarder_agent_connects", "Connections made to the kata-agent's socket.", {},
+      [weak] {
+        auto f = weak.lock();
+        return metrics::GaugeSamples{{{}, f ? static_cast<double>(f->agentConnects()) : 0}};
+      });
+  handshakesGauge_ = r.gaugeCallback(
+      "peerpods_forwarder_connections",
+      "Connections from the adaptor: being served, or still in their TLS handshake.", {"state"},
+      [weak] {
+        auto f = weak.lock();
+        return metrics::GaugeSamples{
+            {{"serving"}, f ? static_cast<double>(f->connections()) : 0},
+            {{"handshake"}, f ? static_cast<double>(f->pendingHandshakes()) : 0}};
+      });
+  net::HttpServerOptions o;
+  o.name = "metrics";
+  o.host = host.empty() ? "0.0.0.0" : host;
+  o.port = port;
+  o.maxConnections = 8;
+  auto s = net::HttpServer::start(o, [](const net::ServerRequest& req) {
+    if (req.path != "/metrics")
+      return net::ServerResponse{404, {{"Content-Type", "text/plain"}}, "not found\n"};
+    return net::ServerResponse{
+        200, {{"Content-Type", metrics::kContentType}}, metrics::global().render()};
+  });
+  if (!s) return fail(s.error());
+  metricsServer_ = std::move(*s);
+  log::info(kLog, "metrics on {}:{}/metrics", o.host, metricsServer_->port());
+  return {};
+}
+
 void Daemon::stop() {
   if (started_) sdNotify("STOPPING=1");
   started_ = false;
+  if (metricsServer_) metricsServer_->stop();
+  metricsServer_.reset();
+  connectsGauge_.reset();
+  handshakesGauge_.reset();
   if (io_) {
     auto forwarder = forwarder_;
     io_->run([forwarder]() -> asio::awaitable<void> {

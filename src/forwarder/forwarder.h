@@ -25,6 +25,8 @@
 #include "apf/apf_config.h"
 #include "base/error.h"
 #include "base/flags.h"
+#include "base/metrics.h"
+#include "net/http_server.h"
 #include "net/tls.h"
 #include "podnetwork/pod_node.h"
 #include "ttrpc/client.h"
@@ -76,6 +78,8 @@ struct Options {
   uint64_t maxPendingHandshakes = kDefaultMaxPendingHandshakes;
   std::chrono::nanoseconds handshakeTimeout = kDefaultHandshakeTimeout;
   std::chrono::nanoseconds idleTimeout = kDefaultIdleTimeout;
+  // host:port for GET /metrics (Prometheus text format); empty: no metrics listener.
+  std::string metricsListen;
 
   void registerFlags(flags::FlagSet& fs);
 };
@@ -152,6 +156,8 @@ class AgentForwarder : public std::enable_shared_from_this<AgentForwarder> {
   uint16_t port() const;
   // Stops listening and closes every connection, downstream and upstream. Call on the executor.
   void shutdown();
+  // Downstream connections being served (the adaptor's proxies). Any thread.
+  size_t connections() const { return server_.connectionCount(); }
 
   // How often the kata-agent connection was (re-)established.
   int agentConnects() const { return agent_.connects(); }
@@ -193,15 +199,21 @@ class Daemon {
   // STOPPING=1, closes connections, tears the pod network down. Idempotent.
   void stop();
   uint16_t port() const;
+  // The -metrics-listen port (0 without it).
+  uint16_t metricsPort() const;
   const std::string& podNamespace() const { return podNamespace_; }
 
  private:
+  Status startMetrics(const std::string& host, uint16_t port);
   Options options_;
   std::string podNamespace_;
   std::optional<podnetwork::PodNetworkConfig> network_;
   std::unique_ptr<podnetwork::PodNode> podNode_;
   std::unique_ptr<ttrpc::IoThread> io_;
   std::shared_ptr<AgentForwarder> forwarder_;
+  std::unique_ptr<net::HttpServer> metricsServer_;
+  metrics::Registry::CallbackHandle connectsGauge_;
+  metrics::Registry::CallbackHandle handshakesGauge_;
   bool started_ = false;
 };
 

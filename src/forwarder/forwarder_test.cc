@@ -23,6 +23,8 @@
 #include "adaptor/cert_issuer.h"
 #include "agent/agent.pb.h"
 #include "agent/health.pb.h"
+#include "base/testing/prometheus_judge.h"
+#include "net/http_client.h"
 #include "net/raw_socket_test_util.h"
 #include "test_agent.h"
 
@@ -561,6 +563,42 @@ TEST_F(DaemonTest, ServesNotifiesAndStops) {
   ::close(notify);
   // The listener is gone.
   EXPECT_FALSE(connect(issuer_->clientBundle(), port));
+}
+
+TEST_F(DaemonTest, MetricsListenerCountsRelayedCalls) {
+  Options o = options(tlsApf());
+  o.metricsListen = "127.0.0.1:0";
+  Daemon daemon(o);
+  auto st = daemon.start();
+  ASSERT_TRUE(st) << st.error().toString();
+  ASSERT_NE(daemon.metricsPort(), 0);
+  net::HttpClient http;
+  auto scrape = [&] {
+    auto r =
+        http.send({.url = "http://127.0.0.1:" + std::to_string(daemon.metricsPort()) + "/metrics"});
+    EXPECT_TRUE(r && r->status == 200);
+    EXPECT_EQ(r ? r->header("Content-Type") : "", metrics::kContentType);
+    auto parsed = pp::testing::parsePrometheusText(r ? r->body : "");
+    EXPECT_TRUE(parsed.error.empty()) << parsed.error;
+    return parsed;
+  };
+  double before = scrape().value("peerpods_forwarder_calls_total", {{"result", "ok"}}).value_or(0);
+  auto c = connect(issuer_->clientBundle(), daemon.port());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(callAsync(c, "grpc.Health", "Check", "").get());
+  auto after = scrape();
+  EXPECT_EQ(after.value("peerpods_forwarder_calls_total", {{"result", "ok"}}).value_or(0) - before,
+            1);
+  EXPECT_EQ(after.value("peerpods_forwarder_connections", {{"state", "serving"}}), 1);
+  EXPECT_GE(after.value("peerpods_forwarder_agent_connects").value_or(0), 1);
+  daemon.stop();
+
+  // Without the flag there is no listener; a bad address stops the start.
+  Options bad = options(tlsApf());
+  bad.metricsListen = "no-port";
+  auto refused = Daemon(bad).start();
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("-metrics-listen"), std::string::npos);
 }
 
 // An apf.json that Go's encoding/json wrote from a struct with upstream's tags (src/apf's apfgo),

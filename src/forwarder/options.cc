@@ -37,6 +37,8 @@ void Options::registerFlags(flags::FlagSet& fs) {
                  "Time a connection has to complete its TLS handshake");
   fs.durationVar(&idleTimeout, "idle-timeout", kDefaultIdleTimeout, "",
                  "Close a connection with no call in flight for this long (0: never)");
+  fs.stringVar(&metricsListen, "metrics-listen", "", "",
+               "host:port to serve GET /metrics on (Prometheus text format); empty: off");
   // Ours, not upstream's; the logger itself reads LOG_FORMAT, as this flag set reads no
   // environment.
   log::addLogFormatFlag(fs);
