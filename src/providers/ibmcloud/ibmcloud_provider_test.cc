@@ -491,3 +491,62 @@ TEST_F(IbmCloudProviderTest, PeerpodCtrlBuildsFromEnvAndDeletes) {
 
 }  // namespace
 }  // namespace pp::providers::ibmcloud
+
+namespace pp::providers::ibmcloud {
+namespace {
+
+// Every flag of upstream's ibmcloud provider, with its variable and default, is in -help.
+TEST(IbmCloudFlags, UpstreamsFlagsEnvAndDefaults) {
+  struct Want {
+    const char *flag, *env, *def;
+  };
+  const Want want[] = {
+      {"api-key", "IBMCLOUD_API_KEY", ""},
+      {"iam-profile-id", "IBMCLOUD_IAM_PROFILE_ID", ""},
+      {"iam-service-url", "IBMCLOUD_IAM_ENDPOINT", "https://iam.cloud.ibm.com/identity/token"},
+      {"vpc-service-url", "IBMCLOUD_VPC_ENDPOINT", "https://jp-tok.iaas.cloud.ibm.com/v1"},
+      {"resource-group-id", "IBMCLOUD_RESOURCE_GROUP_ID", ""},
+      {"profile-name", "IBMCLOUD_PODVM_INSTANCE_PROFILE_NAME", ""},
+      {"zone-name", "IBMCLOUD_ZONE", ""},
+      {"primary-subnet-id", "IBMCLOUD_VPC_SUBNET_ID", ""},
+      {"primary-security-group-id", "IBMCLOUD_VPC_SG_ID", ""},
+      {"key-id", "IBMCLOUD_SSH_KEY_ID", ""},
+      {"vpc-id", "IBMCLOUD_VPC_ID", ""},
+      {"cluster-id", "IBMCLOUD_CLUSTER_ID", ""},
+      {"disable-cvm", "DISABLECVM", "false"},
+      {"cr-token-filename", "", "/var/run/secrets/tokens/vault-token"},
+      {"secondary-subnet-id", "", ""},
+      {"secondary-security-group-id", "", ""},
+      {"profile-list", "IBMCLOUD_PODVM_INSTANCE_PROFILE_LIST", ""},
+      {"image-id", "IBMCLOUD_PODVM_IMAGE_ID", ""},
+      {"tags", "IBMCLOUD_TAGS", ""},
+  };
+  IbmCloudConfig c;
+  flags::FlagSet fs("ibmcloud", flags::mapEnv({}));
+  registerIbmCloudFlags(fs, c);
+  std::string help = fs.helpText();
+  for (const auto& w : want) {
+    const flags::Flag* f = fs.lookup(w.flag);
+    ASSERT_NE(f, nullptr) << w.flag;
+    EXPECT_EQ(f->env(), w.env) << w.flag;
+    std::string line = std::string("  -") + w.flag;
+    auto at = help.find(line);
+    ASSERT_NE(at, std::string::npos) << w.flag;
+    EXPECT_TRUE(help[at + line.size()] == ' ' || help[at + line.size()] == '\n') << w.flag;
+  }
+  EXPECT_EQ(c.iamServiceUrl, "https://iam.cloud.ibm.com/identity/token");
+  EXPECT_EQ(c.vpcServiceUrl, "https://jp-tok.iaas.cloud.ibm.com/v1");
+  EXPECT_EQ(c.crTokenFile, "/var/run/secrets/tokens/vault-token");
+  EXPECT_FALSE(c.disableCvm);
+  EXPECT_TRUE(fs.lookup("api-key")->isSecret());
+  // Lists from the environment, comma separated.
+  IbmCloudConfig e;
+  flags::FlagSet fe("ibmcloud", flags::mapEnv({{"IBMCLOUD_PODVM_IMAGE_ID", "img-a, img-b"},
+                                               {"IBMCLOUD_TAGS", "a:b,c:d"}}));
+  registerIbmCloudFlags(fe, e);
+  EXPECT_EQ(e.imageIds, (std::vector<std::string>{"img-a", "img-b"}));
+  EXPECT_EQ(e.tags, (std::vector<std::string>{"a:b", "c:d"}));
+}
+
+}  // namespace
+}  // namespace pp::providers::ibmcloud
