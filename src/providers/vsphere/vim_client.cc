@@ -22,6 +22,9 @@ namespace {
 using namespace std::chrono_literals;
 constexpr const char* kLog = "vsphere";
 constexpr char kSessionCookie[] = "vmware_soap_session";
+// RetrievePropertiesEx pages: objects per page, pages at most.
+constexpr int kPageObjects = 100;
+constexpr int kMaxPages = 1000;
 // vim25 version the requests are written for: 7.0 is understood by vCenter 7 and 8.
 constexpr char kSoapAction[] = "\"urn:vim25/7.0\"";
 
@@ -500,9 +503,11 @@ Result<std::optional<MoRef>> VimClient::findChild(const MoRef& parent, const std
 
 namespace {
 
-std::vector<ObjectProps> objectsOf(const SoapNode& answer) {
-  std::vector<ObjectProps> out;
-  for (const SoapNode* oc : answer.all("returnval")) {
+// ObjectContent elements called `element` of a node (RetrieveProperties: returnval; a
+// RetrieveResult: objects), appended to `out`.
+void appendObjects(const SoapNode& answer, std::string_view element,
+                   std::vector<ObjectProps>& out) {
+  for (const SoapNode* oc : answer.all(element)) {
     ObjectProps o;
     o.obj = moRefOf(oc->child("obj"));
     for (const SoapNode* p : oc->all("propSet")) {
@@ -511,6 +516,11 @@ std::vector<ObjectProps> objectsOf(const SoapNode& answer) {
     }
     out.push_back(std::move(o));
   }
+}
+
+std::vector<ObjectProps> objectsOf(const SoapNode& answer) {
+  std::vector<ObjectProps> out;
+  appendObjects(answer, "returnval", out);
   return out;
 }
 
@@ -563,9 +573,27 @@ Result<std::vector<ObjectProps>> VimClient::retrieveBelow(const MoRef& container
                      "<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>view</name>"
                      "<type>ContainerView</type><path>view</path><skip>false</skip>"
                      "</selectSet></objectSet></specSet>";
-  auto r = call("RetrieveProperties", propertyCollector_, spec, false);
-  if (!r) return fail(r.error());
-  return objectsOf(*r);
+  // In pages: a VM's extraConfig carries its user data, so all of a large folder at once could
+  // exceed the answer size limit.
+  std::vector<ObjectProps> out;
+  auto r = call(
+      "RetrievePropertiesEx", propertyCollector_,
+      spec + "<options><maxObjects>" + std::to_string(kPageObjects) + "</maxObjects></options>",
+      false);
+  for (int page = 0;; ++page) {
+    if (!r) return fail(r.error());
+    const SoapNode* result = r->child("returnval");
+    if (result == nullptr) return out;  // nothing matched
+    appendObjects(*result, "objects", out);
+    std::string token = result->childText("token");
+    if (token.empty()) return out;
+    if (page >= kMaxPages)
+      return fail(Code::kResourceExhausted, "vsphere: more than " +
+                                                std::to_string(kPageObjects * kMaxPages) + " " +
+                                                type + " objects below " + container.value);
+    r = call("ContinueRetrievePropertiesEx", propertyCollector_,
+             "<token>" + xmlEscape(token) + "</token>", false);
+  }
 }
 
 Result<SoapNode> VimClient::waitForTask(const MoRef& task, std::chrono::milliseconds timeout,

@@ -104,7 +104,8 @@ class VimClient {
   Result<std::vector<ObjectProps>> retrieve(const std::vector<MoRef>& objects,
                                             const std::vector<std::string>& paths);
   Result<ObjectProps> retrieveOne(const MoRef& object, const std::vector<std::string>& paths);
-  // Properties of every object of `type` below `container` (a ContainerView, destroyed after).
+  // Properties of every object of `type` below `container` (a ContainerView, destroyed after),
+  // read with RetrievePropertiesEx in pages.
   Result<std::vector<ObjectProps>> retrieveBelow(const MoRef& container, const std::string& type,
                                                  const std::vector<std::string>& paths);
   // Polls a task until it succeeds (returns its TaskInfo), fails (its fault as the error) or

@@ -19,7 +19,8 @@ struct Step {
   const char* fault;
 };
 
-class VsphereFailureTest : public ::testing::TestWithParam<Step> {
+// The simulator behind the proxy; providers configured to go through it.
+class ProxiedVsphereTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_FALSE(h.sim.url().empty());
@@ -36,6 +37,8 @@ class VsphereFailureTest : public ::testing::TestWithParam<Step> {
   testing::VsphereHarness h;
   std::unique_ptr<testing::FaultProxy> proxy;
 };
+
+class VsphereFailureTest : public ProxiedVsphereTest, public ::testing::WithParamInterface<Step> {};
 
 TEST_P(VsphereFailureTest, NothingIsLeftBehind) {
   const Step& step = GetParam();
@@ -78,18 +81,12 @@ INSTANTIATE_TEST_SUITE_P(
       return name + "_" + std::to_string(info.param.status);
     });
 
-TEST(VsphereProxyTest, DeleteAfterALostDestroyAnswerStillEndsWithTheVmGone) {
-  testing::VsphereHarness h;
-  auto proxy = testing::FaultProxy::start(h.sim.url());
-  ASSERT_TRUE(proxy) << proxy.error().message;
-  auto c = h.baseConfig();
-  c.vcenterUrl = (*proxy)->url();
-  c.thumbprint = (*proxy)->thumbprint();
-  auto p = h.make(c);
+TEST_F(ProxiedVsphereTest, DeleteAfterALostDestroyAnswerStillEndsWithTheVmGone) {
+  auto p = h.make(config());
   ASSERT_TRUE(p);
   auto inst = p->createInstance(contractRequest(42));
   ASSERT_TRUE(inst) << inst.error().message;
-  (*proxy)->failures().add("Destroy_Task", ScriptedFailure{503, "lost", "lost"});
+  proxy->failures().add("Destroy_Task", ScriptedFailure{503, "lost", "lost"});
   auto first = p->deleteInstance(inst->id);
   EXPECT_FALSE(first);  // the caller (StopVM, peerpod-ctrl) retries
   auto again = p->deleteInstance(inst->id);
@@ -97,16 +94,10 @@ TEST(VsphereProxyTest, DeleteAfterALostDestroyAnswerStillEndsWithTheVmGone) {
   EXPECT_TRUE(h.sim.vms().empty());
 }
 
-TEST(VsphereProxyTest, ReadsAreRetriedAfterALostAnswer) {
-  testing::VsphereHarness h;
-  auto proxy = testing::FaultProxy::start(h.sim.url());
-  ASSERT_TRUE(proxy) << proxy.error().message;
-  auto c = h.baseConfig();
-  c.vcenterUrl = (*proxy)->url();
-  c.thumbprint = (*proxy)->thumbprint();
-  auto p = h.make(c);
+TEST_F(ProxiedVsphereTest, ReadsAreRetriedAfterALostAnswer) {
+  auto p = h.make(config());
   ASSERT_TRUE(p);
-  (*proxy)->failures().add("CreateContainerView", ScriptedFailure{503, "lost", "lost"}, 2);
+  proxy->failures().add("CreateContainerView", ScriptedFailure{503, "lost", "lost"}, 2);
   auto listed = p->listInstances("");
   EXPECT_TRUE(listed) << listed.error().message;
 }
