@@ -536,6 +536,41 @@ TEST_F(PowerVsTest, MalformedAnswersAreErrors) {
   EXPECT_TRUE(parseDhcpServer(json::parse(R"({"id":"d","network":{"id":"n"},"leases":null})")));
 }
 
+// The fake refuses what PowerVS refuses (and records it as a problem of the client).
+TEST_F(PowerVsTest, FakeChecksTheCreateBodyAsPowerVsDoes) {
+  auto p = make();
+  json bad = {{"serverName", std::string(48, 'a')},
+              {"imageID", kImageId},
+              {"memory", "2"},
+              {"processors", 0.5},
+              {"procType", "turbo"},
+              {"userData", "not base64!"},
+              {"networks", json::array()}};
+  auto r = p->client().call("POST", "/pvm-instances", &bad, true);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().httpStatus, 400);
+  auto problems = fake.problems();
+  ASSERT_EQ(problems.size(), 1u);
+  for (const char* needle :
+       {"serverName is longer than 47", "memory must be a positive number",
+        "procType must be one of", "networks must be a non-empty array", "userData is not base64"})
+    EXPECT_NE(problems[0].find(needle), std::string::npos) << needle;
+  EXPECT_EQ(fake.creates(), 0);
+}
+
+// A CRN naming another account is refused (403) before anything is made.
+TEST_F(PowerVsTest, AWrongAccountFailsTheCrnCheck) {
+  auto c = baseConfig();
+  c.accountId = "0123456789abcdef0123456789abcdef";
+  auto p = make(c);
+  auto r = p->createInstance(request());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kPermissionDenied);
+  EXPECT_NE(r.error().message.find("CRN does not name"), std::string::npos) << r.error().message;
+  EXPECT_EQ(fake.creates(), 0);
+  EXPECT_EQ(fake.problems().size(), 1u);
+}
+
 TEST_F(PowerVsTest, ListsOurInstancesByName) {
   auto p = make();
   auto a = p->createInstance(request("podvm-a-0123abcd"));
