@@ -251,12 +251,11 @@ Status ByomProvider::deleteInstance(const std::string& id) {
 }
 
 Status ByomProvider::verifyConfig() {
+  // The settings were checked by create(); what remains is the ConfigMap's reachability and
+  // our permission to read it. Pool machines are not probed here: a machine that is down now
+  // may be up when a pod needs it, and a pod's create probes its own.
   auto snapshot = store_->read();
   if (!snapshot) return fail(snapshot.error());
-  for (const auto& ip : pool_) {
-    if (auto st = probeTcp(ip, deps_.sshPort, deps_.probeTimeout); !st)
-      log::warn(kLog, "pool VM {} does not answer on its SSH port: {}", ip, st.error().message);
-  }
   return {};
 }
 
