@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "base/log_flag.h"
+#include "net/host_port.h"
 #include "net/tls.h"
 
 namespace pp::adaptor {
@@ -75,11 +76,19 @@ void AdaptorConfig::registerFlags(flags::FlagSet& fs) {
       "except on docker)");
   fs.uintVar(&workers, "provider-workers", 32, "PROVIDER_WORKERS",
              "threads for concurrent cloud provider calls");
-  fs.uintVar(&probePort, "probe-port", 8000, "PROBE_PORT", "port of the /startup probe");
+  fs.uintVar(&probePort, "probe-port", 8000, "PROBE_PORT",
+             "port of the /startup probe (also GET /metrics, on 127.0.0.1)");
+  fs.stringVar(&metricsListen, "metrics-listen", "", "METRICS_LISTEN",
+               "host:port that serves GET /metrics to a scraper (empty: /metrics only on the "
+               "probe port, which listens on 127.0.0.1)");
   log::addLogFormatFlag(fs);
 }
 
 Status AdaptorConfig::validate() const {
+  if (!metricsListen.empty()) {
+    if (auto a = net::parseHostPort(metricsListen); !a)
+      return fail(a.error().wrap("-metrics-listen (METRICS_LISTEN)"));
+  }
   if (forwarderPort == 0 || forwarderPort > 65535) {
     return fail(Code::kInvalidArgument, "-forwarder-port must be between 1 and 65535");
   }

@@ -47,6 +47,8 @@ struct AdaptorConfig {
   // Ours: worker threads for provider calls; a probe port as upstream reads PROBE_PORT.
   uint64_t workers = 32;
   uint64_t probePort = 8000;
+  // Ours: host:port of a /metrics listener for a scraper ("" = none).
+  std::string metricsListen;
   // Upstream serves the probe only in Kubernetes; we also serve it when the port is set.
   bool probeRequested = false;
   // The provider name from the command line (PeerPod spec.cloudProvider unless CLOUD_PROVIDER

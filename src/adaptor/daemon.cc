@@ -11,6 +11,8 @@
 #include "base/log.h"
 #include "base/sd_notify.h"
 #include "cloudinit/initdata.h"
+#include "net/host_port.h"
+#include "net/metrics_server.h"
 
 namespace pp::adaptor {
 namespace {
@@ -168,7 +170,15 @@ Status Daemon::start() {
         StartupProbe::start(static_cast<uint16_t>(config_.probePort), config_.socket, podsNotReady);
     if (!probe) return fail(probe.error());
     probe_ = std::move(*probe);
-    log::info("adaptor", "startup probe on {}/startup", probe_->baseUrl());
+    log::info("adaptor", "startup probe on {}/startup (and /metrics)", probe_->baseUrl());
+  }
+  if (!config_.metricsListen.empty()) {
+    auto address = net::parseHostPort(config_.metricsListen);
+    if (!address) return fail(address.error().wrap("-metrics-listen"));
+    auto server = net::startMetricsServer(address->first, address->second, metrics::global());
+    if (!server) return fail(server.error().wrap("-metrics-listen " + config_.metricsListen));
+    metricsServer_ = std::move(*server);
+    log::info("adaptor", "metrics on {}:{}/metrics", address->first, metricsServer_->port());
   }
   sdNotify("READY=1");
   return {};
@@ -218,6 +228,7 @@ void Daemon::stop() {
             config_.podsDir);
   listener_.reset();
   if (probe_) probe_->stop();
+  if (metricsServer_) metricsServer_->stop();
   podsReadiness_.reset();
   if (server_) server_->shutdown();
   if (manager_) manager_->shutdown();

@@ -51,6 +51,7 @@ class Daemon {
   std::unique_ptr<ttrpc::Server> server_;
   std::unique_ptr<ttrpc::Listener> listener_;
   std::unique_ptr<StartupProbe> probe_;
+  std::unique_ptr<net::HttpServer> metricsServer_;
   std::optional<k8s::ClientConfig> kubeConfig_;
   std::shared_ptr<const k8s::Client> kubeClient_;
   std::unique_ptr<KubeOps> kube_;

@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "base/sd_notify.h"
 #include "forwarder/forwarder.h"
+#include "net/metrics_server.h"
 
 namespace pp::forwarder {
 namespace {
@@ -176,20 +177,10 @@ Status Daemon::startMetrics(const std::string& host, uint16_t port) {
             {{"serving"}, f ? static_cast<double>(f->connections()) : 0},
             {{"handshake"}, f ? static_cast<double>(f->pendingHandshakes()) : 0}};
       });
-  net::HttpServerOptions o;
-  o.name = "metrics";
-  o.host = host.empty() ? "0.0.0.0" : host;
-  o.port = port;
-  o.maxConnections = 8;
-  auto s = net::HttpServer::start(o, [](const net::ServerRequest& req) {
-    if (req.path != "/metrics")
-      return net::ServerResponse{404, {{"Content-Type", "text/plain"}}, "not found\n"};
-    return net::ServerResponse{
-        200, {{"Content-Type", metrics::kContentType}}, metrics::global().render()};
-  });
+  auto s = net::startMetricsServer(host, port, r);
   if (!s) return fail(s.error());
   metricsServer_ = std::move(*s);
-  log::info(kLog, "metrics on {}:{}/metrics", o.host, metricsServer_->port());
+  log::info(kLog, "metrics on {}:{}/metrics", host.empty() ? "*" : host, metricsServer_->port());
   return {};
 }
 

@@ -26,6 +26,7 @@
 #include "base/error.h"
 #include "base/flags.h"
 #include "base/metrics.h"
+#include "net/host_port.h"
 #include "net/http_server.h"
 #include "net/tls.h"
 #include "podnetwork/pod_node.h"
@@ -85,7 +86,9 @@ struct Options {
 };
 
 // "host:port", "[v6]:port" or ":port" (all addresses).
-Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view text);
+inline Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view text) {
+  return net::parseHostPort(text);
+}
 
 // ---------------------------------------------------------------------------------------------
 // TLS.

@@ -1,5 +1,3 @@
-#include <charconv>
-
 #include "base/log_flag.h"
 #include "forwarder/forwarder.h"
 
@@ -42,27 +40,6 @@ void Options::registerFlags(flags::FlagSet& fs) {
   // Ours, not upstream's; the logger itself reads LOG_FORMAT, as this flag set reads no
   // environment.
   log::addLogFormatFlag(fs);
-}
-
-Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string_view::npos) {
-    return fail(Code::kInvalidArgument,
-                "listen address \"" + std::string(text) + "\" has no port (want host:port)");
-  }
-  std::string_view host = text.substr(0, colon);
-  std::string_view portText = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
-  if (portText.empty() || ec != std::errc() || end != portText.data() + portText.size() ||
-      port > 65535) {
-    return fail(Code::kInvalidArgument,
-                "listen address \"" + std::string(text) + "\" has a bad port");
-  }
-  return std::pair{host.empty() ? std::string("0.0.0.0") : std::string(host),
-                   static_cast<uint16_t>(port)};
 }
 
 }  // namespace pp::forwarder

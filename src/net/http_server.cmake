@@ -4,6 +4,8 @@ add_library(pp_http_server
   http_request.cc
   http_request_parser.cc
   http_server.cc
+  metrics_server.cc
+  host_port.cc
 )
 target_link_libraries(pp_http_server PUBLIC pp_base OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 target_compile_definitions(pp_http_server PUBLIC ASIO_NO_DEPRECATED)
