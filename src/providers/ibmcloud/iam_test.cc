@@ -33,9 +33,12 @@ struct Sleeps {
   }
 };
 
+std::filesystem::path tempDir() {
+  return std::filesystem::temp_directory_path() / ("ibm-iam-test-" + std::to_string(::getpid()));
+}
+
 std::string writeTemp(const std::string& name, const std::string& content) {
-  auto dir =
-      std::filesystem::temp_directory_path() / ("ibm-iam-test-" + std::to_string(::getpid()));
+  auto dir = tempDir();
   std::filesystem::create_directories(dir);
   auto path = dir / name;
   std::ofstream(path) << content;
@@ -202,6 +205,7 @@ TEST(IamTokenSource, TrustedProfileRereadsTheRotatedCrTokenFile) {
   ASSERT_FALSE(d);
   EXPECT_NE(d.error().message.find("-cr-token-filename"), std::string::npos) << d.error().message;
   EXPECT_TRUE(iam.problems().empty()) << iam.problems()[0];
+  std::filesystem::remove_all(tempDir());
 }
 
 TEST(FakeIam, ChecksWhatIamChecks) {
