@@ -110,10 +110,9 @@ std::string acs3CanonicalRequest(const Acs3Request& r, std::string* signedHeader
   }
   if (signedHeaders) *signedHeaders = names;
   std::string payload;
-  if (auto h = net::findHeader(r.headers, "x-acs-content-sha256"); !h.empty())
-    payload = std::string(h);
-  else
-    payload = sha256Hex(r.body);
+  for (const auto& [name, value] : r.headers)
+    if (strings::toLower(name) == "x-acs-content-sha256") payload = value;
+  if (payload.empty()) payload = sha256Hex(r.body);
   return r.method + "\n" + r.path + "\n" + acs3CanonicalQuery(r.query) + "\n" + canonicalHeaders +
          "\n" + names + "\n" + payload;
 }
