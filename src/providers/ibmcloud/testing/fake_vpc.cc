@@ -269,7 +269,11 @@ net::ServerResponse FakeVpc::vpc(const net::ServerRequest& req, const json& body
     limit = std::min(limit, pageSize_);
     size_t start = 0;
     if (auto s = req.queryParam("start")) {
-      if (s->rfind("page-", 0) != 0) return ibmError(400, "bad_request", "bad start token");
+      if (s->rfind("page-", 0) != 0 || s->size() < 6 || s->size() > 12 ||
+          s->find_first_not_of("0123456789", 5) != std::string::npos) {
+        log_.problem(key + ": start token " + *s + " was not issued by the fake");
+        return ibmError(400, "bad_request", "bad start token");
+      }
       start = std::stoul(s->substr(5));
     }
     json out = {{"instances", json::array()},
