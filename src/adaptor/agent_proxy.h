@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "adaptor/container_edit.h"
 #include "base/error.h"
 #include "ttrpc/client.h"
 #include "ttrpc/listener.h"
@@ -34,13 +35,6 @@ struct AgentProxyOptions {
   std::chrono::milliseconds proxyTimeout{std::chrono::minutes(5)};
   std::string directVolumesDir = "/run/kata-containers/shared/direct-volumes";
 };
-
-// Edits a CreateContainerRequest payload as upstream's proxy does, and logs the container's
-// storages in upstream's words (its e2e suite checks the image_guest_pull line). Exposed for
-// tests.
-Result<std::string> editCreateContainer(std::string_view payload,
-                                        const std::string& directVolumesDir,
-                                        std::string_view sandboxId = {});
 
 class AgentProxy : public std::enable_shared_from_this<AgentProxy> {
  public:

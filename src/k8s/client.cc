@@ -290,6 +290,27 @@ Result<Json> Client::remove(const Resource& r, const std::string& ns, const std:
                   "delete " + describe(r, ns, name));
 }
 
+Result<std::optional<WatchEvent>> parseWatchLine(std::string_view line, std::string_view what) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+  if (line.empty()) return std::optional<WatchEvent>();
+  Json event = Json::parse(line, nullptr, false);
+  if (!event.is_object() || !event.contains("type") || !event["type"].is_string() ||
+      !event.contains("object") || !wellFormed(event["object"])) {
+    return fail(Code::kInternal, std::string(what) + ": malformed watch event");
+  }
+  WatchEvent e{event["type"].get<std::string>(), std::move(event["object"])};
+  if (e.type == "ERROR") {
+    long code = e.object.contains("code") && e.object["code"].is_number_integer()
+                    ? e.object["code"].get<long>()
+                    : 500;
+    return fail(apiError(code, e.object.dump(), what));
+  }
+  if (!e.object.contains("metadata")) {
+    return fail(Code::kInternal, std::string(what) + ": watch event object without metadata");
+  }
+  return std::optional<WatchEvent>(std::move(e));
+}
+
 Result<std::string> Client::watch(const Resource& r, const std::string& ns,
                                   const WatchOptions& options,
                                   const std::function<bool(const WatchEvent&)>& onEvent,
@@ -313,26 +334,13 @@ Result<std::string> Client::watch(const Resource& r, const std::string& ns,
   std::optional<Error> streamError;
   bool stoppedByHandler = false;
   auto handleLine = [&](std::string_view line) -> bool {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-    if (line.empty()) return true;
-    Json event = Json::parse(line, nullptr, false);
-    if (!event.is_object() || !event.contains("type") || !event["type"].is_string() ||
-        !event.contains("object") || !wellFormed(event["object"])) {
-      streamError = Error(Code::kInternal, what + ": malformed watch event");
+    auto parsed = parseWatchLine(line, what);
+    if (!parsed) {
+      streamError = parsed.error();
       return false;
     }
-    WatchEvent e{event["type"].get<std::string>(), std::move(event["object"])};
-    if (e.type == "ERROR") {
-      long code = e.object.contains("code") && e.object["code"].is_number_integer()
-                      ? e.object["code"].get<long>()
-                      : 500;
-      streamError = apiError(code, e.object.dump(), what);
-      return false;
-    }
-    if (!e.object.contains("metadata")) {
-      streamError = Error(Code::kInternal, what + ": watch event object without metadata");
-      return false;
-    }
+    if (!*parsed) return true;
+    const WatchEvent& e = **parsed;
     std::string v = field(e.object, "metadata", "resourceVersion");
     if (!v.empty()) lastVersion = v;
     if (!onEvent(e)) {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -62,6 +63,11 @@ struct WatchEvent {
   std::string type;  // ADDED, MODIFIED, DELETED, BOOKMARK
   Json object;
 };
+
+// One line of a watch stream (one JSON event per line), as Client::watch decodes it:
+// std::nullopt for a blank line; an error for a malformed event, an object without metadata,
+// or an ERROR event (the Status it carries, as apiError maps it). `what` starts the messages.
+Result<std::optional<WatchEvent>> parseWatchLine(std::string_view line, std::string_view what);
 
 enum class PatchType { kJsonPatch, kMergePatch, kStrategicMergePatch };
 

@@ -37,6 +37,32 @@ class K8sClientTest : public ::testing::Test {
   std::unique_ptr<Client> client_;
 };
 
+TEST(WatchLine, DecodesEventsAndRefusesWhatIsNoEvent) {
+  auto blank = parseWatchLine(" \r", "watch pods");
+  ASSERT_TRUE(blank);
+  EXPECT_FALSE(*blank);
+  auto added =
+      parseWatchLine(R"({"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"7"}}})"
+                     "\r",
+                     "watch pods");
+  ASSERT_TRUE(added && *added);
+  EXPECT_EQ((*added)->type, "ADDED");
+  EXPECT_EQ(field((*added)->object, "metadata", "resourceVersion"), "7");
+  for (std::string_view bad :
+       {"{", R"({"type":"ADDED"})", R"({"type":1,"object":{}})",
+        R"({"type":"ADDED","object":{"metadata":[]}})", R"({"type":"ADDED","object":{}})"}) {
+    auto e = parseWatchLine(bad, "watch pods");
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().code, Code::kInternal) << bad;
+    EXPECT_NE(e.error().message.find("watch pods"), std::string::npos) << e.error().message;
+  }
+  auto gone = parseWatchLine(
+      R"({"type":"ERROR","object":{"kind":"Status","reason":"Expired","message":"too old","code":410}})",
+      "watch pods");
+  ASSERT_FALSE(gone);
+  EXPECT_TRUE(isGone(gone.error())) << gone.error().toString();
+}
+
 TEST_F(K8sClientTest, Paths) {
   EXPECT_EQ(Client::path(resources::kPods, "ns1", "p"), "/api/v1/namespaces/ns1/pods/p");
   EXPECT_EQ(Client::path(resources::kNodes, "ignored", "n", "status"), "/api/v1/nodes/n/status");

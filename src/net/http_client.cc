@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <memory>
@@ -95,10 +96,18 @@ size_t onHeader(char* data, size_t size, size_t count, void* user) {
   }
   size_t colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0) return n;
+  std::string_view name = line.substr(0, colon);
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  t->response.headers.emplace_back(line.substr(0, colon), value);
+  // libcurl hands on lines that are no header field (a bare CR inside the line, a name with
+  // spaces or control bytes); they are dropped rather than kept with a CR in them.
+  const bool nameOk = std::all_of(name.begin(), name.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+  if (!nameOk || value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
+    return n;
+  t->response.headers.emplace_back(name, value);
   return n;
 }
 
@@ -335,6 +344,12 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& request) const {
     return fail(code, fmt::format("{}: {}", where, detail));
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &transfer.response.status);
+  // libcurl takes a status line such as "HTTP/21.1 500" as status 1; callers map statuses to
+  // errors and must only ever see real ones (RFC 9110 §15: 100-599).
+  if (transfer.response.status < 100 || transfer.response.status > 599) {
+    return fail(Code::kUnavailable, fmt::format("{}: malformed HTTP status line (status {})", where,
+                                                transfer.response.status));
+  }
   return std::move(transfer.response);
 }
 

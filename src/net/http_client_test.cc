@@ -307,6 +307,44 @@ TEST(HttpClient, OnlyTheFinalResponsesHeadersAreKept) {
   EXPECT_EQ(r->body, "ok");
 }
 
+// Found by fuzz_http_response: libcurl passes on header lines that hold a CR (here one that
+// starts with a bare CR, and one with a CR inside its value) and names with spaces; such lines
+// are no header fields and are dropped.
+TEST(HttpClient, HeaderLinesWithCarriageReturnsOrBadNamesAreDropped) {
+  for (std::string reply :
+       {std::string("HTTP/1.0 200 OK\n\rC\x94\x94ontent-Type: text/plain\r\n\r\nbody"),
+        std::string("HTTP/1.1 200 OK\r\nX-Ok: 1\r\nBad Name: 2\r\nX-Cr: a\rb\r\n"
+                    "Content-Length: 4\r\n\r\nbody")}) {
+    testing::CannedServer canned(reply);
+    auto r = HttpClient().send({.url = "http://127.0.0.1:" + std::to_string(canned.port()) + "/"});
+    ASSERT_TRUE(r) << r.error().toString();
+    EXPECT_EQ(r->status, 200);
+    for (const auto& [name, value] : r->headers) {
+      EXPECT_EQ(name.find_first_of("\r\n "), std::string::npos) << name;
+      EXPECT_EQ(value.find_first_of("\r\n"), std::string::npos) << value;
+    }
+    EXPECT_EQ(r->header("x-cr"), "");
+    EXPECT_EQ(r->header("bad name"), "");
+    if (reply.starts_with("HTTP/1.1")) {
+      EXPECT_EQ(r->header("x-ok"), "1");
+      EXPECT_EQ(r->body, "body");
+    }
+  }
+}
+
+// Found by fuzz_http_response: libcurl reads "HTTP/21.1 500" as status 1 and succeeds.
+TEST(HttpClient, MalformedStatusLinesAreUnavailable) {
+  for (std::string reply : {"HTTP/21.1 500 Internal\r\nContent-Length: 0\r\n\r\n",
+                            "HTTP/1.1 600 Beyond\r\nContent-Length: 0\r\n\r\n"}) {
+    testing::CannedServer canned(reply);
+    auto r = HttpClient().send({.url = "http://127.0.0.1:" + std::to_string(canned.port()) + "/"});
+    ASSERT_FALSE(r) << reply << " gave status " << r->status;
+    EXPECT_EQ(r.error().code, Code::kUnavailable);
+    EXPECT_NE(r.error().message.find("malformed HTTP status line"), std::string::npos)
+        << r.error().message;
+  }
+}
+
 TEST(HttpClient, TalksOverAUnixSocket) {
   std::string dir = std::filesystem::temp_directory_path() / "pp-net-XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);

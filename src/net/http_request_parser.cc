@@ -114,7 +114,11 @@ size_t RequestParser::feed(std::string_view data) {
 size_t RequestParser::feedHead(std::string_view data) {
   size_t skipped = 0;
   // RFC 9112 §2.2: ignore empty lines before a request line (some clients send a CRLF after
-  // a POST body).
+  // a POST body), also when the CRLF is split between two reads.
+  if (head_ == "\r" && data.starts_with('\n')) {
+    head_.clear();
+    skipped = 1;
+  }
   while (head_.empty() && data.substr(skipped, 2) == "\r\n") skipped += 2;
   data.remove_prefix(skipped);
   if (data.empty()) return skipped;
@@ -125,12 +129,16 @@ size_t RequestParser::feedHead(std::string_view data) {
   }
   std::string_view piece = data.substr(0, limits_.maxHeaderBytes - head_.size());
   size_t old = head_.size();
-  if (findBareLf(piece, old == 0 ? '\0' : head_.back()) != std::string_view::npos) {
+  head_.append(piece);
+  size_t end = head_.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
+  // Only the head's own lines must end in CRLF: what follows its empty line in the same read is
+  // the body or a pipelined request (a JSON body may well hold a bare LF).
+  const size_t headEnd = end == std::string::npos ? head_.size() : end + 4;
+  if (findBareLf(std::string_view(head_).substr(old, headEnd - old),
+                 old == 0 ? '\0' : head_[old - 1]) != std::string_view::npos) {
     setError(400, "line ending without CR");
     return skipped + piece.size();
   }
-  head_.append(piece);
-  size_t end = head_.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
   if (end == std::string::npos) {
     if (head_.size() >= limits_.maxHeaderBytes) {
       setError(431, "request header exceeds " + std::to_string(limits_.maxHeaderBytes) + " bytes");

@@ -69,6 +69,27 @@ TEST(HttpRequestParser, StopsAtTheEndOfARequestSoPipelinedOnesStay) {
   EXPECT_EQ(p.take().path, "/2");
 }
 
+// Found by fuzz_http_request: a bare LF after the head (in the body, or in the next pipelined
+// request) that arrived in the same read made the whole request a 400.
+TEST(HttpRequestParser, BareLfAfterTheHeadBelongsToTheBodyOrTheNextRequest) {
+  RequestParser p({});
+  std::string req = "POST /mutate HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n{\n  \"a\"}";
+  EXPECT_EQ(feedAll(p, req), req.size());
+  ASSERT_EQ(p.state(), State::kComplete);
+  EXPECT_EQ(p.take().body, "{\n  \"a\"}");
+
+  p.reset();
+  std::string first = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+  std::string pipelined = first + "GET /b HTTP/1.1\nHost: h\n\n";
+  EXPECT_EQ(feedAll(p, pipelined), first.size());
+  ASSERT_EQ(p.state(), State::kComplete);
+  EXPECT_EQ(p.take().path, "/a");
+  p.reset();
+  feedAll(p, std::string_view(pipelined).substr(first.size()));
+  EXPECT_EQ(p.state(), State::kError);
+  EXPECT_EQ(p.errorStatus(), 400);
+}
+
 TEST(HttpRequestParser, DecodesChunkedBodiesWithExtensionsAndTrailers) {
   std::string req =
       "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -92,6 +113,21 @@ TEST(HttpRequestParser, IgnoresEmptyLinesBeforeTheRequestLine) {
   p.feed("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_EQ(p.state(), State::kComplete);
   EXPECT_EQ(p.take().path, "/");
+}
+
+// Found by fuzz_http_request: an empty line before the request line whose CR and LF arrived in
+// two reads was taken as the start of the head, and the request that followed became a 400.
+TEST(HttpRequestParser, EmptyLineSplitBetweenReadsIsIgnoredToo) {
+  RequestParser p({});
+  for (std::string_view piece : {"\r", "\n\r", "\n", "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"})
+    EXPECT_EQ(p.feed(piece), piece.size()) << piece;
+  ASSERT_EQ(p.state(), State::kComplete) << p.errorMessage();
+  EXPECT_EQ(p.take().path, "/b");
+
+  RequestParser bytewise({});
+  feedBytewise(bytewise, "\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(bytewise.state(), State::kComplete) << bytewise.errorMessage();
+  EXPECT_EQ(bytewise.take().path, "/c");
 }
 
 TEST(HttpRequestParser, AbsoluteFormTargetGivesThePath) {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -139,6 +140,11 @@ class CannedServer {
     ::close(listenFd_);
   }
   uint16_t port() const { return port_; }
+  // The reply for the connections accepted from now on.
+  void setReply(std::string_view reply) {
+    std::lock_guard lock(replyMu_);
+    reply_.assign(reply);
+  }
 
  private:
   void run() {
@@ -154,10 +160,16 @@ class CannedServer {
         if (n <= 0) break;
         request.append(buf, static_cast<size_t>(n));
       }
-      s.sendAll(reply_);
+      std::string reply;
+      {
+        std::lock_guard lock(replyMu_);
+        reply = reply_;
+      }
+      s.sendAll(reply);
     }
   }
 
+  std::mutex replyMu_;
   std::string reply_;
   int listenFd_ = -1;
   uint16_t port_ = 0;

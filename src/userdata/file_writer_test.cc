@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "userdata/document.h"
 #include "userdata/test_util.h"
 #include "userdata/userdata.h"
 
@@ -204,6 +205,28 @@ TEST(FileWriterTest, ProvisionWritesAuthJsonForRootOnly) {
   EXPECT_EQ(readText(root / "run/peerpod/auth.json"), "{\"auths\":{}}");
   EXPECT_EQ(fileMode(root / "run/peerpod/auth.json"), 0600u);
   EXPECT_EQ(fileMode(root / "run/peerpod/apf.json"), 0644u);
+}
+
+TEST(WritePath, OnlyTheExactWhitelistIsWrittenAndNeverInitdatasFiles) {
+  for (std::string_view path : kWriteFilesWhitelist)
+    EXPECT_EQ(checkWritePath(path), WritePathVerdict::kWrite) << path;
+  for (std::string_view path :
+       {"/run/peerpod/aa.toml", "/run/peerpod/cdh.toml", "/run/peerpod/policy.rego"})
+    EXPECT_EQ(checkWritePath(path), WritePathVerdict::kRefusedInitdataFile) << path;
+  for (std::string_view path :
+       {"/run/peerpod/apf.json/", "/run/peerpod//apf.json", "/etc/passwd", "run/peerpod/apf.json",
+        "/run/peerpod/../peerpod/apf.json", "", "/run/peerpod/aa.toml.bak", "/run/peerpodaa.toml"})
+    EXPECT_EQ(checkWritePath(path), WritePathVerdict::kRefusedNotWhitelisted) << path;
+}
+
+TEST(WritePath, UserDataDocumentsAreBounded) {
+  auto files = parseUserData("write_files:\n- {path: /run/peerpod/apf.json, content: '{}'}\n");
+  ASSERT_TRUE(files) << files.error().toString();
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ((*files)[0].path, "/run/peerpod/apf.json");
+  std::string many = "write_files:\n- &f {path: /run/peerpod/apf.json, content: x}\n";
+  for (size_t i = 0; i < kMaxWriteFiles; ++i) many += "- *f\n";
+  EXPECT_FALSE(parseUserData(many));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "cloudinit/cloud_config.h"
+#include "userdata/document.h"
 #include "userdata/file_writer.h"
 #include "userdata/initdata.h"
 #include "userdata/sources.h"
@@ -14,14 +15,6 @@ namespace {
 
 constexpr char kLog[] = "userdata";
 
-// Whether `vmPath` is /run/peerpod/<one of kInitdataFiles>.
-bool isInitdataFile(std::string_view vmPath) {
-  const std::string_view dir = std::string_view(kPeerpodDir);
-  if (!vmPath.starts_with(dir) || vmPath.size() <= dir.size() || vmPath[dir.size()] != '/')
-    return false;
-  return FileWriter::isAllowed(vmPath.substr(dir.size() + 1), kInitdataFiles);
-}
-
 double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -31,16 +24,13 @@ double secondsSince(Clock::time_point start) {
 Result<std::vector<cloudinit::WriteFile>> fetchCloudConfig(const Config& config, Source& source,
                                                            Clock::time_point start,
                                                            Clock::time_point deadline) {
-  cloudinit::CloudConfigLimits limits;
-  limits.maxFiles = kMaxWriteFiles;
-  limits.maxContentBytes = kMaxUserDataBytes;
   Error last;
   int attempt = 0;
   while (true) {
     ++attempt;
     auto doc = source.fetch(deadline);
     if (doc) {
-      auto files = cloudinit::parseCloudConfig(*doc, limits);
+      auto files = parseUserData(*doc);
       if (files) {
         log::info(kLog, "user data from {}: {} bytes, {} write_files entries (attempt {})",
                   source.describe(), doc->size(), files->size(), attempt);
@@ -90,7 +80,8 @@ Status provisionFiles(const Config& config) {
     if (!files) return fail(files.error());
     size_t refused = 0;
     for (const auto& f : *files) {
-      if (isInitdataFile(f.path)) {
+      const WritePathVerdict verdict = checkWritePath(f.path);
+      if (verdict == WritePathVerdict::kRefusedInitdataFile) {
         ++refused;
         log::error(
             kLog,
@@ -99,7 +90,7 @@ Status provisionFiles(const Config& config) {
             log::quote(f.path));
         continue;
       }
-      if (!FileWriter::isAllowed(f.path, kWriteFilesWhitelist)) {
+      if (verdict != WritePathVerdict::kWrite) {
         ++refused;
         log::error(
             kLog,

@@ -6,13 +6,17 @@
 // - parseInitdataToml accepts only documents with a supported algorithm and a version;
 // - normaliseInitdata accepts plain TOML exactly when parseInitdataToml does, and what it
 //   returns decodes back to the same TOML;
-// - decodeInitdata(base64(gzip(x))) agrees with parseInitdataToml(x).
+// - decodeInitdata(base64(gzip(x))) agrees with parseInitdataToml(x);
+// - each layer also gets the raw input: decodeInitdata(x) (the base64 layer), and
+//   decodeInitdata(base64(x)) (the gzip layer on arbitrary bytes, bombs and truncation
+//   included); what either accepts is at most kMaxInitdataBytes of TOML that parses.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "base/encoding.h"
 #include "cloudinit/initdata.h"
 
 namespace {
@@ -46,6 +50,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(back.has_value());
     // Plain TOML comes back as itself; an encoded value is kept as given.
     if (*normalised != input) check(*back == input);
+  }
+
+  for (const auto& layer : {std::string(input), pp::encoding::base64Encode(input)}) {
+    if (auto toml = decodeInitdata(layer)) {
+      check(toml->size() <= kMaxInitdataBytes);
+      check(parseInitdataToml(*toml).has_value());
+    }
   }
   return 0;
 }

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "ttrpc/frame.h"
 
 namespace {
@@ -109,15 +110,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   whole.feed(stream);
 
   StreamDecoder chunked;
-  uint32_t seed = size > 0 ? data[0] : 0;
-  std::string_view rest = stream;
-  while (!rest.empty()) {
-    seed = seed * 1103515245u + 12345u;
-    size_t n = 1 + (seed >> 16) % 23;
-    if (n > rest.size()) n = rest.size();
-    chunked.feed(rest.substr(0, n));
-    rest.remove_prefix(n);
-  }
+  pp::fuzz::feedInPieces(stream, 23, [&](std::string_view piece) {
+    chunked.feed(piece);
+    return true;
+  });
   check(whole.events() == chunked.events());
   return 0;
 }

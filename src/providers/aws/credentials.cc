@@ -60,6 +60,26 @@ WebIdentityCredentialsProvider::WebIdentityCredentialsProvider(net::HttpClient h
                                                                Options options, Clock clock)
     : http_(std::move(http)), options_(std::move(options)), clock_(std::move(clock)) {}
 
+Result<Credentials> parseWebIdentityAnswer(std::string_view body, const std::string& action) {
+  auto doc = parseXml(body);
+  if (!doc) return fail(doc.error().wrap(action));
+  const XmlElement* c = doc->find({"AssumeRoleWithWebIdentityResult", "Credentials"});
+  if (doc->name != "AssumeRoleWithWebIdentityResponse" || c == nullptr) {
+    return fail(Code::kInternal, action + ": answer has no Credentials element");
+  }
+  Credentials out;
+  out.accessKeyId = c->childText("AccessKeyId");
+  out.secretAccessKey = c->childText("SecretAccessKey");
+  out.sessionToken = c->childText("SessionToken");
+  auto exp = parseIsoTime(c->childText("Expiration"));
+  if (!out.valid() || out.sessionToken.empty() || !exp) {
+    return fail(Code::kInternal, action + ": answer has incomplete credentials");
+  }
+  out.expiration = *exp;
+  out.source = "web identity";
+  return out;
+}
+
 Result<Credentials> WebIdentityCredentialsProvider::retrieve() {
   auto token = files::readFile(options_.tokenFile, 64 << 10);
   if (!token)
@@ -85,23 +105,7 @@ Result<Credentials> WebIdentityCredentialsProvider::retrieve() {
   auto r = http_.send(req);
   if (!r) return fail(r.error().wrap(action));
   if (!r->ok()) return fail(parseAwsError(r->status, r->body).toError(action));
-  auto doc = parseXml(r->body);
-  if (!doc) return fail(doc.error().wrap(action));
-  const XmlElement* c = doc->find({"AssumeRoleWithWebIdentityResult", "Credentials"});
-  if (doc->name != "AssumeRoleWithWebIdentityResponse" || c == nullptr) {
-    return fail(Code::kInternal, action + ": answer has no Credentials element");
-  }
-  Credentials out;
-  out.accessKeyId = c->childText("AccessKeyId");
-  out.secretAccessKey = c->childText("SecretAccessKey");
-  out.sessionToken = c->childText("SessionToken");
-  auto exp = parseIsoTime(c->childText("Expiration"));
-  if (!out.valid() || out.sessionToken.empty() || !exp) {
-    return fail(Code::kInternal, action + ": answer has incomplete credentials");
-  }
-  out.expiration = *exp;
-  out.source = "web identity";
-  return out;
+  return parseWebIdentityAnswer(r->body, action);
 }
 
 Result<Credentials> ImdsCredentialsProvider::retrieve() {

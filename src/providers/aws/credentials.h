@@ -31,6 +31,9 @@ class CredentialsProvider {
 // "2015-08-30T12:36:00Z" or with fractional seconds; nullopt when malformed.
 std::optional<std::chrono::system_clock::time_point> parseIsoTime(std::string_view text);
 
+// An STS AssumeRoleWithWebIdentity answer (XML) to credentials; `action` starts the errors.
+Result<Credentials> parseWebIdentityAnswer(std::string_view body, const std::string& action);
+
 class StaticCredentialsProvider final : public CredentialsProvider {
  public:
   explicit StaticCredentialsProvider(Credentials c) : creds_(std::move(c)) {}

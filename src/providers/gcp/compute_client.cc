@@ -37,6 +37,8 @@ bool retryable(const GcpError& e) {
          (e.reason == "rateLimitExceeded" || e.reason == "userRateLimitExceeded");
 }
 
+}  // namespace
+
 GcpError parseError(const net::HttpResponse& r) {
   GcpError e;
   e.httpStatus = r.status;
@@ -53,8 +55,6 @@ GcpError parseError(const net::HttpResponse& r) {
   if (auto ra = r.header("Retry-After"); !ra.empty()) e.retryAfter = parseRetryAfter(ra);
   return e;
 }
-
-}  // namespace
 
 Error GcpError::toError(const std::string& context) const {
   Code code = net::codeForHttpStatus(httpStatus, Code::kUnknown);
@@ -314,7 +314,6 @@ Result<std::vector<GcpInstance>> ComputeClient::listInstances(const std::string&
               "gcp: instances.list: more than " + std::to_string(kMaxPages) + " pages");
 }
 
-namespace {
 std::optional<InstanceTypeInfo> parseMachineType(const json& j) {
   InstanceTypeInfo t;
   t.name = jsonf::stringField(j, "name");
@@ -334,7 +333,6 @@ std::optional<InstanceTypeInfo> parseMachineType(const json& j) {
   }
   return t;
 }
-}  // namespace
 
 Result<std::vector<InstanceTypeInfo>> ComputeClient::listMachineTypes(
     const std::vector<std::string>& names) {

@@ -114,6 +114,10 @@ class ComputeClient {
 std::optional<GcpOperation> parseOperation(const nlohmann::json& j);
 // Reads an Instance resource; nullopt when it lacks a name.
 std::optional<GcpInstance> parseInstance(const nlohmann::json& j);
+// Reads a MachineType resource; nullopt when its name, guestCpus or memoryMb is missing or absurd.
+std::optional<InstanceTypeInfo> parseMachineType(const nlohmann::json& j);
+// An error answer: status, the API's reason and message (bounded), Retry-After.
+GcpError parseError(const net::HttpResponse& r);
 // A random RFC 4122 version 4 UUID (requestId).
 std::string newRequestId();
 

@@ -27,6 +27,8 @@ std::string b64url(std::string_view data) {
   return s;
 }
 
+}  // namespace
+
 // Reads a token endpoint's answer: {access_token, expires_in, token_type: Bearer}.
 Result<AccessToken> parseTokenResponse(const net::HttpResponse& r, const std::string& where,
                                        std::chrono::system_clock::time_point now) {
@@ -57,8 +59,6 @@ Result<AccessToken> parseTokenResponse(const net::HttpResponse& r, const std::st
     return fail(Code::kInternal, "token response from " + where + " has token_type " + type);
   return AccessToken{token, now + std::chrono::seconds(exp->get<int64_t>())};
 }
-
-}  // namespace
 
 Result<ServiceAccountKey> parseServiceAccountKey(std::string_view text) {
   if (text.size() > (64 << 10))

@@ -44,6 +44,11 @@ Result<std::string> makeJwtAssertion(const ServiceAccountKey& key, const std::st
 
 using AccessToken = BearerTokenCache::Token;
 
+// Reads a token endpoint's answer ({access_token, expires_in, token_type: Bearer}, or an error
+// status with {error, error_description}); `where` names the endpoint in errors.
+Result<AccessToken> parseTokenResponse(const net::HttpResponse& r, const std::string& where,
+                                       std::chrono::system_clock::time_point now);
+
 // Where bearer tokens come from: a key or the metadata server, cached by the kit's
 // BearerTokenCache.
 using TokenSource = BearerTokenCache;
