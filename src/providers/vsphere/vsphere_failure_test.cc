@@ -19,6 +19,10 @@ struct Step {
   const char* fault;
 };
 
+void PrintTo(const Step& s, std::ostream* os) {
+  *os << s.pattern << " -> " << s.status;
+}
+
 // The simulator behind the proxy; providers configured to go through it.
 class ProxiedVsphereTest : public ::testing::Test {
  protected:

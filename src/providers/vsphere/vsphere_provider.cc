@@ -472,7 +472,7 @@ Status VsphereProvider::deleteInstance(const std::string& id) {
 }
 
 Status VsphereProvider::verifyConfig() {
-  if (auto st = vim_->login(); !st) return st;
+  // The first call logs in: wrong credentials fail here.
   auto dc = datacenter();
   if (!dc) return fail(dc.error());
   auto templ = templateVm(config_.templateName);

@@ -260,6 +260,11 @@ TEST_F(VsphereProviderTest, VerifyConfigChecksTheTemplate) {
   auto st = bad->verifyConfig();
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("not a template"), std::string::npos);
+  c = h.baseConfig();
+  c.password = "wrong-password";
+  auto denied = h.make(c)->verifyConfig();
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().code, Code::kUnauthenticated);
 }
 
 // A pod's life as the shim drives it: exactly one VM while it runs, none after.
