@@ -33,5 +33,28 @@ TEST(AlibabaLifecycle, APodsLifeMakesOneInstanceAndDeletesIt) {
   EXPECT_TRUE(h.fake.problems().empty()) << h.fake.problems().front();
 }
 
+// The webhook's sizing annotations reach RunInstances through the service: the smallest fitting
+// type of -instance-types.
+TEST(AlibabaLifecycle, SizingAnnotationsChooseTheInstanceType) {
+  AlibabaHarness h;
+  auto c = h.baseConfig();
+  c.instanceTypes = {"ecs.g8i.large", "ecs.g8i.xlarge", "ecs.g8i.2xlarge"};
+  auto p = h.make(c);
+  ASSERT_TRUE(p);
+  adaptor::testing::LifecycleDriver driver(*p);
+  const std::string sandbox = "6b5ecf2f1d8011223344556677889900";
+  ASSERT_TRUE(
+      driver.createVM(sandbox, {{"io.katacontainers.config.hypervisor.default_vcpus", "6"},
+                                {"io.katacontainers.config.hypervisor.default_memory", "16384"}}));
+  auto st = driver.startVM(sandbox);
+  ASSERT_TRUE(st) << st.error().message;
+  ASSERT_TRUE(driver.stopVM(sandbox));
+  auto runs = h.fake.calls("RunInstances");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].params["InstanceType"], "ecs.g8i.2xlarge");
+  EXPECT_EQ(h.fake.count("DeleteInstance"), 1u);
+  EXPECT_TRUE(h.leftovers().empty());
+}
+
 }  // namespace
 }  // namespace pp::providers::alibabacloud
