@@ -50,6 +50,10 @@ lvsh() { nsenter --net=/run/netns/"$NSW" virsh -q -c "$(lvuri)" "$@"; }
 
 log() { echo "[$(date +%T)] $*"; }
 inw() { nsenter --net=/run/netns/"$NSW" "$@"; }
+# The adaptor's probe port (127.0.0.1 in the worker namespace): /startup and /metrics.
+PROBE_PORT=18000
+# The adaptor's /metrics, saved to $WORK/metrics.
+scrape_metrics() { inw curl -sf "http://127.0.0.1:$PROBE_PORT/metrics" >"$WORK/metrics"; }
 inp() { nsenter --net=/run/netns/"$NSP" "$@"; }
 inh() { nsenter --net=/run/netns/"$NSH" "$@"; }
 dapi() { curl -s --unix-socket "$WORK/d.sock" "$@"; }
@@ -370,7 +374,8 @@ start_adaptor() {
         -pool-name "$LVPOOL" -vol-name podvm-base.qcow2 -root-disk-size 2
         -cpu 1 -memory 512 -data-dir "$WORK/images") ;;
   esac
-  ADAPTOR_ARGS+=(-socket "$WORK/h.sock" -pods-dir "$WORK/pods" -proxy-timeout 120s "$@")
+  ADAPTOR_ARGS+=(-socket "$WORK/h.sock" -pods-dir "$WORK/pods" -proxy-timeout 120s
+    -probe-port "$PROBE_PORT" "$@")
   rm -f "$WORK/h.sock"
   # nsenter and setpriv exec: $! is the adaptor's pid.
   caps_prefix

@@ -23,6 +23,7 @@ deployment documents exist, are linked and link nowhere outside the repository.
 
 usage: check_deploy.py <repository root> [--helm-render PATH]   exit 0 = good, 1 = problems."""
 
+import json
 import os
 import re
 import shutil
@@ -978,7 +979,7 @@ def check_helm_rendered(helm_render, rendered):
                                           "-set-string", "webhook.targetRuntimeClass=kata-aws"])
     if renamed is not None:
         check_objects("helm (targetRuntimeClass=kata-aws)", renamed, "aws")
-    print(f"helm: chart rendered with Helm's template engine for {count} providers (+9 variants)"
+    print(f"helm: chart rendered with Helm's template engine for {count} providers (+11 variants)"
           " and compared with the kustomize overlays")
 
 
@@ -1018,6 +1019,26 @@ def check_helm_variants(helm_render):
         _, c = adaptor(docs)
         if c and c["startupProbe"]["httpGet"]["port"] != 8123:
             problem("helm PROBE_PORT=8123: the startup probe did not follow")
+
+    # metrics.enabled: METRICS_LISTEN in peer-pods-cm, a headless Service over the adaptor's
+    # pods on that port, and with serviceMonitor.create a ServiceMonitor for it.
+    docs = helm_template(helm_render, ["-f", aws, "-set-string", "metrics.enabled=true",
+                                       "-set-string", "metrics.serviceMonitor.create=true"])
+    if docs is not None:
+        check_objects("helm (metrics.enabled)", docs, "aws")
+        cm = find(docs, "ConfigMap", "peer-pods-cm")
+        svc = find(docs, "Service", "cloud-api-adaptor-metrics")
+        sm = find(docs, "ServiceMonitor", "cloud-api-adaptor")
+        if not cm or cm[0]["data"].get("METRICS_LISTEN") != ":8001":
+            problem("helm metrics.enabled: peer-pods-cm must set METRICS_LISTEN=:8001")
+        if not svc or svc[0]["spec"]["ports"][0]["port"] != 8001 or \
+                svc[0]["spec"]["selector"] != {"app": "cloud-api-adaptor"}:
+            problem("helm metrics.enabled: expected Service cloud-api-adaptor-metrics on 8001 over the adaptor's pods")
+        if not sm or sm[0]["spec"]["endpoints"][0]["port"] != "metrics":
+            problem("helm metrics.serviceMonitor.create: expected a ServiceMonitor scraping port metrics")
+    docs = helm_template(helm_render, ["-f", aws])
+    if docs is not None and (find(docs, "ServiceMonitor") or find(docs, "Service", "cloud-api-adaptor-metrics")):
+        problem("helm: metrics objects rendered although metrics.enabled is false")
 
     # Upstream's layout: secrets.mode reference, IRSA / workload identity, pull secrets.
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
@@ -1075,6 +1096,30 @@ def check_helm_variants(helm_render):
                              capture_output=True, text=True, timeout=60)
         if out.returncode == 0 or needle not in out.stderr:
             problem(f"helm {' '.join(args)}: must fail naming {needle}: exit {out.returncode}, {out.stderr.strip()[:200]}")
+
+
+# --- Grafana dashboard -------------------------------------------------------------------
+
+def check_dashboard():
+    """deploy/grafana/peerpods.json: valid JSON, and every metric its queries name is one the
+    code exports (a renamed metric would leave an empty panel)."""
+    rel = "deploy/grafana/peerpods.json"
+    try:
+        dash = json.loads(read(rel))
+    except ValueError as e:
+        problem(f"{rel}: not JSON: {e}")
+        return
+    code = "".join(open(os.path.join(dp, f), encoding="utf-8").read()
+                   for top in ("src",) for dp, _, fs in os.walk(os.path.join(ROOT, top))
+                   for f in fs if f.endswith(".cc") and not f.endswith("_test.cc"))
+    exprs = [t["expr"] for p in dash.get("panels", []) for t in p.get("targets", [])]
+    if not exprs:
+        problem(f"{rel}: no queries")
+    for e in exprs:
+        for name in re.findall(r"\b(peerpods?_[a-z_]+)", e):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            if f'"{base}"' not in code:
+                problem(f"{rel}: query names {name}, which no daemon exports")
 
 
 # --- Dockerfiles -------------------------------------------------------------------------
@@ -1169,6 +1214,7 @@ def main():
         print("helm: NOT rendered (tests/deploy/helm_render was not built: it needs golang-go, "
               "golang-github-masterminds-sprig-dev and golang-gopkg-yaml.v3-dev); structural checks only")
     check_dockerfiles()
+    check_dashboard()
     if PROBLEMS:
         print(f"\n{len(PROBLEMS)} problem(s):")
         for p in PROBLEMS:

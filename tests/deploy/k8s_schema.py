@@ -130,6 +130,13 @@ TYPES = {
                         "commonName": "str", "usages": ["str"]},
     "IssuerRef": {"_required": ["name"], "kind": "str", "name": "str", "group": "str"},
     "PrivateKey": {"algorithm": "str", "size": "int", "rotationPolicy": "str", "encoding": "str"},
+    # The Prometheus operator's ServiceMonitor (monitoring.coreos.com/v1), the fields we use.
+    "ServiceMonitor": {"_required": ["spec"], "spec": "ServiceMonitorSpec"},
+    "ServiceMonitorSpec": {"_required": ["selector", "endpoints"], "selector": "LabelSelector",
+                           "endpoints": ["MonitorEndpoint"], "namespaceSelector": "map",
+                           "jobLabel": "str"},
+    "MonitorEndpoint": {"port": "str", "targetPort": "intstr", "path": "str", "interval": "str",
+                        "scheme": "str", "scrapeTimeout": "str"},
 }
 
 # (apiVersion, kind) of every object the manifests may contain, and whether it is namespaced.
@@ -144,6 +151,7 @@ KINDS = {
     ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): False,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): False,
     ("cert-manager.io/v1", "Issuer"): True, ("cert-manager.io/v1", "Certificate"): True,
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): True,
 }
 
 PLACEHOLDER = "x-helm-value"
