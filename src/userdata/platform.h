@@ -9,6 +9,7 @@ namespace pp::userdata {
 
 inline constexpr char kHypervisorMicrosoft[] = "Microsoft Hv";  // Azure (Hyper-V)
 inline constexpr char kHypervisorKvm[] = "KVMKVMKVM";           // GCP, and KVM in general
+inline constexpr char kHypervisorVmware[] = "VMwareVMware";     // vSphere (ESXi)
 
 // The 12-byte vendor signature without trailing NULs; "" when CPUID reports no hypervisor or
 // the CPU is not x86.
@@ -19,6 +20,7 @@ inline constexpr char kDmiVendorAws[] = "Amazon EC2";
 inline constexpr char kDmiVendorGoogle[] = "Google";
 inline constexpr char kDmiProductGce[] = "Google Compute Engine";
 inline constexpr char kDmiVendorAlibaba[] = "Alibaba Cloud";
+inline constexpr char kDmiVendorVmware[] = "VMware, Inc.";
 
 // /sys/class/dmi/id/sys_vendor under `root`, trimmed; "" when absent.
 std::string dmiSystemVendor(const std::string& root);

@@ -2,7 +2,12 @@
 // Azure, AWS, GCP and Alibaba Cloud; plus upstream's detection order (see sources.h).
 #include "userdata/sources.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <utility>
@@ -11,6 +16,7 @@
 #include "base/encoding.h"
 #include "base/files.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "userdata/cidata_device.h"
 #include "userdata/file_writer.h"
 #include "userdata/platform.h"
@@ -239,7 +245,98 @@ class AlibabaSource : public Source {
   std::string url_;
 };
 
+// Runs `argv` (PATH searched) and returns its standard output, at most `maxBytes`, within the
+// deadline; an exit status other than 0 is an error carrying the status.
+Result<std::string> runCommand(const std::vector<std::string>& argv, size_t maxBytes,
+                               Clock::time_point deadline) {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return fail(Code::kInternal, "pipe failed");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) ::dup2(devnull, 0), ::dup2(devnull, 2);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  if (pid < 0) {
+    ::close(out[0]);
+    return fail(Code::kInternal, "fork failed");
+  }
+  std::string text;
+  bool tooLong = false, late = false;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      late = true;
+      break;
+    }
+    pollfd p{out[0], POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) <= 0) continue;
+    char buf[16384];
+    ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    if (text.size() + static_cast<size_t>(n) > maxBytes) {
+      tooLong = true;
+      break;
+    }
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  if (late || tooLong) ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (late) return fail(Code::kDeadlineExceeded, argv[0] + ": no answer in time");
+  if (tooLong)
+    return fail(Code::kInvalidArgument,
+                argv[0] + ": the answer is larger than " + std::to_string(maxBytes) + " bytes");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return fail(Code::kUnavailable, argv[0] + " exited with status " + std::to_string(code) +
+                                        (code == 127 ? " (not installed? it comes with "
+                                                       "open-vm-tools)"
+                                                     : ""));
+  }
+  return text;
+}
+
+// vSphere guestinfo, as the vsphere provider (and upstream's) sets it in the VM's extraConfig.
+class VmwareSource : public Source {
+ public:
+  explicit VmwareSource(const Config& config) : tool_(config.vmwareRpctool) {}
+  std::string describe() const override { return "VMware guestinfo via " + tool_; }
+  Result<std::string> fetch(Clock::time_point deadline) override {
+    const size_t maxBase64 = kMaxUserDataBytes / 3 * 4 + 64 * 1024;
+    auto data = runCommand({tool_, "info-get guestinfo.userdata"}, maxBase64, deadline);
+    if (!data) return fail(data.error().wrap("guestinfo.userdata"));
+    auto encoding = runCommand({tool_, "info-get guestinfo.userdata.encoding"}, 256, deadline);
+    // An unset variable makes the tool fail: no encoding means plain text.
+    std::string enc = encoding ? std::string(strings::trim(*encoding)) : std::string();
+    std::string text = *data;
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (enc == "base64" || enc == "b64") return decodeBase64Body(text, "guestinfo.userdata");
+    if (!enc.empty())
+      return fail(Code::kInvalidArgument,
+                  "guestinfo.userdata.encoding \"" + enc + "\" is not supported (base64, or none)");
+    if (text.size() > kMaxUserDataBytes)
+      return fail(Code::kInvalidArgument, "guestinfo.userdata is larger than " +
+                                              std::to_string(kMaxUserDataBytes) + " bytes");
+    return text;
+  }
+
+ private:
+  std::string tool_;
+};
+
 }  // namespace
+
+std::unique_ptr<Source> makeVmwareSource(const Config& config) {
+  return std::make_unique<VmwareSource>(config);
+}
 
 std::unique_ptr<Source> makeFileSource(const Config& config) {
   return std::make_unique<FileSource>(config);
@@ -283,6 +380,8 @@ std::unique_ptr<Source> detectSource(const Config& config, const net::HttpClient
   if (dmiVendor == kDmiVendorGoogle || dmiProduct == kDmiProductGce)
     return makeGcpSource(config, http);
   if (dmiVendor == kDmiVendorAlibaba) return makeAlibabaSource(config, http);
+  if (hypervisor == kHypervisorVmware || dmiVendor == kDmiVendorVmware)
+    return makeVmwareSource(config);
   return nullptr;
 }
 

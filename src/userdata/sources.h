@@ -32,11 +32,15 @@ std::unique_ptr<Source> makeAzureSource(const Config& config, const net::HttpCli
 std::unique_ptr<Source> makeAwsSource(const Config& config, const net::HttpClient& http);
 std::unique_ptr<Source> makeGcpSource(const Config& config, const net::HttpClient& http);
 std::unique_ptr<Source> makeAlibabaSource(const Config& config, const net::HttpClient& http);
+// vSphere: the guestinfo variables guestinfo.userdata and guestinfo.userdata.encoding (base64 or
+// none) that the vsphere provider sets, read with VMware tools' `vmware-rpctool "info-get ..."`.
+std::unique_ptr<Source> makeVmwareSource(const Config& config);
 
 // The first source that applies, in upstream's order, or nullptr when none does: the NoCloud
 // file, a cidata block device, then the cloud that CPUID and DMI name (Azure: hypervisor
 // "Microsoft Hv"; AWS: DMI sys_vendor "Amazon EC2"; GCP: sys_vendor "Google" or product_name
-// "Google Compute Engine"; Alibaba: sys_vendor "Alibaba Cloud"). Local only: no server is asked
+// "Google Compute Engine"; Alibaba: sys_vendor "Alibaba Cloud"; vSphere, last: hypervisor
+// "VMwareVMware" or sys_vendor "VMware, Inc."). Local only: no server is asked
 // (upstream asks the GCP metadata server whether it is there, so whoever answers is "GCP").
 // The deadline is kept for callers; detection does not wait.
 std::unique_ptr<Source> detectSource(const Config& config, const net::HttpClient& http,

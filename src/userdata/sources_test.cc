@@ -320,6 +320,70 @@ TEST(SourcesTest, DetectionFollowsUpstreamOrder) {
   EXPECT_EQ(detected(c), "file " + (root / "media/cidata/user-data").string());
 }
 
+// A stand-in for VMware tools' vmware-rpctool: answers "info-get <key>" from files in `dir`
+// (exit 1, as the tool, for a key that is not set).
+fs::path fakeRpctool(const TempRoot& root) {
+  fs::path tool = root / "bin/vmware-rpctool";
+  writeText(tool,
+            "#!/bin/sh\n"
+            "key=${1#info-get }\n"
+            "f=\"" +
+                (root / "guestinfo").string() +
+                "/$key\"\n"
+                "[ -f \"$f\" ] || { echo 'No value found' >&2; exit 1; }\n"
+                "cat \"$f\"\n");
+  fs::permissions(tool, fs::perms::owner_all);
+  return tool;
+}
+
+TEST(SourcesTest, VmwareGuestinfoBase64AsTheVsphereProviderSetsIt) {
+  TempRoot root;
+  Config c = configFor("http://127.0.0.1:1", root);
+  c.vmwareRpctool = fakeRpctool(root).string();
+  writeText(root / "guestinfo/guestinfo.userdata", encoding::base64Encode(kDoc) + "\n");
+  writeText(root / "guestinfo/guestinfo.userdata.encoding", "base64\n");
+  auto doc = makeVmwareSource(c)->fetch(soon());
+  ASSERT_TRUE(doc) << doc.error().message;
+  EXPECT_EQ(*doc, kDoc);
+  // Without an encoding the value is the document itself.
+  fs::remove(root / "guestinfo/guestinfo.userdata.encoding");
+  writeText(root / "guestinfo/guestinfo.userdata", kDoc);
+  auto plain = makeVmwareSource(c)->fetch(soon());
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(*plain, kDoc.substr(0, kDoc.size() - 1));  // the tool's trailing newline dropped
+  writeText(root / "guestinfo/guestinfo.userdata.encoding", "gzip+base64\n");
+  auto gz = makeVmwareSource(c)->fetch(soon());
+  ASSERT_FALSE(gz);
+  EXPECT_NE(gz.error().message.find("gzip+base64"), std::string::npos);
+}
+
+TEST(SourcesTest, VmwareGuestinfoMissingIsAnErrorNamingTheTool) {
+  TempRoot root;
+  Config c = configFor("http://127.0.0.1:1", root);
+  c.vmwareRpctool = fakeRpctool(root).string();
+  auto none = makeVmwareSource(c)->fetch(soon());
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("guestinfo.userdata"), std::string::npos);
+  c.vmwareRpctool = (root / "bin/no-such-tool").string();
+  auto missing = makeVmwareSource(c)->fetch(soon());
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("open-vm-tools"), std::string::npos)
+      << missing.error().message;
+}
+
+TEST(SourcesTest, VmwareIsDetectedByHypervisorOrDmiAfterTheClouds) {
+  TempRoot root;
+  Config c = configFor("http://127.0.0.1:1", root);
+  c.hypervisorVendor = "VMwareVMware";
+  EXPECT_EQ(detected(c).rfind("VMware guestinfo", 0), 0u);
+  c.hypervisorVendor = "";
+  writeText(root / "sys/class/dmi/id/sys_vendor", "VMware, Inc.\n");
+  EXPECT_EQ(detected(c).rfind("VMware guestinfo", 0), 0u);
+  // The NoCloud file still comes first.
+  writeText(root / "media/cidata/user-data", kDoc);
+  EXPECT_EQ(detected(c).rfind("file ", 0), 0u);
+}
+
 TEST(SourcesTest, CidataDeviceByLabelLink) {
   TempRoot root;
   auto iso = cloudinit::buildNoCloudIso(kDoc, "instance-id: x\n");

@@ -70,6 +70,8 @@ struct Config {
   std::string awsUrl = "http://169.254.169.254";
   std::string gcpUrl = "http://169.254.169.254";
   std::string alibabaUrl = "http://100.100.100.200";
+  // vSphere: VMware tools' command that reads the VM's guestinfo variables (found in PATH).
+  std::string vmwareRpctool = "vmware-rpctool";
   // PEERPODS_USERDATA_AWS_IMDSV1=allow: a plain IMDSv1 GET when no IMDSv2 token can be had.
   bool awsImdsV1Allowed = false;
   // Unset: read CPUID. Set: the vendor string to assume ("" for no hypervisor).
