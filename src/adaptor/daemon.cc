@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 
 #include "adaptor/vxlan_pod_network.h"
@@ -16,6 +17,9 @@
 
 namespace pp::adaptor {
 namespace {
+
+// How often StopVMs whose instance delete failed are retried.
+constexpr std::chrono::seconds kStopRetryInterval{30};
 
 std::string envOr(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -138,6 +142,15 @@ Status Daemon::start() {
   if (auto st = startKube(); !st) return st;
   if (kube_) manager_->setKubeHooks(kube_.get());
   int reattached = manager_->restore();
+  stopRetrier_ = std::jthread([m = manager_.get()](std::stop_token stop) {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mu);
+    while (!cv.wait_for(lock, stop, kStopRetryInterval, [] { return false; })) {
+      if (stop.stop_requested()) return;
+      m->retryStopping();
+    }
+  });
   if (manager_->sandboxCount() > 0) {
     log::info("adaptor", "restored {} sandboxes from {} ({} reattached to running pod VMs)",
               manager_->sandboxCount(), config_.podsDir, reattached);
@@ -227,6 +240,7 @@ void Daemon::stop() {
   log::info("adaptor", "shutting down: pod VMs keep running, their state stays in {}",
             config_.podsDir);
   listener_.reset();
+  stopRetrier_ = {};  // requests stop and joins
   if (probe_) probe_->stop();
   if (metricsServer_) metricsServer_->stop();
   podsReadiness_.reset();

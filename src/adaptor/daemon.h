@@ -5,6 +5,7 @@
 #include <asio/thread_pool.hpp>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "adaptor/cert_issuer.h"
 #include "adaptor/config.h"
@@ -56,6 +57,8 @@ class Daemon {
   std::shared_ptr<const k8s::Client> kubeClient_;
   std::unique_ptr<KubeOps> kube_;
   std::shared_ptr<PodsReadiness> podsReadiness_;
+  // Retries failed StopVM deletes every kStopRetryInterval (SandboxManager::retryStopping).
+  std::jthread stopRetrier_;
   bool stopped_ = false;
 };
 

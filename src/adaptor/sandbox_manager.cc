@@ -10,6 +10,7 @@
 #include "base/scope_exit.h"
 #include "cloudinit/cloud_config.h"
 #include "cloudinit/initdata.h"
+#include "providers/cloud_api.h"
 
 namespace pp::adaptor {
 namespace {
@@ -466,6 +467,14 @@ Status SandboxManager::startVM(const std::string& id, Clock::time_point deadline
   if (!instance) {
     auto err = instance.error().wrap("creating pod VM " + s.instanceName);
     cleanupFailedStart(*e, err.message);
+    if (providers::mayHaveBeenApplied(instance.error())) {
+      // The provider should have deleted what it may have made; in case it could not (or is a
+      // plugin that does not), look by the sandbox's tag now and again at StopVM.
+      s.instanceUnknown = true;
+      save(s);
+      if (auto st = sweepUnknownInstance(s, /*last=*/false); !st)
+        log::warn("sandbox", "{}: {}; StopVM will look again", id, st.error().message);
+    }
     log::error("sandbox", "{}: StartVM failed: {}", id, err.message);
     event(s, EventType::kWarning, "PodVMFailed", err.message);
     return fail(std::move(err));
@@ -644,6 +653,25 @@ Status SandboxManager::sweepUnknownInstance(SandboxState& s, bool last) {
     save(s);
   }
   return {};
+}
+
+int SandboxManager::retryStopping() {
+  std::vector<std::pair<std::string, std::shared_ptr<Entry>>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : entries_) all.emplace_back(id, e);
+  }
+  int retried = 0;
+  for (auto& [id, e] : all) {
+    {
+      std::unique_lock elock(e->mu, std::try_to_lock);
+      if (!elock.owns_lock() || e->state.phase != Phase::kStopping) continue;  // busy or not ours
+    }
+    log::info("sandbox", "{}: retrying the StopVM whose instance delete failed", id);
+    stopVM(id);
+    ++retried;
+  }
+  return retried;
 }
 
 int SandboxManager::restore() {

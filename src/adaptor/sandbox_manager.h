@@ -98,6 +98,10 @@ class SandboxManager {
   // Reloads saved sandboxes at start: running ones get their proxy back, half-started ones
   // have their instance deleted, stopping ones finish stopping. Returns how many were reattached.
   int restore();
+  // Finishes the StopVMs whose instance delete failed (phase stopping): the daemon calls it
+  // periodically, so a cloud's passing error does not leave the instance until the next
+  // restart. Sandboxes busy in another call are skipped. Returns how many were retried.
+  int retryStopping();
   // Graceful shutdown: proxies close, VMs keep running, state stays on disk.
   void shutdown();
 

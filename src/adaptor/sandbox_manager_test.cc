@@ -551,6 +551,49 @@ TEST_F(SandboxManagerTest, ProviderWithoutListNamesTheInstanceToLookFor) {
   EXPECT_TRUE(store_.files.empty());
 }
 
+TEST_F(SandboxManagerTest, CreateThatMayHaveBeenAppliedIsLookedForByTag) {
+  // The cloud made the instance but the answer was lost (UNAVAILABLE), and the provider did
+  // not clean up (a plugin, say): the manager finds it by the sandbox's tag and deletes it.
+  auto m = makeManager();
+  ASSERT_TRUE(m->createVM(createInput()));
+  diedInsideCreate(provider_, *store_.state(kId), true);
+  provider_.createError = "connection reset";
+  auto failed = start(*m);
+  ASSERT_FALSE(failed);
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_EQ(provider_.lists, 1);
+  provider_.lists = 0;
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_EQ(provider_.lists, 1);  // StopVM looks once more (the cloud's list may lag)
+  EXPECT_TRUE(store_.files.empty());
+
+  // A definite refusal (bad argument, quota) made nothing: no look.
+  provider_.lists = 0;
+  provider_.createCode = Code::kInvalidArgument;
+  provider_.createError = "no such instance type";
+  ASSERT_TRUE(m->createVM(createInput()));
+  ASSERT_FALSE(start(*m));
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_EQ(provider_.lists, 0);
+}
+
+TEST_F(SandboxManagerTest, FailedDeletesAreRetriedWithoutARestart) {
+  auto m = makeManager();
+  ASSERT_TRUE(m->createVM(createInput()));
+  ASSERT_TRUE(start(*m));
+  provider_.deleteError = "API unavailable";
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_EQ(store_.state(kId)->phase, Phase::kStopping);
+  EXPECT_EQ(provider_.live.size(), 1u);
+  EXPECT_EQ(m->retryStopping(), 1);  // still failing: stays stopping
+  EXPECT_EQ(provider_.live.size(), 1u);
+  provider_.deleteError.clear();
+  EXPECT_EQ(m->retryStopping(), 1);
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(store_.files.empty());
+  EXPECT_EQ(m->retryStopping(), 0);
+}
+
 TEST_F(SandboxManagerTest, UnreadableStateIsSkipped) {
   store_.files["broken"] = R"({"id": "broken"})";
   auto m = makeManager();

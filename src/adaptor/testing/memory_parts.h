@@ -24,7 +24,7 @@ class MemoryProvider final : public providers::Provider {
  public:
   Result<providers::Instance> createInstance(const providers::CreateRequest& r) override {
     requests.push_back(r);
-    if (!createError.empty()) return fail(Code::kUnavailable, createError);
+    if (!createError.empty()) return fail(createCode, createError);
     providers::Instance i{"i-" + r.instanceName, r.instanceName, ips};
     // A second instance of the same name gets another id, as a cloud's would.
     for (int n = 1; live.contains(i.id); ++n)
@@ -52,6 +52,7 @@ class MemoryProvider final : public providers::Provider {
   }
 
   std::string createError;
+  Code createCode = Code::kUnavailable;  // of createError
   std::string deleteError;
   std::string listError;
   bool listUnimplemented = false;
