@@ -226,6 +226,57 @@ TEST_F(ByomProviderTest, AVmThatCannotBeResetDrainsInsteadOfGoingToTheNextPod) {
   EXPECT_TRUE(p->createInstance(request("bbbbbbbbbbbbbbbb")));
 }
 
+// Every step of a create that can fail leaves the pool as it was: no allocation, no user data
+// on the machine.
+TEST_F(ByomProviderTest, EveryFailingStepOfACreateLeavesThePoolWhole) {
+  auto p = h.make(only({0}));
+  ASSERT_TRUE(p);
+  auto expectWhole = [&](const char* step) {
+    auto st = h.stored();
+    EXPECT_TRUE(st.allocated.empty()) << step;
+    EXPECT_EQ(st.available, std::vector<std::string>{h.pool.ip(0)}) << step;
+    EXPECT_FALSE(h.pool.hasCidataFile(0, "user-data")) << step;
+  };
+  // 1. The allocation cannot be written (the API server keeps failing).
+  h.api->failNext("PUT", "configmaps", 500, "InternalError", 4);  // every retry
+  auto r = p->createInstance(request("aaaaaaaaaaaaaaaa"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInternal) << r.error().message;
+  EXPECT_NE(r.error().message.find("byom-ip-pool-state"), std::string::npos);
+  expectWhole("allocation write");
+  // 2. The machine does not answer on port 22.
+  h.pool.stopVm(0);
+  r = p->createInstance(request("bbbbbbbbbbbbbbbb"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kUnavailable) << r.error().message;
+  ASSERT_EQ(h.pool.startVm(0), "");
+  expectWhole("readiness");
+  // 3. Our key is refused by the machine.
+  const std::string otherKey = h.pool.dir() + "/other_ed25519";
+  ASSERT_EQ(std::system(("ssh-keygen -q -t ed25519 -N '' -f " + otherKey + " >/dev/null").c_str()),
+            0);
+  auto c = only({0});
+  c.sshPrivKeyPath = otherKey;
+  c.sshPubKeyPath = otherKey + ".pub";
+  auto stranger = h.make(c);
+  ASSERT_TRUE(stranger);
+  r = stranger->createInstance(request("cccccccccccccccc"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kUnauthenticated) << r.error().message;
+  expectWhole("authentication");
+  // 4. The SFTP write fails.
+  std::filesystem::create_directories(h.pool.mediaDir(0) + "/cidata/user-data");
+  r = p->createInstance(request("dddddddddddddddd"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInternal) << r.error().message;
+  EXPECT_NE(r.error().message.find("cidata/user-data"), std::string::npos);
+  std::filesystem::remove(h.pool.mediaDir(0) + "/cidata/user-data");
+  expectWhole("sftp write");
+  // And then a create works.
+  auto ok = p->createInstance(request("eeeeeeeeeeeeeeee"));
+  EXPECT_TRUE(ok) << ok.error().message;
+}
+
 TEST_F(ByomProviderTest, DeletingAVmNoAllocationHoldsLeavesItAlone) {
   auto p = h.make();
   ASSERT_TRUE(p->deleteInstance(h.pool.ip(2)));

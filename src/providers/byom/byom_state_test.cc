@@ -296,6 +296,22 @@ TEST_F(ByomStoreTest, AConflictRedoesTheChangeOnAFreshRead) {
   EXPECT_EQ(stored().version, 2 + 100);  // created at 1, allocated at 2, then +100 once
 }
 
+// A 5xx may or may not have been applied: the change is redone on a fresh read, and an applied
+// allocation is found (not made twice).
+TEST_F(ByomStoreTest, TransientErrorsAreRetriedAFewTimes) {
+  auto s = store({"198.18.0.1", "198.18.0.2"});
+  ASSERT_TRUE(allocateIp(*s, request("p-1")));
+  api->failNext("PUT", "configmaps", 503, "ServiceUnavailable", 2);
+  api->failNext("GET", "configmaps", 500, "InternalError", 1);
+  auto a = allocateIp(*s, request("p-2"));
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(stored().allocated.size(), 2u);
+  api->failNext("PUT", "configmaps", 503, "ServiceUnavailable", 4);  // every retry
+  auto b = releaseIp(*s, "p-2", a->ip, 5);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, Code::kUnavailable);
+}
+
 TEST_F(ByomStoreTest, OtherErrorsAreNotRetried) {
   auto s = store({"198.18.0.1"});
   ASSERT_TRUE(allocateIp(*s, request("p-1")));

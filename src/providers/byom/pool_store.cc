@@ -55,12 +55,37 @@ Result<PoolStore::Snapshot> PoolStore::read() const {
   return std::move(raw->snapshot);
 }
 
-Status PoolStore::update(const Change& change) const {
+namespace {
+
+constexpr int kMaxTransientFailures = 4;
+
+bool transient(const Error& e) {
+  return e.code == Code::kUnavailable || e.code == Code::kInternal ||
+         e.code == Code::kResourceExhausted || e.code == Code::kDeadlineExceeded;
+}
+
+// A short, growing, jittered pause before the next read.
+void pause(int attempt) {
   thread_local std::minstd_rand rng(std::random_device{}());
+  const int capMs = std::min(100, 2 * attempt);
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(std::uniform_int_distribution<int>(0, capMs)(rng)));
+}
+
+}  // namespace
+
+Status PoolStore::update(const Change& change) const {
+  int transientFailures = 0;
   Error last(Code::kAborted, "no attempt made");
   for (int attempt = 1; attempt <= options_.maxAttempts; ++attempt) {
     auto raw = readRaw();
-    if (!raw) return fail(raw.error());
+    if (!raw) {
+      if (transient(raw.error()) && ++transientFailures < kMaxTransientFailures) {
+        pause(attempt);
+        continue;
+      }
+      return fail(raw.error());
+    }
     bool write = false;
     if (auto st = change(raw->snapshot, write); !st) return st;
     if (!write) return {};
@@ -90,14 +115,16 @@ Status PoolStore::update(const Change& change) const {
       written = client_->update(k8s::resources::kConfigMaps, options_.ns, cm);
     }
     if (written) return {};
-    if (!k8s::isConflict(written.error()) && !k8s::isAlreadyExists(written.error()))
+    // A write that may have been applied is safe to redo: the retry is conditional on the
+    // version read again, so an applied one shows up as a conflict and the change then sees
+    // its own result.
+    const bool retry = k8s::isConflict(written.error()) || k8s::isAlreadyExists(written.error()) ||
+                       (transient(written.error()) && ++transientFailures < kMaxTransientFailures);
+    if (!retry)
       return fail(
           written.error().wrap("byom: writing ConfigMap " + options_.ns + "/" + options_.name));
     last = written.error();
-    // Someone else wrote first: read again after a short, growing, jittered pause.
-    const int capMs = std::min(100, 2 * attempt);
-    std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, capMs)(rng)));
+    pause(attempt);  // someone else wrote first, or the API server hiccupped
   }
   return fail(Code::kAborted,
               "byom: ConfigMap " + options_.ns + "/" + options_.name + " kept changing under us (" +
