@@ -756,7 +756,7 @@ ACTION_PATTERNS = [
     r"\$value \| quote",
     r"toYaml \.Values(\.\w+)+ \| nindent \d+",
     # templates/provider-check.yaml
-    r'if and \(not \(has \.Values\.provider \(list( "\w+")+\)\)\) '
+    r'if and \(not \(has \.Values\.provider \(list( "[\w-]+")+\)\)\) '
     r'\(ne \(toString \(index \.Values\.config "ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN"\)\) "true"\)',
     r'fail \(printf "[^"]*" \.Values\.provider\)',
 ]
@@ -925,8 +925,8 @@ def check_helm_rendered(helm_render, rendered):
     kustomize overlay, and other values switch components on and off consistently."""
     count = 0
     check = read("deploy/helm/peerpods/templates/provider-check.yaml")
-    m = re.search(r"has \.Values\.provider \(list((?: \"\w+\")+)\)", check)
-    listed = set(re.findall(r"\w+", m.group(1))) if m else set()
+    m = re.search(r"has \.Values\.provider \(list((?: \"[\w-]+\")+)\)", check)
+    listed = set(re.findall(r"[\w-]+", m.group(1))) if m else set()
     if listed != set(PROVIDERS) - set(NOT_BUILT):
         problem(f"templates/provider-check.yaml lists {sorted(listed)}, src/providers has "
                 f"{sorted(set(PROVIDERS) - set(NOT_BUILT))}")
