@@ -33,4 +33,21 @@ inline std::string stringAt(const nlohmann::json& j, std::initializer_list<std::
   return cur->is_string() ? cur->get<std::string>() : std::string();
 }
 
+// Parses `text` as json::parse(text, nullptr, false) does (a discarded value when malformed),
+// and also gives a discarded value when the document nests deeper than `maxDepth`: nlohmann's
+// parser is iterative, but dump() and copies recurse once per level, so a hostile peer's
+// "[[[[...]]]]" would overflow the stack later (found by fuzz_watch_line).
+inline nlohmann::json parseBounded(std::string_view text, int maxDepth) {
+  bool tooDeep = false;
+  nlohmann::json::parser_callback_t limit =
+      [&tooDeep, maxDepth](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        if (depth <= maxDepth) return true;
+        tooDeep = true;
+        return false;
+      };
+  nlohmann::json out = nlohmann::json::parse(text, limit, false);
+  if (tooDeep) return nlohmann::json(nlohmann::json::value_t::discarded);
+  return out;
+}
+
 }  // namespace pp::jsonf

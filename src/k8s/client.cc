@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "base/files.h"
+#include "base/json_fields.h"
 #include "base/log.h"
 
 namespace pp::k8s {
@@ -18,6 +19,8 @@ namespace {
 constexpr size_t kMaxTokenBytes = 1u << 20;
 // One watch event line; a bigger one means a broken or hostile server.
 constexpr size_t kMaxWatchLineBytes = 16u << 20;
+// API objects nest a few dozen levels at most; deeper answers are refused as malformed.
+constexpr int kMaxJsonDepth = 512;
 constexpr int kDefaultListPageSize = 500;
 
 Code codeFor(long status, const std::string& reason) {
@@ -211,7 +214,7 @@ Result<Json> Client::callJson(const std::string& method, const std::string& path
   auto response = call(method, pathAndQuery, contentType, body);
   if (!response) return fail(response.error().wrap(what));
   if (!response->ok()) return fail(apiError(response->status, response->body, what));
-  Json out = Json::parse(response->body, nullptr, false);
+  Json out = jsonf::parseBounded(response->body, kMaxJsonDepth);
   if (out.is_discarded() || !out.is_object()) {
     return fail(Code::kInternal,
                 fmt::format("{}: the API server answered with invalid JSON", what));
@@ -293,7 +296,7 @@ Result<Json> Client::remove(const Resource& r, const std::string& ns, const std:
 Result<std::optional<WatchEvent>> parseWatchLine(std::string_view line, std::string_view what) {
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
   if (line.empty()) return std::optional<WatchEvent>();
-  Json event = Json::parse(line, nullptr, false);
+  Json event = jsonf::parseBounded(line, kMaxJsonDepth);
   if (!event.is_object() || !event.contains("type") || !event["type"].is_string() ||
       !event.contains("object") || !wellFormed(event["object"])) {
     return fail(Code::kInternal, std::string(what) + ": malformed watch event");

@@ -63,6 +63,23 @@ TEST(WatchLine, DecodesEventsAndRefusesWhatIsNoEvent) {
   EXPECT_TRUE(isGone(gone.error())) << gone.error().toString();
 }
 
+// Found by fuzz_watch_line: an ERROR event nested a million levels deep overflowed the stack
+// when its Status was dumped into the error; deep documents are refused as malformed.
+TEST(WatchLine, DeeplyNestedEventsAreMalformed) {
+  const size_t depth = 100000;
+  for (std::string type : {"ERROR", "ADDED"}) {
+    std::string line = R"({"type":")" + type + R"(","object":{"metadata":{},"code":410,"x":)" +
+                       std::string(depth, '[') + std::string(depth, ']') + "}}";
+    auto e = parseWatchLine(line, "watch pods");
+    ASSERT_FALSE(e) << type;
+    EXPECT_NE(e.error().message.find("malformed watch event"), std::string::npos)
+        << e.error().message;
+  }
+  std::string shallow = R"({"type":"ADDED","object":{"metadata":{},"x":)" + std::string(100, '[') +
+                        std::string(100, ']') + "}}";
+  EXPECT_TRUE(parseWatchLine(shallow, "watch pods"));
+}
+
 TEST_F(K8sClientTest, Paths) {
   EXPECT_EQ(Client::path(resources::kPods, "ns1", "p"), "/api/v1/namespaces/ns1/pods/p");
   EXPECT_EQ(Client::path(resources::kNodes, "ignored", "n", "status"), "/api/v1/nodes/n/status");
