@@ -389,7 +389,7 @@ Status VimClient::login() {
     ++generation_;
   }
   ++logins_;
-  log::info(kLog, "logged in to {} as {}", config_.url, config_.userName);
+  log::info(kLog, "logged in to {}", config_.url);
   return {};
 }
 

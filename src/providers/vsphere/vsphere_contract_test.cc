@@ -36,6 +36,7 @@ struct VsphereContractEnv {
   std::vector<std::string> secrets() {
     std::vector<std::string> s = h.sim.sessionKeys();
     s.push_back(testing::kVcsimPassword);
+    s.push_back(testing::kVcsimUser);  // upstream marks the user name secret too
     return s;
   }
 
