@@ -111,6 +111,14 @@ Status ByomProvider::recover() {
     bool orphan = peerPodsKnown && !named.contains(a.ip) && a.allocatedAt != 0 &&
                   now - a.allocatedAt >= grace;
     if (!orphan && a.drainingSince == 0) continue;
+    // A quick probe first, so that machines that are down do not hold up the start for an
+    // SSH timeout each.
+    if (auto up = probeTcp(a.ip, deps_.sshPort, deps_.probeTimeout); !up) {
+      if (a.drainingSince == 0) (void)markDraining(*store_, id, now);
+      log::warn(kLog, "VM {} of allocation {} ({}) does not answer; it stays allocated (draining)",
+                a.ip, id, a.drainingSince != 0 ? "draining" : "its PeerPod is gone");
+      continue;
+    }
     log::info(kLog, "releasing VM {} of allocation {} ({})", a.ip, id,
               a.drainingSince != 0 ? "draining" : "its PeerPod is gone");
     if (auto r = resetAndRelease(id, a.ip); !r)

@@ -313,6 +313,25 @@ TEST_F(ByomProviderTest, RecoveryKeepsLiveAllocationsAndReleasesOrphansAfterTheG
   EXPECT_FALSE(h.pool.hasCidataFile(h.vmOf(live->id), "reboot"));
 }
 
+TEST_F(ByomProviderTest, RecoveryDrainsAnOrphanThatIsDownAndReleasesItOnceUp) {
+  auto p = h.make(only({0}));
+  auto orphan = p->createInstance(request("3333333333333333", "orphan"));
+  ASSERT_TRUE(orphan);
+  auto st = h.stored();
+  st.allocated.at("orphan-3333333333333333").allocatedAt -= 3600;
+  h.storeState(st);
+  h.pool.stopVm(0);
+  auto restarted = h.make(only({0}));
+  st = h.stored();
+  ASSERT_EQ(st.allocated.size(), 1u);
+  EXPECT_NE(st.allocated.begin()->second.drainingSince, 0) << "an unreachable orphan is draining";
+  EXPECT_TRUE(st.available.empty());
+  ASSERT_EQ(h.pool.startVm(0), "");
+  auto again = h.make(only({0}));
+  EXPECT_TRUE(h.stored().allocated.empty());
+  EXPECT_EQ(h.pool.cidataFile(0, "reboot"), "reboot");
+}
+
 TEST_F(ByomProviderTest, AZeroGraceKeepsEveryAllocationAsUpstream) {
   auto p = h.make();
   auto orphan = p->createInstance(request("3333333333333333", "orphan"));
