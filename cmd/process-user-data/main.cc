@@ -39,8 +39,9 @@ constexpr char kRootHelp[] =
 
 constexpr char kProvisionHelp[] =
     "Provision required files based on user data: fetch it (/media/cidata/user-data, a cidata\n"
-    "device, or the Azure, AWS, GCP or Alibaba Cloud metadata service), write the whitelisted\n"
-    "files under /run/peerpod, unpack initdata and write /run/peerpod/initdata.digest.\n"
+    "device, the Azure, AWS, GCP or Alibaba Cloud metadata service, or VMware guestinfo), write\n"
+    "the whitelisted files under /run/peerpod, unpack initdata and write\n"
+    "/run/peerpod/initdata.digest.\n"
     "\n"
     "Usage:\n"
     "  process-user-data provision-files [flags]\n"

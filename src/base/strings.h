@@ -45,4 +45,33 @@ constexpr std::string_view trimRight(std::string_view s) {
   return s;
 }
 
+// Text for an XML element or attribute value: & < > " ' as entities (libvirt domain XML,
+// vSphere SOAP bodies, the EC2 fake's answers).
+inline std::string xmlEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace pp::strings

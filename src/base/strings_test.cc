@@ -23,5 +23,10 @@ TEST(StringsTest, TrimTakesAsciiWhiteSpaceFromTheEnds) {
   static_assert(trim(" a ") == "a");
 }
 
+TEST(StringsTest, XmlEscapeCoversTheFiveEntities) {
+  EXPECT_EQ(xmlEscape("a<b>&\"c'd"), "a&lt;b&gt;&amp;&quot;c&apos;d");
+  EXPECT_EQ(xmlEscape("plain ünïcode"), "plain ünïcode");
+}
+
 }  // namespace
 }  // namespace pp::strings

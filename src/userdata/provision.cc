@@ -73,7 +73,7 @@ Status provisionFiles(const Config& config) {
     log::info(
         kLog,
         "no user data source on this machine (no NoCloud file or cidata device, no Azure, AWS, "
-        "GCP or Alibaba Cloud metadata service): processing initdata only");
+        "GCP or Alibaba Cloud metadata service, no VMware guestinfo): processing initdata only");
   } else {
     log::info(kLog, "fetching user data from {}", source->describe());
     auto files = fetchCloudConfig(config, *source, start, deadline);

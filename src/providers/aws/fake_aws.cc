@@ -7,6 +7,7 @@
 
 #include "base/encoding.h"
 #include "base/files.h"
+#include "base/strings.h"
 #include "providers/aws/credentials.h"
 #include "providers/aws/sigv4.h"
 
@@ -24,20 +25,7 @@ std::string isoTime(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-std::string xmlEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '&')
-      o += "&amp;";
-    else if (c == '<')
-      o += "&lt;";
-    else if (c == '>')
-      o += "&gt;";
-    else
-      o += c;
-  }
-  return o;
-}
+using strings::xmlEscape;
 
 Params parseForm(const std::string& body) {
   Params out;

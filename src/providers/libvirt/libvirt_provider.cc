@@ -16,6 +16,7 @@
 
 #include "base/flags.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "cloudinit/nocloud_iso.h"
 #include "providers/registry.h"
 
@@ -36,31 +37,8 @@ int lastErrorCode() {
   return e ? e->code : 0;
 }
 
-// XML text escaping for values we put in the domain definition.
 std::string esc(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return strings::xmlEscape(s);
 }
 
 std::string newUuid() {

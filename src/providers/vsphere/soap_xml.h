@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/strings.h"
 
 namespace pp::providers::vsphere {
 
@@ -36,7 +37,6 @@ struct SoapLimits {
 
 Result<SoapNode> parseSoapXml(std::string_view document, const SoapLimits& limits = {});
 
-// Text and attribute values escaped for XML (&, <, >, ", ').
-std::string xmlEscape(std::string_view text);
+using strings::xmlEscape;  // base/strings.h
 
 }  // namespace pp::providers::vsphere
