@@ -286,7 +286,7 @@ CTRL_CALL_SOURCES = ["src/peerpod_ctrl", "cmd/peerpod-ctrl", "src/k8s/leader_ele
 WEBHOOK_CALL_SOURCES = ["src/webhook", "cmd/peerpods-webhook"]
 # Namespaces the deployment uses but does not create by default: the Confidential Containers
 # charts (or kata-deploy users, or deploy/kustomize/optional/namespace) own it.
-EXTERNAL_NAMESPACES = {"confidential-containers-system"}
+EXTERNAL_NAMESPACES = {"confidential-containers-system", "kube-system"}
 # Objects other components own, which a default rendering must not contain.
 NOT_OURS = {("Namespace", "confidential-containers-system"), ("RuntimeClass", "kata-remote")}
 
@@ -401,7 +401,10 @@ def check_objects(label, docs, provider=None):
     for d in find(docs, "DaemonSet") + find(docs, "Deployment"):
         check_workload(f"{label}: {d['kind']}/{d['metadata']['name']}", d, docs)
 
-    for account, where in (("cloud-api-adaptor", ADAPTOR_CALL_SOURCES), ("peerpod-ctrl", CTRL_CALL_SOURCES),
+    # A provider's own Kubernetes calls (byom's pool-state ConfigMap) count for both daemons that
+    # build it, the adaptor and peerpod-ctrl, in that provider's deployment only.
+    own = [f"src/providers/{provider}"] if provider else []
+    for account, where in (("cloud-api-adaptor", ADAPTOR_CALL_SOURCES + own), ("peerpod-ctrl", CTRL_CALL_SOURCES + own),
                            ("peer-pods-webhook-controller-manager", WEBHOOK_CALL_SOURCES)):
         ns = "peer-pods-webhook-system" if account.startswith("peer-pods-webhook") else "confidential-containers-system"
         calls = api_calls(where)
