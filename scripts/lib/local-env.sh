@@ -98,6 +98,7 @@ env_down() {
   fi
   stop_pid "$VIRTLOGD_PID"
   stop_pid "$SSHD_PID"
+  stop_pid "$KUBE_PID"
   # What still runs on the libvirt "host" (its dnsmasq or QEMU, when its libvirtd could not be
   # reached to stop them): every process there is this run's.
   if [[ -e /run/netns/$NSH ]]; then ip netns pids "$NSH" | xargs -r kill -9; fi
@@ -353,7 +354,7 @@ adaptor_caps_mask() {
 adaptor_cap() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$ADAPTOR_PID/status"; }
 
 ADAPTOR_ARGS=()
-# start_adaptor docker|libvirt|libvirt-remote [extra flags...]: cloud-api-adaptor in the worker
+# start_adaptor docker|libvirt|libvirt-remote|byom [extra flags...]: cloud-api-adaptor in the worker
 # namespace, with only the DaemonSet's capabilities (ADAPTOR_CAPS).
 start_adaptor() {
   local provider=${1:-docker}
@@ -367,6 +368,10 @@ start_adaptor() {
         -kernel "$WORK/podvm/vmlinuz" -initrd "$WORK/podvm/initrd.img"
         -kernel-cmdline "console=ttyS0 panic=-1 tsc_early_khz=2600000"
         -cpu 1 -memory 512 -pool-name "$LVPOOL" -data-dir "$WORK/images") ;;
+    byom)
+      # The pool state's ConfigMap is on byom_up's API server (KUBECONFIG, exported there).
+      ADAPTOR_ARGS=(byom -vm-pool-ips "$BYOM_IPS" -ssh-priv-key "$WORK/byom/id_ed25519"
+        -ssh-pub-key "$WORK/byom/id_ed25519.pub" -pool-namespace e2e -ssh-timeout 5) ;;
     libvirt-remote)
       # Disk boot from the base volume in the host's pool: nothing of the VM is on the adaptor's
       # filesystem.
@@ -391,3 +396,161 @@ stop_adaptor() {
   { wait "$ADAPTOR_PID"; } 2>/dev/null || true
   ADAPTOR_PID=
 }
+
+# --- byom: pool machines as containers of the BYOM image flavour --------------------------------
+# byom_up: dockerd as docker_up, the BYOM flavour of the pod VM image (podvm/build --byom:
+# sshd for SFTP only, user-data and reboot watchers), an SSH key pair of this run authorised for
+# the machines' user peerpod, BYOM_VMS pool machines (containers that run before any pod, on
+# docker0; their addresses in BYOM_IPS) and, for the pool state ConfigMap, a minimal Kubernetes
+# API server (python3, plain HTTP on 127.0.0.1:$BYOM_KUBE_PORT in the worker namespace; every
+# write of the state is also saved as $WORK/byom/state.json). The adaptor gets it through
+# KUBECONFIG.
+BYOM_VMS=2
+BYOM_KUBE_PORT=18001
+BYOM_IPS=
+BYOM_CONTAINERS=()
+KUBE_PID=
+byom_up() {
+  docker_up
+  local b=$WORK/byom
+  mkdir -p "$b"
+  chmod 700 "$b"
+  log "building the BYOM pod VM image (podvm/build --byom)"
+  "$ROOT/podvm/build" --byom --bin-dir "$BIN" --out "$WORK/podvm-byom" >"$WORK/podvm-byom-build.log" 2>&1 ||
+    { tail -30 "$WORK/podvm-byom-build.log"; return 1; }
+  dapi -f -X POST -H 'Content-Type: application/x-tar' --data-binary @"$WORK/podvm-byom/podvm-rootfs.tar" \
+    "http://d/v1.41/images/create?fromSrc=-&repo=peerpods-podvm-byom&tag=local&changes=CMD%20%5B%22%2Finit%22%5D" >/dev/null
+  ssh-keygen -q -t ed25519 -N '' -C "ppe-byom$N" -f "$b/id_ed25519"
+  install -m 644 "$b/id_ed25519.pub" "$b/authorized_keys"
+  local i id ip ips=()
+  for i in $(seq "$BYOM_VMS"); do
+    # As the docker provider's pod VM containers (NET_ADMIN, SYS_ADMIN), plus the key.
+    id=$(dapi -f -X POST -H 'Content-Type: application/json' "http://d/v1.41/containers/create?name=ppe-byom-vm$i" \
+      -d "{\"Image\":\"peerpods-podvm-byom:local\",\"Hostname\":\"byom-vm$i\",
+           \"HostConfig\":{\"CapAdd\":[\"NET_ADMIN\",\"SYS_ADMIN\"],\"SecurityOpt\":[\"apparmor=unconfined\"],
+             \"Binds\":[\"$b/authorized_keys:/etc/ssh/authorized_keys/peerpod:ro\"]}}" | jq -r .Id) ||
+      { log "cannot create pool machine $i"; return 1; }
+    dapi -f -X POST "http://d/v1.41/containers/$id/start" >/dev/null || { log "cannot start pool machine $i"; return 1; }
+    ip=$(dapi -f "http://d/v1.41/containers/$id/json" | jq -r .NetworkSettings.IPAddress)
+    BYOM_CONTAINERS+=("$id")
+    ips+=("$ip")
+  done
+  BYOM_IPS=$(
+    IFS=,
+    echo "${ips[*]}"
+  )
+  for ip in "${ips[@]}"; do
+    for _ in $(seq 100); do inw timeout 1 bash -c "</dev/tcp/$ip/22" 2>/dev/null && break; sleep 0.1; done
+    inw timeout 1 bash -c "</dev/tcp/$ip/22" 2>/dev/null || { log "pool machine $ip: no sshd on port 22"; return 1; }
+  done
+  log "pool machines up: $BYOM_IPS"
+
+  cat >"$b/fake-kube.py" <<'PY'
+# A minimal Kubernetes API for the byom e2e: objects kept by path; create (POST to the
+# collection), get, list (a collection, or cluster-wide by resource name), update (PUT, with
+# resourceVersion checks), merge patch (creating what is missing: the node) and delete.
+import json, os, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+port, state_file = int(sys.argv[1]), sys.argv[2]
+store, version, lock = {}, [0], threading.Lock()
+def merge(a, b):
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(a.get(k), dict): merge(a[k], v)
+        elif v is None: a.pop(k, None)
+        else: a[k] = v
+    return a
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def status(self, code, reason):
+        self.reply(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason})
+    def body(self):
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+    def path_only(self):
+        return self.path.split("?")[0].rstrip("/")
+    def save(self, path, obj):
+        version[0] += 1
+        obj.setdefault("metadata", {})["resourceVersion"] = str(version[0])
+        store[path] = obj
+        if "/configmaps/" in path and (obj.get("data") or {}).get("allocation-state") is not None:
+            with open(state_file + ".tmp", "w") as f: f.write(obj["data"]["allocation-state"])
+            os.replace(state_file + ".tmp", state_file)
+        return obj
+    def do_GET(self):
+        p = self.path_only()
+        with lock:
+            if p in store: return self.reply(200, store[p])
+            res = p.rsplit("/", 1)[-1]
+            items = [o for k, o in store.items() if k.rsplit("/", 1)[0] == p or
+                     ("/namespaces/" not in p and k.rsplit("/", 2)[-2] == res)]
+            if items or res in ("peerpods", "configmaps", "events", "secrets", "pods"):
+                return self.reply(200, {"kind": "List", "metadata": {"resourceVersion": str(version[0])}, "items": items})
+        self.status(404, "NotFound")
+    def do_POST(self):
+        p, obj = self.path_only(), self.body()
+        name = obj.get("metadata", {}).get("name") or "gen%d" % (version[0] + 1)
+        obj.setdefault("metadata", {})["name"] = name
+        with lock:
+            if p + "/" + name in store: return self.status(409, "AlreadyExists")
+            self.reply(201, self.save(p + "/" + name, obj))
+    def do_PUT(self):
+        p, obj = self.path_only(), self.body()
+        with lock:
+            if p not in store: return self.status(404, "NotFound")
+            rv = obj.get("metadata", {}).get("resourceVersion")
+            if rv and rv != store[p]["metadata"]["resourceVersion"]: return self.status(409, "Conflict")
+            self.reply(200, self.save(p, obj))
+    def do_PATCH(self):
+        p, patch = self.path_only(), self.body()
+        with lock:
+            obj = store.get(p) or {"metadata": {"name": p.rsplit("/", 1)[-1]}}
+            self.reply(200, self.save(p, merge(obj, patch if isinstance(patch, dict) else {})))
+    def do_DELETE(self):
+        p = self.path_only()
+        with lock:
+            if p not in store: return self.status(404, "NotFound")
+            self.reply(200, store.pop(p))
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s %s\n" % (self.command, self.path))
+ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+  nsenter --net=/run/netns/"$NSW" python3 "$b/fake-kube.py" "$BYOM_KUBE_PORT" "$b/state.json" >"$b/fake-kube.log" 2>&1 &
+  KUBE_PID=$!
+  for _ in $(seq 50); do inw curl -s -o /dev/null "http://127.0.0.1:$BYOM_KUBE_PORT/" && break; sleep 0.1; done
+  cat >"$b/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster:
+    server: http://127.0.0.1:$BYOM_KUBE_PORT
+contexts:
+- name: e2e
+  context:
+    cluster: e2e
+    user: e2e
+current-context: e2e
+users:
+- name: e2e
+  user: {}
+KC
+  export KUBECONFIG=$b/kubeconfig NODE_NAME=ppe-worker$N
+}
+
+# The byom pool state as the adaptor last wrote it: byom_state '<jq filter>'.
+byom_state() { jq -r "$1" "$WORK/byom/state.json" 2>/dev/null; }
+# The pool machine (container id) with address $1.
+byom_container() {
+  local c
+  for c in "${BYOM_CONTAINERS[@]}"; do
+    [[ $(dapi "http://d/v1.41/containers/$c/json" | jq -r .NetworkSettings.IPAddress) == "$1" ]] && echo "$c" && return
+  done
+}
+# A pool machine's console (its /init's output).
+byom_logs() { dapi "http://d/v1.41/containers/$1/logs?stdout=1&stderr=1" | tr -d '\000-\010'; }
