@@ -16,6 +16,9 @@
 //     delete_fail_count=N         the next N deletes fail UNAVAILABLE (nothing deleted)
 //     list_fail=1                 list_instances fails UNAVAILABLE
 //     delete_delay_ms=N           sleep before deleting (marker deleting-<id>)
+//     create_twice=N              the next N creates also make a second instance of the sandbox
+//                                 that nobody is told about (the suite's self-test: it must
+//                                 count a duplicate and a leak)
 //   <dir>/creating-<sandbox>, <dir>/created-<sandbox>, <dir>/deleting-<id>: marker files written
 //   at those points, so that the driver can kill the adaptor at exactly that moment.
 //   <dir>/used-<knob>        how many of a counted fault (create_fail_after_exists,
@@ -206,6 +209,11 @@ int32_t fcCreateInstance(void* p, const PeerpodsCreateRequest* req, PeerpodsResu
       return 1;
     }
     appendLog(dir, "create", id, sandbox);
+    if (takeCounted(dir, "create_twice", knob(faults, "create_twice"))) {
+      const std::string extra = newId();
+      if (writeInstance(dir, extra, req->instance_name ? req->instance_name : "", sandbox))
+        appendLog(dir, "create", extra, sandbox);
+    }
   }
   touch(dir + "/created-" + sandbox);
   sleepMs(knob(faults, "create_delay_ms_after"));
