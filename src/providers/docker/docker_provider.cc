@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "base/files.h"
 #include "base/flags.h"
@@ -293,6 +294,16 @@ Status DockerProvider::deleteInstance(const std::string& id) {
   }
   auto r = engine_.call("DELETE", "/containers/" + id + "?force=true&v=true");
   if (!r) return fail(r.error());
+  if (r->status == 409) {
+    // "removal of container ... is already in progress": another delete (a killed adaptor's,
+    // still running in dockerd) is removing it. Wait, bounded, until it is gone.
+    for (int i = 0; i < 100 && r && r->status == 409; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      auto gone = engine_.call("GET", "/containers/" + id + "/json");
+      if (gone && gone->status == 404) r = std::move(gone);
+    }
+    if (!r) return fail(r.error());
+  }
   if (r->status != 204 && r->status != 404) {
     return fail(Code::kInternal,
                 "docker: removing container " + id + ": " + EngineClient::errorMessage(*r));

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "providers/docker/dockerd_sandbox.h"
 #include "providers/docker/engine_client.h"
@@ -78,6 +79,32 @@ TEST_F(DockerdFixture, CreateInspectDeleteWithUserDataAndLabels) {
   EXPECT_FALSE(std::filesystem::exists(config_.dataDir + "/" + req.instanceName));
   // Already gone is success.
   EXPECT_TRUE((*provider)->deleteInstance(inst->id));
+}
+
+TEST_F(DockerdFixture, ConcurrentDeletesOfOneContainerAllSucceed) {
+  // A restarted adaptor's delete can meet the killed adaptor's, still running in dockerd:
+  // dockerd answers 409 "removal ... is already in progress" to the second; it must end in
+  // success once the container is gone, not in a failed StopVM.
+  auto provider = DockerProvider::create(config_);
+  ASSERT_TRUE(provider);
+  for (int round = 0; round < 3; ++round) {
+    CreateRequest req;
+    req.sandboxId = "cafe00" + std::to_string(round);
+    req.instanceName = "podvm-race-cafe000" + std::to_string(round);
+    auto inst = (*provider)->createInstance(req);
+    ASSERT_TRUE(inst) << inst.error().message;
+    std::vector<std::thread> deleters;
+    std::vector<Status> results(4);
+    for (size_t i = 0; i < results.size(); ++i) {
+      deleters.emplace_back([&, i] { results[i] = (*provider)->deleteInstance(inst->id); });
+    }
+    for (auto& t : deleters) t.join();
+    for (const auto& r : results) EXPECT_TRUE(r) << r.error().message;
+    auto engine = EngineClient::create({config_.dockerHost, "1.41"});
+    auto gone = engine->call("GET", "/containers/" + inst->id + "/json");
+    ASSERT_TRUE(gone);
+    EXPECT_EQ(gone->status, 404);
+  }
 }
 
 TEST_F(DockerdFixture, EngineErrorsReachTheCaller) {
