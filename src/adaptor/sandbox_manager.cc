@@ -541,7 +541,15 @@ Status SandboxManager::stopVM(const std::string& id) {
   auto t0 = Clock::now();
   ScopeExit timed([&] { adaptorMetrics().stopVm.with().observe(secondsSince(t0)); });
   auto e = find(id);
-  if (!e) return fail(Code::kNotFound, "StopVM: unknown sandbox " + id);
+  if (!e) {
+    if (stoppedRecently(id)) {
+      // A repeated StopVM (the shim's retry after a lost answer, or after this adaptor's
+      // restart finished the stop in restore()): it is done.
+      log::info("sandbox", "{}: StopVM again: already stopped", id);
+      return {};
+    }
+    return fail(Code::kNotFound, "StopVM: unknown sandbox " + id);
+  }
   std::unique_lock elock(e->mu);
   SandboxState& s = e->state;
   s.phase = Phase::kStopping;
@@ -584,6 +592,8 @@ Status SandboxManager::stopVM(const std::string& id) {
     std::lock_guard lock(mu_);
     entries_.erase(id);
     tracked_.erase(id);
+    stopped_.push_back(id);
+    if (stopped_.size() > kStoppedRemembered) stopped_.pop_front();
   }
   log::info("sandbox", "{}: stopped, instance {} deleted ({:.0f} ms)", id,
             s.instanceId.empty() ? "-" : s.instanceId, msSince(t0));
@@ -653,6 +663,11 @@ Status SandboxManager::sweepUnknownInstance(SandboxState& s, bool last) {
     save(s);
   }
   return {};
+}
+
+bool SandboxManager::stoppedRecently(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  return std::find(stopped_.begin(), stopped_.end(), id) != stopped_.end();
 }
 
 int SandboxManager::retryStopping() {

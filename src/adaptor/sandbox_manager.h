@@ -11,6 +11,7 @@
 #include <asio/any_io_executor.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <future>
 #include <map>
@@ -155,6 +156,12 @@ class SandboxManager {
     bool tunnel;
   };
   std::map<std::string, Tracked> tracked_;  // for the gauges: read without the entries' locks
+  // Sandboxes this process finished stopping, newest last: a repeated StopVM of one of them is
+  // answered OK (upstream answers "does not exist"; a shim retrying after a lost answer, or after
+  // our restart finished the stop, would see an error for a success).
+  static constexpr size_t kStoppedRemembered = 4096;
+  std::deque<std::string> stopped_;
+  bool stoppedRecently(const std::string& id) const;
   metrics::Registry::CallbackHandle sandboxesGauge_;
   metrics::Registry::CallbackHandle tunnelsGauge_;
   std::map<std::string, std::weak_ptr<asio::ssl::context>> tlsContexts_;

@@ -594,6 +594,27 @@ TEST_F(SandboxManagerTest, FailedDeletesAreRetriedWithoutARestart) {
   EXPECT_EQ(m->retryStopping(), 0);
 }
 
+TEST_F(SandboxManagerTest, RepeatedStopVmIsOkEvenAfterARestartFinishedIt) {
+  auto m = makeManager();
+  ASSERT_TRUE(m->createVM(createInput()));
+  ASSERT_TRUE(start(*m));
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_TRUE(m->stopVM(kId));  // the shim's retry after a lost answer
+  EXPECT_EQ(provider_.deleted.size(), 1u);
+
+  // Killed during StopVM: the restarted adaptor finishes it in restore(); the shim's StopVM,
+  // sent again to the new adaptor, is answered OK.
+  leftBehind(/*started=*/true, Phase::kStopping);
+  auto next = makeManager();
+  next->restore();
+  EXPECT_TRUE(provider_.live.empty());
+  EXPECT_TRUE(next->stopVM(kId));
+  // An id this adaptor never had is still NOT_FOUND.
+  auto unknown = next->stopVM("ffffffffffffffff");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Code::kNotFound);
+}
+
 TEST_F(SandboxManagerTest, UnreadableStateIsSkipped) {
   store_.files["broken"] = R"({"id": "broken"})";
   auto m = makeManager();
