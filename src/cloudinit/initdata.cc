@@ -6,6 +6,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <utility>
 
 #include "base/encoding.h"
 
@@ -52,6 +54,107 @@ std::string gzip(std::string_view data) {
 
 // What a linear pass over the document finds outside strings and comments (TOML's four string
 // forms): the dots (key separators, number parts) and the first byte that is not ASCII.
+// toml++ 3.3 (Debian's) reaches __builtin_unreachable() in is_non_ascii_horizontal_whitespace()
+// for the code points of three of its lookup blocks, which its parser tests on every character,
+// in strings too (found by fuzz_initdata: any "é" or "あ" in an initdata string). Those code
+// points are handed to it shifted into plane 15 (U+F0000 + c), which it takes as ordinary
+// characters, and shifted back in what it returns. This mirrors the function's own block logic.
+constexpr bool tomlppUnsafe(char32_t c) {
+  if (c < 0xA0 || c > 0xFEFF || c == 0xA0 || c == 0x3000 || c == 0xFEFF) return false;
+  const uint64_t block = (static_cast<uint64_t>(c) - 0xA0) / 0x3FA;
+  return block == 0 || block == 11 || block == 63;
+}
+constexpr char32_t kShift = 0xF0000;
+
+void appendUtf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
+// The UTF-8 sequence at s[i] (2 to 4 bytes, well-formed): its code point and length; 0 length
+// when it is not one (toml++ then reports the bad UTF-8 itself).
+std::pair<char32_t, size_t> decodeUtf8(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char lead = b(0);
+  size_t n = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 0;
+  if (lead >= 0xF5) n = 0;
+  if (n == 0 || i + n > s.size()) return {0, 0};
+  char32_t c = n == 2 ? lead & 0x1F : n == 3 ? lead & 0x0F : lead & 0x07;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return {0, 0};
+    c = (c << 6) | (b(k) & 0x3F);
+  }
+  if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF))) return {0, 0};
+  if (c >= 0xD800 && c <= 0xDFFF) return {0, 0};
+  return {c, n};
+}
+
+// `text` with the code points toml++ cannot take shifted into plane 15; an error when the text
+// holds plane 15/16 private-use characters itself (they could not be told apart afterwards).
+Result<std::string> shiftForTomlpp(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      out += text[i++];
+      continue;
+    }
+    auto [c, n] = decodeUtf8(text, i);
+    if (n == 0) {
+      out += text[i++];
+      continue;
+    }
+    if (c >= kShift)
+      return fail(Code::kInvalidArgument, "initdata: private-use character U+" +
+                                              fmt::format("{:X}", static_cast<uint32_t>(c)) +
+                                              " (planes 15 and 16 are not accepted)");
+    if (tomlppUnsafe(c)) {
+      appendUtf8(out, kShift + c);
+    } else {
+      out.append(text.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
+
+// The inverse of shiftForTomlpp for a string toml++ returned.
+std::string unshift(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      out += text[i++];
+      continue;
+    }
+    auto [c, n] = decodeUtf8(text, i);
+    if (n == 0) {
+      out += text[i++];
+      continue;
+    }
+    if (c >= kShift && tomlppUnsafe(c - kShift)) {
+      appendUtf8(out, c - kShift);
+    } else {
+      out.append(text.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
+
 struct OutsideStrings {
   size_t dots = 0;
   size_t firstNonAscii = std::string_view::npos;
@@ -106,7 +209,8 @@ Result<InitdataDocument> parseInitdataToml(std::string_view text) {
   // Checks of what TOML forbids anyway, before toml++ sees the text: toml++ 3.3 reaches an
   // assertion on some control characters and __builtin_unreachable() on some non-ASCII
   // characters between tokens (both found by fuzz_initdata), and it recurses per dotted key
-  // part when it builds and frees the tables.
+  // part when it builds and frees the tables. Non-ASCII characters in strings and comments are
+  // shifted out of its way (shiftForTomlpp).
   // No control characters but tab and line ends, in strings and comments alike.
   for (size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
@@ -128,22 +232,23 @@ Result<InitdataDocument> parseInitdataToml(std::string_view text) {
                 "initdata: more than " + std::to_string(kMaxInitdataKeyDots) +
                     " dotted key parts; initdata holds its files as strings in [data]");
   }
+  auto shifted = shiftForTomlpp(text);
+  if (!shifted) return fail(shifted.error());
   toml::table doc;
   try {
-    doc = toml::parse(text);
+    doc = toml::parse(*shifted);
   } catch (const toml::parse_error& e) {
     return fail(Code::kInvalidArgument, "initdata is not valid TOML (" + where(e.source()) +
                                             "): " + std::string(e.description()));
   }
   InitdataDocument out;
   for (auto&& [key, value] : doc) {
-    const std::string_view name = key.str();
+    const std::string name = unshift(key.str());
     if (name == "algorithm" || name == "version") {
       if (!value.is_string()) {
-        return fail(Code::kInvalidArgument,
-                    "initdata: `" + std::string(name) + "` is not a string");
+        return fail(Code::kInvalidArgument, "initdata: `" + name + "` is not a string");
       }
-      (name == "algorithm" ? out.algorithm : out.version) = value.as_string()->get();
+      (name == "algorithm" ? out.algorithm : out.version) = unshift(value.as_string()->get());
     } else if (name == "data") {
       const toml::table* data = value.as_table();
       if (data == nullptr) return fail(Code::kInvalidArgument, "initdata: `data` is not a table");
@@ -152,7 +257,7 @@ Result<InitdataDocument> parseInitdataToml(std::string_view text) {
           return fail(Code::kInvalidArgument, "initdata: an entry of `data` is not a string (" +
                                                   where(content.source()) + ")");
         }
-        out.data.emplace_back(std::string(file.str()), content.as_string()->get());
+        out.data.emplace_back(unshift(file.str()), unshift(content.as_string()->get()));
       }
     } else {
       out.unknownKeys.emplace_back(name);

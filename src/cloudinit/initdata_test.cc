@@ -62,6 +62,34 @@ TEST(InitdataTest, ParsesTheDocumentedForm) {
 
 // The 428-byte annotation of the security review: base64(gzip(TOML)) with ~250 000 spaces
 // before the keys. libstdc++'s std::regex recursed per character and overflowed the stack.
+TEST(InitdataTest, NonAsciiTextInStringsAndCommentsRoundTrips) {
+  // toml++ 3.3 reached __builtin_unreachable() on "é", "あ", U+FB26..U+FEFE in strings (found by
+  // fuzz_initdata in CI; UBSan aborts here without the fix): they are shifted out of its way
+  // and come back unchanged.
+  std::string text =
+      "# caf\xc3\xa9 \xe3\x81\x82\n"
+      "algorithm = \"sha256\"\n"
+      "version = \"0.1.0\"\n"
+      "[data]\n"
+      "\"policy.rego\" = '''\n# r\xc3\xa8gle \xe3\x81\x82\xef\xbb\xbf\xef\xac\xa6\npackage "
+      "agent_policy\n'''\n"
+      "\"caf\xc3\xa9.toml\" = \"\xce\xa9 \xd1\x8f \xc2\xa1\xc3\xa9\"\n";
+  auto doc = parseInitdataToml(text);
+  ASSERT_TRUE(doc) << doc.error().message;
+  ASSERT_EQ(doc->data.size(), 2u);
+  EXPECT_EQ(doc->data[1].first, "policy.rego");
+  EXPECT_EQ(doc->data[1].second,
+            "# r\xc3\xa8gle \xe3\x81\x82\xef\xbb\xbf\xef\xac\xa6\npackage agent_policy\n");
+  EXPECT_EQ(doc->data[0].first, "caf\xc3\xa9.toml");  // the table's order
+  EXPECT_EQ(doc->data[0].second, "\xce\xa9 \xd1\x8f \xc2\xa1\xc3\xa9");
+  // The fuzzer's input itself: an error or a document, never undefined behaviour.
+  (void)parseInitdataToml("a = \"\"\"H\xcc\x8cI\"\"\"\n");
+  // Plane 15/16 private-use characters are refused with a clear error.
+  auto pua = parseInitdataToml("algorithm = \"sha256\"\nversion = \"\xf3\xb0\x80\x80\"\n");
+  ASSERT_FALSE(pua);
+  EXPECT_NE(pua.error().message.find("U+F0000"), std::string::npos) << pua.error().message;
+}
+
 TEST(InitdataTest, LongWhitespaceRunsDoNotCrash) {
   const std::string toml = std::string(250000, ' ') + "\n" + std::string(200, '\n') + kHead;
   const std::string annotation =
