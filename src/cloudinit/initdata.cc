@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "base/encoding.h"
@@ -102,27 +103,21 @@ std::pair<char32_t, size_t> decodeUtf8(std::string_view s, size_t i) {
   return {c, n};
 }
 
-// `text` with the code points toml++ cannot take shifted into plane 15; an error when the text
-// holds plane 15/16 private-use characters itself (they could not be told apart afterwards).
-Result<std::string> shiftForTomlpp(std::string_view text) {
+// `text` with each well-formed non-ASCII code point c for which map(c) gives a value replaced by
+// that value; everything else (ASCII, malformed UTF-8, toml++ reports it) kept byte for byte.
+template <typename Map>
+std::string remapCodePoints(std::string_view text, Map map) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
-    if (static_cast<unsigned char>(text[i]) < 0x80) {
-      out += text[i++];
-      continue;
-    }
-    auto [c, n] = decodeUtf8(text, i);
+    auto [c, n] = static_cast<unsigned char>(text[i]) < 0x80 ? std::pair<char32_t, size_t>{0, 0}
+                                                             : decodeUtf8(text, i);
     if (n == 0) {
       out += text[i++];
       continue;
     }
-    if (c >= kShift)
-      return fail(Code::kInvalidArgument, "initdata: private-use character U+" +
-                                              fmt::format("{:X}", static_cast<uint32_t>(c)) +
-                                              " (planes 15 and 16 are not accepted)");
-    if (tomlppUnsafe(c)) {
-      appendUtf8(out, kShift + c);
+    if (std::optional<char32_t> to = map(c)) {
+      appendUtf8(out, *to);
     } else {
       out.append(text.substr(i, n));
     }
@@ -131,28 +126,30 @@ Result<std::string> shiftForTomlpp(std::string_view text) {
   return out;
 }
 
-// The inverse of shiftForTomlpp for a string toml++ returned.
-std::string unshift(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    if (static_cast<unsigned char>(text[i]) < 0x80) {
-      out += text[i++];
-      continue;
-    }
-    auto [c, n] = decodeUtf8(text, i);
-    if (n == 0) {
-      out += text[i++];
-      continue;
-    }
-    if (c >= kShift && tomlppUnsafe(c - kShift)) {
-      appendUtf8(out, c - kShift);
-    } else {
-      out.append(text.substr(i, n));
-    }
-    i += n;
+// `text` with the code points toml++ cannot take shifted into plane 15; an error when the text
+// holds plane 15/16 private-use characters itself (they could not be told apart afterwards).
+Result<std::string> shiftForTomlpp(std::string_view text) {
+  std::optional<char32_t> privateUse;
+  std::string out = remapCodePoints(text, [&](char32_t c) -> std::optional<char32_t> {
+    if (c >= kShift && !privateUse) privateUse = c;
+    if (tomlppUnsafe(c)) return kShift + c;
+    return std::nullopt;
+  });
+  if (privateUse) {
+    return fail(Code::kInvalidArgument,
+                "initdata: private-use character U+" +
+                    fmt::format("{:X}", static_cast<uint32_t>(*privateUse)) +
+                    " (planes 15 and 16 are not accepted)");
   }
   return out;
+}
+
+// The inverse of shiftForTomlpp for a string toml++ returned.
+std::string unshift(std::string_view text) {
+  return remapCodePoints(text, [](char32_t c) -> std::optional<char32_t> {
+    if (c >= kShift && tomlppUnsafe(c - kShift)) return c - kShift;
+    return std::nullopt;
+  });
 }
 
 struct OutsideStrings {
