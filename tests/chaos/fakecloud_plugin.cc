@@ -14,7 +14,7 @@
 //     fail_creates_until=T        every create before unix time T fails (UNAVAILABLE or
 //                                 RESOURCE_EXHAUSTED, alternately) without making anything
 //     delete_fail_count=N         the next N deletes fail UNAVAILABLE (nothing deleted)
-//     list_fail=1                 list_instances fails UNAVAILABLE
+//     list_fail=1                 list_instances fails UNAVAILABLE (an empty tag lists all)
 //     delete_delay_ms=N           sleep before deleting (marker deleting-<id>)
 //     create_twice=N              the next N creates also make a second instance of the sandbox
 //                                 that nobody is told about (the suite's self-test: it must
@@ -287,7 +287,8 @@ int32_t fcListInstances(void* p, const char* tagArg, PeerpodsResult* result) {
     std::getline(in, id);
     std::getline(in, instName);
     std::getline(in, sandbox);
-    if (sandbox == tag) {
+    // An empty tag lists every pod VM (peerpod-ctrl's orphan sweep), as the docker provider.
+    if (tag.empty() || sandbox == tag) {
       host->add_instance(result, id.c_str(), instName.c_str());
       host->add_ip(result, "127.0.0.1");
     }
