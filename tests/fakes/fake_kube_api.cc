@@ -30,6 +30,7 @@ constexpr KindInfo kKinds[] = {
     {"secrets", "", "v1", "Secret", true, false},
     {"serviceaccounts", "", "v1", "ServiceAccount", true, false},
     {"peerpods", "confidentialcontainers.org", "v1alpha1", "PeerPod", true, true},
+    {"peerpodvolumes", "confidentialcontainers.org", "v1alpha1", "PeerpodVolume", true, true},
     {"leases", "coordination.k8s.io", "v1", "Lease", true, false},
 };
 

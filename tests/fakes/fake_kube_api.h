@@ -5,7 +5,8 @@
 // finalizers are empty), JSON patch and merge patch, status subresources, list and streamed
 // watch from a resourceVersion (ERROR 410 "Expired" for one older than the kept history),
 // label and simple field selectors, bearer-token checks and injected failures.
-// Resources: pods, nodes, events, configmaps, secrets, serviceaccounts, leases and PeerPods.
+// Resources: pods, nodes, events, configmaps, secrets, serviceaccounts, leases, PeerPods and
+// PeerpodVolumes.
 // Owner-reference garbage collection is not simulated.
 #pragma once
 
