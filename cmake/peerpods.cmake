@@ -68,6 +68,10 @@ function(pp_link_static target)
   endforeach()
   set_property(TARGET ${target} PROPERTY RULE_LAUNCH_LINK "${PROJECT_SOURCE_DIR}/cmake/link-static")
   target_link_libraries(${target} PRIVATE pp_fmt_static)
+  # libssh.a (secure comms) refers to GSSAPI, which has no static archive: never-used stubs.
+  if(TARGET pp_gssapi_unavailable)
+    target_link_libraries(${target} PRIVATE pp_gssapi_unavailable)
+  endif()
   message(STATUS "${target}: linked statically")
 endfunction()
 

@@ -42,12 +42,6 @@ Daemon::~Daemon() {
 }
 
 Status Daemon::start() {
-  if (options_.secureComms) {
-    return fail(Code::kUnimplemented,
-                "-secure-comms (SSH tunnels instead of TLS) is not supported yet by this "
-                "agent-protocol-forwarder; "
-                "run without it to use mutual TLS");
-  }
   auto listen = parseListenAddress(options_.listen);
   if (!listen) return fail(listen.error().wrap("-listen"));
   std::optional<std::pair<std::string, uint16_t>> metricsListen;
@@ -61,8 +55,18 @@ Status Daemon::start() {
   // config->podNamespace names the pod's Kubernetes namespace, not a path in the VM.
   podNamespace_ = options_.podNamespace;
 
+  // Secure comms: -secure-comms (keys from the key broker) or apf.json's "sc" (keys in
+  // apf.json). The agent port then serves only the SSH tunnel's local end, without TLS.
+  const bool secureComms = options_.secureComms || config->secureComms;
+  if (secureComms && listen->first != "127.0.0.1") {
+    log::info(kLog, "Address {} is changed to 127.0.0.1:{} since secure-comms is enabled.",
+              options_.listen, listen->second);
+    listen->first = "127.0.0.1";
+  }
   std::shared_ptr<asio::ssl::context> tls;
-  if (options_.disableTls) {
+  if (secureComms) {
+    // The SSH link encrypts and authenticates; the port is on loopback only.
+  } else if (options_.disableTls) {
     log::warn(kLog,
               "-disable-tls: agent traffic is neither encrypted nor authenticated; use it only for "
               "tests");
@@ -138,6 +142,27 @@ Status Daemon::start() {
     stop();
     return fail(listening.error());
   }
+  if (secureComms) {
+    securecomms::PodSideOptions so = options_.secureCommsSettings;
+    so.keysFromKbs = options_.secureComms;
+    so.ppPrivateKey = config->ppPrivateKey;
+    so.wnPublicKey = config->wnPublicKey;
+    so.flagInbounds = options_.secureCommsInbounds;
+    so.flagOutbounds = options_.secureCommsOutbounds;
+    so.apfInbounds = config->secureCommsInbounds;
+    so.apfOutbounds = config->secureCommsOutbounds;
+    so.forwarderPort = forwarder_->port();
+    // api-server-rest listens in the pod's network namespace (-pod-namespace).
+    if (so.keyFetchNetns == securecomms::PodSideOptions{}.keyFetchNetns) {
+      so.keyFetchNetns = podNamespace_;
+    }
+    auto ssh = securecomms::startPodSide(so);
+    if (!ssh) {
+      stop();
+      return fail(ssh.error().wrap("secure comms"));
+    }
+    sshServer_ = std::move(*ssh);
+  }
   if (metricsListen) {
     if (auto st = startMetrics(metricsListen->first, metricsListen->second); !st) {
       stop();
@@ -146,7 +171,8 @@ Status Daemon::start() {
   }
   started_ = true;
   log::info(kLog, "listening on {}:{} ({}), relaying to kata-agent at {}", host, forwarder_->port(),
-            tls ? "TLS" : "plain TCP", options_.agentSocket);
+            tls ? "TLS" : (secureComms ? "behind secure comms" : "plain TCP"),
+            options_.agentSocket);
   sdNotify("READY=1");
   return {};
 }
@@ -187,6 +213,8 @@ Status Daemon::startMetrics(const std::string& host, uint16_t port) {
 void Daemon::stop() {
   if (started_) sdNotify("STOPPING=1");
   started_ = false;
+  if (sshServer_) sshServer_->stop();
+  sshServer_.reset();
   if (metricsServer_) metricsServer_->stop();
   metricsServer_.reset();
   connectsGauge_.reset();

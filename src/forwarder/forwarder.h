@@ -30,6 +30,7 @@
 #include "net/http_server.h"
 #include "net/tls.h"
 #include "podnetwork/pod_node.h"
+#include "securecomms/pod_side.h"
 #include "ttrpc/client.h"
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"
@@ -81,6 +82,9 @@ struct Options {
   std::chrono::nanoseconds idleTimeout = kDefaultIdleTimeout;
   // host:port for GET /metrics (Prometheus text format); empty: no metrics listener.
   std::string metricsListen;
+  // Secure comms (with -secure-comms, or apf.json's "sc"): the SSH server's settings that are
+  // not flags (paths, ports; tests change them).
+  securecomms::PodSideOptions secureCommsSettings;
 
   void registerFlags(flags::FlagSet& fs);
 };
@@ -205,6 +209,8 @@ class Daemon {
   // The -metrics-listen port (0 without it).
   uint16_t metricsPort() const;
   const std::string& podNamespace() const { return podNamespace_; }
+  // The secure comms SSH server (null without secure comms).
+  securecomms::SshServer* sshServer() const { return sshServer_.get(); }
 
  private:
   Status startMetrics(const std::string& host, uint16_t port);
@@ -217,6 +223,7 @@ class Daemon {
   std::unique_ptr<net::HttpServer> metricsServer_;
   metrics::Registry::CallbackHandle connectsGauge_;
   metrics::Registry::CallbackHandle handshakesGauge_;
+  std::unique_ptr<securecomms::SshServer> sshServer_;
   bool started_ = false;
 };
 

@@ -26,6 +26,7 @@
 #include "base/testing/prometheus_judge.h"
 #include "net/http_client.h"
 #include "net/raw_socket_test_util.h"
+#include "securecomms/securecomms.h"
 #include "test_agent.h"
 
 namespace pp::forwarder {
@@ -515,12 +516,12 @@ TEST_F(DaemonTest, ConfigErrorsStopTheStart) {
   EXPECT_NE(st.error().message.find("no TLS server certificate"), std::string::npos)
       << st.error().message;
 
-  Options sc = options(tlsApf());
-  sc.secureComms = true;
+  // Secure comms from apf.json ("sc") without the keys that come with it.
+  Options sc = optionsFromText(R"({"pod-namespace": "default", "pod-name": "p", "sc": true})");
+  sc.secureCommsSettings.singletonPath = dir_ + "/sshSingleton";
   st = Daemon(sc).start();
   ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().code, Code::kUnimplemented);
-  EXPECT_NE(st.error().message.find("not supported yet"), std::string::npos);
+  EXPECT_NE(st.error().message.find("sc-pp-prv"), std::string::npos) << st.error().message;
 
   Options listen = options(tlsApf());
   listen.listen = "127.0.0.1";
@@ -724,6 +725,67 @@ TEST_F(DaemonTest, DisableTlsServesPlainTcp) {
   ASSERT_TRUE(c);
   clients_.push_back(c);
   EXPECT_TRUE(callAsync(c, "grpc.Health", "Check", "").get());
+  daemon.stop();
+}
+
+// Secure comms, no-Trustee: the keys in apf.json, the agent port forced onto loopback without
+// TLS, the agent reached through the SSH server's KATAAGENT tunnel by a worker node's client.
+TEST_F(DaemonTest, SecureCommsServesTheAgentThroughTheTunnel) {
+  auto wn = securecomms::generateRsaKeyPair(2048);
+  auto pp = securecomms::generateRsaKeyPair(2048);
+  ASSERT_TRUE(wn && pp);
+  apf::ApfConfig c;
+  c.podName = "p";
+  c.podNamespace = "default";
+  c.secureComms = true;
+  c.ppPrivateKey = pp->privatePem;
+  c.wnPublicKey = wn->publicKey;
+  Options o = options(c);
+  o.listen = "0.0.0.0:0";  // forced to 127.0.0.1
+  o.secureCommsSettings.singletonPath = dir_ + "/sshSingleton";
+  o.secureCommsSettings.unprovenWnPublicKeyPath = dir_ + "/none";
+  o.secureCommsSettings.sshPort = 0;
+  o.secureCommsSettings.sshListenHost = "127.0.0.1";
+  o.secureCommsSettings.kbsPort = 0;
+  o.secureCommsSettings.ephemeralKeyBits = 2048;
+  Daemon daemon(o);
+  auto st = daemon.start();
+  ASSERT_TRUE(st) << st.error().toString();
+  ASSERT_NE(daemon.sshServer(), nullptr);
+  // Loopback only: the same port on another local address is closed.
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in other{};
+    other.sin_family = AF_INET;
+    other.sin_port = htons(daemon.port());
+    inet_pton(AF_INET, "127.0.0.2", &other.sin_addr);
+    EXPECT_NE(::connect(fd, reinterpret_cast<sockaddr*>(&other), sizeof other), 0);
+    ::close(fd);
+  }
+
+  securecomms::ClientOptions co;
+  co.host = "127.0.0.1";
+  co.port = daemon.sshServer()->port();
+  co.inbounds = *securecomms::parseTags("KUBERNETES_PHASE:KATAAGENT:0");
+  co.clientPrivateKeyPem = wn->privatePem;
+  co.serverPublicKey = pp->publicKey;
+  auto client = securecomms::SshClient::start(co);
+  ASSERT_TRUE(client) << client.error().toString();
+  ASSERT_TRUE((*client)->waitKubernetesPhase(15s));
+  uint16_t local = *(*client)->inboundPort("KATAAGENT");
+  auto conn =
+      asio::co_spawn(io_.executor(), connectCo(io_.executor(), local, nullptr), asio::use_future)
+          .get();
+  ASSERT_TRUE(conn);
+  clients_.push_back(conn);
+  auto h = callAsync(conn, "grpc.Health", "Check", "").get();
+  EXPECT_TRUE(h) << h.error().toString();
+
+  // A second forwarder in the same boot: the singleton marker stops it.
+  auto again = Daemon(o).start();
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Code::kFailedPrecondition);
+  (*client)->stop();
   daemon.stop();
 }
 

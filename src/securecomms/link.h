@@ -2,8 +2,8 @@
 // thread-safe). Internal to the module.
 #pragma once
 
-#include <libssh/libssh.h>
 #include <libssh/callbacks.h>
+#include <libssh/libssh.h>
 #include <libssh/server.h>
 
 #include <atomic>
