@@ -39,6 +39,10 @@ bool retryable(const AcsError& e) {
 
 }  // namespace
 
+AcsError parseAcsError(const net::HttpResponse& response) {
+  return parseError(response);
+}
+
 Error AcsError::toError(const std::string& context) const {
   Code c = net::codeForHttpStatus(httpStatus, Code::kUnknown);
   if (httpStatus == 0) {

@@ -67,6 +67,11 @@ class AcsClient {
   ApiCallPolicy calls_;
 };
 
+// An error answer as the client reads it: Alibaba's {Code, Message, RequestId} (bounded) or the
+// start of another body; x-acs-retry-after (ms) or Retry-After. Untrusted input
+// (tests/fuzz/fuzz_alibaba_json).
+AcsError parseAcsError(const net::HttpResponse& response);
+
 // "host[:port]" of an http(s) URL; "" when it is not one.
 std::string hostOfUrl(const std::string& url);
 

@@ -64,6 +64,41 @@ bool tagged(const json& instance, const std::string& key, const std::string& val
 
 }  // namespace
 
+std::optional<DescribedInstance> parseDescribedInstance(const json& i,
+                                                        const std::optional<std::string>& tagKey,
+                                                        const std::string& tagValue) {
+  DescribedInstance d;
+  d.id = jsonf::stringField(i, "InstanceId");
+  if (d.id.empty()) return std::nullopt;
+  if (tagKey && !tagged(i, *tagKey, tagValue)) return std::nullopt;
+  d.name = jsonf::stringField(i, "InstanceName");
+  d.status = jsonf::stringField(i, "Status");
+  d.privateIps = stringList(path(i, {"VpcAttributes", "PrivateIpAddress", "IpAddress"}));
+  d.publicIps = stringList(path(i, {"PublicIpAddress", "IpAddress"}));
+  if (auto eip = jsonf::stringField(path(i, {"EipAddress"}), "IpAddress"); !eip.empty())
+    d.publicIps.push_back(eip);
+  return d;
+}
+
+Result<InstanceTypeInfo> parseInstanceType(const json& t) {
+  InstanceTypeInfo info;
+  info.name = jsonf::stringField(t, "InstanceTypeId");
+  auto cpus = t.is_object() ? t.find("CpuCoreCount") : t.end();
+  auto mem = t.is_object() ? t.find("MemorySize") : t.end();
+  if (info.name.empty() || cpus == t.end() || !cpus->is_number_integer() || mem == t.end() ||
+      !mem->is_number() || cpus->get<int64_t>() < 0 || cpus->get<int64_t>() > 100000 ||
+      mem->get<double>() < 0 || mem->get<double>() > 1e6)
+    return fail(Code::kInternal, "alibabacloud: DescribeInstanceTypes: bad entry for " +
+                                     (info.name.empty() ? std::string("(no id)") : info.name));
+  info.vcpus = static_cast<uint32_t>(cpus->get<int64_t>());
+  info.memoryMiB = static_cast<uint32_t>(mem->get<double>() * 1024 + 0.5);
+  if (auto g = t.find("GPUAmount");
+      g != t.end() && g->is_number_integer() && g->get<int64_t>() > 0 && g->get<int64_t>() < 1000)
+    info.gpus = static_cast<uint32_t>(g->get<int64_t>());
+  info.gpuModel = jsonf::stringField(t, "GPUSpec");
+  return info;
+}
+
 std::string ecsEndpointFor(const std::string& region) {
   // Alibaba's SDKs map a few regions to other hosts; every other region is ecs.<region>.
   static const std::map<std::string, std::string> kSpecial = {
@@ -250,23 +285,9 @@ Result<std::string> AlibabaProvider::instanceTypeFor(const InstanceSpec& spec) {
         return fail(Code::kInternal,
                     "alibabacloud: DescribeInstanceTypes: no InstanceTypes.InstanceType list");
       for (const auto& t : list) {
-        InstanceTypeInfo info;
-        info.name = jsonf::stringField(t, "InstanceTypeId");
-        auto cpus = t.find("CpuCoreCount");
-        auto mem = t.find("MemorySize");
-        if (info.name.empty() || cpus == t.end() || !cpus->is_number_integer() || mem == t.end() ||
-            !mem->is_number() || cpus->get<int64_t>() < 0 || cpus->get<int64_t>() > 100000 ||
-            mem->get<double>() < 0 || mem->get<double>() > 1e6)
-          return fail(Code::kInternal,
-                      "alibabacloud: DescribeInstanceTypes: bad entry for " +
-                          (info.name.empty() ? std::string("(no id)") : info.name));
-        info.vcpus = static_cast<uint32_t>(cpus->get<int64_t>());
-        info.memoryMiB = static_cast<uint32_t>(mem->get<double>() * 1024 + 0.5);
-        if (auto g = t.find("GPUAmount"); g != t.end() && g->is_number_integer() &&
-                                          g->get<int64_t>() > 0 && g->get<int64_t>() < 1000)
-          info.gpus = static_cast<uint32_t>(g->get<int64_t>());
-        info.gpuModel = jsonf::stringField(t, "GPUSpec");
-        table.push_back(std::move(info));
+        auto info = parseInstanceType(t);
+        if (!info) return fail(info.error());
+        table.push_back(std::move(*info));
       }
     }
     for (const auto& n : names) {
@@ -369,22 +390,15 @@ Result<std::vector<AlibabaProvider::Described>> AlibabaProvider::describeInstanc
       return fail(Code::kInternal,
                   "alibabacloud: DescribeInstances: Instances.Instance is not a list");
     if (list.is_array()) {
+      // Filters are re-checked here: a filter the service ignored must not widen a delete.
+      std::optional<std::string> tagKey;
+      std::string tagValue;
+      if (auto t = filter.find("Tag.1.Key"); t != filter.end()) {
+        tagKey = t->second;
+        if (auto v = filter.find("Tag.1.Value"); v != filter.end()) tagValue = v->second;
+      }
       for (const auto& i : list) {
-        Described d;
-        d.id = jsonf::stringField(i, "InstanceId");
-        if (d.id.empty()) continue;
-        // Filters are re-checked here: a filter the service ignored must not widen a delete.
-        if (auto t = filter.find("Tag.1.Key"); t != filter.end()) {
-          auto v = filter.find("Tag.1.Value");
-          if (!tagged(i, t->second, v == filter.end() ? "" : v->second)) continue;
-        }
-        d.name = jsonf::stringField(i, "InstanceName");
-        d.status = jsonf::stringField(i, "Status");
-        d.privateIps = stringList(path(i, {"VpcAttributes", "PrivateIpAddress", "IpAddress"}));
-        d.publicIps = stringList(path(i, {"PublicIpAddress", "IpAddress"}));
-        if (auto eip = jsonf::stringField(path(i, {"EipAddress"}), "IpAddress"); !eip.empty())
-          d.publicIps.push_back(eip);
-        out.push_back(std::move(d));
+        if (auto d = parseDescribedInstance(i, tagKey, tagValue)) out.push_back(std::move(*d));
       }
     }
     next = jsonf::stringField(*r, "NextToken");

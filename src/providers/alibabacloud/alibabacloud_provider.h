@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,21 @@ struct AlibabaDependencies {
   std::chrono::milliseconds pollInterval{1000};
 };
 
+// The readers of ECS answers (untrusted input; fuzzed by tests/fuzz/fuzz_alibaba_json):
+// One DescribeInstances item: nullopt without an InstanceId, or when `tagKey` is set and the
+// item lacks that tag (with `tagValue` unless it is empty): a filter the service ignored must
+// not widen a delete.
+struct DescribedInstance {
+  std::string id, name, status;
+  std::vector<std::string> privateIps, publicIps;  // at most 64 each (+ the EIP)
+};
+std::optional<DescribedInstance> parseDescribedInstance(const nlohmann::json& item,
+                                                        const std::optional<std::string>& tagKey,
+                                                        const std::string& tagValue);
+// One DescribeInstanceTypes item; an error for one without id, CPU count or memory size, or
+// with implausible ones.
+Result<InstanceTypeInfo> parseInstanceType(const nlohmann::json& item);
+
 class AlibabaProvider final : public Provider {
  public:
   // Checks the configuration and sets up credentials (fetching them once, as upstream does).
@@ -100,10 +116,7 @@ class AlibabaProvider final : public Provider {
   AlibabaProvider(AlibabaConfig config, AlibabaDependencies deps)
       : config_(std::move(config)), deps_(std::move(deps)) {}
 
-  struct Described {
-    std::string id, name, status;
-    std::vector<std::string> privateIps, publicIps;
-  };
+  using Described = DescribedInstance;
   Result<std::vector<Described>> describeInstances(const Params& filter);
   Result<std::string> vpcOfVSwitch();
   Result<Instance> waitForAddresses(const std::string& id, const std::string& name);

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/error.h"
@@ -67,6 +68,13 @@ struct CredentialInputs {
   net::HttpClient http;
   Clock clock;
 };
+
+// Temporary credentials as STS's Credentials object and the metadata service's RAM role answer
+// carry them ({AccessKeyId, AccessKeySecret, SecurityToken, Expiration}): all four required,
+// bounded sizes. `where` names the source in errors. Untrusted input
+// (tests/fuzz/fuzz_alibaba_json).
+Result<AcsCredentials> readTemporaryCredentials(const nlohmann::json& answer,
+                                                const std::string& where);
 
 Result<std::shared_ptr<CredentialCache>> makeCredentials(const CredentialInputs& in);
 

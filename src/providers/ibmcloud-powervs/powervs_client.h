@@ -52,6 +52,11 @@ struct PowerVsError {
   Error toError(const std::string& context) const;
 };
 
+// An error answer as the client reads it: PowerVS's {code, description, error, message}, the
+// platform's {errors: [{code, message}]} or IAM Identity's {errorCode, errorMessage}, bounded;
+// Retry-After. Untrusted input (tests/fuzz/fuzz_ibm_errors).
+PowerVsError parsePowerVsError(const net::HttpResponse& response);
+
 struct PvmNetwork {
   std::string networkId, ipAddress, externalIp, macAddress, type;
 };

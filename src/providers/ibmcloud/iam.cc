@@ -42,6 +42,10 @@ std::optional<int64_t> intField(const json& j, const char* name) {
 
 }  // namespace
 
+std::string iamErrorText(const std::string& body) {
+  return iamErrorDetail(body);
+}
+
 std::string iamTokenEndpoint(std::string_view url) {
   std::string u(strings::trim(url));
   if (u.empty()) u = kDefaultIamUrl;

@@ -43,6 +43,11 @@ struct IamSettings {
 // "<base>/identity/token". Empty means the default.
 std::string iamTokenEndpoint(std::string_view url);
 
+// The detail of an IAM error answer ({errorCode, errorMessage}, or OAuth's {error,
+// error_description}), at most 400 bytes; "" when the body has none. Untrusted input
+// (tests/fuzz/fuzz_ibm_errors).
+std::string iamErrorText(const std::string& body);
+
 // How the token endpoint is called; tests shorten the waits.
 struct IamCallOptions {
   net::HttpClient http;

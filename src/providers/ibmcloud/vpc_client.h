@@ -42,6 +42,11 @@ struct IbmError {
   Error toError(const std::string& context) const;
 };
 
+// An error answer (HTTP status, headers and body) as the client reads it: bounded code, message
+// and trace from IBM's {"errors": [{code, message}], "trace"} body, Retry-After. Untrusted
+// input (tests/fuzz/fuzz_ibm_errors).
+IbmError parseIbmError(const net::HttpResponse& response);
+
 struct VpcInstance {
   std::string id, crn, name, status;
   // Primary NIC first, then the others; "" (or 0.0.0.0) where no address is assigned yet.
