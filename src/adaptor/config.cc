@@ -7,6 +7,7 @@
 #include "base/log_flag.h"
 #include "net/host_port.h"
 #include "net/tls.h"
+#include "securecomms/securecomms.h"
 
 namespace pp::adaptor {
 
@@ -119,8 +120,17 @@ Status AdaptorConfig::validate() const {
     return fail(Code::kInvalidArgument, "-cert-file and -cert-key must be given together");
   }
   if (secureComms) {
-    return fail(Code::kUnimplemented,
-                "-secure-comms is not supported by this build yet; use TLS (the default)");
+    // Tags are checked here so that a typo stops the start, not each pod.
+    for (auto [flag, value] : {std::pair{"-secure-comms-inbounds", &secureCommsInbounds},
+                               {"-secure-comms-outbounds", &secureCommsOutbounds},
+                               {"-secure-comms-pp-inbounds", &secureCommsPpInbounds},
+                               {"-secure-comms-pp-outbounds", &secureCommsPpOutbounds}}) {
+      if (auto tags = securecomms::parseTags(*value); !tags) return fail(tags.error().wrap(flag));
+    }
+    if (secureCommsKbs.rfind(':') == std::string::npos) {
+      return fail(Code::kInvalidArgument,
+                  "-secure-comms-kbs \"" + secureCommsKbs + "\": want host:port");
+    }
   }
   if (proxyTimeout <= std::chrono::nanoseconds::zero()) {
     return fail(Code::kInvalidArgument, "-proxy-timeout must be positive");

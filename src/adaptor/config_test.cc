@@ -41,5 +41,31 @@ TEST(AdaptorConfigTls, ProfileIsCheckedAtStart) {
   EXPECT_TRUE(c.validate());
 }
 
+// -secure-comms: the tags are checked at start, so that a typo stops the adaptor.
+TEST(AdaptorConfigSecureComms, TagsAreCheckedAtStart) {
+  auto validate = [](std::map<std::string, std::string> env) {
+    env["SECURE_COMMS"] = "true";
+    AdaptorConfig c;
+    flags::FlagSet fs("test", flags::mapEnv(std::move(env)));
+    c.registerFlags(fs);
+    return c.validate();
+  };
+  EXPECT_TRUE(validate({{"SECURE_COMMS_NO_TRUSTEE", "true"},
+                        {"SECURE_COMMS_INBOUNDS", "KUBERNETES_PHASE:X:podns:0"},
+                        {"SECURE_COMMS_PP_OUTBOUNDS", "BOTH_PHASES:Y:10.0.0.1:80"}}));
+  for (auto [var, value] :
+       {std::pair<std::string, std::string>{"SECURE_COMMS_INBOUNDS", "NOPE:X:1"},
+        {"SECURE_COMMS_OUTBOUNDS", "BOTH_PHASES:X:70000"},
+        {"SECURE_COMMS_PP_INBOUNDS", "BOTH_PHASES::1"},
+        {"SECURE_COMMS_PP_OUTBOUNDS", "A:B"}}) {
+    auto st = validate({{var, value}});
+    ASSERT_FALSE(st) << var;
+    EXPECT_NE(st.error().message.find("secure comms tag"), std::string::npos) << st.error().message;
+  }
+  auto st = validate({{"SECURE_COMMS_KBS_ADDR", "no-port"}});
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("-secure-comms-kbs"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pp::adaptor

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
+#include <future>
+#include <mutex>
 
 #include "adaptor/vxlan_pod_network.h"
 #include "base/files.h"
@@ -17,6 +19,92 @@
 
 namespace pp::adaptor {
 namespace {
+
+// A sandbox's agent proxy over secure comms: an SSH client to the pod VM, and the AgentProxy
+// dialling the local end of its KATAAGENT tunnel (plain TCP: SSH encrypts and authenticates).
+class SecureCommsProxy final : public SandboxProxy,
+                               public std::enable_shared_from_this<SecureCommsProxy> {
+ public:
+  SecureCommsProxy(std::shared_ptr<securecomms::NodeSide> node, asio::any_io_executor io,
+                   AgentProxyOptions options)
+      : node_(std::move(node)), io_(std::move(io)), options_(std::move(options)) {}
+
+  std::future<Status> start(Clock::time_point readyBy) override {
+    return std::async(std::launch::async, [self = shared_from_this(), readyBy]() -> Status {
+      std::shared_ptr<AgentProxy> inner;
+      std::shared_ptr<securecomms::SshClient> client;
+      if (auto st = self->connect(false, &inner, &client); !st) return st;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(readyBy - Clock::now());
+      if (auto st = client->waitKubernetesPhase(std::max(left, std::chrono::milliseconds(1)));
+          !st) {
+        return fail(st.error().wrap("secure comms to " + self->options_.vmHost));
+      }
+      return inner->start(readyBy).get();
+    });
+  }
+
+  std::future<Status> listenOnly() override {
+    std::shared_ptr<AgentProxy> inner;
+    std::shared_ptr<securecomms::SshClient> client;
+    if (auto st = connect(true, &inner, &client); !st) {
+      std::promise<Status> p;
+      p.set_value(fail(st.error()));
+      return p.get_future();
+    }
+    return inner->listenOnly();
+  }
+
+  void shutdown() override {
+    std::shared_ptr<AgentProxy> inner;
+    std::shared_ptr<securecomms::SshClient> client;
+    {
+      std::lock_guard lock(mu_);
+      inner = inner_;
+      client = client_;
+    }
+    if (inner) inner->shutdown();
+    if (client) client->stop();
+  }
+
+ private:
+  Status connect(bool restored, std::shared_ptr<AgentProxy>* inner,
+                 std::shared_ptr<securecomms::SshClient>* client) {
+    auto c = node_->connect(options_.sandboxId, options_.vmHost, restored);
+    if (!c) return fail(c.error().wrap("secure comms"));
+    std::shared_ptr<securecomms::SshClient> sc(std::move(*c));
+    AgentProxyOptions po = options_;
+    po.vmHost = "127.0.0.1";
+    po.vmPort = sc->inboundPort(securecomms::kAgentTunnel).value_or(0);
+    po.tls = nullptr;
+    auto proxy = AgentProxy::create(io_, std::move(po));
+    std::lock_guard lock(mu_);
+    inner_ = proxy;
+    client_ = sc;
+    *inner = proxy;
+    *client = sc;
+    return {};
+  }
+
+  std::shared_ptr<securecomms::NodeSide> node_;
+  asio::any_io_executor io_;
+  AgentProxyOptions options_;
+  std::mutex mu_;
+  std::shared_ptr<AgentProxy> inner_;
+  std::shared_ptr<securecomms::SshClient> client_;
+};
+
+// The production SandboxProxy without secure comms lives in sandbox_manager.cc; with it the
+// factory wraps the AgentProxy as above.
+class PlainRelay final : public SandboxProxy {
+ public:
+  explicit PlainRelay(std::shared_ptr<AgentProxy> proxy) : proxy_(std::move(proxy)) {}
+  std::future<Status> start(Clock::time_point readyBy) override { return proxy_->start(readyBy); }
+  std::future<Status> listenOnly() override { return proxy_->listenOnly(); }
+  void shutdown() override { proxy_->shutdown(); }
+
+ private:
+  std::shared_ptr<AgentProxy> proxy_;
+};
 
 // How often StopVMs whose instance delete failed are retried.
 constexpr std::chrono::seconds kStopRetryInterval{30};
@@ -74,9 +162,17 @@ Status Daemon::start() {
   mo.providerName = config_.providerName;
   mo.forwarderPort = static_cast<uint16_t>(config_.forwarderPort);
   mo.proxyTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.proxyTimeout);
-  mo.disableTls = config_.disableTls;
+  // Secure comms replaces TLS: SSH encrypts and authenticates the agent traffic.
+  const bool tlsOff = config_.disableTls || config_.secureComms;
+  mo.disableTls = tlsOff;
   mo.tlsSkipVerify = config_.tlsSkipVerify;
-  if (!config_.disableTls) {
+  if (config_.secureComms) {
+    mo.prepareApf = [this](const std::string& id, apf::ApfConfig& apf) -> Status {
+      if (!secureComms_) return fail(Code::kUnavailable, "secure comms not started");
+      return secureComms_->prepareApf(id, apf);
+    };
+  }
+  if (!tlsOff) {
     mo.tlsMinVersion = config_.tlsMinVersion;
     mo.tlsCipherSuites = config_.tlsCipherSuiteList();
     if (!mo.tlsMinVersion.empty() || !config_.tlsCipherSuites.empty()) {
@@ -106,7 +202,10 @@ Status Daemon::start() {
   }
   if (auto st = files::makeDirs(config_.podsDir, 0755); !st) return st;
 
-  if (!config_.disableTls) {
+  if (config_.secureComms) {
+    log::info("adaptor", "secure comms: agent traffic to pod VMs runs through SSH on port {}",
+              securecomms::kSshPort);
+  } else if (!config_.disableTls) {
     // Kept beside the sandboxes so that a restarted adaptor still talks to its VMs.
     auto issuer = OpensslCertIssuer::loadOrCreate(config_.podsDir + "/.tls");
     if (!issuer) return fail(issuer.error().wrap("TLS material"));
@@ -137,9 +236,19 @@ Status Daemon::start() {
   io_ = std::make_unique<ttrpc::IoThread>();
   workers_ = std::make_unique<asio::thread_pool>(config_.workers);
   store_ = std::make_unique<FileStateStore>(config_.podsDir);
+  ProxyFactory proxies;
+  if (config_.secureComms) {
+    proxies = [this, io = io_->executor()](AgentProxyOptions po) -> std::shared_ptr<SandboxProxy> {
+      if (!secureComms_) return std::make_shared<PlainRelay>(AgentProxy::create(io, std::move(po)));
+      return std::make_shared<SecureCommsProxy>(secureComms_, io, std::move(po));
+    };
+  }
   manager_ = std::make_unique<SandboxManager>(mo, *provider_, *store_, *network_, issuer_.get(),
-                                              io_->executor());
+                                              io_->executor(), std::move(proxies));
   if (auto st = startKube(); !st) return st;
+  if (config_.secureComms) {
+    if (auto st = startSecureComms(); !st) return st;
+  }
   if (kube_) manager_->setKubeHooks(kube_.get());
   int reattached = manager_->restore();
   stopRetrier_ = std::jthread([m = manager_.get()](std::stop_token stop) {
@@ -156,7 +265,15 @@ Status Daemon::start() {
               manager_->sandboxCount(), config_.podsDir, reattached);
   }
   server_ = std::make_unique<ttrpc::Server>();
-  service_ = std::make_unique<HypervisorService>(*manager_, *workers_);
+  std::function<void(const std::string&)> afterStop;
+  if (secureComms_) {
+    afterStop = [node = secureComms_](const std::string& id) {
+      if (auto st = node->forget(id); !st) {
+        log::warn("adaptor", "{}: deleting secure comms secret: {}", id, st.error().message);
+      }
+    };
+  }
+  service_ = std::make_unique<HypervisorService>(*manager_, *workers_, std::move(afterStop));
   service_->registerWith(*server_);
   auto* server = server_.get();
   auto socket = config_.socket;
@@ -194,6 +311,30 @@ Status Daemon::start() {
     log::info("adaptor", "metrics on {}:{}/metrics", address->first, metricsServer_->port());
   }
   sdNotify("READY=1");
+  return {};
+}
+
+Status Daemon::startSecureComms() {
+  securecomms::NodeSideOptions so;
+  so.noTrustee = config_.secureCommsNoTrustee;
+  so.inbounds = config_.secureCommsInbounds;
+  so.outbounds = config_.secureCommsOutbounds;
+  so.ppInbounds = config_.secureCommsPpInbounds;
+  so.ppOutbounds = config_.secureCommsPpOutbounds;
+  so.kbsAddress = config_.secureCommsKbs;
+  std::unique_ptr<securecomms::KeyStore> store;
+  if (kubeClient_) {
+    store = securecomms::kubeKeyStore(kubeClient_);
+  } else {
+    // Upstream needs the Kubernetes API for its secrets; without one (local runs) the key
+    // pairs are files beside the sandboxes' state.
+    std::string dir = config_.podsDir + "/.securecomms";
+    log::warn("adaptor", "secure comms: no Kubernetes API, SSH key pairs are kept in {}", dir);
+    store = securecomms::fileKeyStore(dir);
+  }
+  auto node = securecomms::NodeSide::create(so, std::move(store));
+  if (!node) return fail(node.error().wrap("secure comms"));
+  secureComms_ = std::move(*node);
   return {};
 }
 

@@ -16,6 +16,7 @@
 #include "adaptor/probe.h"
 #include "adaptor/sandbox_manager.h"
 #include "providers/provider.h"
+#include "securecomms/node_side.h"
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"
 #include "ttrpc/server.h"
@@ -57,6 +58,9 @@ class Daemon {
   std::shared_ptr<const k8s::Client> kubeClient_;
   std::unique_ptr<KubeOps> kube_;
   std::shared_ptr<PodsReadiness> podsReadiness_;
+  // -secure-comms: keys and one SSH client per pod VM (src/securecomms).
+  std::shared_ptr<securecomms::NodeSide> secureComms_;
+  Status startSecureComms();
   // Retries failed StopVM deletes every kStopRetryInterval (SandboxManager::retryStopping).
   std::jthread stopRetrier_;
   bool stopped_ = false;

@@ -12,13 +12,17 @@ namespace pp::adaptor {
 
 class HypervisorService {
  public:
-  HypervisorService(SandboxManager& manager, asio::thread_pool& workers)
-      : manager_(manager), workers_(workers) {}
+  // `afterStop` runs (on a worker) after each successful StopVM: secure comms deletes the
+  // sandbox's key secret there.
+  HypervisorService(SandboxManager& manager, asio::thread_pool& workers,
+                    std::function<void(const std::string& id)> afterStop = {})
+      : manager_(manager), workers_(workers), afterStop_(std::move(afterStop)) {}
   void registerWith(ttrpc::Server& server);
 
  private:
   SandboxManager& manager_;
   asio::thread_pool& workers_;
+  std::function<void(const std::string& id)> afterStop_;
 };
 
 }  // namespace pp::adaptor

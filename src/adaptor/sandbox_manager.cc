@@ -315,6 +315,12 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     s.clientCertPem = bundle.clientCertPem;
     s.clientKeyPem = bundle.clientKeyPem;
   }
+  if (options_.prepareApf) {
+    if (auto st = options_.prepareApf(s.id, apf); !st) {
+      releaseNetwork();
+      return abandon(st.error().wrap("CreateVM: secure comms"));
+    }
+  }
   // Indented as upstream writes it, so the VM gets the same bytes from either adaptor.
   const std::string apfJson = apf.toJsonIndented();
   std::vector<cloudinit::WriteFile> files = {{apf::kApfJsonPath, apfJson}};

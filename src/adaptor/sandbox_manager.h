@@ -26,6 +26,7 @@
 #include "adaptor/sandbox_spec.h"
 #include "adaptor/sandbox_state.h"
 #include "adaptor/tls_material.h"
+#include "apf/apf_config.h"
 #include "base/error.h"
 #include "base/metrics.h"
 #include "providers/image_policy.h"
@@ -50,6 +51,9 @@ struct ManagerOptions {
   providers::ImagePolicy allowedImages;
   // The provider's name: the `provider` label of the provider metrics.
   std::string providerName;
+  // Secure comms (-secure-comms): adds the sandbox's SSH keys and tunnel tags to the apf.json
+  // CreateVM sends (src/securecomms NodeSide::prepareApf). Empty: off.
+  std::function<Status(const std::string& id, apf::ApfConfig& apf)> prepareApf;
 };
 
 struct CreateVmInput {

@@ -131,6 +131,8 @@ NodeSide::NodeSide(NodeSideOptions options, std::unique_ptr<KeyStore> store, Key
 
 Result<std::unique_ptr<NodeSide>> NodeSide::create(NodeSideOptions options,
                                                    std::unique_ptr<KeyStore> store) {
+  // Upstream's words: its e2e suite looks for "Using PP SecureComms" in the adaptor's log.
+  log::info(kLog, "Using PP SecureComms: InitSshClient version {}", kVersion);
   if (!options.noTrustee) {
     return fail(Code::kUnimplemented,
                 "secure comms with Trustee (keys through the key broker) is not implemented in "
