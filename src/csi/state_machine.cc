@@ -130,24 +130,42 @@ Result<::csi::v1::ControllerPublishVolumeRequest> controllerPublishReplay(const 
   return request;
 }
 
-Result<::csi::v1::NodeStageVolumeRequest> nodeStageReplay(const Json& volume) {
-  auto req = cached<::csi::v1::NodeStageVolumeRequest>(volume, "wrapperNodeStageVolumeReq");
-  if (!req) return req;
+namespace {
+
+// The publish context of the real attach (the cached ControllerPublishVolumeResponse's, and
+// device-path = spec.devicePath) in place of the fake one the node side was given.
+Status setRealPublishContext(const Json& volume,
+                             google::protobuf::Map<std::string, std::string>* ctx) {
   ::csi::v1::ControllerPublishVolumeResponse real;
   if (std::string res = specOf(volume, "wrapperControllerPublishVolumeRes"); !res.empty()) {
     if (auto s = fromJson(res, &real); !s) {
       return fail(s.error().wrap("spec.wrapperControllerPublishVolumeRes"));
     }
   }
-  auto* ctx = req->mutable_publish_context();
   ctx->clear();
   for (const auto& [k, v] : real.publish_context()) (*ctx)[k] = v;
   (*ctx)[kPublishDevicePath] = specOf(volume, "devicePath");
+  return {};
+}
+
+}  // namespace
+
+Result<::csi::v1::NodeStageVolumeRequest> nodeStageReplay(const Json& volume) {
+  auto req = cached<::csi::v1::NodeStageVolumeRequest>(volume, "wrapperNodeStageVolumeReq");
+  if (!req) return req;
+  if (auto s = setRealPublishContext(volume, req->mutable_publish_context()); !s) {
+    return fail(s.error());
+  }
   return req;
 }
 
 Result<::csi::v1::NodePublishVolumeRequest> nodePublishReplay(const Json& volume) {
-  return cached<::csi::v1::NodePublishVolumeRequest>(volume, "wrapperNodePublishVolumeReq");
+  auto req = cached<::csi::v1::NodePublishVolumeRequest>(volume, "wrapperNodePublishVolumeReq");
+  if (!req) return req;
+  if (auto s = setRealPublishContext(volume, req->mutable_publish_context()); !s) {
+    return fail(s.error());
+  }
+  return req;
 }
 
 Result<::csi::v1::NodeUnpublishVolumeRequest> nodeUnpublishReplay(const Json& volume) {

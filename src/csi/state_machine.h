@@ -84,8 +84,10 @@ Result<::csi::v1::ControllerPublishVolumeRequest> controllerPublishReplay(const 
 // The cached NodeStageVolumeRequest with the real publish context (the cached real
 // ControllerPublishVolumeResponse's, and device-path = spec.devicePath) instead of the fake one.
 Result<::csi::v1::NodeStageVolumeRequest> nodeStageReplay(const Json& volume);
-// The cached NodePublish/NodeUnpublish/NodeUnstage requests.
+// The cached NodePublishVolumeRequest, its publish context replaced the same way (upstream
+// replays the fake one, which a driver without STAGE_UNSTAGE_VOLUME would use).
 Result<::csi::v1::NodePublishVolumeRequest> nodePublishReplay(const Json& volume);
+// The cached NodeUnpublish/NodeUnstage requests.
 Result<::csi::v1::NodeUnpublishVolumeRequest> nodeUnpublishReplay(const Json& volume);
 Result<::csi::v1::NodeUnstageVolumeRequest> nodeUnstageReplay(const Json& volume);
 

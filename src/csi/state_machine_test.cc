@@ -104,6 +104,17 @@ TEST(CsiStateMachine, NodeStageReplayGetsTheRealPublishContext) {
   EXPECT_EQ(req->publish_context().at("device-path"), "/dev/nvme1n1");
   EXPECT_EQ(req->staging_target_path(), "/var/lib/kubelet/plugins/x/globalmount");
   EXPECT_EQ(req->secrets().at("key"), "s3cret");
+
+  ::csi::v1::NodePublishVolumeRequest publish;
+  publish.set_target_path("/var/lib/kubelet/pods/u/volumes/kubernetes.io~csi/pvc-1/mount");
+  *publish.mutable_publish_context() = stage.publish_context();
+  v["spec"]["wrapperNodePublishVolumeReq"] = toJson(publish);
+  auto pub = nodePublishReplay(v);
+  ASSERT_TRUE(pub) << pub.error().message;
+  EXPECT_EQ(pub->publish_context().size(), 3u);
+  EXPECT_EQ(pub->publish_context().at("device-path"), "/dev/nvme1n1");
+  EXPECT_EQ(pub->publish_context().count("request-id"), 0u);
+  EXPECT_EQ(pub->target_path(), publish.target_path());
 }
 
 TEST(CsiStateMachine, UnpublishGoesToTheVm) {
