@@ -3,12 +3,12 @@
 
 #include <fmt/format.h>
 
-#include <ctime>
 #include <random>
 #include <set>
 
 #include "base/encoding.h"
 #include "base/log.h"
+#include "base/utc_time.h"
 
 namespace pp::adaptor {
 namespace {
@@ -17,15 +17,6 @@ using k8s::Json;
 namespace res = k8s::resources;
 
 constexpr size_t kMaxEventMessageBytes = 1024;
-
-std::string rfc3339Now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // "/" in a JSON pointer segment is "~1", "~" is "~0".
 std::string pointerSegment(const std::string& s) {
@@ -223,7 +214,7 @@ void KubeOps::event(const SandboxState& s, EventType type, const std::string& re
   std::string text = message.size() > kMaxEventMessageBytes
                          ? message.substr(0, kMaxEventMessageBytes - 3) + "..."
                          : message;
-  std::string now = rfc3339Now();
+  std::string now = utc::format(std::chrono::system_clock::now());
   Json involved{
       {"apiVersion", "v1"}, {"kind", "Pod"}, {"namespace", s.podNamespace}, {"name", s.podName}};
   if (!s.podUid.empty()) involved["uid"] = s.podUid;

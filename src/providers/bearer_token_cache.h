@@ -45,4 +45,18 @@ class BearerTokenCache {
   Token cached_;
 };
 
+// After a 401 (an expired or revoked token), once per call (`refreshed` remembers): drops the
+// cached token and turns `e` into an immediate retry (status 0, no wait), so that the retrier
+// sends the call again at once with a new token. True when it did. `E` is a provider's error
+// type with `httpStatus` and `retryAfter`.
+template <class E>
+bool refreshAfter401(E& e, bool& refreshed, BearerTokenCache& tokens) {
+  if (e.httpStatus != 401 || refreshed) return false;
+  refreshed = true;
+  tokens.invalidate();
+  e.httpStatus = 0;
+  e.retryAfter = std::chrono::milliseconds(0);
+  return true;
+}
+
 }  // namespace pp::providers

@@ -7,7 +7,6 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
-#include <ctime>
 #include <stdexcept>
 #include <vector>
 
@@ -46,42 +45,6 @@ std::string acsEncode(std::string_view text) {
     }
   }
   return out;
-}
-
-std::string acsTimestamp(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::optional<std::chrono::system_clock::time_point> parseAcsTimestamp(std::string_view text) {
-  // YYYY-MM-DDTHH:MM:SSZ
-  if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
-      text[16] != ':' || text[19] != 'Z')
-    return std::nullopt;
-  auto num = [&](size_t pos, size_t len) -> int {
-    int v = 0;
-    for (size_t i = pos; i < pos + len; ++i) {
-      if (text[i] < '0' || text[i] > '9') return -1;
-      v = v * 10 + (text[i] - '0');
-    }
-    return v;
-  };
-  std::tm tm{};
-  int y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2), s = num(17, 2);
-  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
-      s < 0 || s > 60)
-    return std::nullopt;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
 std::string acs3CanonicalQuery(const std::map<std::string, std::string>& query) {
@@ -127,7 +90,7 @@ std::string acs3Authorization(const Acs3Request& r, const AcsCredentials& creds)
 
 void acs3Sign(Acs3Request& r, const AcsCredentials& creds,
               std::chrono::system_clock::time_point now, const std::string& nonce) {
-  r.headers.emplace_back("x-acs-date", acsTimestamp(now));
+  r.headers.emplace_back("x-acs-date", utc::format(now));
   r.headers.emplace_back("x-acs-signature-nonce", nonce);
   r.headers.emplace_back("x-acs-content-sha256", sha256Hex(r.body));
   if (!creds.securityToken.empty()) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/utc_time.h"
 #include "net/http_request.h"
 
 namespace pp::providers::alibabacloud {
@@ -46,10 +47,9 @@ std::string sha256Hex(std::string_view data);
 std::string hmacSha256Hex(std::string_view key, std::string_view data);
 // Percent-encoding of a query value as the SDKs do it (RFC 3986 unreserved characters kept).
 std::string acsEncode(std::string_view text);
-// "2026-12-02T07:05:09Z", the x-acs-date and STS Timestamp form.
-std::string acsTimestamp(std::chrono::system_clock::time_point t);
-// Parses that form (STS and metadata Expiration); nullopt when malformed.
-std::optional<std::chrono::system_clock::time_point> parseAcsTimestamp(std::string_view text);
+// The x-acs-date, STS Timestamp and Expiration form, "2026-12-02T07:05:09Z" (utc::format's
+// default): seconds, "Z", no fraction.
+inline constexpr utc::Rfc3339Form kAcsTimeForm{.fraction = false, .offset = false};
 
 std::string acs3CanonicalQuery(const std::map<std::string, std::string>& query);
 // The canonical request and the signed header names (';'-joined) of `r` as it stands.

@@ -40,7 +40,7 @@ Result<AcsCredentials> readTemporary(const json& j, const std::string& where) {
   c.accessKeyId = jsonf::stringField(j, "AccessKeyId");
   c.accessKeySecret = jsonf::stringField(j, "AccessKeySecret");
   c.securityToken = jsonf::stringField(j, "SecurityToken");
-  auto exp = parseAcsTimestamp(jsonf::stringField(j, "Expiration"));
+  auto exp = utc::parseRfc3339(jsonf::stringField(j, "Expiration"), kAcsTimeForm);
   if (c.accessKeyId.empty() || c.accessKeySecret.empty() || c.securityToken.empty() || !exp)
     return fail(Code::kInternal, where +
                                      ": the answer lacks AccessKeyId, AccessKeySecret, "
@@ -51,14 +51,6 @@ Result<AcsCredentials> readTemporary(const json& j, const std::string& where) {
   c.expiry = *exp;
   return c;
 }
-
-}  // namespace
-
-Result<AcsCredentials> readTemporaryCredentials(const json& answer, const std::string& where) {
-  return readTemporary(answer, where);
-}
-
-namespace {
 
 class StaticSource final : public CredentialSource {
  public:
@@ -96,7 +88,7 @@ class OidcSource final : public CredentialSource {
     net::HttpRequest req;
     req.method = "POST";
     req.url = endpoint_ + "/?Action=AssumeRoleWithOIDC&Format=JSON&Version=2015-04-01&Timestamp=" +
-              acsEncode(acsTimestamp(now));
+              acsEncode(utc::format(now));
     req.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
                    {"Accept", "application/json"}};
     req.body = "OIDCProviderArn=" + acsEncode(providerArn_) + "&OIDCToken=" + acsEncode(oidc) +
@@ -233,7 +225,7 @@ Result<AcsCredentials> CredentialCache::get() {
     auto margin = std::min<std::chrono::system_clock::duration>(15min, life / 2);
     refreshAt_ = *cached_.expiry - margin;
     log::info(kLog, "credentials from {}, valid until {}", source_->describe(),
-              acsTimestamp(*cached_.expiry));
+              utc::format(*cached_.expiry));
   }
   return cached_;
 }

@@ -2,11 +2,11 @@
 #include "providers/aws/credentials.h"
 
 #include <charconv>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
 #include "base/log.h"
+#include "base/utc_time.h"
 #include "providers/aws/aws_error.h"
 #include "providers/aws/shared_config.h"
 #include "providers/aws/xml.h"
@@ -24,38 +24,6 @@ std::optional<std::string> nonEmpty(const flags::EnvLookup& env, const char* nam
 
 }  // namespace
 
-std::optional<std::chrono::system_clock::time_point> parseIsoTime(std::string_view t) {
-  // YYYY-MM-DDTHH:MM:SS[.fff]Z
-  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' ||
-      t.back() != 'Z') {
-    return std::nullopt;
-  }
-  auto num = [&](size_t pos, size_t len, int& out) {
-    auto [p, ec] = std::from_chars(t.data() + pos, t.data() + pos + len, out);
-    return ec == std::errc() && p == t.data() + pos + len;
-  };
-  int y, mo, d, h, mi, s;
-  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
-      !num(17, 2, s)) {
-    return std::nullopt;
-  }
-  std::string_view rest = t.substr(19, t.size() - 20);
-  if (!rest.empty()) {
-    if (rest[0] != '.' || rest.size() < 2) return std::nullopt;
-    for (char c : rest.substr(1))
-      if (c < '0' || c > '9') return std::nullopt;
-  }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
 WebIdentityCredentialsProvider::WebIdentityCredentialsProvider(net::HttpClient http,
                                                                Options options, Clock clock)
     : http_(std::move(http)), options_(std::move(options)), clock_(std::move(clock)) {}
@@ -71,7 +39,7 @@ Result<Credentials> parseWebIdentityAnswer(std::string_view body, const std::str
   out.accessKeyId = c->childText("AccessKeyId");
   out.secretAccessKey = c->childText("SecretAccessKey");
   out.sessionToken = c->childText("SessionToken");
-  auto exp = parseIsoTime(c->childText("Expiration"));
+  auto exp = utc::parseRfc3339(c->childText("Expiration"), {.offset = false});
   if (!out.valid() || out.sessionToken.empty() || !exp) {
     return fail(Code::kInternal, action + ": answer has incomplete credentials");
   }
@@ -129,7 +97,7 @@ Result<Credentials> ImdsCredentialsProvider::retrieve() {
   out.accessKeyId = str("AccessKeyId");
   out.secretAccessKey = str("SecretAccessKey");
   out.sessionToken = str("Token");
-  auto exp = parseIsoTime(str("Expiration"));
+  auto exp = utc::parseRfc3339(str("Expiration"), {.offset = false});
   if (!out.valid() || !exp)
     return fail(Code::kInternal, "instance role " + role + ": incomplete credentials");
   out.expiration = *exp;

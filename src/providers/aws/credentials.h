@@ -28,9 +28,6 @@ class CredentialsProvider {
   virtual Result<Credentials> retrieve() = 0;
 };
 
-// "2015-08-30T12:36:00Z" or with fractional seconds; nullopt when malformed.
-std::optional<std::chrono::system_clock::time_point> parseIsoTime(std::string_view text);
-
 // An STS AssumeRoleWithWebIdentity answer (XML) to credentials; `action` starts the errors.
 Result<Credentials> parseWebIdentityAnswer(std::string_view body, const std::string& action);
 

@@ -8,6 +8,7 @@
 #include "base/encoding.h"
 #include "base/files.h"
 #include "base/strings.h"
+#include "base/utc_time.h"
 #include "providers/aws/credentials.h"
 #include "providers/aws/sigv4.h"
 
@@ -15,15 +16,6 @@ namespace pp::providers::aws::testing {
 namespace {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
-
-std::string isoTime(std::chrono::system_clock::time_point t) {
-  std::time_t s = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 using strings::xmlEscape;
 
@@ -582,13 +574,13 @@ net::ServerResponse FakeAws::sts(const Params& params) {
   std::string key = "ASIASTS" + std::to_string(n), secret = "sts-secret-" + std::to_string(n),
               token = "sts-session-token-" + std::to_string(n);
   acceptCredentials(key, secret, token);
-  return xml(200, renderTemplate(
-                      "sts_assume_role_with_web_identity.xml",
-                      {{"SESSION", xmlEscape(get(params, "RoleSessionName"))},
-                       {"SESSION_TOKEN", token},
-                       {"SECRET", secret},
-                       {"ACCESS_KEY", key},
-                       {"EXPIRATION", isoTime(std::chrono::system_clock::now() + stsLifetime)}}));
+  return xml(200, renderTemplate("sts_assume_role_with_web_identity.xml",
+                                 {{"SESSION", xmlEscape(get(params, "RoleSessionName"))},
+                                  {"SESSION_TOKEN", token},
+                                  {"SECRET", secret},
+                                  {"ACCESS_KEY", key},
+                                  {"EXPIRATION",
+                                   utc::format(std::chrono::system_clock::now() + stsLifetime)}}));
 }
 
 net::ServerResponse FakeAws::imdsAnswer(const net::ServerRequest& r) {
@@ -612,12 +604,12 @@ net::ServerResponse FakeAws::imdsAnswer(const net::ServerRequest& r) {
     acceptCredentials(key, secret, token);
     nlohmann::json j = {
         {"Code", "Success"},
-        {"LastUpdated", isoTime(std::chrono::system_clock::now())},
+        {"LastUpdated", utc::format(std::chrono::system_clock::now())},
         {"Type", "AWS-HMAC"},
         {"AccessKeyId", key},
         {"SecretAccessKey", secret},
         {"Token", token},
-        {"Expiration", isoTime(std::chrono::system_clock::now() + imdsRoleLifetime)}};
+        {"Expiration", utc::format(std::chrono::system_clock::now() + imdsRoleLifetime)}};
     return {200, {}, j.dump()};
   }
   auto it = imds.find(path);

@@ -7,12 +7,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <ctime>
 #include <map>
 #include <stdexcept>
 
 #include "base/encoding.h"
 #include "base/strings.h"
+#include "base/utc_time.h"
 
 namespace pp::providers::aws {
 namespace {
@@ -73,12 +73,7 @@ std::string uriEncode(std::string_view text, bool encodeSlash) {
 }
 
 std::string amzDate(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
+  return utc::format(t, "%Y%m%dT%H%M%SZ");
 }
 
 std::string sha256Hex(std::string_view data) {

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/utc_time.h"
+
 namespace pp::providers::byom {
 
 using OrderedJson = nlohmann::ordered_json;
@@ -18,38 +20,15 @@ const IpAllocation* PoolState::findByIp(std::string_view ip) const {
 }
 
 std::string rfc3339(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return utc::format(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(t)));
 }
 
 Result<int64_t> parseRfc3339(std::string_view text) {
-  // metav1.Time accepts RFC 3339 with an offset; fractions are dropped, as metav1 does.
-  std::string s(text);
-  std::tm tm{};
-  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (!rest) return fail(Code::kInvalidArgument, "not an RFC 3339 time: \"" + s + "\"");
-  if (*rest == '.') {
-    ++rest;
-    while (*rest >= '0' && *rest <= '9') ++rest;
-  }
-  int64_t offset = 0;
-  if (*rest == 'Z' || *rest == 'z') {
-    ++rest;
-  } else if (*rest == '+' || *rest == '-') {
-    int hh = 0, mm = 0;
-    if (std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2)
-      return fail(Code::kInvalidArgument, "not an RFC 3339 time: \"" + s + "\"");
-    offset = (*rest == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
-    rest += 6;
-  } else {
-    return fail(Code::kInvalidArgument, "not an RFC 3339 time: \"" + s + "\"");
-  }
-  if (*rest != '\0') return fail(Code::kInvalidArgument, "not an RFC 3339 time: \"" + s + "\"");
-  return static_cast<int64_t>(timegm(&tm)) - offset;
+  // metav1.Time: RFC 3339 with "Z" or an offset; fractions are dropped, as metav1 does.
+  auto t = utc::parseRfc3339(text);
+  if (!t)
+    return fail(Code::kInvalidArgument, "not an RFC 3339 time: \"" + std::string(text) + "\"");
+  return static_cast<int64_t>(std::chrono::system_clock::to_time_t(*t));
 }
 
 namespace {

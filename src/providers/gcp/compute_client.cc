@@ -193,13 +193,7 @@ std::expected<json, GcpError> ComputeClient::call(const std::string& method,
   bool refreshed = false;
   auto once = [&]() -> std::expected<json, GcpError> {
     auto r = attempt(method, url, payload, timeout);
-    if (!r && r.error().httpStatus == 401 && !refreshed) {
-      // An expired or revoked token: fetch a new one and try again at once.
-      refreshed = true;
-      tokens_->invalidate();
-      r.error().httpStatus = 0;  // mark for an immediate retry
-      r.error().retryAfter = std::chrono::milliseconds(0);
-    }
+    if (!r) refreshAfter401(r.error(), refreshed, *tokens_);
     return r;
   };
   auto classify = [&](const GcpError& e) -> RetryVerdict {

@@ -48,14 +48,6 @@ PowerVsError parseError(const net::HttpResponse& r) {
   return e;
 }
 
-}  // namespace
-
-PowerVsError parsePowerVsError(const net::HttpResponse& response) {
-  return parseError(response);
-}
-
-namespace {
-
 bool isGone(long status) {
   return status == 404 || status == 410;
 }
@@ -71,17 +63,6 @@ std::expected<std::string, PowerVsError> bearer(BearerTokenCache& tokens) {
   e.credentials =
       c != Code::kUnavailable && c != Code::kDeadlineExceeded && c != Code::kResourceExhausted;
   return std::unexpected(e);
-}
-
-// After a 401 (an expired or revoked token), once per call: drops the token and makes the
-// error an immediate retry. True when it did.
-bool refreshAfter401(PowerVsError& e, bool& refreshed, BearerTokenCache& tokens) {
-  if (e.httpStatus != 401 || refreshed) return false;
-  refreshed = true;
-  tokens.invalidate();
-  e.httpStatus = 0;
-  e.retryAfter = std::chrono::milliseconds(0);
-  return true;
 }
 
 // A required string member; nullopt when absent or not a string.

@@ -77,10 +77,6 @@ std::string decodeQueryValue(std::string_view v) {
 
 }  // namespace
 
-IbmError parseIbmError(const net::HttpResponse& response) {
-  return parseError(response);
-}
-
 Error IbmError::toError(const std::string& context) const {
   Code c = net::codeForHttpStatus(httpStatus, Code::kUnknown);
   if (httpStatus == 0) c = code == "credentials" ? Code::kUnauthenticated : Code::kUnavailable;
@@ -164,13 +160,7 @@ std::expected<json, IbmError> VpcClient::call(const std::string& method, const s
   auto once = [&]() -> std::expected<json, IbmError> {
     ++sent;
     auto r = attempt(method, url, payload);
-    if (!r && r.error().httpStatus == 401 && !refreshed) {
-      // An expired or revoked token: fetch a new one and try again at once.
-      refreshed = true;
-      tokens_->invalidate();
-      r.error().httpStatus = 0;
-      r.error().retryAfter = std::chrono::milliseconds(0);
-    }
+    if (!r) refreshAfter401(r.error(), refreshed, *tokens_);
     return r;
   };
   auto classify = [&](const IbmError& e) -> RetryVerdict {

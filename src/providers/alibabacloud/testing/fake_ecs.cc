@@ -247,8 +247,8 @@ net::ServerResponse FakeEcs::metadata(const net::ServerRequest& req) {
         {"AccessKeyId", ramIssued_.accessKeyId},
         {"AccessKeySecret", ramIssued_.accessKeySecret},
         {"SecurityToken", ramIssued_.securityToken},
-        {"Expiration", acsTimestamp(ramIssued_.expiry.value_or(clock_() + std::chrono::hours(6)))},
-        {"LastUpdated", acsTimestamp(clock_())},
+        {"Expiration", utc::format(ramIssued_.expiry.value_or(clock_() + std::chrono::hours(6)))},
+        {"LastUpdated", utc::format(clock_())},
         {"Code", "Success"}};
     return jsonResponse(200, j);
   }
@@ -259,7 +259,8 @@ net::ServerResponse FakeEcs::sts(const net::ServerRequest& req) {
   ++stsCalls_;
   auto q = parseForm(req.query, nullptr);
   if (req.method != "POST") problem("STS: method " + req.method);
-  if (q["Version"] != "2015-04-01" || q["Format"] != "JSON" || !parseAcsTimestamp(q["Timestamp"]))
+  if (q["Version"] != "2015-04-01" || q["Format"] != "JSON" ||
+      !utc::parseRfc3339(q["Timestamp"], kAcsTimeForm))
     problem("STS: bad Version, Format or Timestamp");
   if (strings::toLower(req.header("Content-Type")).rfind("application/x-www-form-urlencoded", 0) !=
       0)
@@ -279,7 +280,7 @@ net::ServerResponse FakeEcs::sts(const net::ServerRequest& req) {
               {"AccessKeySecret", oidcIssued_.accessKeySecret},
               {"SecurityToken", oidcIssued_.securityToken},
               {"Expiration",
-               acsTimestamp(oidcIssued_.expiry.value_or(clock_() + std::chrono::hours(1)))}}},
+               utc::format(oidcIssued_.expiry.value_or(clock_() + std::chrono::hours(1)))}}},
             {"AssumedRoleUser", {{"Arn", oidcRole_ + "/" + f["RoleSessionName"]}}},
             {"SourceIdentity", ""}};
   return jsonResponse(200, j);
@@ -344,7 +345,7 @@ net::ServerResponse FakeEcs::openApi(const net::ServerRequest& req) {
     if (req.header(n).empty()) problem(call.action + ": signed header " + n + " is missing");
   if (req.header("x-acs-content-sha256") != sha256Hex(req.body))
     problem(call.action + ": x-acs-content-sha256 is not the body's hash");
-  auto date = parseAcsTimestamp(req.header("x-acs-date"));
+  auto date = utc::parseRfc3339(req.header("x-acs-date"), kAcsTimeForm);
   if (!date || *date < clock_() - std::chrono::minutes(15) ||
       *date > clock_() + std::chrono::minutes(15)) {
     problem(call.action + ": x-acs-date missing or off by more than 15 minutes");
