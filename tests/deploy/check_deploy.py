@@ -1207,6 +1207,166 @@ def check_docs():
     print(f"docs: {len(docs)} deployment documents checked (links, README and deploy.md link them)")
 
 
+# The PeerpodVolume spec fields: upstream's (src/csi-wrapper/crd/peerpodvolume.yaml) plus the two
+# teardown requests its schema lacks (pruned by the API server, so its unpublish/unstage
+# replays had nothing to replay).
+CSI_SPEC_FIELDS = {"podName", "podNamespace", "podUid", "nodeID", "nodeName", "volumeID", "volumeName", "vmID",
+                   "vmName", "devicePath", "stagingTargetPath", "targetPath", "wrapperControllerPublishVolumeReq",
+                   "wrapperControllerPublishVolumeRes", "wrapperNodeStageVolumeReq", "wrapperNodePublishVolumeReq",
+                   "wrapperNodeUnpublishVolumeReq", "wrapperNodeUnstageVolumeReq"}
+CSI_WRAPPERS = ("csi-controller-wrapper", "csi-node-wrapper", "csi-podvm-wrapper")
+
+
+def check_csi():
+    """deploy/csi: the PeerpodVolume CRD (upstream's group, names and fields plus the teardown
+    fields; every spec field src/csi writes is in the schema), the wrappers' Role (exactly the
+    calls src/csi makes), and each example (AWS EBS, Azure Disk): valid objects, wrapper flags
+    the binaries register, sidecars and kubelet's registrar pointed at the wrapper sockets, the
+    pod's podvm wrapper with its four variables and a socket directory shared with the vendor's
+    node plugin, the StorageClass marked peerpod, the Role bound to the driver's and the pod's
+    service accounts in the wrappers' namespace."""
+    base = "deploy/csi"
+    if not os.path.isdir(os.path.join(ROOT, base)):
+        problem(f"{base} is missing")
+        return
+    crd = yaml.safe_load(read(f"{base}/crd-peerpodvolumes.yaml"))
+    for e in k8s_schema.validate_object(crd, f"{base}/crd-peerpodvolumes.yaml"):
+        problem(e)
+    s = crd["spec"]
+    v = s["versions"][0]
+    props = v["schema"]["openAPIV3Schema"]["properties"]
+    if (s["group"], s["names"]["kind"], s["names"]["plural"], s["scope"], v["name"]) != \
+            ("confidentialcontainers.org", "PeerpodVolume", "peerpodvolumes", "Namespaced", "v1alpha1") \
+            or "status" not in v.get("subresources", {}) or "state" not in props["status"]["properties"]:
+        problem(f"{base}: the PeerpodVolume CRD differs from upstream's (group, names, v1alpha1, status)")
+    spec_fields = set(props["spec"]["properties"])
+    if spec_fields != CSI_SPEC_FIELDS:
+        problem(f"{base}: PeerpodVolume spec fields {sorted(spec_fields ^ CSI_SPEC_FIELDS)} differ")
+    code = "".join(sources("src/csi"))
+    written = set(re.findall(r'setSpec\(\w+, "(\w+)"', code)) | set(re.findall(r'specOf\(\*?\w+, "(\w+)"', code)) \
+        | set(re.findall(r'cached<[^>]+>\(\w+,\s*"(\w+)"\)', code)) \
+        | set(re.findall(r'cache\(\*?volumes_, name, "(\w+)"', code))
+    if not written:
+        problem("src/csi: no spec field found in the sources (check_csi's patterns are stale)")
+    for f in sorted(written - spec_fields):
+        problem(f"{base}: src/csi writes spec.{f}, which the CRD schema would prune")
+
+    # The Role: the verbs VolumeClient and the informer use, and nothing else.
+    role = yaml.safe_load(read(f"{base}/rbac.yaml"))
+    for e in k8s_schema.validate_object(role, f"{base}/rbac.yaml"):
+        problem(e)
+    client = read("src/csi/volume_client.cc") + read("src/csi/monitor.cc")
+    calls = {("peerpodvolumes", verb) for method, verb in (("get", "get"), ("list", "list"), ("create", "create"),
+                                                            ("update", "update"), ("remove", "delete"))
+             if re.search(rf"client_->{method}\(kPeerpodVolumes, ns_, (?!.*\"status\")", client)}
+    if "runInformer(*client_, kPeerpodVolumes" in client:
+        calls |= {("peerpodvolumes", "list"), ("peerpodvolumes", "watch")}
+    if re.search(r'client_->update\(kPeerpodVolumes, ns_, \w+, "status"\)', client):
+        calls.add(("peerpodvolumes/status", "update"))
+    grants = {(res, verb) for r in role["rules"] if "confidentialcontainers.org" in r["apiGroups"]
+              for res in r["resources"] for verb in r["verbs"]}
+    if grants != calls:
+        problem(f"{base}/rbac.yaml: grants {sorted(grants - calls)} the code does not use, "
+                f"lacks {sorted(calls - grants)} it does")
+    wrapper_ns = role["metadata"]["namespace"]
+
+    flags = {name for name, _, _ in flag_registrations(read("src/csi/wrapper_main.cc"))}
+    examples = sorted(os.listdir(os.path.join(ROOT, base, "examples")))
+    for ex in examples:
+        where = f"{base}/examples/{ex}"
+        docs = []
+        for f in sorted(os.listdir(os.path.join(ROOT, where))):
+            if f.endswith(".yaml"):
+                docs += [d for d in yaml.safe_load_all(read(f"{where}/{f}")) if d]
+        wrappers = {}
+        for d in docs:
+            label = f"{where}: {d.get('kind')}/{d['metadata']['name']}"
+            if d["kind"] in ("Deployment", "DaemonSet"):  # strategic-merge patches of the driver
+                pod = d["spec"]["template"]["spec"]
+                names = {c["name"]: c for c in pod["containers"]}
+                ours = [n for n in names if n in CSI_WRAPPERS]
+                if len(ours) != 1:
+                    problem(f"{label}: patches in {ours or 'no wrapper'}")
+                    continue
+                wrappers[ours[0]] = (d, names[ours[0]])
+                errors = []
+                k8s_schema.validate("Container", names[ours[0]], label, errors)
+                for e in errors:
+                    problem(e)
+                for vol in pod.get("volumes", []):
+                    k8s_schema.validate("Volume", vol, label, errors)
+            else:
+                for e in k8s_schema.validate_object(d, label):
+                    problem(e)
+        pods = find(docs, "Pod")
+        for p in pods:
+            for c in p["spec"]["containers"]:
+                if c["name"] == "csi-podvm-wrapper":
+                    wrappers["csi-podvm-wrapper"] = (p, c)
+        if set(wrappers) != set(CSI_WRAPPERS):
+            problem(f"{where}: wrappers {sorted(wrappers)}, not all three")
+            continue
+        for name, (doc, c) in wrappers.items():
+            args = {}
+            for a in c.get("args", []):
+                if flag_name(a) not in flags:
+                    problem(f"{where}: {name} flag {a}, which {name} does not register")
+                args[flag_name(a)] = a.split("=", 1)[1] if "=" in a else ""
+            ns = args.get("namespace", "default")
+            if ns == "$(POD_NAME_SPACE)":
+                ns = doc["metadata"]["namespace"]
+            if ns != wrapper_ns:
+                problem(f"{where}: {name} keeps PeerpodVolumes in {ns}, the Role is in {wrapper_ns}")
+            env = {e["name"] for e in c.get("env", [])}
+            need = {"csi-node-wrapper": {"POD_NODE_NAME"},
+                    "csi-podvm-wrapper": {"POD_NAME", "POD_NAME_SPACE", "POD_UID", "POD_NODE_NAME"}}.get(name, set())
+            if need - env:
+                problem(f"{where}: {name} lacks {sorted(need - env)}")
+            endpoint = args.get("endpoint", "")
+            if name == "csi-controller-wrapper":
+                for sidecar in ("csi-attacher", "csi-provisioner", "csi-resizer"):
+                    sc = {x["name"]: x for x in doc["spec"]["template"]["spec"]["containers"]}.get(sidecar)
+                    addr = [a.split("=", 1)[1] for a in (sc or {}).get("args", []) if flag_name(a) == "csi-address"] + \
+                           [e.get("value") for e in (sc or {}).get("env", []) if e["name"] == "ADDRESS"]
+                    if addr != [endpoint]:
+                        problem(f"{where}: {sidecar} talks to {addr}, not the wrapper's {endpoint}")
+            if name == "csi-node-wrapper":
+                pod = doc["spec"]["template"]["spec"]
+                reg = {x["name"]: x for x in pod["containers"]}.get("node-driver-registrar", {})
+                renv = {e["name"]: e.get("value") for e in reg.get("env", [])}
+                if renv.get("ADDRESS") != endpoint or not renv.get("DRIVER_REG_SOCK_PATH", "").endswith(
+                        "/" + os.path.basename(endpoint)):
+                    problem(f"{where}: node-driver-registrar does not register {endpoint}")
+                mounts = {m["mountPath"].rstrip("/") for m in c.get("volumeMounts", [])}
+                for path in ("/run/peerpod", "/run/kata-containers/shared/direct-volumes", "/var/lib/kubelet"):
+                    if path not in mounts:
+                        problem(f"{where}: csi-node-wrapper does not mount {path}")
+            if name == "csi-podvm-wrapper":
+                p = doc
+                if p["spec"].get("runtimeClassName") != "kata-remote":
+                    problem(f"{where}: Pod {p['metadata']['name']} is not a peer pod (runtimeClassName)")
+                sock_dir = os.path.dirname(args.get("target-endpoint", ""))
+                mounted = {m["name"] for m in c.get("volumeMounts", []) if m["mountPath"].rstrip("/") == sock_dir}
+                sharers = [x["name"] for x in p["spec"]["containers"] if x is not c and
+                           any(m["name"] in mounted for m in x.get("volumeMounts", []))]
+                if not sharers:
+                    problem(f"{where}: no container shares {sock_dir} (the vendor socket) with csi-podvm-wrapper")
+                sa = p["spec"].get("serviceAccountName")
+                bound = [b for b in find(docs, "RoleBinding") if b["roleRef"]["name"] == "peerpod-csi-wrapper"
+                         and b["metadata"]["namespace"] == wrapper_ns]
+                subjects = {(x["namespace"], x["name"]) for b in bound for x in b["subjects"]}
+                if (p["metadata"]["namespace"], sa) not in subjects:
+                    problem(f"{where}: the pod's service account {sa} is not bound to peerpod-csi-wrapper")
+        classes = find(docs, "StorageClass")
+        if not classes or any((sc.get("parameters") or {}).get("peerpod") != "true" for sc in classes):
+            problem(f"{where}: no StorageClass with parameters.peerpod \"true\"")
+        claims = find(docs, "PersistentVolumeClaim")
+        if not any(c["spec"].get("storageClassName") in {sc["metadata"]["name"] for sc in classes} for c in claims):
+            problem(f"{where}: no claim of the peerpod StorageClass")
+    print(f"csi: the PeerpodVolume CRD ({len(spec_fields)} spec fields), the wrappers' Role and "
+          f"{len(examples)} examples ({', '.join(examples)}) checked")
+
+
 def main():
     check_docs()
     rendered = check_kustomize()
@@ -1218,6 +1378,7 @@ def main():
               "golang-github-masterminds-sprig-dev and golang-gopkg-yaml.v3-dev); structural checks only")
     check_dockerfiles()
     check_dashboard()
+    check_csi()
     if PROBLEMS:
         print(f"\n{len(PROBLEMS)} problem(s):")
         for p in PROBLEMS:

@@ -39,7 +39,8 @@ TYPES = {
                 "serviceAccountName": "str", "automountServiceAccountToken": "bool", "hostNetwork": "bool",
                 "hostPID": "bool", "dnsPolicy": "str", "nodeSelector": "map", "tolerations": ["Toleration"],
                 "affinity": "any", "securityContext": "PodSecurityContext", "terminationGracePeriodSeconds": "int",
-                "volumes": ["Volume"], "priorityClassName": "str", "imagePullSecrets": ["LocalObjectReference"]},
+                "volumes": ["Volume"], "priorityClassName": "str", "imagePullSecrets": ["LocalObjectReference"],
+                "runtimeClassName": "str"},
     "Toleration": {"key": "str", "operator": "str", "value": "str", "effect": "str", "tolerationSeconds": "int"},
     "Container": {"_required": ["name", "image"], "name": "str", "image": "str", "imagePullPolicy": "str",
                   "command": ["str"], "args": ["str"], "env": ["EnvVar"], "envFrom": ["EnvFromSource"],
@@ -65,7 +66,17 @@ TYPES = {
     "VolumeMount": {"_required": ["name", "mountPath"], "name": "str", "mountPath": "str", "readOnly": "bool",
                     "mountPropagation": "str", "subPath": "str"},
     "Volume": {"_required": ["name"], "name": "str", "hostPath": "HostPathVolume", "secret": "SecretVolume",
-               "configMap": "ConfigMapVolume", "emptyDir": "any", "projected": "any"},
+               "configMap": "ConfigMapVolume", "emptyDir": "any", "projected": "any",
+               "persistentVolumeClaim": "PVCVolume"},
+    "PVCVolume": {"_required": ["claimName"], "claimName": "str", "readOnly": "bool"},
+    # Pods, claims and storage classes (the CSI examples in deploy/csi).
+    "Pod": {"_required": ["spec"], "spec": "PodSpec"},
+    "PersistentVolumeClaim": {"_required": ["spec"], "spec": "PVCSpec"},
+    "PVCSpec": {"accessModes": ["str"], "storageClassName": "str", "resources": "Resources",
+                "volumeName": "str", "volumeMode": "str"},
+    "StorageClass": {"_required": ["provisioner"], "provisioner": "str", "parameters": "map",
+                     "reclaimPolicy": "str", "volumeBindingMode": "str", "allowVolumeExpansion": "bool",
+                     "mountOptions": ["str"]},
     "HostPathVolume": {"_required": ["path"], "path": "str", "type": "str"},
     "SecretVolume": {"secretName": "str", "defaultMode": "int", "optional": "bool", "items": "any"},
     "ConfigMapVolume": {"name": "str", "defaultMode": "int", "optional": "bool", "items": "any"},
@@ -152,6 +163,7 @@ KINDS = {
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): False,
     ("cert-manager.io/v1", "Issuer"): True, ("cert-manager.io/v1", "Certificate"): True,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): True,
+    ("v1", "Pod"): True, ("v1", "PersistentVolumeClaim"): True, ("storage.k8s.io/v1", "StorageClass"): False,
 }
 
 PLACEHOLDER = "x-helm-value"
