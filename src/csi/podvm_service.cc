@@ -18,16 +18,24 @@ Result<int> PodVmService::claim() {
   int count = 0;
   for (const auto& item : (*list)["items"]) {
     std::string name = k8s::field(item, "metadata", "name");
+    // A restarted podvm wrapper finds its CRs further on: it keeps their state, and the
+    // informer's sync goes on from there (upstream sets peerPodVSIRunning again, after which
+    // nothing replays the attach: devicePath is already set).
+    std::string current = stateOf(item), next = state::kPeerPodVSIRunning;
+    if (!current.empty() && current != state::kControllerPublishVolumeCached &&
+        current != state::kNodeStageVolumeCached && current != state::kNodePublishVolumeCached) {
+      next = current;
+    }
     auto r = volumes_->modify(
         name,
         [&](Json& v) {
           v = claimVolume(std::move(v), pod_.name, pod_.ns, pod_.nodeName);
           return true;
         },
-        state::kPeerPodVSIRunning);
+        next);
     if (!r) return fail(r.error().wrap("claiming PeerpodVolume " + name));
     log::info(kLog, "PeerpodVolume {}/{} (volume {}) runs in this pod VM: {}", volumes_->ns(), name,
-              specOf(*r, "volumeName"), state::kPeerPodVSIRunning);
+              specOf(*r, "volumeName"), next);
     ++count;
   }
   return count;
@@ -68,6 +76,13 @@ SyncResult PodVmService::sync(const Json& cached) {
     case PodVmAction::kNone:
       return SyncResult::kDone;
     case PodVmAction::kReplayStage: {
+      if (specOf(*volume, "wrapperNodeStageVolumeReq").empty()) {
+        // kubelet never stages for a driver without STAGE_UNSTAGE_VOLUME: publish comes next.
+        log::info(kLog, "PeerpodVolume {}/{}: no NodeStageVolume to replay", volumes_->ns(), name);
+        ok = true;
+        next = state::kNodeStageVolumeApplied;
+        break;
+      }
       auto req = nodeStageReplay(*volume);
       if (!req) break;
       ok = replay<::csi::v1::NodeStageVolumeRequest, ::csi::v1::NodeStageVolumeResponse>(

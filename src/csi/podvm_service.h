@@ -43,7 +43,8 @@ class PodVmService final : public ::csi::v1::Node::Service {
   PP_CSI_PASS(node, NodeGetInfo)
 
   // Sets podName, podNamespace and nodeName (spec and labels) of every PeerpodVolume labelled
-  // podUid=<this pod>, then their state peerPodVSIRunning. Returns how many.
+  // podUid=<this pod>, then their state peerPodVSIRunning (unless the VM side has already taken
+  // it further: a restart keeps the state). Returns how many.
   Result<int> claim();
 
   SyncResult sync(const Json& volume);

@@ -76,7 +76,22 @@ struct Process {
     ::waitpid(pid, &status, 0);
     pid = -1;
   }
-  bool running() const { return pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0; }
+  // SIGTERM, then the exit status within `limit` (-1: still running, then killed).
+  int terminate(std::chrono::milliseconds limit) {
+    if (pid <= 0) return -1;
+    ::kill(pid, SIGTERM);
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    kill(SIGKILL);
+    return -1;
+  }
 };
 
 // The adaptor's podvminfo.PodVMInfo/GetInfo on its real proto: the VM ID of a known pod,
@@ -449,6 +464,84 @@ TEST_F(CsiWalk, AttachStagePublishUnpublishUnstageDetach) {
   EXPECT_GE(podVmInfo_->calls(), 1);
 }
 
+// The podvm wrapper dies while the VM's node plugin is not up yet (its stage replay waiting);
+// restarted, it keeps the CR's state (controllerPublishVolumeApplied) instead of claiming it
+// back to peerPodVSIRunning, and replays stage and publish once each.
+TEST_F(CsiWalk, PodVmWrapperRestartResumesFromTheCr) {
+  startController();
+  startNode();
+  podVmInfo_->addVm(kPodNs, kPodName, "i-0123456789abcdef0");
+  vm_.reset();  // the VM's node plugin is not running yet
+  std::string volumeId = provisionAttachStagePublish("pvc-3");
+  std::string name = csi::normalizeVolumeId(volumeId);
+  startPodVm();
+  waitState(name, csi::state::kControllerPublishVolumeApplied);
+  std::this_thread::sleep_for(300ms);  // the stage replay is waiting for the driver
+  EXPECT_EQ(stateOf(name), csi::state::kControllerPublishVolumeApplied);
+  podvm_.kill(SIGKILL);
+
+  vm_ = FakeCsiDriver::start(dir_ + "/vm-csi.sock", {.label = "in-VM"});
+  ASSERT_TRUE(vm_);
+  startPodVm();
+  waitState(name, csi::state::kNodePublishVolumeApplied);
+  EXPECT_EQ(vm_->methods(), (std::vector<std::string>{"NodeStageVolume", "NodePublishVolume"}));
+  auto attach = worker_->callsOf("ControllerPublishVolume");
+  ASSERT_EQ(attach.size(), 1u);
+  EXPECT_EQ(attach[0].nodeId, "i-0123456789abcdef0");
+  unpublishUnstageDetachDelete(volumeId, "pvc-3", true);
+  EXPECT_EQ(worker_->callsOf("ControllerUnpublishVolume").at(0).nodeId, "i-0123456789abcdef0");
+}
+
+// A static PV (volumeAttributes peerpod: "true", no CreateVolume): the attach creates the CR
+// with the placeholder name, NodePublishVolume names it after the PV in the target path, and
+// the attribute never reaches the vendor.
+TEST_F(CsiWalk, StaticPvIsNamedAtPublish) {
+  startController();
+  startNode();
+  podVmInfo_->addVm(kPodNs, kPodName, "i-0static");
+  ::csi::v1::ControllerPublishVolumeRequest publish;
+  publish.set_volume_id("vol-static");
+  publish.set_node_id(kNode);
+  (*publish.mutable_volume_context())["peerpod"] = "true";
+  (*publish.mutable_volume_context())["fsType"] = "ext4";
+  ::csi::v1::ControllerPublishVolumeResponse published;
+  auto st = controller_->ControllerPublishVolume(ctx().get(), publish, &published);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  auto v = cr("vol-static");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(csi::specOf(*v, "volumeName"), csi::kVolumeNamePlaceholder);
+  EXPECT_EQ(csi::stateOf(*v), csi::state::kControllerPublishVolumeCached);
+
+  ::csi::v1::NodePublishVolumeRequest nodePublish;
+  nodePublish.set_volume_id("vol-static");
+  nodePublish.set_target_path(targetPath("pv-static"));
+  ::csi::v1::NodePublishVolumeResponse nodePublished;
+  st = node_->NodePublishVolume(ctx().get(), nodePublish, &nodePublished);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  v = cr("vol-static");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(csi::specOf(*v, "volumeName"), "pv-static");
+  EXPECT_EQ(csi::labelOf(*v, "volumeName"), "pv-static");
+
+  // Another PV's target path for the same volume is refused.
+  nodePublish.set_target_path(targetPath("pv-other"));
+  st = node_->NodePublishVolume(ctx().get(), nodePublish, &nodePublished);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  startPodVm();
+  waitState("vol-static", csi::state::kNodePublishVolumeApplied);
+  auto attach = worker_->callsOf("ControllerPublishVolume");
+  ASSERT_EQ(attach.size(), 1u);
+  EXPECT_EQ(attach[0].nodeId, "i-0static");
+  // No NodeStageVolume was cached (kubelet stages only for STAGE_UNSTAGE_VOLUME drivers).
+  EXPECT_EQ(vm_->methods(), (std::vector<std::string>{"NodePublishVolume"}));
+  ::csi::v1::ControllerPublishVolumeRequest replayed;
+  ASSERT_TRUE(csi::fromJson(csi::specOf(*cr("vol-static"), "wrapperControllerPublishVolumeReq"),
+                            &replayed));
+  EXPECT_EQ(replayed.volume_context().count("peerpod"), 0u);
+  EXPECT_EQ(replayed.volume_context().at("fsType"), "ext4");
+}
+
 // The pod goes away before its VM ever existed (no podvm wrapper, the adaptor knows no VM):
 // kubelet's unpublish/unstage and the attacher's detach succeed without any vendor call, and the
 // volume's delete leaves no CR. Nothing was attached anywhere.
@@ -493,6 +586,12 @@ TEST_F(CsiWalk, OrdinaryVolumesPassThrough) {
                                                           "NodeStageVolume", "NodeGetInfo"}));
   EXPECT_EQ(worker_->callsOf("ControllerPublishVolume").at(0).nodeId, kNode);
   EXPECT_TRUE(api_->objects("peerpodvolumes", kNs).empty());
+
+  // SIGTERM: a clean exit, promptly (the informer's watch is cancelled), socket removed.
+  EXPECT_EQ(ctrl_.terminate(10s), 0);
+  EXPECT_EQ(nodeWrapper_.terminate(10s), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/ctrl.sock"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/node.sock"));
 }
 
 }  // namespace
