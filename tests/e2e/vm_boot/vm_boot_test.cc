@@ -5,8 +5,13 @@
 // Three machines: microvm (direct kernel boot) with the ISO on virtio-blk; pc (direct kernel
 // boot) with the ISO on an IDE CD-ROM as the libvirt provider attaches it (hda); pc booting the
 // qcow2 disk image (BIOS, syslinux) with the same CD-ROM.
+// The production disk image (podvm/build --disk: Debian 12, systemd, dm-verity root) boots the
+// same way on pc with the cidata CD-ROM: UEFI (OVMF, the UKI) and BIOS (syslinux), within
+// 180 s under TCG; and a root whose data was changed is refused (veritysetup verify, and a
+// boot that stops in the initramfs).
 //
 // PEERPODS_PODVM_DIR=<dir with vmlinuz and initrd.img> skips the image build;
+// PEERPODS_PODVM_DISK_DIR=<dir with podvm.raw and roothash> skips the disk image build;
 // PEERPODS_VM_CONSOLE=1 prints the whole VM console, also when the test passes.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -17,8 +22,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -53,6 +60,10 @@ namespace fs = std::filesystem;
 
 constexpr char kInstance[] = "podvm-e2e";
 constexpr auto kBootBudget = 30s;
+// systemd under TCG: ~8 s to the initramfs, ~40 s to the forwarder here; the margin is for a
+// busy 2-core CI machine.
+constexpr auto kDiskBootBudget = 180s;
+constexpr char kOvmf[] = "/usr/share/OVMF/OVMF_CODE.fd";
 
 std::string readFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -114,6 +125,43 @@ const std::string& podvmImages(std::string& error) {
         dir = out;
       }
       std::remove(log.c_str());
+    }
+  }
+  error = buildError;
+  return dir;
+}
+
+// Runs podvm/build --disk once per process into <build>/podvm-disk-e2e (raw only: what the test
+// boots; the build prints size, digests and build time). Returns the directory with podvm.raw.
+const std::string& podvmDiskImage(std::string& error) {
+  static std::string dir;
+  static std::string buildError;
+  static bool done = false;
+  if (!done) {
+    done = true;
+    if (const char* pre = std::getenv("PEERPODS_PODVM_DISK_DIR"); pre && *pre) {
+      dir = pre;
+    } else {
+      const std::string out = std::string(PP_BINARY_DIR) + "/podvm-disk-e2e";
+      const std::string log = out + ".log";
+      const std::string cmd = std::string(PP_SOURCE_DIR) +
+                              "/podvm/build --disk --formats raw --bin-dir '" + PP_BINARY_DIR +
+                              "' --out '" + out + "' >'" + log + "' 2>&1";
+      const auto start = Clock::now();
+      const int rc = std::system(cmd.c_str());
+      std::printf("vm_boot: podvm/build --disk took %.2f s (log %s)\n",
+                  std::chrono::duration<double>(Clock::now() - start).count(), log.c_str());
+      const std::string text = readFile(log);
+      std::istringstream lines(text);
+      for (std::string line; std::getline(lines, line);) {
+        // The build's own timeline, sizes and root hash (not the package list).
+        if (line.starts_with("[podvm-disk")) std::printf("  %s\n", line.c_str());
+      }
+      if (rc != 0) {
+        buildError = "podvm/build --disk failed (rc " + std::to_string(rc) + "):\n" + text;
+      } else {
+        dir = out;
+      }
     }
   }
   error = buildError;
@@ -226,13 +274,20 @@ asio::awaitable<void> probeOnce(asio::any_io_executor ex, std::shared_ptr<asio::
   probe->record(std::move(reply));
 }
 
-enum class Boot { kMicrovm, kPcKernel, kPcDisk };
+enum class Boot { kMicrovm, kPcKernel, kPcDisk, kDiskUefi, kDiskBios };
 struct Machine {
   std::string name;
   Boot boot;
 };
 void PrintTo(const Machine& m, std::ostream* os) {
   *os << m.name;
+}
+std::string machineName(const ::testing::TestParamInfo<Machine>& info) {
+  std::string n = info.param.name;
+  for (char& c : n) {
+    if (c == '-') c = '_';
+  }
+  return n;
 }
 
 class VmBootTest : public ::testing::TestWithParam<Machine> {
@@ -272,12 +327,19 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
   const Machine& m = GetParam();
   ASSERT_TRUE(onPath("qemu-system-x86_64"))
       << "qemu-system-x86_64 is missing: run scripts/install-deps";
-  if (!std::getenv("PEERPODS_PODVM_DIR") &&
+  const bool disk = m.boot == Boot::kDiskUefi || m.boot == Boot::kDiskBios;
+  if (!std::getenv(disk ? "PEERPODS_PODVM_DISK_DIR" : "PEERPODS_PODVM_DIR") &&
       !fs::exists(fs::path(PP_BINARY_DIR) / "cmd/process-user-data/process-user-data")) {
     GTEST_SKIP() << "process-user-data is not built: the image could not read its user data";
   }
+  if (disk && !std::getenv("PEERPODS_PODVM_DISK_DIR") && ::geteuid() != 0) {
+    GTEST_SKIP() << "podvm/build --disk needs root (mmdebstrap)";
+  }
+  if (m.boot == Boot::kDiskUefi) {
+    ASSERT_TRUE(fs::exists(kOvmf)) << kOvmf << " is missing: run scripts/install-deps (ovmf)";
+  }
   std::string buildError;
-  const std::string images = podvmImages(buildError);
+  const std::string images = disk ? podvmDiskImage(buildError) : podvmImages(buildError);
   ASSERT_TRUE(buildError.empty()) << buildError;
 
   // TLS material and apf.json as the adaptor makes them for a pod VM (no pod network here).
@@ -351,7 +413,19 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
                    "-device", "virtio-net-pci,netdev=n0", "-device", "virtio-rng-pci", "-drive",
                    "file=" + seed.string() + ",if=ide,index=0,media=cdrom,format=raw,readonly=on"});
       break;
+    case Boot::kDiskUefi:
+    case Boot::kDiskBios:
+      // The production disk image, as a cloud or libvirt boots it: firmware -> UKI (UEFI) or
+      // syslinux (BIOS) -> initramfs (dm-verity) -> systemd. snapshot=on keeps it unchanged.
+      if (m.boot == Boot::kDiskUefi) args.insert(args.end(), {"-bios", kOvmf});
+      args.insert(
+          args.end(),
+          {"-m", "1024", "-drive", "file=" + images + "/podvm.raw,if=virtio,format=raw,snapshot=on",
+           "-device", "virtio-net-pci,netdev=n0", "-device", "virtio-rng-pci", "-drive",
+           "file=" + seed.string() + ",if=ide,index=0,media=cdrom,format=raw,readonly=on"});
+      break;
   }
+  const auto budget = disk ? kDiskBootBudget : kBootBudget;
 
   ttrpc::IoThread io;
   const adaptor::ClientBundle bundle = (*issuer)->clientBundle();
@@ -363,7 +437,7 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
   auto probe = std::make_shared<Probe>();
   auto tls = adaptor::makeClientContext(bundle, false);
   ASSERT_TRUE(tls) << tls.error().message;
-  while (Clock::now() - start < kBootBudget && !probe->answered()) {
+  while (Clock::now() - start < budget && !probe->answered()) {
     ASSERT_TRUE(qemu_.running()) << "QEMU exited";
     asio::any_io_executor ex = io.executor();
     std::shared_ptr<asio::ssl::context> context = *tls;
@@ -371,7 +445,7 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
     std::this_thread::sleep_for(250ms);
   }
   const bool answered = probe->answered();
-  ASSERT_TRUE(answered) << "no Health.Check answer within " << kBootBudget.count()
+  ASSERT_TRUE(answered) << "no Health.Check answer within " << budget.count()
                         << " s; last error: " << probe->lastError();
   EXPECT_EQ(probe->reply(), std::string("\x08\x01", 2)) << "Health.Check reply is not SERVING";
   const double seconds = std::chrono::duration<double>(probe->answeredAt() - start).count();
@@ -392,26 +466,191 @@ TEST_P(VmBootTest, ForwarderAnswersHealthCheckOverMutualTls) {
   const std::string console = readFile(dir_ / "console.log");
   std::istringstream lines(console);
   for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with("podvm-init[")) std::printf("  %s\n", line.c_str());
+    if (line.starts_with("podvm-init[") || line.starts_with("podvm-initrd[")) {
+      std::printf("  %s\n", line.c_str());
+    }
   }
 
   // The user data went through process-user-data, not around it.
-  EXPECT_NE(console.find("/media/cidata"), std::string::npos) << "the cidata ISO was not mounted";
-  EXPECT_NE(console.find("process-user-data: wrote"), std::string::npos)
-      << "process-user-data did not run";
+  if (disk) {
+    // systemd's status lines; the root came through dm-verity.
+    EXPECT_NE(console.find("podvm-initrd"), std::string::npos) << "not the disk image's initramfs";
+    EXPECT_NE(console.find("root verified (roothash "), std::string::npos)
+        << "the root was not opened through dm-verity";
+    // process-user-data's own lines (journal+console): it found the cidata ISO and read the
+    // user data from it (the disk image has no mount unit for it), and wrote apf.json.
+    EXPECT_NE(console.find("user data from cidata device"), std::string::npos)
+        << "process-user-data did not read the cidata ISO";
+    EXPECT_NE(console.find("wrote /run/peerpod/apf.json"), std::string::npos)
+        << "process-user-data did not write apf.json";
+  } else {
+    EXPECT_NE(console.find("/media/cidata"), std::string::npos) << "the cidata ISO was not mounted";
+    EXPECT_NE(console.find("process-user-data: wrote"), std::string::npos)
+        << "process-user-data did not run";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Machines, VmBootTest,
                          ::testing::Values(Machine{"microvm-virtio-blk", Boot::kMicrovm},
                                            Machine{"pc-ide-cdrom", Boot::kPcKernel},
                                            Machine{"pc-qcow2-ide-cdrom", Boot::kPcDisk}),
-                         [](const ::testing::TestParamInfo<Machine>& info) {
-                           std::string n = info.param.name;
-                           for (char& c : n) {
-                             if (c == '-') c = '_';
-                           }
-                           return n;
-                         });
+                         machineName);
+
+// The output of a command (stdout), and its exit status.
+int runCapture(const std::string& cmd, std::string& out) {
+  out.clear();
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) return -1;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  const int status = ::pclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Start and size (bytes) of the GPT partition named NAME in a disk image, from sfdisk -d.
+bool partition(const std::string& image, const std::string& name, uint64_t& start, uint64_t& size) {
+  std::string dump;
+  if (runCapture("sfdisk -d '" + image + "' 2>/dev/null", dump) != 0) return false;
+  std::istringstream lines(dump);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("name=\"" + name + "\"") == std::string::npos) continue;
+    unsigned long long st = 0, sz = 0;
+    const auto a = line.find("start=");
+    const auto b = line.find("size=");
+    if (a == std::string::npos || b == std::string::npos) return false;
+    st = std::stoull(line.substr(a + 6));
+    sz = std::stoull(line.substr(b + 5));
+    start = st * 512;
+    size = sz * 512;
+    return true;
+  }
+  return false;
+}
+
+// Copies LEN bytes at OFFSET of FROM into a new file TO.
+bool extract(const std::string& from, uint64_t offset, uint64_t len, const fs::path& to) {
+  std::ifstream in(from, std::ios::binary);
+  std::ofstream out(to, std::ios::binary | std::ios::trunc);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::vector<char> buf(1 << 20);
+  while (len > 0 && in) {
+    const auto n = static_cast<std::streamsize>(std::min<uint64_t>(len, buf.size()));
+    in.read(buf.data(), n);
+    out.write(buf.data(), in.gcount());
+    len -= static_cast<uint64_t>(in.gcount());
+  }
+  return len == 0 && out.good();
+}
+
+// Inverts the byte at OFFSET of FILE in place.
+bool flipByte(const fs::path& file, uint64_t offset) {
+  std::fstream f(file, std::ios::binary | std::ios::in | std::ios::out);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  if (!f.read(&c, 1)) return false;
+  c = static_cast<char>(~c);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
+  return f.good();
+}
+
+// dm-verity refuses a root that was changed after the build: veritysetup verify fails on one
+// flipped byte in the middle of the root partition (and passes without it), and a disk whose
+// root's first block was changed stops in the initramfs instead of starting systemd.
+TEST(DiskImageVerity, ModifiedRootIsRefused) {
+  ASSERT_TRUE(onPath("qemu-system-x86_64"))
+      << "qemu-system-x86_64 is missing: run scripts/install-deps";
+  ASSERT_TRUE(onPath("veritysetup")) << "veritysetup is missing: run scripts/install-deps";
+  if (!std::getenv("PEERPODS_PODVM_DISK_DIR") &&
+      !fs::exists(fs::path(PP_BINARY_DIR) / "cmd/process-user-data/process-user-data")) {
+    GTEST_SKIP() << "process-user-data is not built";
+  }
+  if (!std::getenv("PEERPODS_PODVM_DISK_DIR") && ::geteuid() != 0) {
+    GTEST_SKIP() << "podvm/build --disk needs root (mmdebstrap)";
+  }
+  std::string buildError;
+  const std::string images = podvmDiskImage(buildError);
+  ASSERT_TRUE(buildError.empty()) << buildError;
+  const std::string raw = images + "/podvm.raw";
+  std::string roothash = readFile(images + "/roothash");
+  while (!roothash.empty() && std::isspace(static_cast<unsigned char>(roothash.back()))) {
+    roothash.pop_back();
+  }
+  ASSERT_EQ(roothash.size(), 64u) << "no root hash in " << images << "/roothash";
+
+  char tmpl[] = "/tmp/ppvm-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+
+  uint64_t rootStart = 0, rootSize = 0, verityStart = 0, veritySize = 0;
+  ASSERT_TRUE(partition(raw, "root-x86-64", rootStart, rootSize)) << "no root partition in " << raw;
+  ASSERT_TRUE(partition(raw, "root-x86-64-verity", verityStart, veritySize))
+      << "no verity partition in " << raw;
+  ASSERT_TRUE(extract(raw, rootStart, rootSize, dir / "root.img"));
+  ASSERT_TRUE(extract(raw, verityStart, veritySize, dir / "verity.img"));
+  const std::string verify = "veritysetup verify '" + (dir / "root.img").string() + "' '" +
+                             (dir / "verity.img").string() + "' " + roothash + " 2>&1";
+  std::string out;
+  ASSERT_EQ(runCapture(verify, out), 0) << "the built root does not verify: " << out;
+  ASSERT_TRUE(flipByte(dir / "root.img", rootSize / 2));
+  EXPECT_NE(runCapture(verify, out), 0) << "veritysetup verify accepted a modified root";
+  std::printf("vm_boot: veritysetup verify of the modified root: %s", out.c_str());
+
+  // The whole disk, with the root's first byte of the squashfs superblock region changed.
+  const fs::path bad = dir / "tampered.raw";
+  ASSERT_EQ(std::system(("cp --sparse=always '" + raw + "' '" + bad.string() + "'").c_str()), 0);
+  ASSERT_TRUE(flipByte(bad, rootStart + 100));
+  Qemu qemu;
+  std::string error;
+  const fs::path console = dir / "console.log";
+  ASSERT_TRUE(qemu.start({"qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
+                          "-drive", "file=" + bad.string() + ",if=virtio,format=raw", "-device",
+                          "virtio-rng-pci", "-serial", "file:" + console.string(), "-display",
+                          "none", "-monitor", "none", "-no-reboot", "-nodefaults"},
+                         error))
+      << error;
+  const auto start = Clock::now();
+  std::string text;
+  while (Clock::now() - start < 90s) {
+    text = readFile(console);
+    if (text.find("FATAL") != std::string::npos || text.find("Started ") != std::string::npos) {
+      break;
+    }
+    if (!qemu.running()) break;
+    std::this_thread::sleep_for(500ms);
+  }
+  qemu.stop();
+  text = readFile(console);
+  EXPECT_NE(text.find("podvm-initrd"), std::string::npos) << "the initramfs did not run:\n" << text;
+  EXPECT_NE(text.find("FATAL"), std::string::npos)
+      << "the initramfs did not stop on the modified root:\n"
+      << text;
+  EXPECT_EQ(text.find("root verified"), std::string::npos) << "a modified root was mounted:\n"
+                                                           << text;
+  EXPECT_EQ(text.find("systemd[1]"), std::string::npos) << "systemd started from a modified root:\n"
+                                                        << text;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("podvm-initrd[") != std::string::npos ||
+        line.find("verity") != std::string::npos) {
+      std::printf("  %s\n", line.c_str());
+    }
+  }
+}
+
+// The production disk image (podvm/build --disk), UEFI and BIOS. Cost on 2 cores: a cold
+// image build ~1.5-2 min (mmdebstrap), ~45 s per boot, ~40 s for the dm-verity check.
+INSTANTIATE_TEST_SUITE_P(DiskImage, VmBootTest,
+                         ::testing::Values(Machine{"disk-uefi-ovmf", Boot::kDiskUefi},
+                                           Machine{"disk-bios-syslinux", Boot::kDiskBios}),
+                         machineName);
 
 }  // namespace
 }  // namespace pp
