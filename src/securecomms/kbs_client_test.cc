@@ -3,17 +3,24 @@
 // api-server-rest in front of it.
 #include "securecomms/kbs_client.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include "securecomms/kbs_proxy.h"
+#include "securecomms/node_side.h"
 #include "securecomms/pod_side.h"
 
 namespace pp::securecomms {
@@ -148,6 +155,123 @@ TEST_F(KbsTest, TheFakeBrokerRefusesOtherKeysAndExpiredTokens) {
                       .body = "x"});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
+}
+
+TEST(KbsProxyTest, RewritesTheGenericKeyPathOnly) {
+  auto h = rewriteKbsRequestHead(
+      "GET /kbs/v0/resource/default/pp-sid/privateKey HTTP/1.1\r\nHost: x\r\nConnection: "
+      "keep-alive\r\n\r\n",
+      "abc");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(*h,
+            "GET /kbs/v0/resource/default/pp-abc/privateKey HTTP/1.1\r\nHost: x\r\nConnection: "
+            "close\r\n\r\n");
+  auto other = rewriteKbsRequestHead(
+      "GET /kbs/v0/resource/default/sshclient/publicKey HTTP/1.1\r\n\r\n", "abc");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->substr(0, other->find("\r\n")),
+            "GET /kbs/v0/resource/default/sshclient/publicKey HTTP/1.1");
+  EXPECT_FALSE(rewriteKbsRequestHead("garbage\r\n\r\n", "abc"));
+}
+
+uint16_t freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+// Trustee mode end to end in one process: the node side registers its key and the sandbox's
+// with the (fake) broker; the pod VM's server fetches them through api-server-rest, which reaches
+// the broker through the VM's KBS inbound, the SSH tunnel and the node's rewriting proxy; then
+// Upgrade and the Kubernetes phase with those keys.
+TEST_F(KbsTest, TrusteeModeEndToEnd) {
+  auto keys = fileKeyStore((dir_ / "keys").string());
+  ASSERT_TRUE(keys->create(kKbsClientSecretName, KeyPair{admin_.privatePem, ""}));
+  NodeSideOptions no;
+  no.noTrustee = false;
+  no.kbsAddress = kbsAddress();
+  no.keyBits = 2048;
+  auto node = NodeSide::create(no, std::move(keys));
+  ASSERT_TRUE(node) << node.error().toString();
+  apf::ApfConfig apf;
+  ASSERT_TRUE((*node)->prepareApf("sb9", apf));
+  EXPECT_FALSE(apf.secureComms);  // no keys in the user data in Trustee mode
+  EXPECT_TRUE(apf.ppPrivateKey.empty());
+
+  uint16_t vmKbsPort = freePort();
+  FakeProcess rest({"/usr/bin/python3", script(), "api-server-rest", "--kbs",
+                    "http://127.0.0.1:" + std::to_string(vmKbsPort)});
+  ASSERT_GT(rest.port(), 0);
+
+  // The "forwarder port": an echo.
+  int echo = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(echo, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  listen(echo, 4);
+  socklen_t len = sizeof sa;
+  getsockname(echo, reinterpret_cast<sockaddr*>(&sa), &len);
+  std::jthread echoer([echo](std::stop_token st) {
+    while (!st.stop_requested()) {
+      pollfd p{echo, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      int c = accept(echo, nullptr, nullptr);
+      char buf[64];
+      ssize_t n = read(c, buf, sizeof buf);
+      if (n > 0) (void)!write(c, buf, static_cast<size_t>(n));
+      close(c);
+    }
+  });
+
+  PodSideOptions po;
+  po.keysFromKbs = true;
+  po.keyFetchNetns = "";
+  po.apiServerRest = "http://127.0.0.1:" + std::to_string(rest.port());
+  po.keyFetchDelayMax = std::chrono::milliseconds(500);
+  po.keyFetchTimeout = std::chrono::seconds(30);
+  po.forwarderPort = ntohs(sa.sin_port);
+  po.kbsPort = vmKbsPort;
+  po.sshPort = 0;
+  po.sshListenHost = "127.0.0.1";
+  po.singletonPath = (dir_ / "sshSingleton").string();
+  po.unprovenWnPublicKeyPath = (dir_ / "none").string();
+  po.ephemeralKeyBits = 2048;
+  auto server = startPodSide(po);
+  ASSERT_TRUE(server) << server.error().toString();
+
+  no.sshPort = (*server)->port();
+  auto node2 = NodeSide::create(no, fileKeyStore((dir_ / "keys").string()));
+  ASSERT_TRUE(node2);
+  auto client = (*node2)->connect("sb9", "127.0.0.1", false);
+  ASSERT_TRUE(client) << client.error().toString();
+  ASSERT_TRUE((*client)->waitKubernetesPhase(std::chrono::seconds(40)));
+  EXPECT_TRUE((*server)->inKubernetesPhase());
+
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons(*(*client)->inboundPort(kAgentTunnel));
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  ASSERT_EQ(write(fd, "agent", 5), 5);
+  char buf[16] = {};
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_GT(poll(&p, 1, 5000), 0);
+  EXPECT_EQ(read(fd, buf, sizeof buf), 5);
+  EXPECT_EQ(std::string(buf, 5), "agent");
+  close(fd);
+  (*client)->stop();
+  (*server)->stop();
+  echoer.request_stop();
+  echoer.join();
+  close(echo);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "base/encoding.h"
 #include "base/files.h"
 #include "base/log.h"
+#include "securecomms/kbs_proxy.h"
 
 namespace pp::securecomms {
 namespace {
@@ -21,13 +22,15 @@ class KubeKeyStore final : public KeyStore {
       return fail(secret.error().wrap("reading secret " + ns_ + "/" + name));
     }
     const auto& data = (*secret)["data"];
-    if (!data.is_object() || !data.contains("privateKey") || !data.contains("publicKey") ||
-        !data["privateKey"].is_string() || !data["publicKey"].is_string()) {
+    if (!data.is_object() || !data.contains("privateKey") || !data["privateKey"].is_string()) {
       return fail(Code::kFailedPrecondition,
-                  "secret " + ns_ + "/" + name + " lacks data privateKey/publicKey");
+                  "secret " + ns_ + "/" + name + " lacks data privateKey");
     }
+    // publicKey is optional (kbs-client has none); callers derive it from the private key.
     auto prv = encoding::base64Decode(data["privateKey"].template get<std::string>());
-    auto pub = encoding::base64Decode(data["publicKey"].template get<std::string>());
+    auto pub = encoding::base64Decode(data.contains("publicKey") && data["publicKey"].is_string()
+                                          ? data["publicKey"].template get<std::string>()
+                                          : std::string());
     if (!prv || !pub) {
       return fail(Code::kFailedPrecondition, "secret " + ns_ + "/" + name + ": data not base64");
     }
@@ -71,8 +74,7 @@ class FileKeyStore final : public KeyStore {
       return fail(prv.error());
     }
     auto pub = files::readFile(path(name, "pub"), 16 * 1024);
-    if (!pub) return fail(pub.error());
-    return std::optional<KeyPair>(KeyPair{*prv, *pub});
+    return std::optional<KeyPair>(KeyPair{*prv, pub ? *pub : std::string()});
   }
   Status create(const std::string& name, const KeyPair& keys) override {
     if (auto st = files::makeDirs(dir_, 0700); !st) return st;
@@ -89,6 +91,30 @@ class FileKeyStore final : public KeyStore {
     return dir_ + "/" + name + "." + ext;
   }
   std::string dir_;
+};
+
+// An SSH client that owns its KBS tunnel's proxy.
+class ClientWithProxy final : public SshClient {
+ public:
+  ClientWithProxy(std::unique_ptr<SshClient> client, std::unique_ptr<KbsRewriteProxy> proxy)
+      : client_(std::move(client)), proxy_(std::move(proxy)) {}
+  ~ClientWithProxy() override { stop(); }
+  std::optional<uint16_t> inboundPort(const std::string& name) const override {
+    return client_->inboundPort(name);
+  }
+  Status waitKubernetesPhase(std::chrono::milliseconds timeout) override {
+    return client_->waitKubernetesPhase(timeout);
+  }
+  bool connected() const override { return client_->connected(); }
+  int kubernetesLinks() const override { return client_->kubernetesLinks(); }
+  void stop() override {
+    client_->stop();
+    proxy_->stop();
+  }
+
+ private:
+  std::unique_ptr<SshClient> client_;
+  std::unique_ptr<KbsRewriteProxy> proxy_;
 };
 
 }  // namespace
@@ -133,11 +159,6 @@ Result<std::unique_ptr<NodeSide>> NodeSide::create(NodeSideOptions options,
                                                    std::unique_ptr<KeyStore> store) {
   // Upstream's words: its e2e suite looks for "Using PP SecureComms" in the adaptor's log.
   log::info(kLog, "Using PP SecureComms: InitSshClient version {}", kVersion);
-  if (!options.noTrustee) {
-    return fail(Code::kUnimplemented,
-                "secure comms with Trustee (keys through the key broker) is not implemented in "
-                "this build; use -secure-comms-no-trustee");
-  }
   std::string in = fmt::format("KUBERNETES_PHASE:{}:0", kAgentTunnel);
   if (!options.inbounds.empty()) in += "," + options.inbounds;
   auto inbounds = parseTags(in);
@@ -147,25 +168,61 @@ Result<std::unique_ptr<NodeSide>> NodeSide::create(NodeSideOptions options,
   if (colon == std::string::npos) {
     return fail(Code::kInvalidArgument, "-secure-comms-kbs '" + kbs + "': want host:port");
   }
-  std::string out =
-      fmt::format("BOTH_PHASES:{}:{}:{}", kKbsTunnel, kbs.substr(0, colon), kbs.substr(colon + 1));
-  if (!options.outbounds.empty()) out = options.outbounds + "," + out;
-  auto outbounds = parseTags(out);
+  // The KBS outbound (Trustee mode only, as upstream) is added per sandbox in connect(): it
+  // leads to that sandbox's rewriting proxy. Checked here with the broker's address.
+  auto kbsTag = parseTag(
+      fmt::format("BOTH_PHASES:{}:{}:{}", kKbsTunnel, kbs.substr(0, colon), kbs.substr(colon + 1)));
+  if (!kbsTag) return fail(kbsTag.error().wrap("-secure-comms-kbs"));
+  auto outbounds = parseTags(options.outbounds);
   if (!outbounds) return fail(outbounds.error().wrap("-secure-comms-outbounds/-secure-comms-kbs"));
   if (auto t = parseTags(options.ppInbounds); !t)
     return fail(t.error().wrap("-secure-comms-pp-inbounds"));
   if (auto t = parseTags(options.ppOutbounds); !t)
     return fail(t.error().wrap("-secure-comms-pp-outbounds"));
+  for (const auto& t : *outbounds) {
+    if (t.name == kKbsTunnel) {
+      return fail(Code::kInvalidArgument,
+                  "-secure-comms-outbounds: the tunnel name KBS is the key broker's");
+    }
+  }
   auto node = getOrCreateKeyPair(*store, kNodeSecretName, options.keyBits);
   if (!node) return fail(node.error().wrap("the worker node's SSH key"));
-  return std::unique_ptr<NodeSide>(new NodeSide(std::move(options), std::move(store),
-                                                std::move(*node), std::move(*inbounds),
-                                                std::move(*outbounds)));
+  std::unique_ptr<KbsAdminClient> kbsAdmin;
+  if (!options.noTrustee) {
+    auto admin = store->get(kKbsClientSecretName);
+    if (!admin) return fail(admin.error().wrap("the key broker's admin key"));
+    if (!*admin) {
+      return fail(Code::kFailedPrecondition,
+                  std::string("secure comms with Trustee needs the secret ") +
+                      kKbsClientSecretName +
+                      " (data privateKey: the key broker's Ed25519 admin key)");
+    }
+    kbsAdmin = std::make_unique<KbsAdminClient>(options.kbsAddress, (*admin)->privatePem);
+    if (auto st =
+            kbsAdmin->postResource(std::string("default/") + kWnPublicKeyName, node->publicKey);
+        !st) {
+      return fail(st.error().wrap("registering the worker node's public key"));
+    }
+    log::info(kLog, "Updating KBS with secret for: default/{}", kWnPublicKeyName);
+  }
+  auto side =
+      std::unique_ptr<NodeSide>(new NodeSide(std::move(options), std::move(store), std::move(*node),
+                                             std::move(*inbounds), std::move(*outbounds)));
+  side->kbs_ = std::move(kbsAdmin);
+  side->kbsHost_ = kbsTag->hostOrNetns;
+  side->kbsPort_ = kbsTag->port;
+  return side;
 }
 
 Status NodeSide::prepareApf(const std::string& sandboxId, apf::ApfConfig& apf) {
   auto pp = getOrCreateKeyPair(*store_, sandboxSecretName(sandboxId), options_.keyBits);
   if (!pp) return fail(pp.error().wrap("the pod VM's SSH key"));
+  if (kbs_) {
+    std::string path = "default/" + sandboxSecretName(sandboxId) + "/privateKey";
+    if (auto st = kbs_->postResource(path, pp->privatePem); !st) return st;
+    log::info(kLog, "Updating KBS with secret for: {}", path);
+    return {};
+  }
   apf.secureComms = true;
   apf.ppPrivateKey = pp->privatePem;
   apf.wnPublicKey = node_.publicKey;
@@ -193,7 +250,13 @@ Result<std::unique_ptr<SshClient>> NodeSide::connect(const std::string& sandboxI
   co.serverPublicKey = *hostKey;
   co.skipAttestation = restored;
   co.timing = options_.timing;
-  return SshClient::start(std::move(co));
+  if (!kbs_) return SshClient::start(std::move(co));
+  auto proxy = KbsRewriteProxy::start(sandboxId, kbsHost_, kbsPort_);
+  if (!proxy) return fail(proxy.error());
+  co.outbounds.push_back(Tag{TagPhase::kBoth, kKbsTunnel, "127.0.0.1", (*proxy)->port()});
+  auto client = SshClient::start(std::move(co));
+  if (!client) return fail(client.error());
+  return std::unique_ptr<SshClient>(new ClientWithProxy(std::move(*client), std::move(*proxy)));
 }
 
 Status NodeSide::forget(const std::string& sandboxId) {

@@ -12,6 +12,7 @@
 
 #include "apf/apf_config.h"
 #include "k8s/client.h"
+#include "securecomms/kbs_client.h"
 #include "securecomms/securecomms.h"
 
 namespace pp::securecomms {
@@ -61,9 +62,12 @@ class NodeSide {
                                                   std::unique_ptr<KeyStore> store);
 
   // CreateVM: the sandbox's key pair (secret pp-<id>, created if absent) and, in no-Trustee
-  // mode, apf.json's sc, sc-pp-prv, sc-wn-pub, sc-inbounds, sc-outbounds.
+  // mode, apf.json's sc, sc-pp-prv, sc-wn-pub, sc-inbounds, sc-outbounds; in Trustee mode the
+  // private key goes to the key broker as default/pp-<id>/privateKey instead (the pod VM's
+  // forwarder runs with -secure-comms and fetches it once attested).
   Status prepareApf(const std::string& sandboxId, apf::ApfConfig& apf);
   // StartVM or reattach: an SSH client to the pod VM, checking its host key against pp-<id>.
+  // Trustee mode: its KBS outbound is a KbsRewriteProxy to the key broker, owned by the client.
   Result<std::unique_ptr<SshClient>> connect(const std::string& sandboxId,
                                              const std::string& vmHost, bool restored);
   // StopVM: deletes pp-<id>.
@@ -75,6 +79,10 @@ class NodeSide {
  private:
   NodeSide(NodeSideOptions options, std::unique_ptr<KeyStore> store, KeyPair node,
            std::vector<Tag> inbounds, std::vector<Tag> outbounds);
+  // Trustee mode: the key broker's admin API and address.
+  std::unique_ptr<KbsAdminClient> kbs_;
+  std::string kbsHost_;
+  uint16_t kbsPort_ = 0;
   NodeSideOptions options_;
   std::unique_ptr<KeyStore> store_;
   KeyPair node_;

@@ -72,7 +72,7 @@ TEST(NodeSideTest, SecretsInKubernetes) {
   EXPECT_FALSE((*node)->connect("abc123", "127.0.0.1", false));  // no key: refused
 }
 
-TEST(NodeSideTest, RejectsBadTagsAndTrusteeForNow) {
+TEST(NodeSideTest, RejectsBadTagsAndTrusteeWithoutItsKey) {
   auto dir = std::filesystem::temp_directory_path() / ("sc-node-" + std::to_string(getpid()));
   auto o = fastOptions();
   o.inbounds = "NOPE";
@@ -83,6 +83,16 @@ TEST(NodeSideTest, RejectsBadTagsAndTrusteeForNow) {
   o = fastOptions();
   o.kbsAddress = "nocolon";
   EXPECT_FALSE(NodeSide::create(o, fileKeyStore(dir)));
+  o = fastOptions();
+  o.outbounds = "BOTH_PHASES:KBS:h:1";  // the key broker's name
+  EXPECT_FALSE(NodeSide::create(o, fileKeyStore(dir)));
+  // Trustee mode needs the kbs-client secret.
+  o = fastOptions();
+  o.noTrustee = false;
+  auto trustee = NodeSide::create(o, fileKeyStore(dir));
+  ASSERT_FALSE(trustee);
+  EXPECT_EQ(trustee.error().code, Code::kFailedPrecondition);
+  EXPECT_NE(trustee.error().message.find("kbs-client"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
