@@ -73,7 +73,14 @@ std::optional<TimePoint> parseRfc3339(std::string_view s, Rfc3339Form form) {
   tm.tm_hour = h;
   tm.tm_min = mi;
   tm.tm_sec = sec;
-  return std::chrono::system_clock::from_time_t(timegm(&tm) - offset);
+  // system_clock counts nanoseconds in 64 bits (years 1677 to 2262): from_time_t of a time
+  // outside that, such as an STS Expiration "4052-12-02T13:00:00Z", overflows (undefined
+  // behaviour; found by fuzz_alibaba_json). Such a time is refused.
+  constexpr long long kMaxSeconds =
+      std::chrono::duration_cast<std::chrono::seconds>(TimePoint::duration::max()).count();
+  const long long t = static_cast<long long>(timegm(&tm)) - offset;
+  if (t >= kMaxSeconds || t <= -kMaxSeconds) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(static_cast<std::time_t>(t));
 }
 
 }  // namespace pp::utc

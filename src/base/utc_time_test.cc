@@ -64,6 +64,17 @@ TEST(UtcTime, RefusesMalformedTimes) {
     EXPECT_FALSE(parseRfc3339(bad)) << bad;
 }
 
+// Well-formed but outside what a system_clock time point holds (years 1677-2262): converting
+// them overflowed (UBSan: signed integer overflow in from_time_t; fuzz_alibaba_json's input was
+// an STS Expiration in 4052).
+TEST(UtcTime, RefusesTimesOutsideTheClocksRange) {
+  for (const char* far : {"4052-12-02T13:00:00Z", "9999-12-31T23:59:59Z", "2263-01-01T00:00:00Z",
+                          "0000-01-01T00:00:00Z", "1600-01-01T00:00:00+01:00"})
+    EXPECT_FALSE(parseRfc3339(far)) << far;
+  EXPECT_TRUE(parseRfc3339("2262-01-01T00:00:00Z"));
+  EXPECT_TRUE(parseRfc3339("1700-01-01T00:00:00Z"));
+}
+
 TEST(UtcTime, FormRestrictsFractionAndOffset) {
   Rfc3339Form plain{.fraction = false, .offset = false};
   EXPECT_EQ(parseRfc3339("2026-12-02T07:00:05Z", plain), at(kDec2));
