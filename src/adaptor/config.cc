@@ -75,8 +75,8 @@ void AdaptorConfig::registerFlags(flags::FlagSet& fs) {
       "pod VM images that a pod's io.katacontainers.config.hypervisor.image annotation may name: "
       "names or ids, '*' matches any run of characters (comma-separated; empty: any image, "
       "except on docker)");
-  fs.uintVar(&workers, "provider-workers", 32, "PROVIDER_WORKERS",
-             "threads for concurrent cloud provider calls");
+  fs.uintVar(&workers, "provider-workers", 1024, "PROVIDER_WORKERS",
+             "most cloud provider calls at once (a thread each, started on demand)");
   fs.uintVar(&probePort, "probe-port", 8000, "PROBE_PORT",
              "port of the /startup probe (also GET /metrics, on 127.0.0.1)");
   fs.stringVar(&metricsListen, "metrics-listen", "", "METRICS_LISTEN",

@@ -234,7 +234,7 @@ Status Daemon::start() {
   }
 
   io_ = std::make_unique<ttrpc::IoThread>();
-  workers_ = std::make_unique<asio::thread_pool>(config_.workers);
+  workers_ = std::make_unique<ElasticPool>(ElasticPool::Options{.maxThreads = config_.workers});
   store_ = std::make_unique<FileStateStore>(config_.podsDir);
   ProxyFactory proxies;
   if (config_.secureComms) {

@@ -2,7 +2,6 @@
 // sandbox manager and the ttrpc services together, and runs them until asked to stop.
 #pragma once
 
-#include <asio/thread_pool.hpp>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -44,7 +43,7 @@ class Daemon {
   AdaptorConfig config_;
   std::unique_ptr<providers::Provider> provider_;
   std::unique_ptr<ttrpc::IoThread> io_;
-  std::unique_ptr<asio::thread_pool> workers_;
+  std::unique_ptr<ElasticPool> workers_;
   std::unique_ptr<FileStateStore> store_;
   std::unique_ptr<PodNetwork> network_;
   std::unique_ptr<OpensslCertIssuer> issuer_;

@@ -1,6 +1,9 @@
 #include "adaptor/hypervisor_service.h"
 
-#include <asio/co_spawn.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "base/log.h"
@@ -12,17 +15,24 @@ namespace {
 
 using asio::awaitable;
 
-template <typename F>
-awaitable<std::invoke_result_t<F>> callOnPool(F f) {
-  co_return f();
-}
-
 // Runs a blocking function on the pool and resumes the caller on its own executor.
 // (A plain function coroutine, not a capturing lambda coroutine: the lambda object would not
 // outlive the coroutine frame that refers to it.)
 template <typename F>
-awaitable<std::invoke_result_t<F>> offload(asio::thread_pool& pool, F f) {
-  co_return co_await asio::co_spawn(pool, callOnPool(std::move(f)), asio::use_awaitable);
+awaitable<std::invoke_result_t<F>> offload(ElasticPool& pool, F f) {
+  using R = std::invoke_result_t<F>;
+  auto caller = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+      [&pool, caller](auto handler, F work) {
+        pool.post([work = std::move(work), handler = std::move(handler), caller]() mutable {
+          R r = work();
+          auto ex = asio::get_associated_executor(handler, caller);
+          asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
+            std::move(handler)(std::move(r));
+          });
+        });
+      },
+      asio::use_awaitable, std::move(f));
 }
 
 // The shim's deadline for StartVM (remote_hypervisor_timeout, 600 s) or a generous default.
@@ -34,7 +44,7 @@ Clock::time_point deadlineOf(const ttrpc::CallContext& ctx) {
 
 void HypervisorService::registerWith(ttrpc::Server& server) {
   SandboxManager* m = &manager_;
-  asio::thread_pool* pool = &workers_;
+  ElasticPool* pool = &workers_;
 
   server.addTyped<hypervisor::CreateVMRequest, hypervisor::CreateVMResponse>(
       "hypervisor.Hypervisor", "CreateVM",

@@ -1,11 +1,11 @@
 // The ttrpc services on -socket: hypervisor.Hypervisor (CreateVM, StartVM, StopVM, Version)
 // and podvminfo.PodVMInfo (GetInfo). Handlers run the blocking SandboxManager calls on a
-// worker pool so that the I/O thread keeps serving other sandboxes.
+// worker pool (an ElasticPool: a thread per call in flight, up to -provider-workers) so that
+// the I/O thread keeps serving other sandboxes and no call queues behind busy workers.
 #pragma once
 
-#include <asio/thread_pool.hpp>
-
 #include "adaptor/sandbox_manager.h"
+#include "base/elastic_pool.h"
 #include "ttrpc/server.h"
 
 namespace pp::adaptor {
@@ -14,14 +14,14 @@ class HypervisorService {
  public:
   // `afterStop` runs (on a worker) after each successful StopVM: secure comms deletes the
   // sandbox's key secret there.
-  HypervisorService(SandboxManager& manager, asio::thread_pool& workers,
+  HypervisorService(SandboxManager& manager, ElasticPool& workers,
                     std::function<void(const std::string& id)> afterStop = {})
       : manager_(manager), workers_(workers), afterStop_(std::move(afterStop)) {}
   void registerWith(ttrpc::Server& server);
 
  private:
   SandboxManager& manager_;
-  asio::thread_pool& workers_;
+  ElasticPool& workers_;
   std::function<void(const std::string& id)> afterStop_;
 };
 

@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <asio/thread_pool.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -64,7 +63,7 @@ class Adaptor {
  public:
   Adaptor(const std::string& dir, providers::Provider& provider, uint16_t forwarderPort,
           const std::function<void(adaptor::ManagerOptions&)>& tweak = {})
-      : store_(dir + "/pods"), workers_(8) {
+      : store_(dir + "/pods"), workers_({.maxThreads = 8}) {
     auto issuer = adaptor::OpensslCertIssuer::loadOrCreate(dir + "/tls");
     EXPECT_TRUE(issuer) << issuer.error().message;
     issuer_ = std::move(*issuer);
@@ -121,7 +120,7 @@ class Adaptor {
   adaptor::FileStateStore store_;
   adaptor::NoPodNetwork network_;
   std::unique_ptr<adaptor::OpensslCertIssuer> issuer_;
-  asio::thread_pool workers_;
+  ElasticPool workers_;
   std::unique_ptr<adaptor::SandboxManager> manager_;
   std::unique_ptr<adaptor::HypervisorService> service_;
   ttrpc::Server server_;

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <asio/thread_pool.hpp>
 #include <atomic>
 
 #include "adaptor/hypervisor_service.h"
@@ -86,7 +85,7 @@ struct LifecycleDriver::Impl {
 
   std::filesystem::path dir;
   ttrpc::IoThread io;
-  asio::thread_pool workers{2};
+  ElasticPool workers;
   MemoryPodNetwork network;
   MemoryKube kube;
   MemoryStateStore store;
