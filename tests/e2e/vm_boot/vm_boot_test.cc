@@ -645,6 +645,87 @@ TEST(DiskImageVerity, ModifiedRootIsRefused) {
   }
 }
 
+// The build's slots fill the image: --guest-components (a tree laid over /, its units enabled),
+// --pause-bundle (unpacked to /pause_bundle), --agent-policy (default-policy.rego). The inputs
+// are TEST STAND-INS made here (a unit that runs /bin/true, a bundle with a config.json); the
+// root file system is read back from the built disk with unsquashfs.
+TEST(DiskImageSlots, GuestComponentsPauseBundleAndPolicyAreInTheRoot) {
+  ASSERT_TRUE(onPath("unsquashfs")) << "unsquashfs is missing: run scripts/install-deps";
+  if (!fs::exists(fs::path(PP_BINARY_DIR) / "cmd/process-user-data/process-user-data")) {
+    GTEST_SKIP() << "process-user-data is not built";
+  }
+  if (::geteuid() != 0) GTEST_SKIP() << "podvm/build --disk needs root (mmdebstrap)";
+  char tmpl[] = "/tmp/ppvm-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+
+  const fs::path gc = dir / "guest-components-stand-in";
+  fs::create_directories(gc / "etc/systemd/system");
+  fs::create_directories(gc / "etc/containers");
+  writeFile(gc / "etc/systemd/system/test-guest-components-stand-in.service",
+            "[Unit]\nDescription=TEST STAND-IN for the guest components\n[Service]\n"
+            "Type=oneshot\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n");
+  writeFile(gc / "etc/containers/policy.json", "{\"default\":[{\"type\":\"reject\"}]}\n");
+  const fs::path bundle = dir / "pause-bundle-stand-in";
+  fs::create_directories(bundle / "rootfs");
+  writeFile(bundle / "config.json",
+            "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"/pause\"]}}\n");
+  writeFile(bundle / "rootfs/pause", "stand-in\n");
+  ASSERT_EQ(std::system(("tar -C '" + bundle.string() + "' -cf '" + (dir / "pause.tar").string() +
+                         "' config.json rootfs")
+                            .c_str()),
+            0);
+
+  const std::string out = std::string(PP_BINARY_DIR) + "/podvm-disk-slots-e2e";
+  const std::string log = out + ".log";
+  const std::string cmd = std::string(PP_SOURCE_DIR) +
+                          "/podvm/build --disk --formats raw --bin-dir '" + PP_BINARY_DIR +
+                          "' --out '" + out + "' --guest-components '" + gc.string() +
+                          "' --pause-bundle '" + (dir / "pause.tar").string() +
+                          "' --agent-policy allow-all-except-exec-process >'" + log + "' 2>&1";
+  const auto start = Clock::now();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << readFile(log);
+  std::printf("vm_boot: podvm/build --disk with the slots took %.2f s\n",
+              std::chrono::duration<double>(Clock::now() - start).count());
+
+  uint64_t rootStart = 0, rootSize = 0;
+  ASSERT_TRUE(partition(out + "/podvm.raw", "root-x86-64", rootStart, rootSize));
+  ASSERT_TRUE(extract(out + "/podvm.raw", rootStart, rootSize, dir / "root.img"));
+  auto cat = [&](const std::string& path) {
+    std::string text;
+    runCapture("unsquashfs -cat '" + (dir / "root.img").string() + "' '" + path + "' 2>/dev/null",
+               text);
+    return text;
+  };
+  EXPECT_NE(cat("etc/kata-opa/default-policy.rego").find("default ExecProcessRequest := false"),
+            std::string::npos);
+  EXPECT_NE(cat("etc/kata-opa/default-policy.rego").find("default CreateContainerRequest := true"),
+            std::string::npos);
+  EXPECT_NE(cat("pause_bundle/config.json").find("\"/pause\""), std::string::npos);
+  EXPECT_EQ(cat("pause_bundle/rootfs/pause"), "stand-in\n");
+  EXPECT_NE(cat("etc/containers/policy.json").find("reject"), std::string::npos);
+  EXPECT_NE(cat("etc/systemd/system/test-guest-components-stand-in.service").find("TEST STAND-IN"),
+            std::string::npos);
+  std::string listing;
+  ASSERT_EQ(runCapture("unsquashfs -lls '" + (dir / "root.img").string() +
+                           "' etc/systemd/system/multi-user.target.wants 2>/dev/null",
+                       listing),
+            0);
+  EXPECT_NE(listing.find("test-guest-components-stand-in.service"), std::string::npos)
+      << "the guest component's unit is not enabled:\n"
+      << listing;
+  EXPECT_NE(
+      cat("etc/systemd/system/kata-agent.service.d/50-test-agent-stand-in.conf").find("test-agent"),
+      std::string::npos);
+}
+
 // The production disk image (podvm/build --disk), UEFI and BIOS. Cost on 2 cores: a cold
 // image build ~1.5-2 min (mmdebstrap), ~45 s per boot, ~40 s for the dm-verity check.
 INSTANTIATE_TEST_SUITE_P(DiskImage, VmBootTest,
