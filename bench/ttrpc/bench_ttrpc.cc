@@ -7,10 +7,17 @@
 // rounds are interleaved (all pairs and caller counts, then again) and medians are printed, with
 // the CPU time per call of client and server.
 //
+// The floor row: a blocking client on this process's main thread against floor-echo-server (a
+// C-style server that echoes each frame), the same socket type and frame sizes, one caller.
+// Every one-caller row is also printed as a ratio to it: what the ttrpc layers cost on top of
+// the socket and the scheduler's wake-ups.
+//
 // Usage: bench_ttrpc [--smoke] [--seconds S] [--rounds R]
 //   --smoke  one short round; exits non-zero if any pair fails to complete calls.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +29,7 @@
 #include <asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -34,8 +42,9 @@
 #include "ttrpc/client.h"
 #include "ttrpc/io_thread.h"
 
-#if !defined(PP_CPP_SERVER) || !defined(PP_GO_SERVER) || !defined(PP_GO_BENCH)
-#error "PP_CPP_SERVER, PP_GO_SERVER and PP_GO_BENCH must name the peer programs"
+#if !defined(PP_CPP_SERVER) || !defined(PP_GO_SERVER) || !defined(PP_GO_BENCH) || \
+    !defined(PP_FLOOR_SERVER)
+#error "PP_CPP_SERVER, PP_GO_SERVER, PP_GO_BENCH and PP_FLOOR_SERVER must name the peer programs"
 #endif
 
 namespace {
@@ -154,6 +163,53 @@ Sample runOurClient(const std::string& socket, int callers, double seconds) {
   return fromLatencies(std::move(all), elapsed);
 }
 
+// One caller, blocking: a request frame the size of a real Echo call (ttrpc Request with
+// service, method and the 34-byte payload) written, the echoed frame read back.
+Sample runFloorClient(const std::string& socket, double seconds) {
+  std::string body;
+  auto field = [&](char tag, const std::string& v) {
+    body.push_back(tag);
+    body.push_back(static_cast<char>(v.size()));
+    body += v;
+  };
+  field('\x0a', "interop.Echo");
+  field('\x12', "Echo");
+  field('\x1a', kPayload);
+  std::string frame(10, '\0');
+  frame[3] = static_cast<char>(body.size());
+  frame[7] = 1;  // stream 1
+  frame[8] = 1;  // request
+  frame += body;
+
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) ::close(fd);
+    return {};
+  }
+  std::string back(frame.size(), '\0');
+  std::vector<double> us;
+  auto start = Clock::now();
+  auto until =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  bool ok = true;
+  for (auto t = Clock::now(); t < until && ok; t = Clock::now()) {
+    ok = ::write(fd, frame.data(), frame.size()) == static_cast<ssize_t>(frame.size());
+    size_t got = 0;
+    while (ok && got < back.size()) {
+      ssize_t r = ::read(fd, back.data() + got, back.size() - got);
+      ok = r > 0;
+      if (ok) got += static_cast<size_t>(r);
+    }
+    if (ok) us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+  }
+  ::close(fd);
+  if (!ok || back != frame) return {};
+  return fromLatencies(std::move(us), std::chrono::duration<double>(Clock::now() - start).count());
+}
+
 Sample runGoClient(const std::string& socket, int callers, double seconds) {
   std::string cmd = std::string(PP_GO_BENCH) + " " + socket + " " + std::to_string(callers) + " " +
                     std::to_string(seconds);
@@ -218,7 +274,9 @@ int main(int argc, char** argv) {
   std::map<std::pair<size_t, int>, Runs> results;  // (pair, callers)
   const std::vector<int> callerCounts = {1, 16, 64};
   std::vector<Pair> pairs;
+  Runs floor;
   {
+    ServerProcess floorServer(PP_FLOOR_SERVER, dir + "/floor.sock");
     ServerProcess ours(PP_CPP_SERVER, dir + "/ours.sock");
     ServerProcess go(PP_GO_SERVER, dir + "/go.sock");
     pairs = {{"ours -> ours", true, &ours},
@@ -226,6 +284,17 @@ int main(int argc, char** argv) {
              {"ours -> go", true, &go},
              {"go   -> ours", false, &ours}};
     for (int r = 0; r < rounds; ++r) {
+      {
+        double cpu0 = floorServer.cpuSeconds(), clientCpu0 = cpuSeconds(RUSAGE_SELF);
+        Sample s = runFloorClient(floorServer.socket(), seconds);
+        double cpu = floorServer.cpuSeconds() - cpu0,
+               clientCpu = cpuSeconds(RUSAGE_SELF) - clientCpu0;
+        floor.callsPerSec.push_back(s.callsPerSec);
+        floor.p50us.push_back(s.p50us);
+        floor.p99us.push_back(s.p99us);
+        floor.clientCpuUsPerCall.push_back(s.calls > 0 ? clientCpu * 1e6 / s.calls : 0);
+        floor.serverCpuUsPerCall.push_back(s.calls > 0 ? cpu * 1e6 / s.calls : 0);
+      }
       for (int callers : callerCounts) {
         for (size_t p = 0; p < pairs.size(); ++p) {
           int who = pairs[p].ourClient ? RUSAGE_SELF : RUSAGE_CHILDREN;
@@ -255,6 +324,11 @@ int main(int argc, char** argv) {
   std::printf("%-14s %7s %9s %8s %8s %10s %10s\n", "client->server", "callers", "calls/s", "p50 us",
               "p99 us", "cli us/c", "srv us/c");
   bool ok = true;
+  for (double v : floor.callsPerSec) ok &= v > 0;
+  Sample floorMed{median(floor.callsPerSec), median(floor.p50us), median(floor.p99us), 0};
+  std::printf("%-14s %7d %9.0f %8.1f %8.1f %10.2f %10.2f\n", "floor (echo)", 1,
+              floorMed.callsPerSec, floorMed.p50us, floorMed.p99us,
+              median(floor.clientCpuUsPerCall), median(floor.serverCpuUsPerCall));
   std::map<std::pair<size_t, int>, Sample> med;
   for (int callers : callerCounts) {
     for (size_t p = 0; p < pairs.size(); ++p) {
@@ -276,6 +350,16 @@ int main(int argc, char** argv) {
     std::printf("%7d %14.2f %10.2f\n", callers,
                 g.callsPerSec > 0 ? o.callsPerSec / g.callsPerSec : 0.0,
                 g.p50us > 0 ? o.p50us / g.p50us : 0.0);
+  }
+  std::printf(
+      "\n1 caller against the floor (a blocking echo of the same frames; target: ours->ours "
+      "p50 ratio <= 1.2)\n");
+  std::printf("%-14s %10s %14s\n", "client->server", "p50 ratio", "calls/s ratio");
+  for (size_t p = 0; p < pairs.size(); ++p) {
+    auto m = med[{p, 1}];
+    std::printf("%-14s %10.2f %14.2f\n", pairs[p].name,
+                floorMed.p50us > 0 ? m.p50us / floorMed.p50us : 0.0,
+                floorMed.callsPerSec > 0 ? m.callsPerSec / floorMed.callsPerSec : 0.0);
   }
   if (!ok) std::fprintf(stderr, "bench_ttrpc: some runs completed no calls or failed\n");
   return ok ? 0 : 1;
