@@ -52,6 +52,14 @@ Result<AcsCredentials> readTemporary(const json& j, const std::string& where) {
   return c;
 }
 
+}  // namespace
+
+Result<AcsCredentials> readTemporaryCredentials(const json& answer, const std::string& where) {
+  return readTemporary(answer, where);
+}
+
+namespace {
+
 class StaticSource final : public CredentialSource {
  public:
   StaticSource(AcsCredentials c, std::string origin)

@@ -48,6 +48,14 @@ PowerVsError parseError(const net::HttpResponse& r) {
   return e;
 }
 
+}  // namespace
+
+PowerVsError parsePowerVsError(const net::HttpResponse& response) {
+  return parseError(response);
+}
+
+namespace {
+
 bool isGone(long status) {
   return status == 404 || status == 410;
 }

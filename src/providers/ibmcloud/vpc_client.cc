@@ -77,6 +77,10 @@ std::string decodeQueryValue(std::string_view v) {
 
 }  // namespace
 
+IbmError parseIbmError(const net::HttpResponse& response) {
+  return parseError(response);
+}
+
 Error IbmError::toError(const std::string& context) const {
   Code c = net::codeForHttpStatus(httpStatus, Code::kUnknown);
   if (httpStatus == 0) c = code == "credentials" ? Code::kUnauthenticated : Code::kUnavailable;
