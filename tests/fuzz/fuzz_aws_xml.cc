@@ -1,7 +1,8 @@
 // EC2 and STS answers (XML) as the aws provider reads them: the bounded libxml2 reader
 // (parseXml), the error document (parseAwsError), instances in RunInstances/DescribeInstances
 // answers (parseInstance), the STS AssumeRoleWithWebIdentity answer (parseWebIdentityAnswer),
-// and the timestamps in answers and headers (parseIsoTime, parseHttpDate).
+// and the timestamps in answers and headers (utc::parseRfc3339 as the credentials read Expiration,
+// parseHttpDate).
 //
 // Invariants checked, on top of "no crash, no sanitizer report, no timeout":
 // - a parsed tree is within XmlLimits' depth and element count;
@@ -9,6 +10,7 @@
 // - accepted STS credentials are complete.
 #include <string>
 
+#include "base/utc_time.h"
 #include "fuzz_check.h"
 #include "providers/aws/aws_error.h"
 #include "providers/aws/credentials.h"
@@ -62,7 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           !creds->sessionToken.empty());
   }
 
-  (void)aws::parseIsoTime(input);
+  // Expiration as STS and IMDS write it; a time that parses formats back to the same second.
+  if (auto t = pp::utc::parseRfc3339(input, {.offset = false}))
+    check(pp::utc::parseRfc3339(pp::utc::format(*t)) == t);
   (void)aws::parseHttpDate(input);
   return 0;
 }
