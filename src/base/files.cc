@@ -7,7 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <random>
+
+#include "base/random.h"
 
 namespace pp::files {
 namespace {
@@ -34,9 +35,8 @@ Status writeAll(int fd, std::string_view content, const std::string& path) {
 Status writeAtomic(const std::string& path, std::string_view content, mode_t mode) {
   auto dir = std::filesystem::path(path).parent_path();
   if (dir.empty()) dir = ".";
-  std::random_device rd;
   std::string tmp = (dir / ("." + std::filesystem::path(path).filename().string() + ".tmp" +
-                            std::to_string(rd())))
+                            std::to_string(rnd::u64())))
                         .string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return fail(Code::kInternal, "create " + tmp + ": " + errnoText(errno));

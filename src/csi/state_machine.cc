@@ -3,8 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
-#include <random>
 
+#include "base/random.h"
 #include "csi/names.h"
 
 namespace pp::csi {
@@ -62,17 +62,7 @@ std::map<std::string, std::string> fakePublishContext(const std::string& volumeI
 }
 
 std::string newRequestId() {
-  std::random_device rd;
-  unsigned char b[16];
-  for (auto& x : b) x = static_cast<unsigned char>(rd());
-  b[6] = (b[6] & 0x0f) | 0x40;  // version 4
-  b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
-  char out[37];
-  std::snprintf(out, sizeof out,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-                b[15]);
-  return out;
+  return rnd::uuidV4();
 }
 
 ControllerAction controllerAction(const Json& volume) {

@@ -9,11 +9,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <utility>
 #include <vector>
 
 #include "base/log.h"
+#include "base/random.h"
 
 namespace pp::userdata {
 namespace {
@@ -203,11 +203,10 @@ Status FileWriter::write(std::string_view vmPath, std::string_view content, mode
 
   // The temporary file is created 0600 (O_EXCL, no link followed) and gets its mode only once
   // it is complete; renameat replaces whatever entry `name` is by then, never a link's target.
-  std::random_device rd;
   std::string tmp;
   Fd file;
   for (int attempt = 0; attempt < 8 && file.get() < 0; ++attempt) {
-    tmp = "." + name + ".tmp" + std::to_string(rd());
+    tmp = "." + name + ".tmp" + std::to_string(rnd::u64());
     file = Fd(::openat(dir->get(), tmp.c_str(),
                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (file.get() < 0 && errno != EEXIST) break;

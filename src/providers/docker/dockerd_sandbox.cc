@@ -8,9 +8,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <thread>
 
+#include "base/random.h"
 #include "providers/docker/engine_client.h"
 
 namespace pp::providers::docker::testing {
@@ -34,7 +34,7 @@ std::string DockerdSandbox::unavailable() {
 }
 
 std::string DockerdSandbox::start() {
-  int n = static_cast<int>(std::random_device{}() % 100000);
+  int n = static_cast<int>(rnd::u64() % 100000);
   dir_ = "/tmp/pd" + std::to_string(n);
   netns_ = "ppdock" + std::to_string(n);
   std::filesystem::create_directories(dir_);

@@ -1,13 +1,12 @@
 // Compute Engine REST API client (see compute_client.h).
 #include "providers/gcp/compute_client.h"
 
-#include <openssl/rand.h>
-
 #include <thread>
 
 #include "base/encoding.h"
 #include "base/json_fields.h"
 #include "base/log.h"
+#include "base/random.h"
 
 namespace pp::providers::gcp {
 namespace {
@@ -79,15 +78,7 @@ Error GcpError::toError(const std::string& context) const {
 }
 
 std::string newRequestId() {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) {
-    for (auto& c : b) c = static_cast<unsigned char>(std::rand());
-  }
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  std::string h = encoding::hexEncode(std::string(reinterpret_cast<char*>(b), sizeof b));
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20);
+  return rnd::uuidV4();
 }
 
 std::optional<GcpOperation> parseOperation(const json& j) {

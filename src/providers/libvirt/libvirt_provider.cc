@@ -10,12 +10,12 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
-#include <random>
 #include <regex>
 #include <thread>
 
 #include "base/flags.h"
 #include "base/log.h"
+#include "base/random.h"
 #include "base/strings.h"
 #include "cloudinit/nocloud_iso.h"
 #include "providers/registry.h"
@@ -42,17 +42,7 @@ std::string esc(const std::string& s) {
 }
 
 std::string newUuid() {
-  std::random_device rd;
-  unsigned char b[16];
-  for (auto& x : b) x = static_cast<unsigned char>(rd());
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  char out[37];
-  std::snprintf(out, sizeof out,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-                b[15]);
-  return out;
+  return rnd::uuidV4();
 }
 
 // The top-level sources of a domain's disks, as {pool, volume} for <source pool= volume=> and
