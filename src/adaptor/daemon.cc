@@ -171,6 +171,14 @@ Status Daemon::start() {
       if (!secureComms_) return fail(Code::kUnavailable, "secure comms not started");
       return secureComms_->prepareApf(id, apf);
     };
+    // Every path that finally deletes a sandbox's instance ends here (restore and the retry of
+    // failed deletes included), so no pp-<id> secret outlives its pod VM.
+    mo.forgetSandbox = [this](const std::string& id) {
+      if (!secureComms_) return;
+      if (auto st = secureComms_->forget(id); !st) {
+        log::warn("adaptor", "{}: deleting secure comms secret: {}", id, st.error().message);
+      }
+    };
   }
   if (!tlsOff) {
     mo.tlsMinVersion = config_.tlsMinVersion;
@@ -265,15 +273,7 @@ Status Daemon::start() {
               manager_->sandboxCount(), config_.podsDir, reattached);
   }
   server_ = std::make_unique<ttrpc::Server>();
-  std::function<void(const std::string&)> afterStop;
-  if (secureComms_) {
-    afterStop = [node = secureComms_](const std::string& id) {
-      if (auto st = node->forget(id); !st) {
-        log::warn("adaptor", "{}: deleting secure comms secret: {}", id, st.error().message);
-      }
-    };
-  }
-  service_ = std::make_unique<HypervisorService>(*manager_, *workers_, std::move(afterStop));
+  service_ = std::make_unique<HypervisorService>(*manager_, *workers_);
   service_->registerWith(*server_);
   auto* server = server_.get();
   auto socket = config_.socket;

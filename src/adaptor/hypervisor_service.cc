@@ -80,14 +80,10 @@ void HypervisorService::registerWith(ttrpc::Server& server) {
 
   server.addTyped<hypervisor::StopVMRequest, hypervisor::StopVMResponse>(
       "hypervisor.Hypervisor", "StopVM",
-      [m, pool, after = afterStop_](const ttrpc::CallContext&, hypervisor::StopVMRequest req)
-          -> awaitable<Result<hypervisor::StopVMResponse>> {
+      [m, pool](const ttrpc::CallContext&,
+                hypervisor::StopVMRequest req) -> awaitable<Result<hypervisor::StopVMResponse>> {
         auto id = req.id();
-        auto work = [m, id, after]() -> Status {
-          auto st = m->stopVM(id);
-          if (st && after) after(id);
-          return st;
-        };
+        auto work = [m, id] { return m->stopVM(id); };
         auto st = co_await offload(*pool, std::move(work));
         if (!st) co_return fail(st.error());
         co_return hypervisor::StopVMResponse();

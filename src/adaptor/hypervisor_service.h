@@ -12,17 +12,13 @@ namespace pp::adaptor {
 
 class HypervisorService {
  public:
-  // `afterStop` runs (on a worker) after each successful StopVM: secure comms deletes the
-  // sandbox's key secret there.
-  HypervisorService(SandboxManager& manager, ElasticPool& workers,
-                    std::function<void(const std::string& id)> afterStop = {})
-      : manager_(manager), workers_(workers), afterStop_(std::move(afterStop)) {}
+  HypervisorService(SandboxManager& manager, ElasticPool& workers)
+      : manager_(manager), workers_(workers) {}
   void registerWith(ttrpc::Server& server);
 
  private:
   SandboxManager& manager_;
   ElasticPool& workers_;
-  std::function<void(const std::string& id)> afterStop_;
 };
 
 }  // namespace pp::adaptor

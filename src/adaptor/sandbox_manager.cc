@@ -267,7 +267,10 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     entries_[in.id] = entry;
   }
   std::lock_guard elock(entry->mu);
+  bool apfPrepared = false;  // prepareApf ran: what it made goes with the sandbox
   auto abandon = [&](Error e) {
+    // Before the entry goes, so that a new CreateVM of the id cannot make keys in between.
+    if (apfPrepared && options_.forgetSandbox) options_.forgetSandbox(in.id);
     std::lock_guard lock(mu_);
     entries_.erase(in.id);
     tracked_.erase(in.id);
@@ -316,6 +319,7 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     s.clientKeyPem = bundle.clientKeyPem;
   }
   if (options_.prepareApf) {
+    apfPrepared = true;
     if (auto st = options_.prepareApf(s.id, apf); !st) {
       releaseNetwork();
       return abandon(st.error().wrap("CreateVM: secure comms"));
@@ -591,6 +595,8 @@ Status SandboxManager::stopVM(const std::string& id) {
     }
   }
   if (!deleted) return {};
+  // Before the entry goes (see createVM's abandon); a crash right after it repeats it at restore.
+  if (options_.forgetSandbox) options_.forgetSandbox(id);
   // The file store removes the whole directory; the copy goes in any case, with the sandbox.
   (void)files::removeAll(apfJsonPath(id));
   store_.remove(id);

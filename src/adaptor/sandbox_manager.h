@@ -54,6 +54,12 @@ struct ManagerOptions {
   // Secure comms (-secure-comms): adds the sandbox's SSH keys and tunnel tags to the apf.json
   // CreateVM sends (src/securecomms NodeSide::prepareApf). Empty: off.
   std::function<Status(const std::string& id, apf::ApfConfig& apf)> prepareApf;
+  // Called once a sandbox is gone for good: after its instance is deleted and its state removed
+  // by StopVM, on every path (the shim's call, a stop that restore() finishes, the retry of a
+  // failed delete), or when a CreateVM fails after prepareApf ran. Not while a failed delete
+  // keeps the sandbox stopping. Secure comms deletes the sandbox's key pair (pp-<id>) here.
+  // Empty: nothing.
+  std::function<void(const std::string& id)> forgetSandbox;
 };
 
 struct CreateVmInput {

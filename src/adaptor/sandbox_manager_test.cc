@@ -57,6 +57,8 @@ class SandboxManagerTest : public ::testing::Test {
   std::unique_ptr<SandboxManager> makeManager(bool withKube = true) {
     ManagerOptions o;
     o.podsDir = podsDir_.string();
+    o.prepareApf = prepareApf_;
+    o.forgetSandbox = [this](const std::string& id) { forgotten_.push_back(id); };
     auto m = std::make_unique<SandboxManager>(
         o, provider_, store_, network_, issuer_.get(), io_.get_executor(),
         [this](AgentProxyOptions po) -> std::shared_ptr<SandboxProxy> {
@@ -102,6 +104,9 @@ class SandboxManagerTest : public ::testing::Test {
   MemoryStateStore store_;
   std::unique_ptr<RecordingCertIssuer> issuer_;
   ProxyLog proxies_;
+  // ManagerOptions' secure comms hooks: prepareApf as given, forgetSandbox records its ids.
+  std::function<Status(const std::string&, apf::ApfConfig&)> prepareApf_;
+  std::vector<std::string> forgotten_;
 };
 
 TEST_F(SandboxManagerTest, CreateStartStopPersistEachPhase) {
@@ -592,6 +597,67 @@ TEST_F(SandboxManagerTest, FailedDeletesAreRetriedWithoutARestart) {
   EXPECT_TRUE(provider_.live.empty());
   EXPECT_TRUE(store_.files.empty());
   EXPECT_EQ(m->retryStopping(), 0);
+}
+
+TEST_F(SandboxManagerTest, ForgetSandboxRunsOnceTheInstanceIsFinallyDeleted) {
+  // A stop that the restarted adaptor finishes on its own (restore).
+  leftBehind(/*started=*/true, Phase::kStopping);
+  EXPECT_TRUE(forgotten_.empty());
+  {
+    auto m = makeManager();
+    m->restore();
+    EXPECT_TRUE(provider_.live.empty());
+    EXPECT_EQ(forgotten_, std::vector<std::string>{kId});
+  }
+
+  // A failed instance delete keeps the sandbox (and its keys); the retry that succeeds ends it.
+  forgotten_.clear();
+  const std::string other = "fedcba9876543210";
+  auto m = makeManager();
+  ASSERT_TRUE(m->createVM(createInput(other)));
+  ASSERT_TRUE(start(*m, other));
+  provider_.deleteError = "cloud unreachable";
+  ASSERT_TRUE(m->stopVM(other));
+  EXPECT_EQ(store_.state(other)->phase, Phase::kStopping);
+  EXPECT_EQ(m->retryStopping(), 1);
+  EXPECT_TRUE(forgotten_.empty());
+  provider_.deleteError.clear();
+  EXPECT_EQ(m->retryStopping(), 1);
+  EXPECT_EQ(forgotten_, std::vector<std::string>{other});
+
+  // The shim's StopVM, once; its repeat finds the sandbox gone and forgets nothing more.
+  forgotten_.clear();
+  ASSERT_TRUE(m->createVM(createInput()));
+  ASSERT_TRUE(start(*m));
+  ASSERT_TRUE(m->stopVM(kId));
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_EQ(forgotten_, std::vector<std::string>{kId});
+
+  // A sandbox that was only created is forgotten at its StopVM too (no instance to delete).
+  forgotten_.clear();
+  ASSERT_TRUE(m->createVM(createInput()));
+  EXPECT_TRUE(forgotten_.empty());
+  ASSERT_TRUE(m->stopVM(kId));
+  EXPECT_EQ(forgotten_, std::vector<std::string>{kId});
+}
+
+TEST_F(SandboxManagerTest, CreateVmFailingAfterPrepareApfForgetsTheSandbox) {
+  prepareApf_ = [](const std::string&, apf::ApfConfig&) -> Status {
+    return fail(Code::kUnavailable, "key broker unreachable");
+  };
+  auto m = makeManager();
+  auto r = m->createVM(createInput());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("key broker unreachable"), std::string::npos);
+  EXPECT_EQ(forgotten_, std::vector<std::string>{kId});
+  EXPECT_EQ(m->sandboxCount(), 0u);
+
+  // A CreateVM refused before prepareApf runs (bad input) has made nothing to forget.
+  forgotten_.clear();
+  auto bad = createInput();
+  bad.annotations.erase(kSandboxNamespaceAnnotation);
+  ASSERT_FALSE(m->createVM(bad));
+  EXPECT_TRUE(forgotten_.empty());
 }
 
 TEST_F(SandboxManagerTest, RepeatedStopVmIsOkEvenAfterARestartFinishedIt) {

@@ -70,7 +70,7 @@ class NodeSide {
   // Trustee mode: its KBS outbound is a KbsRewriteProxy to the key broker, owned by the client.
   Result<std::unique_ptr<SshClient>> connect(const std::string& sandboxId,
                                              const std::string& vmHost, bool restored);
-  // StopVM: deletes pp-<id>.
+  // The sandbox is gone (SandboxManager's forgetSandbox hook in the adaptor): deletes pp-<id>.
   Status forget(const std::string& sandboxId);
 
   const std::string& nodePublicKey() const { return node_.publicKey; }
