@@ -99,6 +99,7 @@ env_down() {
   stop_pid "$VIRTLOGD_PID"
   stop_pid "$SSHD_PID"
   stop_pid "$KUBE_PID"
+  stop_pid "${KBS_PID:-}"  # scripts/e2e docker-securecomms-kbs's fake key broker
   # What still runs on the libvirt "host" (its dnsmasq or QEMU, when its libvirtd could not be
   # reached to stop them): every process there is this run's.
   if [[ -e /run/netns/$NSH ]]; then ip netns pids "$NSH" | xargs -r kill -9; fi
