@@ -19,6 +19,27 @@ function(pp_test)
   gtest_discover_tests(${T_NAME}
     PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
+  pp_test_needs(${T_LABEL} ${T_NAME})
+endfunction()
+
+# pp_test_needs(<label> <target>...): building the target tests_<label> builds these targets
+# (scripts/test --label unit builds tests_unit, not the whole tree). pp_test() adds its own
+# binary; a test added with add_test() names the targets its command runs or reads, and a test
+# binary that runs another program says so with add_dependencies().
+function(pp_test_needs label)
+  set_property(GLOBAL APPEND PROPERTY PP_TEST_TARGETS_${label} ${ARGN})
+  set_property(GLOBAL APPEND PROPERTY PP_TEST_LABELS ${label})
+endfunction()
+
+# pp_test_label_targets(): called once, after every module, defines tests_<label> per label.
+function(pp_test_label_targets)
+  get_property(labels GLOBAL PROPERTY PP_TEST_LABELS)
+  list(REMOVE_DUPLICATES labels)
+  foreach(label IN LISTS labels)
+    get_property(targets GLOBAL PROPERTY PP_TEST_TARGETS_${label})
+    add_custom_target(tests_${label})
+    add_dependencies(tests_${label} ${targets})
+  endforeach()
 endfunction()
 
 # pp_provider(NAME <name> SOURCES ... [LIBS ...])
