@@ -101,13 +101,18 @@ asio::awaitable<Result<std::shared_ptr<Client>>> Redialer::get(Clock::time_point
 
 asio::awaitable<Result<std::string>> Redialer::relay(const CallContext& ctx, std::string payload,
                                                      Clock::duration maxDialWait) {
+  CallOptions opts;
+  opts.deadline = ctx.deadline;
+  opts.metadata = ctx.metadata;
+  // The usual case, the connection is up: no get() coroutine (a frame per call, bench/chain).
+  if (!stopped_ && client_ && !client_->closed()) {
+    auto client = client_;  // the call keeps it, whatever happens to client_ meanwhile
+    co_return co_await client->call(ctx.service, ctx.method, payload, opts);
+  }
   auto deadline = Clock::now() + maxDialWait;
   if (ctx.deadline) deadline = std::min(deadline, *ctx.deadline);
   auto client = co_await get(deadline);
   if (!client) co_return fail(client.error());
-  CallOptions opts;
-  opts.deadline = ctx.deadline;
-  opts.metadata = ctx.metadata;
   co_return co_await (*client)->call(ctx.service, ctx.method, payload, opts);
 }
 

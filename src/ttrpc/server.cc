@@ -2,10 +2,12 @@
 
 #include <google/protobuf/stubs/logging.h>
 
+#include <algorithm>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <deque>
@@ -35,6 +37,23 @@ std::chrono::steady_clock::time_point deadlineAfter(int64_t timeoutNano) {
 }  // namespace
 
 class ServerConnection;
+
+// What cancels one call's handler: its coroutine is spawned with this signal's slot, so
+// emitting it cancels the operation the handler waits for (asio's per-operation cancellation)
+// when the call's deadline passes or, with cancelOnDisconnect, when the connection closes. A
+// signal and at most one timer per call: racing the handler against timers with awaitable
+// operators cost four more coroutines and two parallel groups per call (bench/chain).
+struct CallCancel {
+  explicit CallCancel(asio::any_io_executor ex) : deadline(std::move(ex)) {}
+  void cancel(Code why) {
+    if (reason != Code::kOk) return;
+    reason = why;
+    signal.emit(asio::cancellation_type::terminal);
+  }
+  asio::cancellation_signal signal;
+  asio::steady_timer deadline;
+  Code reason = Code::kOk;  // why the handler was cancelled: DEADLINE_EXCEEDED or UNAVAILABLE
+};
 
 struct Server::Registry {
   struct StreamMethod {
@@ -98,7 +117,6 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
         options_(registry_->options),
         channel_(std::make_shared<FrameChannel>(std::move(stream))),
         resume_(channel_->executor()),
-        closing_(channel_->executor(), asio::steady_timer::time_point::max()),
         idle_(channel_->executor()) {}
 
   void start() {
@@ -119,7 +137,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     channel_->close();
     resume_.cancel();
     idle_.cancel();
-    closing_.cancel();
+    auto calls = std::move(calls_);
+    calls_.clear();
+    for (auto& c : calls) c->cancel(Code::kUnavailable);
   }
   asio::any_io_executor executor() { return channel_->executor(); }
   FrameChannel& channel() { return *channel_; }
@@ -151,14 +171,15 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     lastActivity_ = std::chrono::steady_clock::now();
     releaseBytes(bytes);
   }
-  asio::awaitable<Result<std::string>> bounded(
-      asio::awaitable<Result<std::string>> work,
+  std::shared_ptr<CallCancel> watchCall(
       std::optional<std::chrono::steady_clock::time_point> deadline);
+  void endCall(CallCancel& cancel, Result<std::string>& result);
   asio::awaitable<void> runUnary(uint32_t id, CallContext ctx, std::string payload, size_t bytes,
-                                 const RawHandler* handler);
+                                 const RawHandler* handler, std::shared_ptr<CallCancel> cancel);
   asio::awaitable<void> runStream(uint32_t id, CallContext ctx,
                                   const Server::Registry::StreamMethod* method,
-                                  std::shared_ptr<ServerStreamState> stream, size_t bytes);
+                                  std::shared_ptr<ServerStreamState> stream, size_t bytes,
+                                  std::shared_ptr<CallCancel> cancel);
 
   std::shared_ptr<Server::Registry> registry_;
   const ServerOptions options_;
@@ -168,9 +189,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   size_t inFlight_ = 0;
   size_t inFlightBytes_ = 0;
   std::chrono::steady_clock::time_point lastActivity_ = std::chrono::steady_clock::now();
-  asio::steady_timer resume_;   // wakes the read loop paused at a cap
-  asio::steady_timer closing_;  // never expires; cancelled when the connection closes
+  asio::steady_timer resume_;  // wakes the read loop paused at a cap
   asio::steady_timer idle_;
+  // Calls whose handlers are running, cancelled when the connection closes (cancelOnDisconnect).
+  std::vector<std::shared_ptr<CallCancel>> calls_;
 };
 
 bool ServerStreamState::deliver(std::string payload) {
@@ -313,9 +335,11 @@ void ServerConnection::onRequest(Frame& frame) {
       stream->remoteClose();
     if (it->second.streamingInput && !stream->remoteClosed()) streams_[id] = stream;
     startRequest(frame.body.size());
-    asio::co_spawn(executor(),
-                   runStream(id, std::move(ctx), &it->second, std::move(stream), frame.body.size()),
-                   asio::detached);
+    auto cancel = watchCall(ctx.deadline);
+    asio::co_spawn(
+        executor(),
+        runStream(id, std::move(ctx), &it->second, std::move(stream), frame.body.size(), cancel),
+        asio::bind_cancellation_slot(cancel->signal.slot(), asio::detached));
     return;
   }
   const RawHandler* handler = nullptr;
@@ -336,10 +360,11 @@ void ServerConnection::onRequest(Frame& frame) {
     return;
   }
   startRequest(frame.body.size());
-  asio::co_spawn(
-      executor(),
-      runUnary(id, std::move(ctx), std::move(*req.mutable_payload()), frame.body.size(), handler),
-      asio::detached);
+  auto cancel = watchCall(ctx.deadline);
+  asio::co_spawn(executor(),
+                 runUnary(id, std::move(ctx), std::move(*req.mutable_payload()), frame.body.size(),
+                          handler, cancel),
+                 asio::bind_cancellation_slot(cancel->signal.slot(), asio::detached));
 }
 
 void ServerConnection::onData(Frame& frame) {
@@ -369,27 +394,6 @@ void ServerConnection::onData(Frame& frame) {
   }
 }
 
-// Awaits the handler, bounded by the caller's deadline when there is one and (with
-// cancelOnDisconnect) by the connection: the handler that loses the race is cancelled.
-asio::awaitable<Result<std::string>> ServerConnection::bounded(
-    asio::awaitable<Result<std::string>> work,
-    std::optional<std::chrono::steady_clock::time_point> deadline) {
-  using namespace asio::experimental::awaitable_operators;
-  if (!options_.cancelOnDisconnect) {
-    if (!deadline) co_return co_await std::move(work);
-    asio::steady_timer timer(executor(), *deadline);
-    auto r = co_await (std::move(work) || timer.async_wait(kUse));
-    if (r.index() == 1) co_return pp::fail(Code::kDeadlineExceeded, "context deadline exceeded");
-    co_return std::move(std::get<0>(r));
-  }
-  if (channel_->closed()) co_return pp::fail(Code::kUnavailable, "connection closed");
-  asio::steady_timer timer(executor(), deadline.value_or(asio::steady_timer::time_point::max()));
-  auto r = co_await (std::move(work) || timer.async_wait(kUse) || closing_.async_wait(kUse));
-  if (r.index() == 1) co_return pp::fail(Code::kDeadlineExceeded, "context deadline exceeded");
-  if (r.index() == 2) co_return pp::fail(Code::kUnavailable, "connection closed");
-  co_return std::move(std::get<0>(r));
-}
-
 namespace {
 
 Result<std::string> guarded(std::exception_ptr ep) {
@@ -404,15 +408,57 @@ Result<std::string> guarded(std::exception_ptr ep) {
 
 }  // namespace
 
+// A new call's cancellation: by its deadline when it has one, and by the connection closing
+// (cancelOnDisconnect). A deadline past any practical time (saturated timeout_nano) sets no
+// timer.
+std::shared_ptr<CallCancel> ServerConnection::watchCall(
+    std::optional<std::chrono::steady_clock::time_point> deadline) {
+  auto cancel = std::make_shared<CallCancel>(executor());
+  if (deadline && *deadline != std::chrono::steady_clock::time_point::max()) {
+    cancel->deadline.expires_at(*deadline);
+    cancel->deadline.async_wait([weak = std::weak_ptr<CallCancel>(cancel)](std::error_code ec) {
+      if (auto c = weak.lock(); c && !ec) c->cancel(Code::kDeadlineExceeded);
+    });
+  }
+  if (options_.cancelOnDisconnect) calls_.push_back(cancel);
+  return cancel;
+}
+
+// After the handler: the call stops being cancellable, and a cancelled call answers why it was
+// cancelled, whatever the handler made of the cancellation.
+void ServerConnection::endCall(CallCancel& cancel, Result<std::string>& result) {
+  cancel.deadline.cancel();
+  if (options_.cancelOnDisconnect) {
+    auto it =
+        std::find_if(calls_.begin(), calls_.end(), [&](auto& c) { return c.get() == &cancel; });
+    if (it != calls_.end()) {
+      *it = std::move(calls_.back());  // unordered: calls_ is only ever walked whole
+      calls_.pop_back();
+    }
+  }
+  if (cancel.reason == Code::kDeadlineExceeded)
+    result = pp::fail(Code::kDeadlineExceeded, "context deadline exceeded");
+  else if (cancel.reason == Code::kUnavailable)
+    result = pp::fail(Code::kUnavailable, "connection closed");
+}
+
+// The handler runs in this coroutine (no coroutine of its own between: one frame less per call),
+// which was spawned with the call's cancellation slot.
 asio::awaitable<void> ServerConnection::runUnary(uint32_t id, CallContext ctx, std::string payload,
-                                                 size_t bytes, const RawHandler* handler) {
+                                                 size_t bytes, const RawHandler* handler,
+                                                 std::shared_ptr<CallCancel> cancel) {
   auto self = shared_from_this();  // keeps the registry and channel alive
   Result<std::string> result;
-  try {
-    result = co_await bounded((*handler)(ctx, std::move(payload)), ctx.deadline);
-  } catch (...) {
-    result = guarded(std::current_exception());
+  if (options_.cancelOnDisconnect && channel_->closed()) {
+    result = pp::fail(Code::kUnavailable, "connection closed");
+  } else {
+    try {
+      result = co_await (*handler)(ctx, std::move(payload));
+    } catch (...) {
+      result = guarded(std::current_exception());
+    }
   }
+  endCall(*cancel, result);
   respond(id, result);
   finishRequest(bytes);
 }
@@ -420,14 +466,20 @@ asio::awaitable<void> ServerConnection::runUnary(uint32_t id, CallContext ctx, s
 asio::awaitable<void> ServerConnection::runStream(uint32_t id, CallContext ctx,
                                                   const Server::Registry::StreamMethod* method,
                                                   std::shared_ptr<ServerStreamState> stream,
-                                                  size_t bytes) {
+                                                  size_t bytes,
+                                                  std::shared_ptr<CallCancel> cancel) {
   auto self = shared_from_this();
   Result<std::string> result;
-  try {
-    result = co_await bounded(method->handler(ctx, *stream), ctx.deadline);
-  } catch (...) {
-    result = guarded(std::current_exception());
+  if (options_.cancelOnDisconnect && channel_->closed()) {
+    result = pp::fail(Code::kUnavailable, "connection closed");
+  } else {
+    try {
+      result = co_await method->handler(ctx, *stream);
+    } catch (...) {
+      result = guarded(std::current_exception());
+    }
   }
+  endCall(*cancel, result);
   streams_.erase(id);
   if (result && method->streamingOutput) {
     channel_->send(id, MessageType::kData, kFlagRemoteClosed | kFlagNoData, {});
