@@ -10,6 +10,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -74,6 +75,12 @@ class AgentProxy : public std::enable_shared_from_this<AgentProxy> {
   ttrpc::Redialer upstream_;  // the pod VM's forwarder
   std::atomic<bool> connectedBefore_{false};
   bool stopped_ = false;
+  // The first connection's dials, for the log line that splits the wait for the forwarder into
+  // the guest's part and ours (the pause between a refused dial and the next one).
+  int dials_ = 0;
+  std::chrono::steady_clock::time_point firstDialAt_, lastDialAt_, lastFailedAt_;
+  std::chrono::milliseconds reconnectPause_{0};  // before the next redial of a lost connection
+  asio::steady_timer reconnectTimer_;
 };
 
 }  // namespace pp::adaptor

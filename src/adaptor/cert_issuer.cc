@@ -238,17 +238,23 @@ Status OpensslCertIssuer::useFiles(const std::string& caFile, const std::string&
 }
 
 Result<ServerCert> OpensslCertIssuer::issueServer(const std::string& instanceName) {
-  std::lock_guard lock(impl_->mu);
-  const Clock::time_point now = impl_->options.now();
-  if (!impl_->expiryWarned && impl_->caNotAfter <= now + impl_->options.renewBefore) {
-    // Renewal happens at start only: the certificates of a sandbox being created are taken
-    // in several calls, which must all see the same CA.
-    impl_->expiryWarned = true;
-    log::warn("adaptor",
-              "the TLS CA expires on {}, and the pod VMs whose certificates it issued cannot be "
-              "verified after that: restart the adaptor to renew it for new pod VMs",
-              formatTime(impl_->caNotAfter));
+  Clock::time_point now;
+  {
+    std::lock_guard lock(impl_->mu);
+    now = impl_->options.now();
+    if (!impl_->expiryWarned && impl_->caNotAfter <= now + impl_->options.renewBefore) {
+      // Renewal happens at start only: the certificates of a sandbox being created are taken
+      // in several calls, which must all see the same CA.
+      impl_->expiryWarned = true;
+      log::warn("adaptor",
+                "the TLS CA expires on {}, and the pod VMs whose certificates it issued cannot "
+                "be verified after that: restart the adaptor to renew it for new pod VMs",
+                formatTime(impl_->caNotAfter));
+    }
   }
+  // Outside the lock: the CA is set once, at load, and signing with it is const, so
+  // CreateVMs arriving at once make their keys and certificates in parallel (one at a time
+  // they queued ~1 ms each behind one another).
   return impl_->ca->issueServer(instanceName, now);
 }
 
