@@ -4,8 +4,25 @@
 // memory per sandbox. The fake pod VMs (TLS ttrpc servers) live in this process too, so the
 // baseline is measured side by side: the same N fake VMs created without the adaptor.
 //
-// Usage: bench_sandboxes [--smoke] [--count N] [--workers W]
+// Then the memory of the real daemon (issue 21: idle RSS <= 10 MiB, <= 64 KiB per running
+// sandbox): cloud-api-adaptor with mutual TLS and its startup probe, the fakecloud provider
+// plugin (tests/chaos: every instance has IP 127.0.0.1, created at once), and this program as
+// the shim and as every pod VM (one TLS listener on 127.0.0.1 that answers each VM's name
+// with the certificate the adaptor put in that VM's apf.json). Its pages are read idle, then
+// after CreateVM of N sandboxes, after their StartVM (each proxy holds its TLS connection to
+// its VM; the provider workers have ended), and after the shim connected to each sandbox's
+// agent socket and made one call (the steady state of N running pods). Printed by part
+// (bench/process_memory.h) as RSS, PSS and private dirty, and per sandbox by stage.
+//
+// Usage: bench_sandboxes [--smoke] [--count N] [--workers W] [--adaptor PATH]
+//   --adaptor PATH  measure another build of cloud-api-adaptor (e.g. an older one)
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
@@ -17,6 +34,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 #include <vector>
@@ -24,14 +43,21 @@
 #include "adaptor/cert_issuer.h"
 #include "adaptor/hypervisor_service.h"
 #include "adaptor/sandbox_manager.h"
+#include "agent/health.pb.h"
 #include "apf/apf_config.h"
 #include "base/log.h"
 #include "cloudinit/cloud_config.h"
 #include "fake_provider.h"
 #include "hypervisor/hypervisor.pb.h"
+#include "net/tls.h"
+#include "process_memory.h"
 #include "ttrpc/client.h"
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"
+
+#if !defined(PP_ADAPTOR) || !defined(PP_FAKECLOUD_PLUGIN)
+#error "PP_ADAPTOR and PP_FAKECLOUD_PLUGIN must name the daemon and the provider plugin"
+#endif
 
 using namespace pp;
 using namespace std::chrono_literals;
@@ -172,21 +198,382 @@ long fakeVmsOnlyKiB(int count) {
   return after - before;
 }
 
+// ---- The real daemon's memory -------------------------------------------------------------
+
+constexpr long kIdleTargetKiB = 10 * 1024;
+constexpr long kPerSandboxTargetKiB = 64;
+
+uint16_t freeTcpPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+std::string readAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string sha256Hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) return "";
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
+  return hex;
+}
+
+long threadsOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stol(line.substr(8));
+  }
+  return 0;
+}
+
+// The pod VMs' side: one TLS listener; the server name the adaptor's proxy asks for (SNI, the
+// instance name) picks that VM's certificate. Every VM answers grpc.Health/Check.
+class VmHost {
+ public:
+  ~VmHost() { stop(); }
+
+  // `apf` per instance name: the apf.json the adaptor wrote for the VM.
+  Status start(uint16_t port, const std::map<std::string, apf::ApfConfig>& apf) {
+    for (const auto& [name, config] : apf) {
+      auto ctx = net::makeServerContext({.certPem = config.tlsServerCert,
+                                         .keyPem = config.tlsServerKey,
+                                         .clientCaPem = config.tlsClientCa});
+      if (!ctx) return fail(ctx.error().wrap("VM " + name));
+      byName_[name] = *ctx;
+    }
+    if (byName_.empty()) return fail(Code::kInvalidArgument, "no VM to serve");
+    // The listener's context: verification as every VM's; the certificate is replaced by the
+    // one of the name asked for.
+    listenCtx_ = byName_.begin()->second;
+    SSL_CTX_set_tlsext_servername_callback(listenCtx_->native_handle(), &VmHost::pickCertificate);
+    SSL_CTX_set_tlsext_servername_arg(listenCtx_->native_handle(), this);
+    server_.addTyped<grpc::CheckRequest, grpc::HealthCheckResponse>(
+        "grpc.Health", "Check",
+        [](const ttrpc::CallContext&,
+           grpc::CheckRequest) -> asio::awaitable<Result<grpc::HealthCheckResponse>> {
+          grpc::HealthCheckResponse r;
+          r.set_status(grpc::HealthCheckResponse::SERVING);
+          co_return r;
+        });
+    auto l = io_.run([&]() -> asio::awaitable<Result<std::unique_ptr<ttrpc::Listener>>> {
+      co_return ttrpc::listenTcp(
+          io_.executor(), "127.0.0.1", port, listenCtx_,
+          [this](std::unique_ptr<ttrpc::ByteStream> s) { server_.serveConnection(std::move(s)); });
+    });
+    if (!l) return fail(l.error());
+    listener_ = std::move(*l);
+    return {};
+  }
+
+  void stop() {
+    if (!listener_) return;
+    io_.run([&]() -> asio::awaitable<void> {
+      listener_->close();
+      server_.shutdown();
+      co_return;
+    });
+    listener_.reset();
+  }
+
+ private:
+  static int pickCertificate(SSL* ssl, int*, void* arg) {
+    auto* self = static_cast<VmHost*>(arg);
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    auto it = name ? self->byName_.find(name) : self->byName_.end();
+    if (it == self->byName_.end()) return SSL_TLSEXT_ERR_ALERT_FATAL;
+    SSL_set_SSL_CTX(ssl, it->second->native_handle());
+    return SSL_TLSEXT_ERR_OK;
+  }
+
+  ttrpc::IoThread io_;
+  ttrpc::Server server_;
+  std::map<std::string, std::shared_ptr<asio::ssl::context>> byName_;
+  std::shared_ptr<asio::ssl::context> listenCtx_;
+  std::unique_ptr<ttrpc::Listener> listener_;
+};
+
+struct DaemonRun {
+  std::string error;
+  int started = 0;
+  long idleThreads = 0;
+  long runningThreads = 0;
+  bench::MemoryParts idle, created, started_, connected;
+};
+
+// The shim's calls for N sandboxes at once, each on its own connection; returns how many
+// succeeded.
+template <typename Req, typename Resp>
+int callAll(ttrpc::IoThread& shim, const std::string& socket, const std::string& method,
+            const std::vector<Req>& requests, std::vector<Resp>* responses) {
+  if (responses) responses->assign(requests.size(), Resp());
+  return shim.run([&]() -> asio::awaitable<int> {
+    auto ex = co_await asio::this_coro::executor;
+    int good = 0;
+    size_t left = requests.size();
+    asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      asio::co_spawn(
+          ex,
+          [&, i]() -> asio::awaitable<void> {
+            auto r = co_await callOnce<Resp>(socket, method, requests[i]);
+            if (r) {
+              ++good;
+              if (responses) (*responses)[i] = std::move(*r);
+            } else {
+              log::warn("bench", "{} {}: {}", method, i, r.error().message);
+            }
+            if (--left == 0) done.cancel();
+          },
+          asio::detached);
+    }
+    if (left > 0) co_await done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    co_return good;
+  });
+}
+
+DaemonRun runDaemon(int count, const std::string& adaptor) {
+  DaemonRun run;
+  std::string dirTemplate = "/tmp/pbd-XXXXXX";  // short: unix socket paths stay < 108 bytes
+  if (::mkdtemp(dirTemplate.data()) == nullptr) {
+    run.error = "mkdtemp failed";
+    return run;
+  }
+  const std::filesystem::path dir = dirTemplate;
+  std::filesystem::create_directories(dir / "cloud" / "instances");
+  const std::string socket = (dir / "h.sock").string();
+  const std::string pods = (dir / "pods").string();
+  const uint16_t vmPort = freeTcpPort();
+  const uint16_t probePort = freeTcpPort();
+  const std::string pluginHash = sha256Hex(readAll(PP_FAKECLOUD_PLUGIN));
+
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int log = ::open((dir / "adaptor.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (log >= 0) {
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+    }
+    ::unsetenv("KUBECONFIG");
+    ::unsetenv("KUBERNETES_SERVICE_HOST");
+    ::setenv("ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN", "true", 1);
+    ::setenv("CLOUD_PROVIDER_EXTERNAL_PLUGIN_PATH", PP_FAKECLOUD_PLUGIN, 1);
+    ::setenv("CLOUD_PROVIDER_EXTERNAL_PLUGIN_HASH", pluginHash.c_str(), 1);
+    const std::string fakecloudDir = (dir / "cloud").string();
+    const std::string port = std::to_string(vmPort);
+    const std::string probe = std::to_string(probePort);
+    ::execl(adaptor.c_str(), adaptor.c_str(), "fakecloud", "-fakecloud-dir", fakecloudDir.c_str(),
+            "-forwarder-port", port.c_str(), "-socket", socket.c_str(), "-pods-dir", pods.c_str(),
+            "-probe-port", probe.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto settle = [&] {
+    // Provider workers end after 30 s idle: the steady state has none of them.
+    for (int i = 0; i < 400 && threadsOf(pid) > run.idleThreads; ++i)
+      std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(1s);
+  };
+  {
+    ttrpc::IoThread shim;
+    VmHost vms;
+    std::vector<std::shared_ptr<ttrpc::Client>> shimClients;
+    auto fail = [&](std::string why) {
+      run.error = std::move(why) + " (log: " + (dir / "adaptor.log").string() + ")";
+    };
+    for (int i = 0; i < 100 && !std::filesystem::exists(socket); ++i)
+      std::this_thread::sleep_for(50ms);
+    if (!std::filesystem::exists(socket) || ::waitpid(pid, nullptr, WNOHANG) != 0) {
+      fail("cloud-api-adaptor did not start");
+    } else {
+      std::this_thread::sleep_for(1s);
+      run.idleThreads = threadsOf(pid);
+      run.idle = bench::memoryParts(pid);
+      std::vector<hypervisor::CreateVMRequest> creates(count);
+      std::vector<hypervisor::StartVMRequest> starts(count);
+      for (int i = 0; i < count; ++i) {
+        creates[i].set_id(idOf(i));
+        (*creates[i].mutable_annotations())["io.kubernetes.cri.sandbox-name"] =
+            "mem-" + std::to_string(i);
+        (*creates[i].mutable_annotations())["io.kubernetes.cri.sandbox-namespace"] = "default";
+        starts[i].set_id(idOf(i));
+      }
+      std::vector<hypervisor::CreateVMResponse> created;
+      if (callAll(shim, socket, "CreateVM", creates, &created) != count) {
+        fail("CreateVM failed");
+      } else {
+        settle();
+        run.created = bench::memoryParts(pid);
+        std::map<std::string, apf::ApfConfig> apf;
+        for (int i = 0; i < count && run.error.empty(); ++i) {
+          // The proxy expects the instance name in the VM's certificate (state.json has it).
+          auto config = apf::ApfConfig::parse(readAll(pods + "/" + idOf(i) + "/apf.json"));
+          auto state =
+              nlohmann::json::parse(readAll(pods + "/" + idOf(i) + "/state.json"), nullptr, false);
+          std::string name = state.is_object() ? state.value("instanceName", "") : "";
+          if (!config) {
+            fail("apf.json of " + idOf(i) + ": " + config.error().message);
+          } else if (name.empty()) {
+            fail("no instanceName in the state.json of " + idOf(i));
+          } else {
+            apf[name] = *config;
+          }
+        }
+        if (run.error.empty()) {
+          if (auto st = vms.start(vmPort, apf); !st) fail(st.error().message);
+        }
+        if (run.error.empty()) {
+          run.started = callAll<hypervisor::StartVMRequest, hypervisor::StartVMResponse>(
+              shim, socket, "StartVM", starts, nullptr);
+          if (run.started != count) fail("StartVM failed");
+        }
+        if (run.error.empty()) {
+          settle();
+          run.started_ = bench::memoryParts(pid);
+          // The shim's steady state: one connection per sandbox's agent socket, one call made.
+          int good = shim.run([&]() -> asio::awaitable<int> {
+            auto ex = co_await asio::this_coro::executor;
+            int ok = 0;
+            for (int i = 0; i < count; ++i) {
+              auto s = co_await ttrpc::connectUnix(ex, created[i].agentsocketpath());
+              if (!s) continue;
+              auto c = ttrpc::Client::create(std::move(*s));
+              grpc::CheckRequest check;
+              auto r =
+                  co_await c->callTyped<grpc::HealthCheckResponse>("grpc.Health", "Check", check);
+              if (r && r->status() == grpc::HealthCheckResponse::SERVING) ++ok;
+              shimClients.push_back(std::move(c));
+            }
+            co_return ok;
+          });
+          if (good != count) fail("agent calls through the proxies failed");
+          settle();
+          run.connected = bench::memoryParts(pid);
+          run.runningThreads = threadsOf(pid);
+        }
+      }
+      shim.run([&]() -> asio::awaitable<void> {
+        for (auto& c : shimClients) c->close();
+        co_return;
+      });
+      shimClients.clear();
+      std::vector<hypervisor::StopVMRequest> stops(count);
+      for (int i = 0; i < count; ++i) stops[i].set_id(idOf(i));
+      callAll<hypervisor::StopVMRequest, hypervisor::StopVMResponse>(shim, socket, "StopVM", stops,
+                                                                     nullptr);
+    }
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
+  if (run.error.empty()) std::filesystem::remove_all(dir);
+  return run;
+}
+
+void printDaemon(const DaemonRun& d, int count) {
+  std::printf("\ncloud-api-adaptor daemon memory (fakecloud plugin, mutual TLS, startup probe)\n");
+  if (!d.error.empty()) {
+    std::printf("  FAILED: %s\n", d.error.c_str());
+    return;
+  }
+  const bench::PageCounts idle = bench::total(d.idle);
+  std::printf("  idle: RSS %ld KiB, PSS %ld KiB, private dirty %ld KiB, %ld threads\n", idle.rssKiB,
+              idle.pssKiB, idle.privateDirtyKiB, d.idleThreads);
+  std::printf("  target: idle RSS <= %ld KiB (10 MiB): %s (ratio %.2fx)\n", kIdleTargetKiB,
+              idle.rssKiB <= kIdleTargetKiB ? "met" : "MISSED",
+              static_cast<double>(idle.rssKiB) / kIdleTargetKiB);
+  std::printf("daemon pages by part, idle and with %d sandboxes running (%ld threads)\n", count,
+              d.runningThreads);
+  bench::printParts({{"idle", d.idle}, {std::to_string(count) + " running", d.connected}});
+  // Per sandbox, by stage: what CreateVM keeps (state, issued certificate), what StartVM adds
+  // (the proxy, its listener and its TLS connection to the VM), what the shim's connection
+  // adds (a server connection and its buffers).
+  std::printf("per sandbox, RSS KiB added (private dirty in brackets), by stage\n");
+  std::printf("  %-18s %16s %16s %16s %16s\n", "part", "CreateVM", "+StartVM", "+shim call",
+              "running");
+  // Memory that grows with sandboxes is anonymous; file pages (code, libraries) come once, on
+  // the first use of a path, and are summed into one row.
+  const std::vector<std::string> anonymousParts = {"heap (brk)", "malloc arenas", "thread stacks",
+                                                   "anonymous"};
+  auto get = [&](const bench::MemoryParts& parts, const std::string& name) {
+    if (name != "code and libraries") {
+      auto it = parts.find(name);
+      return it == parts.end() ? bench::PageCounts{} : it->second;
+    }
+    bench::PageCounts files = bench::total(parts);
+    for (const auto& a : anonymousParts) {
+      auto it = parts.find(a);
+      if (it == parts.end()) continue;
+      files.rssKiB -= it->second.rssKiB;
+      files.pssKiB -= it->second.pssKiB;
+      files.privateDirtyKiB -= it->second.privateDirtyKiB;
+    }
+    return files;
+  };
+  auto cell = [&](bench::PageCounts a, bench::PageCounts b) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.1f (%.1f)", static_cast<double>(b.rssKiB - a.rssKiB) / count,
+                  static_cast<double>(b.privateDirtyKiB - a.privateDirtyKiB) / count);
+    return std::string(buf);
+  };
+  std::vector<std::string> rows = anonymousParts;
+  rows.push_back("code and libraries");
+  for (const auto& name : rows) {
+    auto i = get(d.idle, name), c = get(d.created, name), s = get(d.started_, name),
+         r = get(d.connected, name);
+    std::printf("  %-18s %16s %16s %16s %16s\n", name.c_str(), cell(i, c).c_str(),
+                cell(c, s).c_str(), cell(s, r).c_str(), cell(i, r).c_str());
+  }
+  const bench::PageCounts running = bench::total(d.connected);
+  std::printf("  %-18s %16s %16s %16s %16s\n", "sum", cell(idle, bench::total(d.created)).c_str(),
+              cell(bench::total(d.created), bench::total(d.started_)).c_str(),
+              cell(bench::total(d.started_), running).c_str(), cell(idle, running).c_str());
+  const double per = static_cast<double>(running.rssKiB - idle.rssKiB) / count;
+  std::printf(
+      "  target: per running sandbox <= %ld KiB: %s (%.1f KiB RSS, %.1f KiB private dirty; "
+      "ratio %.2fx)\n",
+      kPerSandboxTargetKiB, per <= kPerSandboxTargetKiB ? "met" : "MISSED", per,
+      static_cast<double>(running.privateDirtyKiB - idle.privateDirtyKiB) / count,
+      per / kPerSandboxTargetKiB);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int count = 200;
   int workers = 1024;  // the adaptor's -provider-workers default
+  std::string adaptor = PP_ADAPTOR;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--smoke")
+    if (a == "--smoke") {
       count = 8;
-    else if (a == "--count" && i + 1 < argc)
-      count = std::stoi(argv[++i]);
-    else if (a == "--workers" && i + 1 < argc)
-      workers = std::stoi(argv[++i]);
+    } else if (a == "--count" && i + 1 < argc) {
+      count = std::max(1, std::stoi(argv[++i]));
+    } else if (a == "--workers" && i + 1 < argc) {
+      workers = std::max(1, std::stoi(argv[++i]));
+    } else if (a == "--adaptor" && i + 1 < argc) {
+      adaptor = argv[++i];
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_sandboxes [--smoke] [--count N] [--workers W] [--adaptor PATH]\n");
+      return 2;
+    }
   }
   pp::log::setLevel(pp::log::Level::kWarn);
+  // Sockets whose peer is gone (a fake VM, the daemon at the end) are errors, not a reason to die.
+  ::signal(SIGPIPE, SIG_IGN);
   struct rlimit rl {};
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
@@ -212,5 +599,7 @@ int main(int argc, char** argv) {
   std::printf("%-44s %12ld\n", "fake VMs alone, same N (KiB)", fakeOnly);
   std::printf("%-44s %12.1f\n", "adaptor share per sandbox (KiB)",
               static_cast<double>(adaptorDelta) / count);
-  return r.ok == count ? 0 : 1;
+  DaemonRun d = runDaemon(count, adaptor);
+  printDaemon(d, count);
+  return r.ok == count && d.error.empty() ? 0 : 1;
 }

@@ -1,15 +1,18 @@
 #include "ttrpc/stream.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/ssl/stream.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <cerrno>
+#include <new>
 
 #include "base/log.h"
 #include "net/tls.h"
@@ -51,22 +54,63 @@ class SocketStream final : public ByteStream {
   std::string peer_;
 };
 
+// TLS straight on the socket: OpenSSL reads and writes the (non-blocking) descriptor itself and
+// the coroutine waits for readiness when it asks to. asio::ssl::stream would put a BIO pair and
+// two record-sized buffers between them: 4 x 17 KiB per connection that stay allocated while
+// the connection idles, and the adaptor keeps one connection per running pod (bench/sandboxes).
+// With SSL_MODE_RELEASE_BUFFERS (net/tls.h) an idle connection then holds no record buffer.
+// Reads and writes may wait at the same time (ttrpc's reader and writer); OpenSSL allows that
+// on one thread, each call retried with the same arguments after a WANT_READ/WANT_WRITE.
 class TlsStream final : public ByteStream {
  public:
   TlsStream(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx, std::string peer)
-      : ctx_(std::move(ctx)), stream_(std::move(socket), *ctx_), peer_(std::move(peer)) {}
+      : ctx_(std::move(ctx)),
+        socket_(std::move(socket)),
+        ssl_(SSL_new(ctx_->native_handle())),
+        peer_(std::move(peer)) {
+    if (!ssl_) throw std::bad_alloc();
+    asio::error_code ignored;
+    socket_.non_blocking(true, ignored);
+    SSL_set_fd(ssl_.get(), socket_.native_handle());
+    // Partial writes: a large buffer goes out record by record, each retried after WANT_WRITE
+    // from where the last one ended (so its address moves).
+    SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  }
 
-  asio::ssl::stream<asio::ip::tcp::socket>& ssl() { return stream_; }
+  SSL* native() { return ssl_.get(); }
 
-  asio::any_io_executor executor() override { return stream_.get_executor(); }
+  asio::awaitable<asio::error_code> handshake(bool client) {
+    if (client)
+      SSL_set_connect_state(ssl_.get());
+    else
+      SSL_set_accept_state(ssl_.get());
+    for (;;) {
+      if (!socket_.is_open()) co_return asio::error::bad_descriptor;
+      ERR_clear_error();
+      int r = SSL_do_handshake(ssl_.get());
+      if (r == 1) co_return asio::error_code();
+      if (auto ec = co_await waitFor(SSL_get_error(ssl_.get(), r))) co_return ec;
+    }
+  }
+
+  asio::any_io_executor executor() override { return socket_.get_executor(); }
 
   asio::awaitable<std::pair<asio::error_code, size_t>> readSome(asio::mutable_buffer buf) override {
-    auto [ec, n] = co_await stream_.async_read_some(buf, kUse);
-    co_return std::pair{ec, n};
+    for (;;) {
+      // After close() the descriptor's number may already belong to another socket.
+      if (!socket_.is_open())
+        co_return std::pair{asio::error_code(asio::error::bad_descriptor), size_t{0}};
+      size_t n = 0;
+      ERR_clear_error();
+      if (SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n) == 1)
+        co_return std::pair{asio::error_code(), n};
+      if (auto ec = co_await waitFor(SSL_get_error(ssl_.get(), 0)))
+        co_return std::pair{ec, size_t{0}};
+    }
   }
 
   asio::awaitable<asio::error_code> writeAll(std::span<const asio::const_buffer> bufs) override {
-    // SSL streams write one buffer sequence per record; coalesce small frames first so a
+    // One buffer sequence would be one record per buffer; coalesce small frames first so a
     // batch of frames costs one record, not one per frame.
     size_t total = 0;
     for (const auto& b : bufs) total += b.size();
@@ -74,26 +118,85 @@ class TlsStream final : public ByteStream {
       scratch_.clear();
       scratch_.reserve(total);
       for (const auto& b : bufs) scratch_.append(static_cast<const char*>(b.data()), b.size());
-      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(scratch_), kUse);
-      (void)n;
+      auto ec = co_await writeOne(asio::buffer(scratch_));
+      // Idle connections keep no copy buffer beyond a few frames' worth.
+      if (scratch_.capacity() > 8 * 1024)
+        std::string().swap(scratch_);
+      else
+        scratch_.clear();
       co_return ec;
     }
-    auto [ec, n] = co_await asio::async_write(stream_, bufs, kUse);
-    (void)n;
-    co_return ec;
+    for (const auto& b : bufs) {
+      if (auto ec = co_await writeOne(b)) co_return ec;
+    }
+    co_return asio::error_code();
   }
 
   void close() override {
     asio::error_code ignored;
-    stream_.lowest_layer().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    stream_.lowest_layer().close(ignored);
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
   }
 
   std::string peer() const override { return peer_; }
 
  private:
-  std::shared_ptr<asio::ssl::context> ctx_;  // must outlive the stream
-  asio::ssl::stream<asio::ip::tcp::socket> stream_;
+  struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+
+  asio::awaitable<asio::error_code> writeOne(asio::const_buffer b) {
+    const char* data = static_cast<const char*>(b.data());
+    size_t left = b.size();
+    while (left > 0) {
+      if (!socket_.is_open()) co_return asio::error::bad_descriptor;
+      size_t n = 0;
+      ERR_clear_error();
+      if (SSL_write_ex(ssl_.get(), data, left, &n) == 1) {
+        data += n;
+        left -= n;
+        continue;
+      }
+      if (auto ec = co_await waitFor(SSL_get_error(ssl_.get(), 0))) co_return ec;
+    }
+    co_return asio::error_code();
+  }
+
+  // After an SSL call that did not complete: waits until the socket is ready for what OpenSSL
+  // asked (no error), or returns why the stream is done.
+  asio::awaitable<asio::error_code> waitFor(int sslError) {
+    switch (sslError) {
+      case SSL_ERROR_WANT_READ: {
+        auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kUse);
+        co_return ec;
+      }
+      case SSL_ERROR_WANT_WRITE: {
+        auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_write, kUse);
+        co_return ec;
+      }
+      case SSL_ERROR_ZERO_RETURN:  // close_notify
+        co_return asio::error::eof;
+      case SSL_ERROR_SYSCALL: {
+        int err = errno;
+        ERR_clear_error();
+        // No errno: the peer closed the TCP connection.
+        co_return err ? asio::error_code(err, asio::system_category())
+                      : asio::error_code(asio::error::eof);
+      }
+      default: {
+        unsigned long code = ERR_peek_last_error();
+        ERR_clear_error();
+        // A peer that closes without close_notify (as most do) ends the stream like EOF.
+        if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) co_return asio::error::eof;
+        if (code == 0) co_return asio::error::connection_aborted;
+        co_return asio::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+      }
+    }
+  }
+
+  std::shared_ptr<asio::ssl::context> ctx_;  // must outlive the SSL object
+  asio::ip::tcp::socket socket_;
+  std::unique_ptr<SSL, SslFree> ssl_;
   std::string peer_;
   std::string scratch_;
 };
@@ -175,20 +278,17 @@ asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectTcp(asio::any_io_exe
 
   auto peer = "tls:" + where;
   auto stream = std::make_unique<TlsStream>(std::move(socket), target.tls, peer);
-  SSL* ssl = stream->ssl().native_handle();
+  SSL* ssl = stream->native();
   if (!target.serverName.empty()) {
     // The name the certificate must carry (DNS or IP SAN) and, for host names, the SNI.
-    if (auto st = net::prepareClientStream(stream->ssl(), target.serverName); !st) {
+    if (auto st = net::setExpectedServerName(ssl, target.serverName); !st) {
       co_return fail(st.error().wrap("TLS with " + where));
     }
   }
   asio::error_code hec;
   inTime = co_await withTimeout(
       ex, target.timeout,
-      [&]() -> asio::awaitable<void> {
-        auto [ec] = co_await stream->ssl().async_handshake(asio::ssl::stream_base::client, kUse);
-        hec = ec;
-      },
+      [&]() -> asio::awaitable<void> { hec = co_await stream->handshake(true); },
       [&] { stream->close(); });
   if (!inTime)
     co_return fail(Code::kDeadlineExceeded, "TLS handshake with " + where + ": timed out");
@@ -212,11 +312,7 @@ asio::awaitable<Result<std::unique_ptr<ByteStream>>> acceptTls(
   auto stream = std::make_unique<TlsStream>(std::move(socket), std::move(tls), peer);
   asio::error_code hec;
   bool inTime = co_await withTimeout(
-      ex, timeout,
-      [&]() -> asio::awaitable<void> {
-        auto [ec] = co_await stream->ssl().async_handshake(asio::ssl::stream_base::server, kUse);
-        hec = ec;
-      },
+      ex, timeout, [&]() -> asio::awaitable<void> { hec = co_await stream->handshake(false); },
       [&] { stream->close(); });
   if (!inTime)
     co_return fail(Code::kDeadlineExceeded, "TLS handshake from " + peer + ": timed out");
