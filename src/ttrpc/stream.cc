@@ -1,7 +1,9 @@
 #include "ttrpc/stream.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -12,6 +14,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <new>
 
 #include "base/log.h"
@@ -54,6 +57,82 @@ class SocketStream final : public ByteStream {
   std::string peer_;
 };
 
+// OpenSSL's socket BIO writes with write(2): a peer that has gone raises SIGPIPE, which kills a
+// process that does not ignore it (the adaptor, a test). This BIO is the same on our
+// non-blocking descriptor, but sends with MSG_NOSIGNAL, as asio does: the write fails with
+// EPIPE instead, and the stream ends with that error.
+namespace nosigpipe {
+
+int fdOf(BIO* b) {
+  return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
+}
+
+int write(BIO* b, const char* data, size_t len, size_t* written) {
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::send(fdOf(b), data, len, MSG_NOSIGNAL);
+  if (n >= 0) {
+    *written = static_cast<size_t>(n);
+    return 1;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(b);
+  return 0;
+}
+
+int read(BIO* b, char* data, size_t len, size_t* got) {
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::recv(fdOf(b), data, len, 0);
+  if (n > 0) {
+    *got = static_cast<size_t>(n);
+    return 1;
+  }
+  if (n == 0) {
+    BIO_set_flags(b, BIO_FLAGS_IN_EOF);  // the peer closed: OpenSSL asks BIO_eof() next
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    BIO_set_retry_read(b);
+  }
+  return 0;
+}
+
+long ctrl(BIO* b, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;  // nothing is buffered here
+    case BIO_CTRL_EOF:
+      return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    default:
+      return 0;
+  }
+}
+
+int create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+const BIO_METHOD* method() {
+  static BIO_METHOD* m = [] {
+    BIO_METHOD* meth = BIO_meth_new(
+        BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "socket, MSG_NOSIGNAL");
+    if (!meth) throw std::bad_alloc();
+    BIO_meth_set_write_ex(meth, write);
+    BIO_meth_set_read_ex(meth, read);
+    BIO_meth_set_ctrl(meth, ctrl);
+    BIO_meth_set_create(meth, create);
+    return meth;
+  }();
+  return m;
+}
+
+// A BIO on fd (not owned: the socket closes it).
+BIO* make(int fd) {
+  BIO* b = BIO_new(method());
+  if (!b) throw std::bad_alloc();
+  BIO_set_data(b, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  return b;
+}
+
+}  // namespace nosigpipe
+
 // TLS straight on the socket: OpenSSL reads and writes the (non-blocking) descriptor itself and
 // the coroutine waits for readiness when it asks to. asio::ssl::stream would put a BIO pair and
 // two record-sized buffers between them: 4 x 17 KiB per connection that stay allocated while
@@ -71,7 +150,8 @@ class TlsStream final : public ByteStream {
     if (!ssl_) throw std::bad_alloc();
     asio::error_code ignored;
     socket_.non_blocking(true, ignored);
-    SSL_set_fd(ssl_.get(), socket_.native_handle());
+    BIO* bio = nosigpipe::make(socket_.native_handle());
+    SSL_set_bio(ssl_.get(), bio, bio);  // one reference, used for both directions
     // Partial writes: a large buffer goes out record by record, each retried after WANT_WRITE
     // from where the last one ended (so its address moves).
     SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

@@ -2,6 +2,7 @@
 // larger than a TLS record both ways, many calls at once on one connection, a server that goes
 // away, and a handshake the server refuses.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -146,6 +147,42 @@ TEST_F(TlsStreamTest, CallsFailOnceTheServerClosesTheConnection) {
   });
   ASSERT_FALSE(after);
   EXPECT_EQ(after.error().code, Code::kUnavailable) << after.error().toString();
+}
+
+// Writing to a peer that has gone is an error, not SIGPIPE: OpenSSL's own socket BIO would
+// write(2) and kill this process (SIGPIPE at its default disposition here, as in a daemon that
+// does not ignore it).
+TEST_F(TlsStreamTest, WritingAfterThePeerClosedFailsWithoutSigpipe) {
+  ::signal(SIGPIPE, SIG_DFL);
+  auto gone = io_.run([&]() -> asio::awaitable<Result<std::unique_ptr<Listener>>> {
+    co_return listenTcp(io_.executor(), "127.0.0.1", 0, material_.server,
+                        [&](std::unique_ptr<ByteStream> s) { s->close(); });
+  });
+  ASSERT_TRUE(gone) << gone.error().toString();
+  auto error = io_.run([&]() -> asio::awaitable<asio::error_code> {
+    TcpTarget target;
+    target.host = "127.0.0.1";
+    target.port = (*gone)->port();
+    target.tls = material_.client;
+    target.serverName = "podvm-test";
+    auto s = co_await connectTcp(io_.executor(), target);
+    if (!s) co_return asio::error::not_connected;
+    const std::string chunk(64 * 1024, 'x');
+    asio::steady_timer pause(io_.executor());
+    for (int i = 0; i < 200; ++i) {
+      asio::const_buffer b = asio::buffer(chunk);
+      if (auto ec = co_await (*s)->writeAll(std::span(&b, 1))) co_return ec;
+      pause.expires_after(std::chrono::milliseconds(5));  // let the peer's reset arrive
+      co_await pause.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    }
+    co_return asio::error_code();
+  });
+  EXPECT_TRUE(error) << "200 writes to a closed peer all succeeded";
+  EXPECT_NE(error, asio::error::not_connected) << "the TLS connection was not made";
+  io_.run([&]() -> asio::awaitable<void> {
+    (*gone)->close();
+    co_return;
+  });
 }
 
 TEST_F(TlsStreamTest, AClientCertificateFromAnotherCaIsRefused) {
