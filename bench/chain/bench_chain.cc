@@ -54,6 +54,7 @@
 
 #include "apf/apf_config.h"
 #include "base/log.h"
+#include "loopback.h"
 #include "shim_client.h"
 
 #if !defined(PP_ADAPTOR) || !defined(PP_FORWARDER) || !defined(PP_TEST_AGENT) || \
@@ -161,32 +162,6 @@ int childCount(pid_t parent) {
   return n;
 }
 
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-bool accepts(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 template <typename F>
 bool waitFor(F ready, std::chrono::milliseconds limit) {
   for (auto until = Clock::now() + limit; Clock::now() < until;) {
@@ -254,7 +229,7 @@ struct OursChain {
 std::string setUpOurs(OursChain& c, const fs::path& d, const std::string& agentSocket,
                       const std::string& adaptorBin, const std::string& forwarderBin) {
   fs::create_directories(d);
-  const uint16_t forwarderPort = freePort(), probePort = freePort();
+  const uint16_t forwarderPort = bench::freeLoopbackPort(), probePort = bench::freeLoopbackPort();
   if (forwarderPort == 0 || probePort == 0 || forwarderPort == probePort)
     return "cannot find two free ports on 127.0.0.1";
   auto hash = sha256File(PP_FAKECLOUD_PLUGIN);
@@ -296,7 +271,8 @@ std::string setUpOurs(OursChain& c, const fs::path& d, const std::string& agentS
                                "-kata-agent-socket", agentSocket, "-no-pod-network",
                                "-pod-namespace", "/proc/self/ns/net"},
       d / "forwarder.log");
-  if (!waitFor([&] { return accepts(forwarderPort) || !c.forwarder->running(); }, 10s) ||
+  if (!waitFor([&] { return bench::acceptsOnLoopback(forwarderPort) || !c.forwarder->running(); },
+               10s) ||
       !c.forwarder->running())
     return "agent-protocol-forwarder did not start:\n" + tail(d / "forwarder.log", 15);
   if (auto st = c.shim->startVM(c.sandboxId, 60s); !st)
@@ -360,7 +336,7 @@ std::string setUp(Chains& c, const std::string& altBin) {
       !writeFile(socatDir / "client.pem", clientCert + clientKey) ||
       !writeFile(socatDir / "ca.pem", ca))
     return "cannot write the certificates for socat in " + socatDir.string();
-  const uint16_t socatPort = freePort();
+  const uint16_t socatPort = bench::freeLoopbackPort();
   if (socatPort == 0) return "cannot find a free port on 127.0.0.1";
   c.socatVm = std::make_unique<Process>(
       std::vector<std::string>{"socat",
@@ -378,7 +354,7 @@ std::string setUp(Chains& c, const std::string& altBin) {
                                    ",cert=" + (socatDir / "client.pem").string() +
                                    ",cafile=" + (socatDir / "ca.pem").string()},
       d / "socat-node.log");
-  if (!waitFor([&] { return accepts(socatPort) || !c.socatVm->running(); }, 5s) ||
+  if (!waitFor([&] { return bench::acceptsOnLoopback(socatPort) || !c.socatVm->running(); }, 5s) ||
       !c.socatVm->running())
     return "socat OPENSSL-LISTEN did not start:\n" + tail(d / "socat-vm.log", 10);
   if (!waitFor([&] { return fs::exists(c.socatSocket) || !c.socatNode->running(); }, 5s) ||

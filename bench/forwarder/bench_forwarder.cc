@@ -42,6 +42,7 @@
 #include "agent/health.pb.h"
 #include "apf/apf_config.h"
 #include "base/log.h"
+#include "loopback.h"
 #include "net/tls.h"
 #include "process_memory.h"
 #include "ttrpc/client.h"
@@ -173,32 +174,6 @@ std::vector<std::pair<long, std::string>> residentByMapping(pid_t pid) {
   return out;
 }
 
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-bool accepts(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 template <typename F>
 bool waitFor(F ready, std::chrono::milliseconds limit) {
   for (auto until = std::chrono::steady_clock::now() + limit;
@@ -220,7 +195,7 @@ struct Sample {
 bool measure(const std::vector<std::string>& relayArgv, uint16_t port, int calls,
              std::shared_ptr<asio::ssl::context> tls, Sample& out, std::string& error) {
   Process relay(relayArgv);
-  if (!waitFor([&] { return accepts(port); }, 5s)) {
+  if (!waitFor([&] { return bench::acceptsOnLoopback(port); }, 5s)) {
     error = relayArgv[0] + " did not listen on port " + std::to_string(port);
     return false;
   }
@@ -396,7 +371,7 @@ int main(int argc, char** argv) {
       break;
     }
     for (int which = 0; which < 3 && ok; ++which) {
-      const uint16_t port = freePort();
+      const uint16_t port = bench::freeLoopbackPort();
       const std::string listen = "127.0.0.1:" + std::to_string(port);
       std::vector<std::string> argvRelay;
       if (which == 0) {

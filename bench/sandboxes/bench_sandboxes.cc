@@ -49,6 +49,7 @@
 #include "cloudinit/cloud_config.h"
 #include "fake_provider.h"
 #include "hypervisor/hypervisor.pb.h"
+#include "loopback.h"
 #include "net/tls.h"
 #include "process_memory.h"
 #include "ttrpc/client.h"
@@ -203,21 +204,6 @@ long fakeVmsOnlyKiB(int count) {
 constexpr long kIdleTargetKiB = 10 * 1024;
 constexpr long kPerSandboxTargetKiB = 64;
 
-uint16_t freeTcpPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
 std::string readAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -357,8 +343,8 @@ DaemonRun runDaemon(int count, const std::string& adaptor) {
   std::filesystem::create_directories(dir / "cloud" / "instances");
   const std::string socket = (dir / "h.sock").string();
   const std::string pods = (dir / "pods").string();
-  const uint16_t vmPort = freeTcpPort();
-  const uint16_t probePort = freeTcpPort();
+  const uint16_t vmPort = bench::freeLoopbackPort();
+  const uint16_t probePort = bench::freeLoopbackPort();
   const std::string pluginHash = sha256Hex(readAll(PP_FAKECLOUD_PLUGIN));
 
   pid_t pid = ::fork();
