@@ -474,9 +474,8 @@ int servingChild(pp::testing::LowFdChild& child) {
 // retrying at once, and serves the waiting clients once descriptors are free again. In a child
 // process, so that the test's own descriptor limit is untouched.
 TEST(HttpServer, AcceptBacksOffWhenOutOfDescriptors) {
-#if defined(__SANITIZE_ADDRESS__)
-  // The sanitizers' own checks (UBSan's vptr check probes memory through a pipe) need free
-  // descriptors: out of them they report errors that are not there. The plain build runs it.
+#if defined(PP_TESTING_ASAN)
+  // See PP_TESTING_ASAN: the plain build runs it.
   GTEST_SKIP() << "not meaningful under the sanitizers: they need file descriptors themselves";
 #endif
   constexpr int kClients = 30;

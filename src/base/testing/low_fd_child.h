@@ -19,6 +19,18 @@
 #include <string>
 #include <string_view>
 
+// PP_TESTING_ASAN: built with AddressSanitizer, by GCC (__SANITIZE_ADDRESS__) or clang
+// (__has_feature), where running out of descriptors is not meaningful: the sanitizers' own checks
+// (UBSan's vptr check probes memory through a pipe) need free descriptors, and out of them they
+// report errors that are not there.
+#if defined(__SANITIZE_ADDRESS__)
+#define PP_TESTING_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PP_TESTING_ASAN 1
+#endif
+#endif
+
 namespace pp::testing {
 
 class LowFdChild {

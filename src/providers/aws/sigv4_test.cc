@@ -55,23 +55,23 @@ TEST(SigV4, PublishedVectors) {
     SigningRequest r = fromCase(c);
     if (c.contains("signing_key_hex")) {
       EXPECT_EQ(encoding::hexEncode(signingKey(creds.secretAccessKey, scope)),
-                c["signing_key_hex"]);
+                c["signing_key_hex"].get<std::string>());
     }
     if (c.contains("canonical_request") || c.contains("canonical_request_sha256")) {
       SigningRequest withDate = r;
       withDate.headers.emplace_back("X-Amz-Date", v["timestamp"]);
       std::string canonical = canonicalRequest(withDate, nullptr);
       if (c.contains("canonical_request")) {
-        EXPECT_EQ(canonical, c["canonical_request"]);
+        EXPECT_EQ(canonical, c["canonical_request"].get<std::string>());
       }
       if (c.contains("canonical_request_sha256")) {
-        EXPECT_EQ(sha256Hex(canonical), c["canonical_request_sha256"]);
+        EXPECT_EQ(sha256Hex(canonical), c["canonical_request_sha256"].get<std::string>());
       }
     }
     if (c.contains("authorization")) {
       sign(r, creds, scope);
-      EXPECT_EQ(header(r, "Authorization"), c["authorization"]);
-      EXPECT_EQ(header(r, "X-Amz-Date"), v["timestamp"]);
+      EXPECT_EQ(header(r, "Authorization"), c["authorization"].get<std::string>());
+      EXPECT_EQ(header(r, "X-Amz-Date"), v["timestamp"].get<std::string>());
     }
   }
 }
