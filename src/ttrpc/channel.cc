@@ -10,8 +10,11 @@
 namespace pp::ttrpc {
 namespace {
 // Small by default: a sandbox's connections sit idle most of the time and each byte here is
-// paid per connection. Bigger frames grow the buffer, which shrinks back once drained.
-constexpr size_t kReadChunk = 8 * 1024;
+// paid per connection (the adaptor holds two per running pod: bench/sandboxes). Most ttrpc
+// messages fit; bigger frames (CreateContainer's OCI spec) grow the buffer, which shrinks back
+// once drained.
+constexpr size_t kReadChunk = 2 * 1024;
+constexpr size_t kKeepAfterDrain = 4 * kReadChunk;
 }  // namespace
 
 FrameChannel::FrameChannel(std::unique_ptr<ByteStream> stream)
@@ -79,7 +82,7 @@ asio::awaitable<Result<Frame>> FrameChannel::readFrame() {
   if (auto st = co_await fill(length); !st) co_return fail(st.error());
   frame.body.assign(readBuf_.data() + readPos_, length);
   readPos_ += length;
-  if (readBuf_.size() > 8 * kReadChunk && readEnd_ == readPos_) {
+  if (readBuf_.size() > kKeepAfterDrain && readEnd_ == readPos_) {
     // A large frame grew the buffer; give the memory back once it is drained.
     readBuf_.resize(kReadChunk);
     readBuf_.shrink_to_fit();

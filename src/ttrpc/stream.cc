@@ -184,8 +184,12 @@ class TlsStream final : public ByteStream {
       ERR_clear_error();
       if (SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n) == 1)
         co_return std::pair{asio::error_code(), n};
-      if (auto ec = co_await waitFor(SSL_get_error(ssl_.get(), 0)))
-        co_return std::pair{ec, size_t{0}};
+      int err = SSL_get_error(ssl_.get(), 0);
+      // SSL_MODE_RELEASE_BUFFERS is not enough: measured in the adaptor (bench/sandboxes,
+      // massif), OpenSSL 3.0 kept a 16 KiB record buffer on most idle client connections
+      // after their read would block. SSL_free_buffers frees nothing while a record is half read.
+      if (err == SSL_ERROR_WANT_READ) SSL_free_buffers(ssl_.get());
+      if (auto ec = co_await waitFor(err)) co_return std::pair{ec, size_t{0}};
     }
   }
 
