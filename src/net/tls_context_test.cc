@@ -290,7 +290,7 @@ TEST_F(TlsContexts, TheTlsProfileIsApplied) {
   EXPECT_NE(none.error().message.find("RC4-SHA"), std::string::npos) << none.error().message;
 }
 
-TEST_F(TlsContexts, ReleaseBuffersAndNoRenegotiation) {
+TEST_F(TlsContexts, ReleaseBuffersNoRenegotiationNoTickets) {
   auto s = server(serverCert_, ca_->certPem());
   auto c = client({.caPem = ca_->certPem()});
   ASSERT_TRUE(s && c);
@@ -300,6 +300,7 @@ TEST_F(TlsContexts, ReleaseBuffersAndNoRenegotiation) {
   }
   EXPECT_EQ(SSL_CTX_get_verify_mode(s->native_handle()),
             SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+  EXPECT_EQ(SSL_CTX_get_num_tickets(s->native_handle()), 0u) << "servers send no session tickets";
 }
 
 TEST_F(TlsContexts, RefuseInconsistentConfigurations) {

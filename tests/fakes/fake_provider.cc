@@ -35,6 +35,7 @@ Result<std::shared_ptr<asio::ssl::context>> serverContextFromUserData(const std:
     SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
     if (maxTlsVersion) SSL_CTX_set_max_proto_version(ctx->native_handle(), maxTlsVersion);
     SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_num_tickets(ctx->native_handle(), 0);  // as our forwarder (net/tls_context.cc)
     ctx->use_certificate_chain(asio::buffer(config->tlsServerCert));
     ctx->use_private_key(asio::buffer(config->tlsServerKey), asio::ssl::context::pem);
     ctx->add_certificate_authority(asio::buffer(config->tlsClientCa));
@@ -60,10 +61,13 @@ FakeProvider::~FakeProvider() {
 }
 
 Result<providers::Instance> FakeProvider::createInstance(const providers::CreateRequest& req) {
+  // The VM's side is prepared from the user data before the create delay: on a cloud that
+  // work happens on another machine while the VM boots, so it does not compete with the
+  // adaptor's own work once the create returns (bench/sandboxes starts 200 at once).
+  auto tls = serverContextFromUserData(req.userData, maxTlsVersion);
   if (createDelay.count() > 0) std::this_thread::sleep_for(createDelay);
   if (failCreate)
     return fail(Code::kInvalidArgument, "fake cloud: image \"" + req.spec.image + "\" not found");
-  auto tls = serverContextFromUserData(req.userData, maxTlsVersion);
   if (!tls) return fail(tls.error());
   auto vm = std::make_shared<FakeVm>();
   vm->id = "fake-" + req.instanceName;
