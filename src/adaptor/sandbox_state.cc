@@ -113,7 +113,9 @@ Result<SandboxState> SandboxState::fromJson(const nlohmann::json& j) {
 Status FileStateStore::save(const SandboxState& state) {
   auto dir = sandboxDir(state.id);
   if (auto st = files::makeDirs(dir, 0700); !st) return st;
-  return files::writeAtomic(dir + "/state.json", state.toJson().dump(2) + "\n", 0600);
+  // Rewritten at every phase (several times per pod start), one writer at a time: the
+  // sandbox's lock in SandboxManager.
+  return files::rewriteDurably(dir + "/state.json", state.toJson().dump(2) + "\n", 0600);
 }
 
 Status FileStateStore::remove(const std::string& id) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>  // renameat2
 #include <cstring>
 #include <filesystem>
 
@@ -32,7 +33,9 @@ Status writeAll(int fd, std::string_view content, const std::string& path) {
 
 }  // namespace
 
-Status writeAtomic(const std::string& path, std::string_view content, mode_t mode) {
+Status writeAtomic(const std::string& path, std::string_view content, mode_t mode,
+                   Durability durability) {
+  const bool durable = durability == Durability::kDurable;
   auto dir = std::filesystem::path(path).parent_path();
   if (dir.empty()) dir = ".";
   std::string tmp = (dir / ("." + std::filesystem::path(path).filename().string() + ".tmp" +
@@ -43,7 +46,8 @@ Status writeAtomic(const std::string& path, std::string_view content, mode_t mod
   auto st = writeAll(fd, content, tmp);
   if (st && ::fchmod(fd, mode) != 0)
     st = fail(Code::kInternal, "chmod " + tmp + ": " + errnoText(errno));
-  if (st && ::fsync(fd) != 0) st = fail(Code::kInternal, "fsync " + tmp + ": " + errnoText(errno));
+  if (st && durable && ::fsync(fd) != 0)
+    st = fail(Code::kInternal, "fsync " + tmp + ": " + errnoText(errno));
   ::close(fd);
   if (st && ::rename(tmp.c_str(), path.c_str()) != 0) {
     st = fail(Code::kInternal, "rename " + tmp + " to " + path + ": " + errnoText(errno));
@@ -52,7 +56,36 @@ Status writeAtomic(const std::string& path, std::string_view content, mode_t mod
     ::unlink(tmp.c_str());
     return st;
   }
+  if (!durable) return {};
   // Make the rename itself durable.
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return {};
+}
+
+Status rewriteDurably(const std::string& path, std::string_view content, mode_t mode) {
+  const std::filesystem::path target(path);
+  auto dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string scratch = (dir / ("." + target.filename().string() + ".next")).string();
+  int fd = ::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return fail(Code::kInternal, "open " + scratch + ": " + errnoText(errno));
+  auto st = writeAll(fd, content, scratch);
+  if (st && ::fchmod(fd, mode) != 0)
+    st = fail(Code::kInternal, "chmod " + scratch + ": " + errnoText(errno));
+  if (st && ::fsync(fd) != 0)
+    st = fail(Code::kInternal, "fsync " + scratch + ": " + errnoText(errno));
+  ::close(fd);
+  if (!st) return st;  // `path` is untouched; the scratch file is rewritten next time
+  int r = ::renameat2(AT_FDCWD, scratch.c_str(), AT_FDCWD, path.c_str(), RENAME_EXCHANGE);
+  if (r != 0 && (errno == ENOENT || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+    // The first write (no `path` yet), or a file system that cannot exchange names.
+    r = ::rename(scratch.c_str(), path.c_str());
+  }
+  if (r != 0) return fail(Code::kInternal, "replace " + path + ": " + errnoText(errno));
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
