@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #include <ctime>
@@ -106,14 +108,53 @@ bool setValidity(X509* cert, CertClock::time_point from) {
          ASN1_TIME_set(X509_getm_notAfter(cert), notAfter) != nullptr;
 }
 
+// The certificate's SubjectPublicKeyInfo for a P-256 key: the algorithm, the curve and the
+// uncompressed point, set as they are. X509_set_pubkey in OpenSSL 3.0 encodes the key through
+// an OSSL_ENCODER and decodes the result again, which was half the CPU of issuing a pod VM's
+// certificate (bench/sandboxes, at every CreateVM). The X509 object then has no decoded key
+// (X509_get0_pubkey is null); leaf certificates are only signed and written out as PEM.
+bool setP256PublicKey(X509* cert, EVP_PKEY* key) {
+  size_t len = 0;
+  if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0, &len) !=
+          1 ||
+      len != 65) {
+    return false;
+  }
+  auto* point = static_cast<unsigned char*>(OPENSSL_malloc(len));
+  if (!point || EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, len,
+                                                &len) != 1) {
+    OPENSSL_free(point);
+    return false;
+  }
+  // Takes the point on success.
+  if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                             V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), point,
+                             static_cast<int>(len)) != 1) {
+    OPENSSL_free(point);
+    return false;
+  }
+  return true;
+}
+
+bool isP256(EVP_PKEY* key) {
+  char group[32] = {};
+  size_t len = 0;
+  return EVP_PKEY_get_base_id(key) == EVP_PKEY_EC &&
+         EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                        &len) == 1 &&
+         OBJ_txt2nid(group) == NID_X9_62_prime256v1;
+}
+
 // Builds and signs a certificate for subjectKey; self-signed when issuer is null.
 Result<ossl::CertPtr> buildCertificate(const CertSpec& spec, EVP_PKEY* subjectKey, X509* issuer,
                                        EVP_PKEY* issuerKey, CertClock::time_point now) {
   ossl::CertPtr cert(X509_new());
   if (!cert) return opensslFailure("allocating a certificate");
   X509* c = cert.get();
+  // A CA certificate stays in memory as the issuer of others, with its key decoded.
+  const bool fastKey = issuer != nullptr && isP256(subjectKey);
   if (X509_set_version(c, X509_VERSION_3) != 1 || !setRandomSerial(c) || !setValidity(c, now) ||
-      X509_set_pubkey(c, subjectKey) != 1) {
+      !(fastKey ? setP256PublicKey(c, subjectKey) : X509_set_pubkey(c, subjectKey) == 1)) {
     return opensslFailure("filling in a certificate");
   }
   X509_NAME* subject = X509_get_subject_name(c);

@@ -156,6 +156,21 @@ TEST(Certs, FieldsAreAsUpstream) {
   EXPECT_EQ(X509_get_extended_key_usage(serverCert.get()), static_cast<uint32_t>(XKU_SSL_SERVER));
   EXPECT_EQ(X509_check_ca(serverCert.get()), 0);
   EXPECT_EQ(X509_check_issued(caCert.get(), serverCert.get()), X509_V_OK);
+  EXPECT_NE(X509_get0_subject_key_id(serverCert.get()), nullptr);
+  // The leaf's SubjectPublicKeyInfo (set without OpenSSL's encoder) is byte for byte what
+  // OpenSSL writes for the key.
+  ossl::KeyPtr serverKey = ossl::parsePrivateKey(server->keyPem);
+  ASSERT_TRUE(serverKey);
+  auto der = [](auto encode, auto* object) {
+    unsigned char* out = nullptr;
+    int n = encode(object, &out);
+    std::string bytes(out ? reinterpret_cast<char*>(out) : "", n > 0 ? n : 0);
+    OPENSSL_free(out);
+    return bytes;
+  };
+  const std::string fromKey = der(i2d_PUBKEY, serverKey.get());
+  EXPECT_FALSE(fromKey.empty());
+  EXPECT_EQ(der(i2d_X509_PUBKEY, X509_get_X509_PUBKEY(serverCert.get())), fromKey);
 
   EXPECT_EQ(nameEntry(clientCert.get(), NID_organizationName), "cloud-api-adaptor");
   EXPECT_EQ(X509_get_extended_key_usage(clientCert.get()), static_cast<uint32_t>(XKU_SSL_CLIENT));
