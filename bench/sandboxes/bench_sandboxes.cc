@@ -1,7 +1,7 @@
 // Concurrency of the sandbox life cycle: N sandboxes created and started at once (each shim
 // call on its own connection, as the Go shim does) against a test provider that takes 1 s per
-// create. Prints the wall time (the lower bound is ceil(N / workers) s) and the adaptor's
-// memory per sandbox. The fake pod VMs (TLS ttrpc servers) live in this process too, so the
+// create. Prints the wall time (the lower bound is ceil(N / workers) s), when the CreateVM and
+// StartVM calls were answered, and the adaptor's memory per sandbox. The fake pod VMs (TLS ttrpc servers) live in this process too, so the
 // baseline is measured side by side: the same N fake VMs created without the adaptor.
 //
 // Then the memory of the real daemon (issue 21: idle RSS <= 10 MiB, <= 64 KiB per running
@@ -12,7 +12,8 @@
 // after CreateVM of N sandboxes, after their StartVM (each proxy holds its TLS connection to
 // its VM; the provider workers have ended), and after the shim connected to each sandbox's
 // agent socket and made one call (the steady state of N running pods). Printed by part
-// (bench/process_memory.h) as RSS, PSS and private dirty, and per sandbox by stage.
+// (bench/process_memory.h) as RSS, PSS and private dirty, and per sandbox by stage; with the
+// daemon's CPU time (/proc) for the CreateVM calls of all sandboxes and for their StartVM calls.
 //
 // Usage: bench_sandboxes [--smoke] [--count N] [--workers W] [--adaptor PATH]
 //   --adaptor PATH  measure another build of cloud-api-adaptor (e.g. an older one)
