@@ -1,8 +1,9 @@
 // Concurrency of the sandbox life cycle: N sandboxes created and started at once (each shim
 // call on its own connection, as the Go shim does) against a test provider that takes 1 s per
 // create. Prints the wall time (the lower bound is ceil(N / workers) s), when the CreateVM and
-// StartVM calls were answered, and the adaptor's memory per sandbox. The fake pod VMs (TLS ttrpc servers) live in this process too, so the
-// baseline is measured side by side: the same N fake VMs created without the adaptor.
+// StartVM calls were answered, and the adaptor's memory per sandbox. The fake pod VMs (TLS ttrpc
+// servers) live in this process too, so the baseline is measured side by side: the same N fake VMs
+// created without the adaptor.
 //
 // Then the memory of the real daemon (issue 21: idle RSS <= 10 MiB, <= 64 KiB per running
 // sandbox): cloud-api-adaptor with mutual TLS and its startup probe, the fakecloud provider
