@@ -31,6 +31,26 @@ Status writeAll(int fd, std::string_view content, const std::string& path) {
   return {};
 }
 
+// Writes `content` to the open file `fd` (named `path` in errors), sets its mode and, when
+// `sync`, flushes it to disk. Does not close it.
+Status fillFile(int fd, std::string_view content, mode_t mode, bool sync, const std::string& path) {
+  auto st = writeAll(fd, content, path);
+  if (st && ::fchmod(fd, mode) != 0)
+    st = fail(Code::kInternal, "chmod " + path + ": " + errnoText(errno));
+  if (st && sync && ::fsync(fd) != 0)
+    st = fail(Code::kInternal, "fsync " + path + ": " + errnoText(errno));
+  return st;
+}
+
+// Makes a rename in `dir` durable.
+void syncDirectory(const std::filesystem::path& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 }  // namespace
 
 Status writeAtomic(const std::string& path, std::string_view content, mode_t mode,
@@ -43,11 +63,7 @@ Status writeAtomic(const std::string& path, std::string_view content, mode_t mod
                         .string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return fail(Code::kInternal, "create " + tmp + ": " + errnoText(errno));
-  auto st = writeAll(fd, content, tmp);
-  if (st && ::fchmod(fd, mode) != 0)
-    st = fail(Code::kInternal, "chmod " + tmp + ": " + errnoText(errno));
-  if (st && durable && ::fsync(fd) != 0)
-    st = fail(Code::kInternal, "fsync " + tmp + ": " + errnoText(errno));
+  auto st = fillFile(fd, content, mode, durable, tmp);
   ::close(fd);
   if (st && ::rename(tmp.c_str(), path.c_str()) != 0) {
     st = fail(Code::kInternal, "rename " + tmp + " to " + path + ": " + errnoText(errno));
@@ -56,13 +72,7 @@ Status writeAtomic(const std::string& path, std::string_view content, mode_t mod
     ::unlink(tmp.c_str());
     return st;
   }
-  if (!durable) return {};
-  // Make the rename itself durable.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  if (durable) syncDirectory(dir);
   return {};
 }
 
@@ -73,11 +83,7 @@ Status rewriteDurably(const std::string& path, std::string_view content, mode_t 
   const std::string scratch = (dir / ("." + target.filename().string() + ".next")).string();
   int fd = ::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return fail(Code::kInternal, "open " + scratch + ": " + errnoText(errno));
-  auto st = writeAll(fd, content, scratch);
-  if (st && ::fchmod(fd, mode) != 0)
-    st = fail(Code::kInternal, "chmod " + scratch + ": " + errnoText(errno));
-  if (st && ::fsync(fd) != 0)
-    st = fail(Code::kInternal, "fsync " + scratch + ": " + errnoText(errno));
+  auto st = fillFile(fd, content, mode, /*sync=*/true, scratch);
   ::close(fd);
   if (!st) return st;  // `path` is untouched; the scratch file is rewritten next time
   int r = ::renameat2(AT_FDCWD, scratch.c_str(), AT_FDCWD, path.c_str(), RENAME_EXCHANGE);
@@ -86,11 +92,7 @@ Status rewriteDurably(const std::string& path, std::string_view content, mode_t 
     r = ::rename(scratch.c_str(), path.c_str());
   }
   if (r != 0) return fail(Code::kInternal, "replace " + path + ": " + errnoText(errno));
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  syncDirectory(dir);
   return {};
 }
 

@@ -92,9 +92,9 @@ Result<std::shared_ptr<asio::ssl::context>> makeServerContext(const TlsServerCon
   // The server picks the cipher (ours are all strong; the client's order may not be).
   SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE);
   // No TLS 1.3 session tickets: none of our clients resumes (one long-lived connection per pod
-  // VM, a new pod VM each time), and a ticket costs both ends at every handshake: OpenSSL 3.0
-  // serialises the session into it on the server and copies the session through DER, parsing
-  // the certificate again, on the client (~20% of a handshake's CPU in bench/sandboxes).
+  // VM, a new pod VM each time), and each ticket costs CPU at every handshake: OpenSSL 3.0
+  // copies the session through DER, parsing the peer certificate again with its decoders (~20%
+  // of the handshakes' CPU in bench/sandboxes, on the side that issued tickets).
   SSL_CTX_set_num_tickets(native, 0);
   if (auto st = useCertifiedKey(native, config.certPem, config.keyPem, "server"); !st)
     return fail(st.error());
