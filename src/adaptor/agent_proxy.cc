@@ -30,6 +30,14 @@ std::shared_ptr<AgentProxy> AgentProxy::create(asio::any_io_executor ex,
                        [weak](const ttrpc::CallContext& ctx, std::string payload) {
                          return relayWeak(weak, ctx, std::move(payload), true);
                        });
+  // Every other call goes to the forwarder as bytes while the connection is up (no decoding,
+  // no coroutine per call: bench/chain); the fallback above dials when it is not.
+  p->server_.setRoute(
+      ttrpc::Route{.next = [weak](std::string_view, std::string_view) -> ttrpc::Client* {
+                     auto self = weak.lock();
+                     return self && !self->stopped_ ? self->upstream_.connected() : nullptr;
+                   },
+                   .answered = {}});
   return p;
 }
 

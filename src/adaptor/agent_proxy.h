@@ -3,8 +3,9 @@
 //
 // Calls are routed by service/method and relayed as bytes, so RPCs we do not know (newer
 // kata versions) keep working; only CreateContainer is decoded and edited (CSI target paths
-// and the CDI GPU annotation, as upstream). Unlike upstream, a dropped upstream connection is
-// re-dialled by the next call (ttrpc::Redialer).
+// and the CDI GPU annotation, as upstream). While the forwarder's connection is up, the other
+// calls' frames are passed on without being decoded (ttrpc::Route). Unlike upstream, a dropped
+// upstream connection is re-dialled by the next call (ttrpc::Redialer).
 #pragma once
 
 #include <asio/any_io_executor.hpp>

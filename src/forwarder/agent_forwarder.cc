@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <asio/use_awaitable.hpp>
 
 #include "base/log.h"
@@ -25,11 +26,23 @@ ttrpc::RedialerOptions agentOptions(const ForwarderOptions& o) {
 }
 
 // The calls edit() changes or logs; every other call is relayed as it came.
-bool editedOrLogged(const ttrpc::CallContext& ctx) {
-  if (ctx.service != kAgentService) return false;
-  return ctx.method == "CreateSandbox" || ctx.method == "CreateContainer" ||
-         ctx.method == "StartContainer" || ctx.method == "RemoveContainer" ||
-         ctx.method == "DestroySandbox";
+constexpr const char* kEditedOrLogged[] = {"CreateSandbox", "CreateContainer", "StartContainer",
+                                           "RemoveContainer", "DestroySandbox"};
+
+// peerpods_forwarder_calls_total, by the answer's code.
+void countCall(Code code) {
+  static auto& calls = metrics::global().counter(
+      "peerpods_forwarder_calls_total",
+      "Agent calls relayed to the kata-agent, by result (ok or the error code).", {"result"});
+  // The "ok" series looked up once: with() builds its key and takes a lock (bench/chain).
+  static auto& okCalls = calls.with({"ok"});
+  if (code == Code::kOk) {
+    okCalls.inc();
+    return;
+  }
+  std::string label(codeName(code));
+  for (auto& c : label) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  calls.with({label}).inc();
 }
 
 }  // namespace
@@ -37,12 +50,22 @@ bool editedOrLogged(const ttrpc::CallContext& ctx) {
 std::shared_ptr<AgentForwarder> AgentForwarder::create(asio::any_io_executor ex,
                                                        ForwarderOptions options) {
   std::shared_ptr<AgentForwarder> f(new AgentForwarder(std::move(ex), std::move(options)));
-  // Every call goes through the fallback: routing by name happens in edit(), and calls we do
-  // not know are relayed like the others. Held weakly: connections may outlive a shutdown.
+  // The calls edit() changes or logs are decoded; every other call is passed on as bytes while
+  // the agent's connection is up (ttrpc::Route: no decoding, no coroutine per call), and goes
+  // through the fallback, which dials, when it is not. Calls we do not know are relayed like
+  // the others. Held weakly: connections may outlive a shutdown.
   std::weak_ptr<AgentForwarder> weak = f;
-  f->server_.setFallback([weak](const ttrpc::CallContext& ctx, std::string payload) {
+  auto handler = [weak](const ttrpc::CallContext& ctx, std::string payload) {
     return handle(weak, ctx, std::move(payload));
-  });
+  };
+  for (const char* method : kEditedOrLogged) f->server_.addMethod(kAgentService, method, handler);
+  f->server_.setFallback(handler);
+  f->server_.setRoute(
+      ttrpc::Route{.next = [weak](std::string_view, std::string_view) -> ttrpc::Client* {
+                     auto self = weak.lock();
+                     return self && !self->stopped_ ? self->agent_.connected() : nullptr;
+                   },
+                   .answered = countCall});
   return f;
 }
 
@@ -87,9 +110,8 @@ asio::awaitable<Result<std::string>> AgentForwarder::handle(std::weak_ptr<AgentF
   auto self = weak.lock();
   if (!self || self->stopped_)
     co_return fail(Code::kUnavailable, "agent-protocol-forwarder is shutting down");
-  // Only a few agent calls are edited or logged: the others skip edit()'s coroutine (a frame
-  // per call, bench/chain).
-  if (editedOrLogged(ctx)) {
+  if (ctx.service == kAgentService &&
+      std::ranges::find(kEditedOrLogged, ctx.method) != std::end(kEditedOrLogged)) {
     // Separate statements: GCC 12 mishandles by-value arguments created inside a co_await.
     auto editing = self->edit(ctx, std::move(payload));
     auto edited = co_await std::move(editing);
@@ -98,18 +120,7 @@ asio::awaitable<Result<std::string>> AgentForwarder::handle(std::weak_ptr<AgentF
   }
   auto relaying = self->agent_.relay(ctx, std::move(payload), self->options_.agentDialTimeout);
   auto result = co_await std::move(relaying);
-  static auto& calls = metrics::global().counter(
-      "peerpods_forwarder_calls_total",
-      "Agent calls relayed to the kata-agent, by result (ok or the error code).", {"result"});
-  // The "ok" series looked up once: with() builds its key and takes a lock (bench/chain).
-  static auto& okCalls = calls.with({"ok"});
-  if (result) {
-    okCalls.inc();
-  } else {
-    std::string label(codeName(result.error().code));
-    for (auto& c : label) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    calls.with({label}).inc();
-  }
+  countCall(result ? Code::kOk : result.error().code);
   co_return result;
 }
 

@@ -8,6 +8,7 @@
 
 #include "ttrpc/channel.h"
 #include "ttrpc/envelope.h"
+#include "ttrpc/peek.h"
 
 namespace pp::ttrpc {
 namespace {
@@ -40,6 +41,7 @@ Client::Client(std::unique_ptr<ByteStream> stream)
     : executor_(stream->executor()), channel_(std::make_shared<FrameChannel>(std::move(stream))) {}
 
 Client::~Client() {
+  if (!forwarded_.empty()) failAll(Error{Code::kUnavailable, "ttrpc: client closed"});
   channel_->close();
 }
 
@@ -66,6 +68,60 @@ void Client::failAll(const Error& error) {
   for (auto& [id, weak] : streams) {
     if (auto s = weak.lock()) s->fail(error);
   }
+  auto forwarded = std::move(forwarded_);
+  forwarded_.clear();
+  deadlines_.clear();
+  if (deadlineTimer_) deadlineTimer_->cancel();
+  timerAt_.reset();
+  for (auto& [id, f] : forwarded) f.call.fail(error);
+}
+
+void Client::forward(std::string_view requestBody,
+                     std::optional<std::chrono::steady_clock::time_point> deadline,
+                     ForwardedCall call) {
+  if (closed()) {
+    call.fail(closedReason_ ? *closedReason_ : Error{Code::kUnavailable, "ttrpc: client closed"});
+    return;
+  }
+  const uint32_t id = nextStreamId_;
+  nextStreamId_ += 2;
+  auto [it, inserted] = forwarded_.try_emplace(id, std::move(call));
+  if (deadline && *deadline != std::chrono::steady_clock::time_point::max()) {
+    it->second.deadline = deadlines_.emplace(*deadline, id);
+    armDeadline();
+  }
+  channel_->send(id, MessageType::kRequest, 0, requestBody);
+}
+
+// One timer for the forwarded calls' deadlines, armed for the earliest. A call answered in time
+// leaves the timer as it is: when it fires with nothing due it re-arms for the next deadline, so
+// calls that come and go with similar timeouts re-arm it about once per timeout, not per call.
+void Client::armDeadline() {
+  if (deadlines_.empty()) return;
+  const auto earliest = deadlines_.begin()->first;
+  if (timerAt_ && *timerAt_ <= earliest) return;
+  if (!deadlineTimer_) deadlineTimer_ = std::make_unique<asio::steady_timer>(executor_);
+  timerAt_ = earliest;
+  deadlineTimer_->expires_at(earliest);  // a wait already armed ends with operation_aborted
+  deadlineTimer_->async_wait([weak = weak_from_this()](std::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->expireForwarded();
+  });
+}
+
+void Client::expireForwarded() {
+  timerAt_.reset();
+  const auto now = std::chrono::steady_clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const uint32_t id = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    auto it = forwarded_.find(id);
+    if (it == forwarded_.end()) continue;
+    ForwardedCall call = std::move(it->second.call);
+    forwarded_.erase(it);
+    call.fail(Error{Code::kDeadlineExceeded, "context deadline exceeded"});
+  }
+  armDeadline();
 }
 
 asio::awaitable<void> Client::readLoop(std::weak_ptr<Client> weak,
@@ -87,6 +143,22 @@ asio::awaitable<void> Client::readLoop(std::weak_ptr<Client> weak,
 void Client::onFrame(Frame& frame) {
   {
     const uint32_t id = frame.header.streamId;
+    if (auto it = forwarded_.find(id); it != forwarded_.end()) {
+      ForwardedCall call = std::move(it->second.call);
+      if (it->second.deadline) deadlines_.erase(*it->second.deadline);
+      forwarded_.erase(it);
+      int32_t code;
+      if (frame.oversized) {
+        call.fail(Error{Code::kResourceExhausted, "ttrpc: response exceeds 4 MiB"});
+      } else if (frame.header.type != static_cast<uint8_t>(MessageType::kResponse)) {
+        call.fail(Error{Code::kInternal, "ttrpc: unexpected frame type on a unary call"});
+      } else if (!peekResponseCode(frame.body, &code)) {
+        call.fail(Error{Code::kInternal, "ttrpc: malformed response envelope"});
+      } else {
+        call.respond(frame.body, static_cast<Code>(code));
+      }
+      return;
+    }
     if (auto it = pending_.find(id); it != pending_.end()) {
       PendingCall* call = it->second;
       pending_.erase(it);

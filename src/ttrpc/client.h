@@ -6,6 +6,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,14 @@ class Client : public std::enable_shared_from_this<Client> {
                                                    bool streamingOutput,
                                                    std::string_view firstPayload = {});
 
+  // Passes a ttrpc.Request body on as it came, under this connection's next stream id, and
+  // answers `call` with the ttrpc.Response body as it comes back (a relay's call, see
+  // ttrpc::Route): no coroutine and no decoding, only the response's status is checked to be
+  // well-formed. The deadline is kept here, by one timer for all such calls: past it the call
+  // is answered DEADLINE_EXCEEDED and a late answer dropped.
+  void forward(std::string_view requestBody,
+               std::optional<std::chrono::steady_clock::time_point> deadline, ForwardedCall call);
+
   void close();
   bool closed() const;
   asio::any_io_executor executor() const { return executor_; }
@@ -77,12 +86,25 @@ class Client : public std::enable_shared_from_this<Client> {
                                         std::shared_ptr<FrameChannel> channel);
   void onFrame(Frame& frame);
   void failAll(const Error& error);
+  void armDeadline();
+  void expireForwarded();
+
+  using Deadlines = std::multimap<std::chrono::steady_clock::time_point, uint32_t>;
+  struct Forwarded {
+    explicit Forwarded(ForwardedCall c) : call(std::move(c)) {}
+    ForwardedCall call;
+    std::optional<Deadlines::iterator> deadline;
+  };
 
   asio::any_io_executor executor_;
   std::shared_ptr<FrameChannel> channel_;
   uint32_t nextStreamId_ = 1;
   std::unordered_map<uint32_t, PendingCall*> pending_;
   std::unordered_map<uint32_t, std::weak_ptr<ClientStream>> streams_;
+  std::unordered_map<uint32_t, Forwarded> forwarded_;
+  Deadlines deadlines_;                                // of the forwarded calls that have one
+  std::unique_ptr<asio::steady_timer> deadlineTimer_;  // made by the first deadline
+  std::optional<std::chrono::steady_clock::time_point> timerAt_;  // when it is armed for
   std::optional<Error> closedReason_;
 };
 

@@ -73,6 +73,12 @@ class Redialer {
   asio::awaitable<Result<std::string>> relay(const CallContext& ctx, std::string payload,
                                              Clock::duration maxDialWait);
 
+  // The open connection, or null while there is none (not dialled yet, lost, shut down): for
+  // passing a call on at once (ttrpc::Route), leaving the others to relay().
+  Client* connected() const {
+    return !stopped_ && client_ && !client_->closed() ? client_.get() : nullptr;
+  }
+
   void shutdown();
   bool stopped() const { return stopped_; }
   // How many times a connection was established.

@@ -16,7 +16,9 @@
 
 #include "base/log.h"
 #include "ttrpc/channel.h"
+#include "ttrpc/client.h"
 #include "ttrpc/envelope.h"
+#include "ttrpc/peek.h"
 #include "ttrpc/request.pb.h"
 
 namespace pp::ttrpc {
@@ -55,16 +57,28 @@ struct CallCancel {
   Code reason = Code::kOk;  // why the handler was cancelled: DEADLINE_EXCEEDED or UNAVAILABLE
 };
 
+// Orders (service, method) pairs of strings or string views alike, so that a call's names can be
+// looked up as views into its request without copying them.
+struct MethodLess {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    if (int c = std::string_view(a.first).compare(std::string_view(b.first)); c != 0) return c < 0;
+    return std::string_view(a.second) < std::string_view(b.second);
+  }
+};
+
 struct Server::Registry {
   struct StreamMethod {
     bool streamingInput = false;
     bool streamingOutput = false;
     StreamHandler handler;
   };
-  std::map<std::pair<std::string, std::string>, RawHandler, std::less<>> unary;
-  std::map<std::pair<std::string, std::string>, StreamMethod, std::less<>> streams;
+  std::map<std::pair<std::string, std::string>, RawHandler, MethodLess> unary;
+  std::map<std::pair<std::string, std::string>, StreamMethod, MethodLess> streams;
   std::set<std::string, std::less<>> services;
   RawHandler fallback;
+  Route route;
   ServerOptions options;
 
   mutable std::mutex mu;  // guards connections only
@@ -148,6 +162,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     channel_->send(id, MessageType::kResponse, 0, encodeResponse(result));
   }
 
+  // The answer to a call passed on (ForwardedCall), as the next server sent it.
+  void answerForwarded(uint32_t id, std::string_view responseBody, Code code, size_t bytes) {
+    if (registry_->route.answered) registry_->route.answered(code);
+    channel_->send(id, MessageType::kResponse, 0, responseBody);
+    finishRequest(bytes);
+  }
+
   // In-flight accounting: a request counts from its frame until its handler returns; streamed
   // messages count their bytes until the handler takes them.
   void holdBytes(size_t bytes) { inFlightBytes_ += bytes; }
@@ -161,6 +182,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   asio::awaitable<void> waitForRoom();
   asio::awaitable<void> idleWatch();
   void onRequest(Frame& frame);
+  bool forward(uint32_t id, const std::string& body);
   void onData(Frame& frame);
   void startRequest(size_t bytes) {
     ++inFlight_;
@@ -307,6 +329,7 @@ void ServerConnection::onRequest(Frame& frame) {
                          " exceed maximum message size of " + std::to_string(kMaxMessageLength)));
     return;
   }
+  if (registry_->route.next && frame.header.flags == 0 && forward(id, frame.body)) return;
   ::ttrpc::Request req;
   if (!req.ParseFromString(frame.body)) {
     respond(id,
@@ -365,6 +388,49 @@ void ServerConnection::onRequest(Frame& frame) {
                  runUnary(id, std::move(ctx), std::move(*req.mutable_payload()), frame.body.size(),
                           handler, cancel),
                  asio::bind_cancellation_slot(cancel->signal.slot(), asio::detached));
+}
+
+// A call with no handler of its own goes to the next server as bytes when the route names one
+// (Route); false leaves it to the usual decoding and handlers, which also answer a malformed
+// request.
+bool ServerConnection::forward(uint32_t id, const std::string& body) {
+  RequestHead head;
+  if (!peekRequest(body, &head)) return false;
+  const std::pair key{head.service, head.method};
+  if (registry_->unary.contains(key) || registry_->streams.contains(key)) return false;
+  Client* next = registry_->route.next(head.service, head.method);
+  if (!next) return false;
+  startRequest(body.size());
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (head.timeoutNano > 0) deadline = deadlineAfter(head.timeoutNano);
+  next->forward(body, deadline, ForwardedCall(weak_from_this(), id, body.size()));
+  return true;
+}
+
+ForwardedCall::ForwardedCall(ForwardedCall&& other) noexcept
+    : conn_(std::move(other.conn_)),
+      streamId_(other.streamId_),
+      bytes_(other.bytes_),
+      answered_(other.answered_) {
+  other.answered_ = true;
+}
+
+ForwardedCall::~ForwardedCall() {
+  if (!answered_) fail(Error{Code::kUnavailable, "ttrpc: call dropped by the relay"});
+}
+
+void ForwardedCall::respond(std::string_view responseBody, Code code) {
+  if (answered_) return;
+  answered_ = true;
+  if (auto conn = conn_.lock()) conn->answerForwarded(streamId_, responseBody, code, bytes_);
+}
+
+void ForwardedCall::fail(const Error& error) {
+  if (answered_) return;
+  answered_ = true;
+  if (auto conn = conn_.lock()) {
+    conn->answerForwarded(streamId_, encodeResponse(pp::fail(error)), error.code, bytes_);
+  }
 }
 
 void ServerConnection::onData(Frame& frame) {
@@ -523,6 +589,10 @@ void Server::addStream(std::string service, std::string method, bool streamingIn
 
 void Server::setFallback(RawHandler handler) {
   registry_->fallback = std::move(handler);
+}
+
+void Server::setRoute(Route route) {
+  registry_->route = std::move(route);
 }
 
 void Server::serveConnection(std::unique_ptr<ByteStream> stream) {

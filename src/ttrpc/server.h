@@ -36,6 +36,44 @@ struct CallContext {
 using RawHandler =
     std::function<asio::awaitable<Result<std::string>>(const CallContext&, std::string payload)>;
 
+class Client;
+class ServerConnection;
+
+// A call that a relay passes on as bytes (Server::setRoute): where its answer goes. Answer it
+// once, with respond() or fail(), on the connection's executor; one destroyed unanswered
+// answers UNAVAILABLE. The answer is dropped if the caller's connection has closed meanwhile.
+class ForwardedCall {
+ public:
+  ForwardedCall(std::weak_ptr<ServerConnection> conn, uint32_t streamId, size_t bytes)
+      : conn_(std::move(conn)), streamId_(streamId), bytes_(bytes) {}
+  ForwardedCall(ForwardedCall&& other) noexcept;
+  ForwardedCall& operator=(ForwardedCall&&) = delete;
+  ~ForwardedCall();
+
+  // `responseBody` is a whole ttrpc.Response, sent to the caller as it is; `code` is its
+  // status code (for Route::answered).
+  void respond(std::string_view responseBody, Code code);
+  void fail(const Error& error);
+
+ private:
+  std::weak_ptr<ServerConnection> conn_;
+  uint32_t streamId_;
+  size_t bytes_;  // the request's, held against the connection's in-flight cap until answered
+  bool answered_ = false;
+};
+
+// How a relay passes calls on without decoding them. For each plain unary call (no stream
+// flags) whose service and method have no handler registered, next(service, method) may name
+// the connection to the next server: the request then goes there as it came (its body
+// unchanged, under that connection's next stream id) and the answer comes back as it came,
+// neither decoded; the call's deadline (timeout_nano) is kept by that connection. Returning
+// null hands the call to the fallback handler (for example while the next server is being
+// dialled). `answered`, if set, sees the status code of every answer to a call passed on.
+struct Route {
+  std::function<Client*(std::string_view service, std::string_view method)> next;
+  std::function<void(Code)> answered;
+};
+
 class ServerStream;
 // Streaming handler. For methods whose output is not streamed, the returned string is the
 // Response payload; for streamed output the handler sends Data frames with stream.send() and
@@ -82,6 +120,8 @@ class Server {
                  StreamHandler handler);
   // Called for every unary (service, method) not registered; lets a proxy relay unknown calls.
   void setFallback(RawHandler handler);
+  // Calls with no handler registered are first offered to `route` (see Route).
+  void setRoute(Route route);
 
   // Typed unary method: Req and Resp are protobuf messages.
   template <typename Req, typename Resp, typename Fn>

@@ -15,6 +15,7 @@
 #include "ttrpc/frame.h"
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"
+#include "ttrpc/raw_exchange_test_util.h"
 #include "ttrpc/request.pb.h"
 #include "ttrpc/server.h"
 
@@ -114,20 +115,8 @@ class TtrpcTest : public ::testing::Test {
     });
   }
 
-  // Sends raw bytes and reads one frame back.
   std::pair<FrameHeader, std::string> rawExchange(const std::string& bytes) {
-    return io_.run([&]() -> awaitable<std::pair<FrameHeader, std::string>> {
-      asio::local::stream_protocol::socket sock(io_.executor());
-      co_await sock.async_connect(asio::local::stream_protocol::endpoint(path_),
-                                  asio::use_awaitable);
-      co_await asio::async_write(sock, asio::buffer(bytes), asio::use_awaitable);
-      uint8_t hdr[kHeaderSize];
-      co_await asio::async_read(sock, asio::buffer(hdr), asio::use_awaitable);
-      FrameHeader h = decodeHeader(hdr);
-      std::string body(h.length, '\0');
-      co_await asio::async_read(sock, asio::buffer(body), asio::use_awaitable);
-      co_return std::pair{h, body};
-    });
+    return ttrpc::rawExchange(io_, path_, bytes);
   }
 
   IoThread io_;
