@@ -69,6 +69,8 @@ class ForwardedCall {
 // neither decoded; the call's deadline (timeout_nano) is kept by that connection. Returning
 // null hands the call to the fallback handler (for example while the next server is being
 // dialled). `answered`, if set, sees the status code of every answer to a call passed on.
+// The next connection must run on the same single-threaded executor as the server's
+// connections: answers are written from its read loop.
 struct Route {
   std::function<Client*(std::string_view service, std::string_view method)> next;
   std::function<void(Code)> answered;
