@@ -1,5 +1,6 @@
 // Interoperability with the reference Go ttrpc implementation (containerd/ttrpc 1.1.1 from
-// Debian): the Go client against our server, and our client against the Go server. Unary
+// Debian): the Go client against our server, our client against the Go server, and the Go client
+// through our frame-passing relay to the Go server. Unary
 // calls, status codes and messages, deadlines enforced by either side, metadata, unknown
 // services and methods, and many calls in flight on one connection.
 #include <google/protobuf/wrappers.pb.h>
@@ -191,6 +192,28 @@ class GoServerTest : public ::testing::Test {
 // against ours points at our server, not at the scenario.
 TEST_F(GoServerTest, GoClientScenarioAgainstGoServer) {
   expectScenarioPasses(path_);
+}
+
+// The Go client's scenario through a relay that passes every call on as frames (ttrpc::Route,
+// as the adaptor's agent proxy and the forwarder do) to the Go server: errors, deadlines on
+// either side, metadata, unknown names, 1 MiB messages and 256 calls at once must come out as
+// they do straight from the Go server.
+TEST_F(GoServerTest, GoClientScenarioThroughARelayThatPassesFramesOn) {
+  ttrpc::Server relay;
+  relay.setRoute(ttrpc::Route{
+      .next = [&](std::string_view, std::string_view) { return client_.get(); }, .answered = {}});
+  const std::string relayPath = socketPath("relay");
+  auto l = ttrpc::listenUnix(io_.executor(), relayPath, [&](std::unique_ptr<ttrpc::ByteStream> s) {
+    relay.serveConnection(std::move(s));
+  });
+  ASSERT_TRUE(l) << l.error().message;
+  expectScenarioPasses(relayPath);
+  io_.run([&]() -> awaitable<void> {
+    l->reset();
+    relay.shutdown();
+    co_return;
+  });
+  std::filesystem::remove(relayPath);
 }
 
 TEST_F(GoServerTest, UnaryEcho) {
