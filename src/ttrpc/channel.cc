@@ -93,7 +93,16 @@ asio::awaitable<Result<Frame>> FrameChannel::readFrame() {
 
 bool FrameChannel::send(uint32_t streamId, MessageType type, uint8_t flags, std::string_view body) {
   if (closed_) return false;
-  pending_.push_back(encodeFrame(streamId, type, flags, body));
+  return sendOwned(streamId, type, flags, std::string(body));
+}
+
+bool FrameChannel::sendOwned(uint32_t streamId, MessageType type, uint8_t flags, std::string body) {
+  if (closed_) return false;
+  auto& out = pending_.emplace_back();
+  encodeHeader(
+      FrameHeader{static_cast<uint32_t>(body.size()), streamId, static_cast<uint8_t>(type), flags},
+      out.header);
+  out.body = std::move(body);
   if (writerWaiting_) wake_.cancel();
   return true;
 }
@@ -120,7 +129,10 @@ asio::awaitable<void> FrameChannel::writeLoop() {
       pending_.pop_front();
     }
     bufs.clear();
-    for (const auto& f : inFlight_) bufs.push_back(asio::buffer(f));
+    for (const auto& f : inFlight_) {
+      bufs.push_back(asio::buffer(f.header));
+      if (!f.body.empty()) bufs.push_back(asio::buffer(f.body));
+    }
     auto ec = co_await stream_->writeAll(bufs);
     if (ec) {
       close();

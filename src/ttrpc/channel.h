@@ -37,6 +37,9 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel> {
   // Queues a frame. Returns false if the channel is closed. Bodies above the limit are refused
   // by the caller (client) or turned into errors (server) before reaching here.
   bool send(uint32_t streamId, MessageType type, uint8_t flags, std::string_view body);
+  // The same, keeping `body`'s bytes instead of copying them (a relay passing a frame's body
+  // on, an answer just encoded).
+  bool sendOwned(uint32_t streamId, MessageType type, uint8_t flags, std::string body);
 
   // Starts the writer coroutine; call once.
   void startWriter();
@@ -58,8 +61,12 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel> {
   size_t readPos_ = 0;
   size_t readEnd_ = 0;
 
-  std::deque<std::string> pending_;
-  std::vector<std::string> inFlight_;
+  struct OutFrame {
+    uint8_t header[kHeaderSize];
+    std::string body;
+  };
+  std::deque<OutFrame> pending_;
+  std::vector<OutFrame> inFlight_;
   asio::steady_timer wake_;
   bool writerWaiting_ = false;
   bool closed_ = false;

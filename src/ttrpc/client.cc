@@ -76,7 +76,7 @@ void Client::failAll(const Error& error) {
   for (auto& [id, f] : forwarded) f.call.fail(error);
 }
 
-void Client::forward(std::string_view requestBody,
+void Client::forward(std::string requestBody,
                      std::optional<std::chrono::steady_clock::time_point> deadline,
                      ForwardedCall call) {
   if (closed()) {
@@ -90,7 +90,7 @@ void Client::forward(std::string_view requestBody,
     it->second.deadline = deadlines_.emplace(*deadline, id);
     armDeadline();
   }
-  channel_->send(id, MessageType::kRequest, 0, requestBody);
+  channel_->sendOwned(id, MessageType::kRequest, 0, std::move(requestBody));
 }
 
 // One timer for the forwarded calls' deadlines, armed for the earliest. A call answered in time
@@ -155,7 +155,7 @@ void Client::onFrame(Frame& frame) {
       } else if (!peekResponseCode(frame.body, &code)) {
         call.fail(Error{Code::kInternal, "ttrpc: malformed response envelope"});
       } else {
-        call.respond(frame.body, static_cast<Code>(code));
+        call.respond(std::move(frame.body), static_cast<Code>(code));
       }
       return;
     }
@@ -209,7 +209,7 @@ asio::awaitable<Result<std::string>> Client::call(std::string_view service, std:
   PendingCall pc(executor_);
   pc.timer.expires_at(options.deadline.value_or(asio::steady_timer::time_point::max()));
   pending_[id] = &pc;
-  channel_->send(id, MessageType::kRequest, 0, body);
+  channel_->sendOwned(id, MessageType::kRequest, 0, std::move(body));
   auto [ec] = co_await pc.timer.async_wait(kUse);
   if (!pc.done) {
     pending_.erase(id);

@@ -71,7 +71,7 @@ class Client : public std::enable_shared_from_this<Client> {
   // ttrpc::Route): no coroutine and no decoding, only the response's status is checked to be
   // well-formed. The deadline is kept here, by one timer for all such calls: past it the call
   // is answered DEADLINE_EXCEEDED and a late answer dropped.
-  void forward(std::string_view requestBody,
+  void forward(std::string requestBody,
                std::optional<std::chrono::steady_clock::time_point> deadline, ForwardedCall call);
 
   void close();

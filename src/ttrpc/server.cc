@@ -159,13 +159,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   FrameChannel& channel() { return *channel_; }
 
   void respond(uint32_t id, const Result<std::string>& result) {
-    channel_->send(id, MessageType::kResponse, 0, encodeResponse(result));
+    channel_->sendOwned(id, MessageType::kResponse, 0, encodeResponse(result));
   }
 
   // The answer to a call passed on (ForwardedCall), as the next server sent it.
-  void answerForwarded(uint32_t id, std::string_view responseBody, Code code, size_t bytes) {
+  void answerForwarded(uint32_t id, std::string responseBody, Code code, size_t bytes) {
     if (registry_->route.answered) registry_->route.answered(code);
-    channel_->send(id, MessageType::kResponse, 0, responseBody);
+    channel_->sendOwned(id, MessageType::kResponse, 0, std::move(responseBody));
     finishRequest(bytes);
   }
 
@@ -182,7 +182,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   asio::awaitable<void> waitForRoom();
   asio::awaitable<void> idleWatch();
   void onRequest(Frame& frame);
-  bool forward(uint32_t id, const std::string& body);
+  bool forward(uint32_t id, std::string& body);
   void onData(Frame& frame);
   void startRequest(size_t bytes) {
     ++inFlight_;
@@ -393,17 +393,19 @@ void ServerConnection::onRequest(Frame& frame) {
 // A call with no handler of its own goes to the next server as bytes when the route names one
 // (Route); false leaves it to the usual decoding and handlers, which also answer a malformed
 // request.
-bool ServerConnection::forward(uint32_t id, const std::string& body) {
+bool ServerConnection::forward(uint32_t id, std::string& body) {
   RequestHead head;
   if (!peekRequest(body, &head)) return false;
   const std::pair key{head.service, head.method};
   if (registry_->unary.contains(key) || registry_->streams.contains(key)) return false;
   Client* next = registry_->route.next(head.service, head.method);
   if (!next) return false;
-  startRequest(body.size());
+  const size_t bytes = body.size();
+  startRequest(bytes);
   std::optional<std::chrono::steady_clock::time_point> deadline;
   if (head.timeoutNano > 0) deadline = deadlineAfter(head.timeoutNano);
-  next->forward(body, deadline, ForwardedCall(weak_from_this(), id, body.size()));
+  // `head` points into `body`: nothing reads it once the body has moved on.
+  next->forward(std::move(body), deadline, ForwardedCall(weak_from_this(), id, bytes));
   return true;
 }
 
@@ -419,10 +421,11 @@ ForwardedCall::~ForwardedCall() {
   if (!answered_) fail(Error{Code::kUnavailable, "ttrpc: call dropped by the relay"});
 }
 
-void ForwardedCall::respond(std::string_view responseBody, Code code) {
+void ForwardedCall::respond(std::string responseBody, Code code) {
   if (answered_) return;
   answered_ = true;
-  if (auto conn = conn_.lock()) conn->answerForwarded(streamId_, responseBody, code, bytes_);
+  if (auto conn = conn_.lock())
+    conn->answerForwarded(streamId_, std::move(responseBody), code, bytes_);
 }
 
 void ForwardedCall::fail(const Error& error) {

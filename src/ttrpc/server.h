@@ -52,7 +52,7 @@ class ForwardedCall {
 
   // `responseBody` is a whole ttrpc.Response, sent to the caller as it is; `code` is its
   // status code (for Route::answered).
-  void respond(std::string_view responseBody, Code code);
+  void respond(std::string responseBody, Code code);
   void fail(const Error& error);
 
  private:
