@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <asio/use_awaitable.hpp>
 
 #include "base/log.h"
@@ -55,11 +54,15 @@ std::shared_ptr<AgentForwarder> AgentForwarder::create(asio::any_io_executor ex,
   // through the fallback, which dials, when it is not. Calls we do not know are relayed like
   // the others. Held weakly: connections may outlive a shutdown.
   std::weak_ptr<AgentForwarder> weak = f;
-  auto handler = [weak](const ttrpc::CallContext& ctx, std::string payload) {
-    return handle(weak, ctx, std::move(payload));
-  };
-  for (const char* method : kEditedOrLogged) f->server_.addMethod(kAgentService, method, handler);
-  f->server_.setFallback(handler);
+  for (const char* method : kEditedOrLogged) {
+    f->server_.addMethod(kAgentService, method,
+                         [weak](const ttrpc::CallContext& ctx, std::string payload) {
+                           return handle(weak, ctx, std::move(payload), true);
+                         });
+  }
+  f->server_.setFallback([weak](const ttrpc::CallContext& ctx, std::string payload) {
+    return handle(weak, ctx, std::move(payload), false);
+  });
   f->server_.setRoute(
       ttrpc::Route{.next = [weak](std::string_view, std::string_view) -> ttrpc::Client* {
                      auto self = weak.lock();
@@ -106,12 +109,11 @@ void AgentForwarder::shutdown() {
 
 asio::awaitable<Result<std::string>> AgentForwarder::handle(std::weak_ptr<AgentForwarder> weak,
                                                             const ttrpc::CallContext& ctx,
-                                                            std::string payload) {
+                                                            std::string payload, bool editOrLog) {
   auto self = weak.lock();
   if (!self || self->stopped_)
     co_return fail(Code::kUnavailable, "agent-protocol-forwarder is shutting down");
-  if (ctx.service == kAgentService &&
-      std::ranges::find(kEditedOrLogged, ctx.method) != std::end(kEditedOrLogged)) {
+  if (editOrLog) {
     // Separate statements: GCC 12 mishandles by-value arguments created inside a co_await.
     auto editing = self->edit(ctx, std::move(payload));
     auto edited = co_await std::move(editing);

@@ -173,9 +173,11 @@ class AgentForwarder : public std::enable_shared_from_this<AgentForwarder> {
 
  private:
   AgentForwarder(asio::any_io_executor ex, ForwarderOptions options);
+  // Relays one call that was not passed on as bytes: one of the calls edit() changes or logs
+  // (editOrLog), or any call while the agent is not connected (the relay dials it).
   static asio::awaitable<Result<std::string>> handle(std::weak_ptr<AgentForwarder> weak,
                                                      const ttrpc::CallContext& ctx,
-                                                     std::string payload);
+                                                     std::string payload, bool editOrLog);
   asio::awaitable<Result<std::string>> edit(const ttrpc::CallContext& ctx, std::string payload);
 
   asio::any_io_executor ex_;
