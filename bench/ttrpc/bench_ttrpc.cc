@@ -35,6 +35,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -254,6 +255,8 @@ struct Runs {
 int main(int argc, char** argv) {
   double seconds = 2.0;
   int rounds = 3;
+  std::string only;  // profiling: run only the rows whose name contains this (and skip the rest)
+  std::vector<int> callerCounts = {1, 16, 64};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--smoke") {
@@ -263,8 +266,14 @@ int main(int argc, char** argv) {
       seconds = std::stod(argv[++i]);
     } else if (a == "--rounds" && i + 1 < argc) {
       rounds = std::stoi(argv[++i]);
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
+    } else if (a == "--callers" && i + 1 < argc) {
+      callerCounts = {std::stoi(argv[++i])};
     } else {
-      std::fprintf(stderr, "usage: bench_ttrpc [--smoke] [--seconds S] [--rounds R]\n");
+      std::fprintf(stderr,
+                   "usage: bench_ttrpc [--smoke] [--seconds S] [--rounds R] [--only ROW] "
+                   "[--callers N]\n");
       return 2;
     }
   }
@@ -272,7 +281,7 @@ int main(int argc, char** argv) {
   std::string dir = "/tmp/bench-ttrpc-" + std::to_string(::getpid());
   std::filesystem::create_directories(dir);
   std::map<std::pair<size_t, int>, Runs> results;  // (pair, callers)
-  const std::vector<int> callerCounts = {1, 16, 64};
+  auto wanted = [&](std::string_view name) { return name.find(only) != std::string_view::npos; };
   std::vector<Pair> pairs;
   Runs floor;
   {
@@ -284,7 +293,7 @@ int main(int argc, char** argv) {
              {"ours -> go", true, &go},
              {"go   -> ours", false, &ours}};
     for (int r = 0; r < rounds; ++r) {
-      {
+      if (wanted("floor (echo)")) {
         double cpu0 = floorServer.cpuSeconds(), clientCpu0 = cpuSeconds(RUSAGE_SELF);
         Sample s = runFloorClient(floorServer.socket(), seconds);
         double cpu = floorServer.cpuSeconds() - cpu0,
@@ -297,6 +306,7 @@ int main(int argc, char** argv) {
       }
       for (int callers : callerCounts) {
         for (size_t p = 0; p < pairs.size(); ++p) {
+          if (!wanted(pairs[p].name)) continue;
           int who = pairs[p].ourClient ? RUSAGE_SELF : RUSAGE_CHILDREN;
           double clientCpu0 = cpuSeconds(who);
           double cpu0 = pairs[p].server->cpuSeconds();
@@ -326,12 +336,14 @@ int main(int argc, char** argv) {
   bool ok = true;
   for (double v : floor.callsPerSec) ok &= v > 0;
   Sample floorMed{median(floor.callsPerSec), median(floor.p50us), median(floor.p99us), 0};
-  std::printf("%-14s %7d %9.0f %8.1f %8.1f %10.2f %10.2f\n", "floor (echo)", 1,
-              floorMed.callsPerSec, floorMed.p50us, floorMed.p99us,
-              median(floor.clientCpuUsPerCall), median(floor.serverCpuUsPerCall));
+  if (wanted("floor (echo)"))
+    std::printf("%-14s %7d %9.0f %8.1f %8.1f %10.2f %10.2f\n", "floor (echo)", 1,
+                floorMed.callsPerSec, floorMed.p50us, floorMed.p99us,
+                median(floor.clientCpuUsPerCall), median(floor.serverCpuUsPerCall));
   std::map<std::pair<size_t, int>, Sample> med;
   for (int callers : callerCounts) {
     for (size_t p = 0; p < pairs.size(); ++p) {
+      if (!wanted(pairs[p].name)) continue;
       auto& res = results[{p, callers}];
       for (double v : res.callsPerSec) ok &= v > 0;
       Sample m{median(res.callsPerSec), median(res.p50us), median(res.p99us), 0};
@@ -340,6 +352,10 @@ int main(int argc, char** argv) {
                   m.callsPerSec, m.p50us, m.p99us, median(res.clientCpuUsPerCall),
                   median(res.serverCpuUsPerCall));
     }
+  }
+  if (!only.empty()) {  // a profiling run: the rows only, no ratios
+    if (!ok) std::fprintf(stderr, "bench_ttrpc: some runs completed no calls or failed\n");
+    return ok ? 0 : 1;
   }
   std::printf(
       "\nours->ours vs go->go   (targets: calls/s ratio >= 3.5 at 64 callers, p50 ratio < 1.0 at "

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cstring>
 
@@ -18,9 +18,7 @@ constexpr size_t kKeepAfterDrain = 4 * kReadChunk;
 }  // namespace
 
 FrameChannel::FrameChannel(std::unique_ptr<ByteStream> stream)
-    : stream_(std::move(stream)), readBuf_(kReadChunk), wake_(stream_->executor()) {
-  wake_.expires_at(asio::steady_timer::time_point::max());
-}
+    : stream_(std::move(stream)), readBuf_(kReadChunk) {}
 
 FrameChannel::~FrameChannel() {
   stream_->close();
@@ -103,50 +101,92 @@ bool FrameChannel::sendOwned(uint32_t streamId, MessageType type, uint8_t flags,
       FrameHeader{static_cast<uint32_t>(body.size()), streamId, static_cast<uint8_t>(type), flags},
       out.header);
   out.body = std::move(body);
-  if (writerWaiting_) wake_.cancel();
-  return true;
+  if (!flushPosted_ && !writing_) {
+    // One frame at a time (one caller, the Kata shim's way): it goes out now, and the peer
+    // starts on it while we go on. Several per turn (many callers): they go out together at
+    // the flush posted behind the handlers queued so far, one write (one TLS record) for all.
+    if (!batching_) flush();
+    flushPosted_ = true;
+    asio::post(stream_->executor(), [self = shared_from_this()] {
+      self->flushPosted_ = false;
+      // Frames still queued came after the first of this turn: batch the next turn's too.
+      self->batching_ = self->pending_.size() > (self->batching_ ? 1u : 0u);
+      self->flush();
+    });
+  }
+  return !closed_;
 }
 
-void FrameChannel::startWriter() {
-  asio::co_spawn(
-      stream_->executor(), [self = shared_from_this()] { return self->writeLoop(); },
-      asio::detached);
+size_t FrameChannel::gather(std::array<asio::const_buffer, kMaxGather>& bufs,
+                            size_t& frames) const {
+  size_t count = 0;
+  size_t skip = sentOfFront_;
+  frames = 0;
+  for (const auto& f : pending_) {
+    if (count + 2 > bufs.size()) break;
+    if (skip < kHeaderSize) bufs[count++] = asio::buffer(f.header + skip, kHeaderSize - skip);
+    const size_t bodySkip = skip > kHeaderSize ? skip - kHeaderSize : 0;
+    if (bodySkip < f.body.size())
+      bufs[count++] = asio::buffer(f.body.data() + bodySkip, f.body.size() - bodySkip);
+    skip = 0;
+    ++frames;
+  }
+  return count;
 }
 
-asio::awaitable<void> FrameChannel::writeLoop() {
-  std::vector<asio::const_buffer> bufs;
-  while (!closed_) {
-    if (pending_.empty()) {
-      writerWaiting_ = true;
-      wake_.expires_at(asio::steady_timer::time_point::max());
-      co_await wake_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-      writerWaiting_ = false;
-      continue;
+void FrameChannel::consume(size_t n) {
+  while (n > 0 && !pending_.empty()) {
+    const size_t left = kHeaderSize + pending_.front().body.size() - sentOfFront_;
+    if (n < left) {
+      sentOfFront_ += n;
+      return;
     }
-    inFlight_.clear();
-    while (!pending_.empty()) {
-      inFlight_.push_back(std::move(pending_.front()));
-      pending_.pop_front();
+    n -= left;
+    pending_.pop_front();
+    sentOfFront_ = 0;
+  }
+}
+
+void FrameChannel::flush() {
+  std::array<asio::const_buffer, kMaxGather> bufs;
+  while (!closed_ && !writing_ && !pending_.empty()) {
+    size_t frames = 0;
+    const size_t count = gather(bufs, frames);
+    auto [ec, n] = stream_->tryWrite(std::span(bufs.data(), count));
+    consume(n);
+    if (ec == asio::error::would_block) {
+      writing_ = true;
+      asio::co_spawn(
+          stream_->executor(), [self = shared_from_this()] { return self->writeRest(); },
+          asio::detached);
+      return;
     }
-    bufs.clear();
-    for (const auto& f : inFlight_) {
-      bufs.push_back(asio::buffer(f.header));
-      if (!f.body.empty()) bufs.push_back(asio::buffer(f.body));
-    }
-    auto ec = co_await stream_->writeAll(bufs);
+    if (ec) close();
+  }
+}
+
+asio::awaitable<void> FrameChannel::writeRest() {
+  std::array<asio::const_buffer, kMaxGather> bufs;
+  while (!closed_ && !pending_.empty()) {
+    size_t frames = 0;
+    const size_t count = gather(bufs, frames);
+    // The buffers point into pending_'s frames, which stay put while more are queued.
+    auto ec = co_await stream_->writeAll(std::span(bufs.data(), count));
     if (ec) {
       close();
       break;
     }
+    for (size_t i = 0; i < frames; ++i) pending_.pop_front();
+    sentOfFront_ = 0;
   }
-  inFlight_.clear();
+  writing_ = false;
+  if (closed_) pending_.clear();
 }
 
 void FrameChannel::close() {
   if (closed_) return;
   closed_ = true;
-  pending_.clear();
-  wake_.cancel();
+  if (!writing_) pending_.clear();  // else writeRest's buffers point into it: it clears
   stream_->close();
 }
 

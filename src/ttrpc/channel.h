@@ -1,11 +1,14 @@
 // FrameChannel: reads and writes whole ttrpc frames over a ByteStream.
 // Reading is done by one coroutine at a time (the connection's read loop). Writing is
-// queued: any coroutine on the executor may send; one writer coroutine flushes the queue,
-// batching every frame queued so far into one gather write.
+// queued: any coroutine on the executor may send. A frame sent while the channel is quiet goes
+// out at once; otherwise the first frame queued posts a flush, so the frames queued by the
+// handlers that run before it go out together in one gather write, without waiting. Only when
+// the stream cannot take them all does a coroutine wait for it.
 #pragma once
 
+#include <array>
 #include <asio/awaitable.hpp>
-#include <asio/steady_timer.hpp>
+#include <asio/buffer.hpp>
 #include <deque>
 #include <memory>
 #include <string>
@@ -41,9 +44,6 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel> {
   // on, an answer just encoded).
   bool sendOwned(uint32_t streamId, MessageType type, uint8_t flags, std::string body);
 
-  // Starts the writer coroutine; call once.
-  void startWriter();
-
   void close();
   bool closed() const { return closed_; }
 
@@ -52,7 +52,15 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel> {
   size_t bufferedBytes() const { return readEnd_ - readPos_; }
 
  private:
-  asio::awaitable<void> writeLoop();
+  // Writes what the stream takes now; starts writeRest for the rest.
+  void flush();
+  asio::awaitable<void> writeRest();
+  // The queued frames' bytes not yet written, at most kMaxGather buffers; `frames` is set to
+  // how many frames they cover.
+  static constexpr size_t kMaxGather = 64;
+  size_t gather(std::array<asio::const_buffer, kMaxGather>& bufs, size_t& frames) const;
+  // Drops `n` written bytes from the front of the queue.
+  void consume(size_t n);
   asio::awaitable<Status> fill(size_t want);
 
   std::unique_ptr<ByteStream> stream_;
@@ -65,10 +73,11 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel> {
     uint8_t header[kHeaderSize];
     std::string body;
   };
-  std::deque<OutFrame> pending_;
-  std::vector<OutFrame> inFlight_;
-  asio::steady_timer wake_;
-  bool writerWaiting_ = false;
+  std::deque<OutFrame> pending_;  // references stay valid as frames are added (writeRest)
+  size_t sentOfFront_ = 0;        // bytes of pending_.front() already written
+  bool flushPosted_ = false;
+  bool batching_ = false;  // the last turn queued several frames: wait for the flush
+  bool writing_ = false;   // writeRest is waiting for the stream
   bool closed_ = false;
 };
 

@@ -31,7 +31,6 @@ const CallOptions& Client::noOptions() {
 
 std::shared_ptr<Client> Client::create(std::unique_ptr<ByteStream> stream) {
   std::shared_ptr<Client> client(new Client(std::move(stream)));
-  client->channel_->startWriter();
   // The read loop holds the client weakly: dropping the last reference closes the connection.
   asio::co_spawn(client->executor_, readLoop(client, client->channel_), asio::detached);
   return client;

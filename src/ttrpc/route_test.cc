@@ -39,7 +39,6 @@ struct Peer {
 
   void serve(std::unique_ptr<ByteStream> s) {
     channel = std::make_shared<FrameChannel>(std::move(s));
-    channel->startWriter();
     asio::co_spawn(channel->executor(), loop(channel), asio::detached);
   }
   awaitable<void> loop(std::shared_ptr<FrameChannel> ch) {

@@ -134,7 +134,6 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
         idle_(channel_->executor()) {}
 
   void start() {
-    channel_->startWriter();
     asio::co_spawn(
         channel_->executor(), [self = shared_from_this()] { return self->readLoop(); },
         asio::detached);

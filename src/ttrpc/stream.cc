@@ -29,7 +29,12 @@ template <typename Socket>
 class SocketStream final : public ByteStream {
  public:
   SocketStream(Socket socket, std::string peer)
-      : socket_(std::move(socket)), peer_(std::move(peer)) {}
+      : socket_(std::move(socket)), peer_(std::move(peer)) {
+    // tryWrite's sends return would_block instead of waiting (asio's own operations wait
+    // either way).
+    asio::error_code ignored;
+    socket_.non_blocking(true, ignored);
+  }
 
   asio::any_io_executor executor() override { return socket_.get_executor(); }
 
@@ -42,6 +47,23 @@ class SocketStream final : public ByteStream {
     auto [ec, n] = co_await asio::async_write(socket_, bufs, kUse);
     (void)n;
     co_return ec;
+  }
+
+  std::pair<asio::error_code, size_t> tryWrite(std::span<const asio::const_buffer> bufs) override {
+    size_t total = 0;
+    for (;;) {
+      asio::error_code ec;
+      // One sendmsg takes at most 64 buffers (asio's limit): send again for the rest.
+      size_t n = socket_.send(bufs, 0, ec);
+      if (ec) return {ec, total};  // would_block (EAGAIN) when the socket's buffer is full
+      total += n;
+      while (!bufs.empty() && n >= bufs.front().size()) {
+        n -= bufs.front().size();
+        bufs = bufs.subspan(1);
+      }
+      if (bufs.empty()) return {asio::error_code(), total};
+      if (n > 0) return {asio::error::would_block, total};  // the socket's buffer is full
+    }
   }
 
   void close() override {
@@ -194,26 +216,30 @@ class TlsStream final : public ByteStream {
   }
 
   asio::awaitable<asio::error_code> writeAll(std::span<const asio::const_buffer> bufs) override {
-    // One buffer sequence would be one record per buffer; coalesce small frames first so a
-    // batch of frames costs one record, not one per frame.
-    size_t total = 0;
-    for (const auto& b : bufs) total += b.size();
-    if (bufs.size() > 1 && total <= 64 * 1024) {
-      scratch_.clear();
-      scratch_.reserve(total);
-      for (const auto& b : bufs) scratch_.append(static_cast<const char*>(b.data()), b.size());
+    if (coalesce(bufs)) {
       auto ec = co_await writeOne(asio::buffer(scratch_));
-      // Idle connections keep no copy buffer beyond a few frames' worth.
-      if (scratch_.capacity() > 8 * 1024)
-        std::string().swap(scratch_);
-      else
-        scratch_.clear();
+      releaseScratch();
       co_return ec;
     }
     for (const auto& b : bufs) {
       if (auto ec = co_await writeOne(b)) co_return ec;
     }
     co_return asio::error_code();
+  }
+
+  std::pair<asio::error_code, size_t> tryWrite(std::span<const asio::const_buffer> bufs) override {
+    if (coalesce(bufs)) {
+      auto result = writeNow(scratch_.data(), scratch_.size());
+      releaseScratch();
+      return result;
+    }
+    size_t done = 0;
+    for (const auto& b : bufs) {
+      auto [ec, n] = writeNow(static_cast<const char*>(b.data()), b.size());
+      done += n;
+      if (ec) return {ec, done};
+    }
+    return {asio::error_code(), done};
   }
 
   void close() override {
@@ -246,6 +272,46 @@ class TlsStream final : public ByteStream {
     co_return asio::error_code();
   }
 
+  // One buffer sequence would be one record per buffer: a batch of small frames is copied into
+  // scratch_ first (returns true) so it costs one record.
+  bool coalesce(std::span<const asio::const_buffer> bufs) {
+    size_t total = 0;
+    for (const auto& b : bufs) total += b.size();
+    if (bufs.size() < 2 || total > 64 * 1024) return false;
+    scratch_.clear();
+    scratch_.reserve(total);
+    for (const auto& b : bufs) scratch_.append(static_cast<const char*>(b.data()), b.size());
+    return true;
+  }
+
+  void releaseScratch() {
+    // Idle connections keep no copy buffer beyond a few frames' worth.
+    if (scratch_.capacity() > 8 * 1024)
+      std::string().swap(scratch_);
+    else
+      scratch_.clear();
+  }
+
+  // SSL_write_ex until `len` bytes are out or the socket would block (a record that did not
+  // go out whole is retried by writeAll with the same bytes, as OpenSSL requires).
+  std::pair<asio::error_code, size_t> writeNow(const char* data, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+      if (!socket_.is_open()) return {asio::error::bad_descriptor, done};
+      size_t n = 0;
+      ERR_clear_error();
+      if (SSL_write_ex(ssl_.get(), data + done, len - done, &n) == 1) {
+        done += n;
+        continue;
+      }
+      int err = SSL_get_error(ssl_.get(), 0);
+      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
+        return {asio::error::would_block, done};
+      return {failure(err), done};
+    }
+    return {asio::error_code(), done};
+  }
+
   // After an SSL call that did not complete: waits until the socket is ready for what OpenSSL
   // asked (no error), or returns why the stream is done.
   asio::awaitable<asio::error_code> waitFor(int sslError) {
@@ -258,22 +324,30 @@ class TlsStream final : public ByteStream {
         auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_write, kUse);
         co_return ec;
       }
+      default:
+        co_return failure(sslError);
+    }
+  }
+
+  // Why the stream is done after an SSL call failed with `sslError` (not WANT_*).
+  static asio::error_code failure(int sslError) {
+    switch (sslError) {
       case SSL_ERROR_ZERO_RETURN:  // close_notify
-        co_return asio::error::eof;
+        return asio::error::eof;
       case SSL_ERROR_SYSCALL: {
         int err = errno;
         ERR_clear_error();
         // No errno: the peer closed the TCP connection.
-        co_return err ? asio::error_code(err, asio::system_category())
-                      : asio::error_code(asio::error::eof);
+        return err ? asio::error_code(err, asio::system_category())
+                   : asio::error_code(asio::error::eof);
       }
       default: {
         unsigned long code = ERR_peek_last_error();
         ERR_clear_error();
         // A peer that closes without close_notify (as most do) ends the stream like EOF.
-        if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) co_return asio::error::eof;
-        if (code == 0) co_return asio::error::connection_aborted;
-        co_return asio::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+        if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) return asio::error::eof;
+        if (code == 0) return asio::error::connection_aborted;
+        return asio::error_code(static_cast<int>(code), asio::error::get_ssl_category());
       }
     }
   }

@@ -29,6 +29,11 @@ class ByteStream {
       asio::mutable_buffer buf) = 0;
   // Writes every buffer completely, in order.
   virtual asio::awaitable<asio::error_code> writeAll(std::span<const asio::const_buffer> bufs) = 0;
+  // Writes what the stream takes now, without waiting: how many bytes of `bufs` (from the
+  // start) went out, and would_block if the rest must wait (then writeAll the rest, starting
+  // at that byte); another error ends the stream.
+  virtual std::pair<asio::error_code, size_t> tryWrite(
+      std::span<const asio::const_buffer> bufs) = 0;
   // Closes both directions; pending reads and writes complete with an error.
   virtual void close() = 0;
   // Human-readable peer description for logs ("unix:/run/x.sock", "tcp:198.18.0.2:15150").
