@@ -129,7 +129,8 @@ class SandboxManager {
   };
 
   std::shared_ptr<Entry> find(const std::string& id) const;
-  Status save(const SandboxState& state);
+  Status save(const SandboxState& state,
+              files::Durability durability = files::Durability::kDurable);
   // The provider calls, timed and counted for /metrics.
   Result<providers::Instance> providerCreate(const providers::CreateRequest& request);
   Status providerDelete(const std::string& instanceId);

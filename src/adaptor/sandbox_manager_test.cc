@@ -87,7 +87,7 @@ class SandboxManagerTest : public ::testing::Test {
     EXPECT_TRUE(s);
     if (phase) {
       s->phase = *phase;
-      EXPECT_TRUE(store_.save(*s));
+      EXPECT_TRUE(store_.save(*s, files::Durability::kDurable));
     }
     return *s;
   }
@@ -155,6 +155,12 @@ TEST_F(SandboxManagerTest, CreateStartStopPersistEachPhase) {
                                                  Phase::kStarting, Phase::kRunning}));
   EXPECT_TRUE(store_.history[1].instanceId.empty());
   EXPECT_EQ(store_.history[2].instanceId, "i-" + created->instanceName);
+  // Only CreateVM's save may be lost to a power cut: from the intent to create on, every state
+  // names an instance that may exist, and is on disk before anything goes on.
+  using files::Durability;
+  EXPECT_EQ(store_.durabilities, (std::vector<Durability>{Durability::kReplaceOnly,
+                                                          Durability::kDurable, Durability::kDurable,
+                                                          Durability::kDurable}));
   EXPECT_EQ(store_.history[2].peerPodName, created->instanceName);
   auto running = store_.state(kId);
   ASSERT_TRUE(running);

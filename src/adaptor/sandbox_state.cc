@@ -110,12 +110,15 @@ Result<SandboxState> SandboxState::fromJson(const nlohmann::json& j) {
   }
 }
 
-Status FileStateStore::save(const SandboxState& state) {
+Status FileStateStore::save(const SandboxState& state, files::Durability durability) {
   auto dir = sandboxDir(state.id);
   if (auto st = files::makeDirs(dir, 0700); !st) return st;
+  const std::string content = state.toJson().dump(2) + "\n";
+  if (durability == files::Durability::kReplaceOnly)
+    return files::writeAtomic(dir + "/state.json", content, 0600, durability);
   // Rewritten at every phase (several times per pod start), one writer at a time: the
   // sandbox's lock in SandboxManager.
-  return files::rewriteDurably(dir + "/state.json", state.toJson().dump(2) + "\n", 0600);
+  return files::rewriteDurably(dir + "/state.json", content, 0600);
 }
 
 Status FileStateStore::remove(const std::string& id) {

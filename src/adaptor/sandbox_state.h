@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/files.h"
 #include "podnetwork/config.h"
 #include "providers/provider.h"
 
@@ -68,7 +69,10 @@ struct SandboxState {
 class StateStore {
  public:
   virtual ~StateStore() = default;
-  virtual Status save(const SandboxState& state) = 0;
+  // kDurable: on disk when save returns (fsync), as a state that a cloud instance may exist
+  // for must be. kReplaceOnly: the whole new state or the old one for a restarted adaptor, but
+  // a power loss may take it (CreateVM's first save: nothing exists in the cloud yet).
+  virtual Status save(const SandboxState& state, files::Durability durability) = 0;
   virtual Status remove(const std::string& id) = 0;
   // Every readable state; unreadable ones are reported in `problems` and skipped.
   virtual std::vector<SandboxState> loadAll(std::vector<std::string>* problems) = 0;
@@ -77,7 +81,7 @@ class StateStore {
 class FileStateStore final : public StateStore {
  public:
   explicit FileStateStore(std::string podsDir) : podsDir_(std::move(podsDir)) {}
-  Status save(const SandboxState& state) override;
+  Status save(const SandboxState& state, files::Durability durability) override;
   Status remove(const std::string& id) override;
   std::vector<SandboxState> loadAll(std::vector<std::string>* problems) override;
   std::string sandboxDir(const std::string& id) const { return podsDir_ + "/" + id; }

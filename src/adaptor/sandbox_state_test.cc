@@ -136,7 +136,7 @@ TEST(FileStateStore, SavesPrivatelyAndLoadsWhatItSaved) {
   FileStateStore store(dir.string());
   auto state = SandboxState::fromJson(nlohmann::json::parse(kStateFile));
   ASSERT_TRUE(state);
-  ASSERT_TRUE(store.save(*state));
+  ASSERT_TRUE(store.save(*state, files::Durability::kDurable));
   auto path = dir / "sb1" / "state.json";
   EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);

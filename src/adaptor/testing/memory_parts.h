@@ -127,10 +127,11 @@ class MemoryKube final : public KubeHooks {
 // Keeps each sandbox's state as the JSON text the file store would write, and every save.
 class MemoryStateStore final : public StateStore {
  public:
-  Status save(const SandboxState& s) override {
+  Status save(const SandboxState& s, files::Durability durability) override {
     if (!saveError.empty()) return fail(Code::kInternal, saveError);
     files[s.id] = s.toJson().dump(2);
     history.push_back(s);
+    durabilities.push_back(durability);
     return {};
   }
   Status remove(const std::string& id) override {
@@ -163,6 +164,7 @@ class MemoryStateStore final : public StateStore {
   std::string saveError;
   std::map<std::string, std::string> files;
   std::vector<SandboxState> history;
+  std::vector<files::Durability> durabilities;  // of each save in history
 };
 
 // The real issuer (in-process OpenSSL: the manager builds the proxy's TLS context from what it
