@@ -158,9 +158,9 @@ TEST_F(SandboxManagerTest, CreateStartStopPersistEachPhase) {
   // Only CreateVM's save may be lost to a power cut: from the intent to create on, every state
   // names an instance that may exist, and is on disk before anything goes on.
   using files::Durability;
-  EXPECT_EQ(store_.durabilities, (std::vector<Durability>{Durability::kReplaceOnly,
-                                                          Durability::kDurable, Durability::kDurable,
-                                                          Durability::kDurable}));
+  EXPECT_EQ(store_.durabilities,
+            (std::vector<Durability>{Durability::kReplaceOnly, Durability::kDurable,
+                                     Durability::kDurable, Durability::kDurable}));
   EXPECT_EQ(store_.history[2].peerPodName, created->instanceName);
   auto running = store_.state(kId);
   ASSERT_TRUE(running);

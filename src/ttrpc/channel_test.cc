@@ -1,6 +1,9 @@
 // FrameChannel's writes: on a quiet channel a frame is on the wire when send returns; on a busy
-// one the frames queued in a turn go out together; and a peer that stops reading (a full socket, plain or TLS)
-// loses no frame and reorders none, whatever is queued while the channel waits for it.
+// one the frames queued in a turn go out together; and a peer that stops reading (a full socket,
+// plain or TLS) loses no frame and reorders none, whatever is queued while the channel waits for
+// it.
+#include "ttrpc/channel.h"
+
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
@@ -16,7 +19,6 @@
 #include <thread>
 
 #include "net/tls.h"
-#include "ttrpc/channel.h"
 #include "ttrpc/io_thread.h"
 #include "ttrpc/listener.h"
 #include "ttrpc/stream.h"
@@ -138,7 +140,8 @@ TEST(FrameChannelWriteTest, AFullTlsConnectionLosesAndReordersNoFrame) {
   ASSERT_TRUE(server && client);
   auto serverTls = net::makeServerContext(
       {.certPem = server->certPem, .keyPem = server->keyPem, .clientCaPem = ca->certPem()});
-  auto clientTls = net::makeClientContext({client->certPem, client->keyPem, ca->certPem(), "", false});
+  auto clientTls =
+      net::makeClientContext({client->certPem, client->keyPem, ca->certPem(), "", false});
   ASSERT_TRUE(serverTls && clientTls);
 
   IoThread io;
@@ -159,9 +162,7 @@ TEST(FrameChannelWriteTest, AFullTlsConnectionLosesAndReordersNoFrame) {
   });
   ASSERT_TRUE(stream) << stream.error().toString();
   auto writer = std::make_shared<FrameChannel>(std::move(*stream));
-  auto ready = [&] {
-    return io.run([&]() -> awaitable<bool> { co_return accepted != nullptr; });
-  };
+  auto ready = [&] { return io.run([&]() -> awaitable<bool> { co_return accepted != nullptr; }); };
   for (auto until = std::chrono::steady_clock::now() + 10s;
        !ready() && std::chrono::steady_clock::now() < until;)
     std::this_thread::sleep_for(10ms);
