@@ -370,8 +370,7 @@ Result<std::string> SandboxManager::createVM(const CreateVmInput& in) {
     return abandon(copied.error().wrap("CreateVM: storing " + apfJsonPath(s.id)));
   }
   // No fsync: until StartVM saves its intent to create an instance (durably), a sandbox that a
-  // power loss forgets has nothing in the cloud. 200 CreateVMs at once waited ~0.5 s for their
-  // fsyncs on one disk (bench/sandboxes).
+  // power loss forgets has nothing in the cloud (two fsyncs fewer per pod start).
   if (auto st = save(s, files::Durability::kReplaceOnly); !st) {
     (void)files::removeAll(apfJsonPath(s.id));
     releaseNetwork();

@@ -258,18 +258,14 @@ class TlsStream final : public ByteStream {
   asio::awaitable<asio::error_code> writeOne(asio::const_buffer b) {
     const char* data = static_cast<const char*>(b.data());
     size_t left = b.size();
-    while (left > 0) {
-      if (!socket_.is_open()) co_return asio::error::bad_descriptor;
-      size_t n = 0;
-      ERR_clear_error();
-      if (SSL_write_ex(ssl_.get(), data, left, &n) == 1) {
-        data += n;
-        left -= n;
-        continue;
-      }
-      if (auto ec = co_await waitFor(SSL_get_error(ssl_.get(), 0))) co_return ec;
+    for (;;) {
+      int want = 0;
+      auto [ec, n] = writeNow(data, left, &want);
+      data += n;
+      left -= n;
+      if (ec != asio::error::would_block) co_return ec;
+      if (auto waited = co_await waitFor(want)) co_return waited;
     }
-    co_return asio::error_code();
   }
 
   // One buffer sequence would be one record per buffer: a batch of small frames is copied into
@@ -293,8 +289,9 @@ class TlsStream final : public ByteStream {
   }
 
   // SSL_write_ex until `len` bytes are out or the socket would block (a record that did not
-  // go out whole is retried by writeAll with the same bytes, as OpenSSL requires).
-  std::pair<asio::error_code, size_t> writeNow(const char* data, size_t len) {
+  // go out whole is retried by writeAll with the same bytes, as OpenSSL requires); on
+  // would_block, `want` gets what OpenSSL waits for (SSL_ERROR_WANT_WRITE or _READ).
+  std::pair<asio::error_code, size_t> writeNow(const char* data, size_t len, int* want = nullptr) {
     size_t done = 0;
     while (done < len) {
       if (!socket_.is_open()) return {asio::error::bad_descriptor, done};
@@ -305,8 +302,10 @@ class TlsStream final : public ByteStream {
         continue;
       }
       int err = SSL_get_error(ssl_.get(), 0);
-      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
+      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+        if (want) *want = err;
         return {asio::error::would_block, done};
+      }
       return {failure(err), done};
     }
     return {asio::error_code(), done};
