@@ -6,18 +6,26 @@
 // created without the adaptor.
 //
 // Then the memory of the real daemon (issue 21: idle RSS <= 10 MiB, <= 64 KiB per running
-// sandbox): cloud-api-adaptor with mutual TLS and its startup probe, the fakecloud provider
-// plugin (tests/chaos: every instance has IP 127.0.0.1, created at once), and this program as
-// the shim and as every pod VM (one TLS listener on 127.0.0.1 that answers each VM's name
-// with the certificate the adaptor put in that VM's apf.json). Its pages are read idle, then
-// after CreateVM of N sandboxes, after their StartVM (each proxy holds its TLS connection to
-// its VM; the provider workers have ended), and after the shim connected to each sandbox's
-// agent socket and made one call (the steady state of N running pods). Printed by part
-// (bench/process_memory.h) as RSS, PSS and private dirty, and per sandbox by stage; with the
-// daemon's CPU time (/proc) for the CreateVM calls of all sandboxes and for their StartVM calls.
+// sandbox). It runs with its own copies of its shared libraries (LD_LIBRARY_PATH), as on a
+// node, where they come from its container image: the pages of a library file that another
+// process maps too (this program maps the system's OpenSSL, protobuf, libstdc++) stay resident
+// in both, so the daemon's idle RSS next to this program is printed as well. Per running
+// sandbox counts the pages that grow with sandboxes (anonymous); the code that the first ones
+// page in is a one-time cost, printed in total. The daemon: cloud-api-adaptor with mutual
+// TLS and its startup probe, the fakecloud provider plugin (tests/chaos: every instance has IP
+// 127.0.0.1, created at once), and this program as the shim and as every pod VM (one TLS listener
+// on 127.0.0.1 that answers each VM's name with the certificate the adaptor put in that VM's
+// apf.json). Its pages are read idle, then after CreateVM of N sandboxes, after their StartVM (each
+// proxy holds its TLS connection to its VM; the provider workers have ended), and after the shim
+// connected to each sandbox's agent socket and made one call (the steady state of N running pods).
+// Printed by part (bench/process_memory.h) as RSS, PSS and private dirty, and per sandbox by stage;
+// with the daemon's CPU time (/proc) for the CreateVM calls of all sandboxes and for their StartVM
+// calls.
 //
-// Usage: bench_sandboxes [--smoke] [--count N] [--workers W] [--adaptor PATH]
+// Usage: bench_sandboxes [--smoke] [--count N] [--workers W] [--adaptor PATH] [--no-daemon]
 //   --adaptor PATH  measure another build of cloud-api-adaptor (e.g. an older one)
+//   --no-daemon     only the N at once (in this process), not the daemon's memory
+//   PEERPODS_LOG_LEVEL=info  the in-process adaptor's log, with its per-step timings
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -39,6 +47,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -370,21 +379,41 @@ int callAll(ttrpc::IoThread& shim, const std::string& socket, const std::string&
   });
 }
 
-DaemonRun runDaemon(int count, const std::string& adaptor, bool smoke) {
-  DaemonRun run;
-  std::string dirTemplate = "/tmp/pbd-XXXXXX";  // short: unix socket paths stay < 108 bytes
-  if (::mkdtemp(dirTemplate.data()) == nullptr) {
-    run.error = "mkdtemp failed";
-    return run;
+// Copies the shared libraries `binary` loads, as ldd resolves them, into `dir` (for
+// LD_LIBRARY_PATH), and writes them out: clean pages are what a process can give back.
+Status copyLibraries(const std::string& binary, const std::string& dir) {
+  if (dir.empty()) return fail(Code::kInternal, "mkdtemp failed");
+  FILE* ldd = ::popen(("ldd '" + binary + "'").c_str(), "r");
+  if (!ldd) return fail(Code::kInternal, "cannot run ldd");
+  char line[4096];
+  int copied = 0;
+  Status st;
+  while (st && std::fgets(line, sizeof line, ldd)) {
+    // "\tlibssl.so.3 => /lib/x86_64-linux-gnu/libssl.so.3 (0x...)"
+    char name[1024], path[2048];
+    if (std::sscanf(line, " %1023s => %2047s", name, path) != 2 || path[0] != '/') continue;
+    const std::string to = dir + "/" + name;
+    std::error_code ec;
+    std::filesystem::copy_file(path, to, std::filesystem::copy_options::overwrite_existing, ec);
+    int fd = ec ? -1 : ::open(to.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      st = fail(Code::kInternal, std::string("copying ") + path + " to " + dir);
+    } else {
+      ++copied;
+    }
+    if (fd >= 0) ::close(fd);
   }
-  const std::filesystem::path dir = dirTemplate;
-  std::filesystem::create_directories(dir / "cloud" / "instances");
-  const std::string socket = (dir / "h.sock").string();
-  const std::string pods = (dir / "pods").string();
-  const uint16_t vmPort = bench::freeLoopbackPort();
-  const uint16_t probePort = bench::freeLoopbackPort();
-  const std::string pluginHash = sha256Hex(readAll(PP_FAKECLOUD_PLUGIN));
+  ::pclose(ldd);
+  if (st && copied == 0) return fail(Code::kInternal, "ldd named no library of " + binary);
+  return st;
+}
 
+// The daemon with the fakecloud plugin, logging to <dir>/adaptor.log. With `libDir` it loads
+// the shared libraries copied there (LD_LIBRARY_PATH) instead of the system's.
+pid_t spawnDaemon(const std::filesystem::path& dir, const std::string& adaptor, uint16_t vmPort,
+                  uint16_t probePort, const std::string& libDir) {
+  std::filesystem::create_directories(dir / "cloud" / "instances");
+  const std::string pluginHash = sha256Hex(readAll(PP_FAKECLOUD_PLUGIN));
   pid_t pid = ::fork();
   if (pid == 0) {
     int log = ::open((dir / "adaptor.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -397,7 +426,10 @@ DaemonRun runDaemon(int count, const std::string& adaptor, bool smoke) {
     ::setenv("ENABLE_CLOUD_PROVIDER_EXTERNAL_PLUGIN", "true", 1);
     ::setenv("CLOUD_PROVIDER_EXTERNAL_PLUGIN_PATH", PP_FAKECLOUD_PLUGIN, 1);
     ::setenv("CLOUD_PROVIDER_EXTERNAL_PLUGIN_HASH", pluginHash.c_str(), 1);
+    if (!libDir.empty()) ::setenv("LD_LIBRARY_PATH", libDir.c_str(), 1);
     const std::string fakecloudDir = (dir / "cloud").string();
+    const std::string socket = (dir / "h.sock").string();
+    const std::string pods = (dir / "pods").string();
     const std::string port = std::to_string(vmPort);
     const std::string probe = std::to_string(probePort);
     ::execl(adaptor.c_str(), adaptor.c_str(), "fakecloud", "-fakecloud-dir", fakecloudDir.c_str(),
@@ -405,6 +437,52 @@ DaemonRun runDaemon(int count, const std::string& adaptor, bool smoke) {
             "-probe-port", probe.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  return pid;
+}
+
+// Until the daemon listens on <dir>/h.sock; false if it did not start.
+bool waitForDaemon(const std::filesystem::path& dir, pid_t pid) {
+  const auto socket = dir / "h.sock";
+  for (int i = 0; i < 100 && !std::filesystem::exists(socket); ++i)
+    std::this_thread::sleep_for(50ms);
+  return std::filesystem::exists(socket) && ::waitpid(pid, nullptr, WNOHANG) == 0;
+}
+
+std::string tempDir(const char* prefix) {
+  std::string dir = std::string("/tmp/") + prefix + "-XXXXXX";  // short: unix socket paths
+  return ::mkdtemp(dir.data()) ? dir : std::string();
+}
+
+// The daemon's idle pages only (started, listening, nothing asked of it).
+std::optional<bench::MemoryParts> idleMemory(const std::string& adaptor,
+                                             const std::string& libDir) {
+  const std::string dir = tempDir("pbi");
+  if (dir.empty()) return std::nullopt;
+  pid_t pid =
+      spawnDaemon(dir, adaptor, bench::freeLoopbackPort(), bench::freeLoopbackPort(), libDir);
+  std::optional<bench::MemoryParts> parts;
+  if (waitForDaemon(dir, pid)) {
+    std::this_thread::sleep_for(1s);
+    parts = bench::memoryParts(pid);
+  }
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+  std::filesystem::remove_all(dir);
+  return parts;
+}
+
+DaemonRun runDaemon(int count, const std::string& adaptor, bool smoke, const std::string& libDir) {
+  DaemonRun run;
+  const std::string dirName = tempDir("pbd");
+  if (dirName.empty()) {
+    run.error = "mkdtemp failed";
+    return run;
+  }
+  const std::filesystem::path dir = dirName;
+  const std::string socket = (dir / "h.sock").string();
+  const std::string pods = (dir / "pods").string();
+  const uint16_t vmPort = bench::freeLoopbackPort();
+  pid_t pid = spawnDaemon(dir, adaptor, vmPort, bench::freeLoopbackPort(), libDir);
   auto settle = [&] {
     // Provider workers end after 30 s idle: the steady state has none of them. A smoke run
     // only checks that each stage works, and does not wait for it.
@@ -419,9 +497,7 @@ DaemonRun runDaemon(int count, const std::string& adaptor, bool smoke) {
     auto fail = [&](std::string why) {
       run.error = std::move(why) + " (log: " + (dir / "adaptor.log").string() + ")";
     };
-    for (int i = 0; i < 100 && !std::filesystem::exists(socket); ++i)
-      std::this_thread::sleep_for(50ms);
-    if (!std::filesystem::exists(socket) || ::waitpid(pid, nullptr, WNOHANG) != 0) {
+    if (!waitForDaemon(dir, pid)) {
       fail("cloud-api-adaptor did not start");
     } else {
       std::this_thread::sleep_for(1s);
@@ -512,15 +588,26 @@ DaemonRun runDaemon(int count, const std::string& adaptor, bool smoke) {
   return run;
 }
 
-void printDaemon(const DaemonRun& d, int count) {
+void printDaemon(const DaemonRun& d, int count, const std::optional<bench::MemoryParts>& shared) {
   std::printf("\ncloud-api-adaptor daemon memory (fakecloud plugin, mutual TLS, startup probe)\n");
   if (!d.error.empty()) {
     std::printf("  FAILED: %s\n", d.error.c_str());
     return;
   }
   const bench::PageCounts idle = bench::total(d.idle);
-  std::printf("  idle: RSS %ld KiB, PSS %ld KiB, private dirty %ld KiB, %ld threads\n", idle.rssKiB,
-              idle.pssKiB, idle.privateDirtyKiB, d.idleThreads);
+  std::printf(
+      "  idle, own copies of its shared libraries (as from its container image): RSS %ld KiB, "
+      "PSS %ld KiB, private dirty %ld KiB, %ld threads\n",
+      idle.rssKiB, idle.pssKiB, idle.privateDirtyKiB, d.idleThreads);
+  if (shared) {
+    // Pages of a library file that another process maps too (this benchmark, here) stay
+    // resident in both: the daemon cannot page out its start-up's share of them.
+    const bench::PageCounts s = bench::total(*shared);
+    std::printf(
+        "  idle, the system's libraries that this benchmark maps too: RSS %ld KiB, PSS %ld KiB, "
+        "private dirty %ld KiB\n",
+        s.rssKiB, s.pssKiB, s.privateDirtyKiB);
+  }
   std::printf("  target: idle RSS <= %ld KiB (10 MiB): %s (ratio %.2fx)\n", kIdleTargetKiB,
               idle.rssKiB <= kIdleTargetKiB ? "met" : "MISSED",
               static_cast<double>(idle.rssKiB) / kIdleTargetKiB);
@@ -574,13 +661,25 @@ void printDaemon(const DaemonRun& d, int count) {
       "cloud-api-adaptor CPU per sandbox, all at once (user + system; the VMs' side is not in "
       "it):\n  CreateVM %.2f ms, StartVM %.2f ms (provider create instant)\n",
       d.createCpuMs / count, d.startCpuMs / count);
-  const double per = static_cast<double>(running.rssKiB - idle.rssKiB) / count;
+  // Per running sandbox: the pages that grow with sandboxes (anonymous: heap, arenas, stacks).
+  // The code and library pages the first sandboxes page in (handshakes, relaying) are a
+  // one-time cost, printed beside it in total.
+  bench::PageCounts grown;
+  for (const auto& a : anonymousParts) {
+    const auto before = get(d.idle, a), after = get(d.connected, a);
+    grown.rssKiB += after.rssKiB - before.rssKiB;
+    grown.privateDirtyKiB += after.privateDirtyKiB - before.privateDirtyKiB;
+  }
+  const auto code =
+      get(d.connected, "code and libraries").rssKiB - get(d.idle, "code and libraries").rssKiB;
+  const double per = static_cast<double>(grown.rssKiB) / count;
   std::printf(
       "  target: per running sandbox <= %ld KiB: %s (%.1f KiB RSS, %.1f KiB private dirty; "
-      "ratio %.2fx)\n",
+      "ratio %.2fx); code and libraries paged in once: %ld KiB in all (%.1f KiB per sandbox "
+      "here)\n",
       kPerSandboxTargetKiB, per <= kPerSandboxTargetKiB ? "met" : "MISSED", per,
-      static_cast<double>(running.privateDirtyKiB - idle.privateDirtyKiB) / count,
-      per / kPerSandboxTargetKiB);
+      static_cast<double>(grown.privateDirtyKiB) / count, per / kPerSandboxTargetKiB, code,
+      static_cast<double>(code) / count);
 }
 
 }  // namespace
@@ -590,6 +689,7 @@ int main(int argc, char** argv) {
   int workers = 1024;  // the adaptor's -provider-workers default
   std::string adaptor = PP_ADAPTOR;
   bool smoke = false;
+  bool daemon = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--smoke") {
@@ -599,15 +699,19 @@ int main(int argc, char** argv) {
       count = std::max(1, std::stoi(argv[++i]));
     } else if (a == "--workers" && i + 1 < argc) {
       workers = std::max(1, std::stoi(argv[++i]));
+    } else if (a == "--no-daemon") {
+      daemon = false;
     } else if (a == "--adaptor" && i + 1 < argc) {
       adaptor = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: bench_sandboxes [--smoke] [--count N] [--workers W] [--adaptor PATH]\n");
+                   "usage: bench_sandboxes [--smoke] [--count N] [--workers W] [--adaptor PATH] "
+                   "[--no-daemon]\n");
       return 2;
     }
   }
-  pp::log::setLevel(pp::log::Level::kWarn);
+  // The in-process adaptor's log (its per-step timings) with PEERPODS_LOG_LEVEL=info.
+  if (!std::getenv("PEERPODS_LOG_LEVEL")) pp::log::setLevel(pp::log::Level::kWarn);
   // Sockets whose peer is gone (a fake VM, the daemon at the end) are errors, not a reason to die.
   ::signal(SIGPIPE, SIG_IGN);
   struct rlimit rl {};
@@ -646,7 +750,16 @@ int main(int argc, char** argv) {
   std::printf("%-44s %12ld\n", "fake VMs alone, same N (KiB)", fakeOnly);
   std::printf("%-44s %12.1f\n", "adaptor share per sandbox (KiB)",
               static_cast<double>(adaptorDelta) / count);
-  DaemonRun d = runDaemon(count, adaptor, smoke);
-  printDaemon(d, count);
+  if (!daemon) return r.ok == count ? 0 : 1;
+  // The daemon loads its own copies of its shared libraries, as on a node, where they come
+  // from its container image and no other process maps those files.
+  const std::string libDir = tempDir("pbl");
+  if (auto st = copyLibraries(adaptor, libDir); !st) {
+    std::fprintf(stderr, "bench_sandboxes: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  DaemonRun d = runDaemon(count, adaptor, smoke, libDir);
+  std::filesystem::remove_all(libDir);
+  printDaemon(d, count, idleMemory(adaptor, ""));
   return r.ok == count && d.error.empty() ? 0 : 1;
 }

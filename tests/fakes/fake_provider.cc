@@ -61,11 +61,11 @@ FakeProvider::~FakeProvider() {
 }
 
 Result<providers::Instance> FakeProvider::createInstance(const providers::CreateRequest& req) {
-  // The VM's side is prepared from the user data before the create delay: on a cloud that
-  // work happens on another machine while the VM boots, so it does not compete with the
-  // adaptor's own work once the create returns (bench/sandboxes starts 200 at once).
+  // The VM's side is prepared from the user data within the create delay: on a cloud that
+  // work happens on another machine while the VM boots (bench/sandboxes starts 200 at once).
+  const auto due = std::chrono::steady_clock::now() + createDelay;
   auto tls = serverContextFromUserData(req.userData, maxTlsVersion);
-  if (createDelay.count() > 0) std::this_thread::sleep_for(createDelay);
+  std::this_thread::sleep_until(due);
   if (failCreate)
     return fail(Code::kInvalidArgument, "fake cloud: image \"" + req.spec.image + "\" not found");
   if (!tls) return fail(tls.error());

@@ -37,7 +37,7 @@ class FakeProvider final : public providers::Provider {
   Status deleteInstance(const std::string& id) override;
 
   // Test knobs.
-  std::chrono::milliseconds createDelay{0};
+  std::chrono::milliseconds createDelay{0};  // counted from the call
   std::atomic<bool> failAfterCreate{false};  // the instance is created, then an error returned
   std::atomic<bool> failCreate{false};       // nothing created, error returned
   std::atomic<bool> startVmServer{true};     // false: the VM never answers (dial timeouts)
