@@ -50,6 +50,12 @@ source "$ROOT/scripts/lib/local-env.sh"
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "-"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.0f\n", m}'; }
 maxof() { sort -n | tail -1; }
+# verdict WHAT VALUE TARGET: a target line with the ratio (values in ms; lower is better).
+verdict() {
+  awk -v what="$1" -v v="$2" -v t="$3" 'BEGIN {
+    if (v == "-") { printf "target: %s <= %d ms: not measured\n", what, t; exit }
+    printf "target: %s <= %d ms: %s (%d ms, ratio %.2fx)\n", what, t, (v <= t ? "met" : "MISSED"), v, v / t }'
+}
 
 # pod NAME: runs `true` in a new pod VM; writes NAME.err (peerpodctl's phases) and echoes
 # "<ms to agent answer> <ms of StopVM> <sandbox id>".
@@ -95,6 +101,7 @@ cg_ns() { if [[ -n $ENGINE_CG ]]; then echo "$(cat "$ENGINE_CG/cpuacct.usage") $
 
 rows=()
 notes=()
+verdicts=()
 total_failed=0
 for PROVIDER in "${providers[@]}"; do
   WORK=/tmp/ppb$N-$PROVIDER
@@ -120,6 +127,8 @@ for PROVIDER in "${providers[@]}"; do
     guests+=($((a - o)))
   done
   c1=$(adaptor_cpu_ms)
+  verdicts+=("$(verdict "$PROVIDER, the adaptor's own share of a pod start (serial median)" \
+    "$(printf '%s\n' "${owns[@]}" | median)" 50)")
   rows+=("$(printf '%-8s %-9s %5d %9s %8s %11s %11s %10s %8s' "$PROVIDER" serial "$serial" \
     "$(printf '%s\n' "${agents[@]}" | median)" "$(printf '%s\n' "${stops[@]}" | median)" \
     "$(printf '%s\n' "${owns[@]}" | median)" "$(printf '%s\n' "${svcpus[@]}" | median)" \
@@ -144,6 +153,8 @@ for PROVIDER in "${providers[@]}"; do
   done
   ok=$((parallel - failed))
   ((ok > 0)) || ok=1
+  [[ $PROVIDER != docker ]] || verdicts+=("$(verdict "docker, CreateVM to agent with $parallel pods at once (median)" \
+    "$(printf '%s\n' "${agents[@]}" | median)" 1000)")
   rows+=("$(printf '%-8s %-9s %5d %9s %8s %11s %11s %10s %8s   max agent %s ms, wall %s ms, failed %d' "$PROVIDER" "at once" "$parallel" \
     "$(printf '%s\n' "${agents[@]}" | median)" "$(printf '%s\n' "${stops[@]}" | median)" \
     "$(printf '%s\n' "${owns[@]}" | median)" "$(printf '%s\n' "${svcpus[@]}" | median)" \
@@ -179,6 +190,6 @@ printf '%-8s %-9s %5s %9s %8s %11s %11s %10s %8s\n' provider mode pods "to agent
 printf '%s\n' "${rows[@]}"
 echo
 ((${#notes[@]} == 0)) || printf '%s\n' "${notes[@]}"
-echo "targets: docker <= 1000 ms to agent per pod; adaptor's own share <= 50 ms"
+printf '%s\n' "${verdicts[@]}"
 echo "(the adaptor logs of the last run: /tmp/bench_podstart-<provider>-adaptor.log)"
 ((total_failed == 0)) || { echo "bench_podstart: $total_failed pod(s) failed" >&2; exit 1; }
