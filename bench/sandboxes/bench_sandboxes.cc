@@ -22,16 +22,21 @@
 // with the daemon's CPU time (/proc) for the CreateVM calls of all sandboxes and for their StartVM
 // calls.
 //
+// The sandboxes' directories (state, sockets) are on a tmpfs (/dev/shm), as -pods-dir's default
+// /run/peerpod/pods is on a node.
+//
 // Usage: bench_sandboxes [--smoke] [--count N] [--workers W] [--adaptor PATH] [--no-daemon]
 //   --adaptor PATH  measure another build of cloud-api-adaptor (e.g. an older one)
 //   --no-daemon     only the N at once (in this process), not the daemon's memory
 //   PEERPODS_LOG_LEVEL=info  the in-process adaptor's log, with its per-step timings
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +90,19 @@ long rssKiB() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return 0;
+}
+
+// Where the sandboxes' directories go: a tmpfs, as on a node, where -pods-dir's default
+// (/run/peerpod/pods) is on /run; /tmp when /dev/shm is not one.
+const std::string& stateRoot() {
+  static const std::string root = [] {
+    struct statfs fs {};
+    if (::statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC &&
+        ::access("/dev/shm", W_OK) == 0)
+      return std::string("/dev/shm");
+    return std::string("/tmp");
+  }();
+  return root;
 }
 
 std::string idOf(int n) {
@@ -146,7 +164,7 @@ struct Run {
 
 Run runAdaptor(int count, int workers) {
   auto dir =
-      std::filesystem::path("/tmp") / ("pb" + std::to_string(std::random_device{}() % 100000));
+      std::filesystem::path(stateRoot()) / ("pb" + std::to_string(std::random_device{}() % 100000));
   std::filesystem::create_directories(dir);
   uint16_t port = static_cast<uint16_t>(20000 + std::random_device{}() % 20000);
   Run run;
@@ -448,8 +466,8 @@ bool waitForDaemon(const std::filesystem::path& dir, pid_t pid) {
   return std::filesystem::exists(socket) && ::waitpid(pid, nullptr, WNOHANG) == 0;
 }
 
-std::string tempDir(const char* prefix) {
-  std::string dir = std::string("/tmp/") + prefix + "-XXXXXX";  // short: unix socket paths
+std::string tempDir(const char* prefix, const std::string& root = stateRoot()) {
+  std::string dir = root + "/" + prefix + "-XXXXXX";  // short: unix socket paths
   return ::mkdtemp(dir.data()) ? dir : std::string();
 }
 
@@ -723,8 +741,9 @@ int main(int argc, char** argv) {
   Run r = runAdaptor(count, workers);
   double ideal = std::ceil(static_cast<double>(count) / workers);
   long adaptorDelta = (r.rssAfter - r.rssBefore) - fakeOnly;
-  std::printf("bench_sandboxes: %d sandboxes, provider create = 1 s, %d provider workers\n", count,
-              workers);
+  std::printf(
+      "bench_sandboxes: %d sandboxes, provider create = 1 s, %d provider workers, state in %s\n",
+      count, workers, stateRoot().c_str());
   std::printf("%-44s %12s\n", "measure", "value");
   std::printf("%-44s %12d\n", "sandboxes started", r.ok);
   std::printf("%-44s %12.2f\n", "wall time, CreateVM+StartVM of all (s)", r.seconds);
@@ -753,7 +772,8 @@ int main(int argc, char** argv) {
   if (!daemon) return r.ok == count ? 0 : 1;
   // The daemon loads its own copies of its shared libraries, as on a node, where they come
   // from its container image and no other process maps those files.
-  const std::string libDir = tempDir("pbl");
+  // On disk, as an image's layers: a process cannot page out library pages held in a tmpfs.
+  const std::string libDir = tempDir("pbl", "/tmp");
   if (auto st = copyLibraries(adaptor, libDir); !st) {
     std::fprintf(stderr, "bench_sandboxes: %s\n", st.error().message.c_str());
     return 1;
