@@ -776,6 +776,7 @@ int main(int argc, char** argv) {
   const std::string libDir = tempDir("pbl", "/tmp");
   if (auto st = copyLibraries(adaptor, libDir); !st) {
     std::fprintf(stderr, "bench_sandboxes: %s\n", st.error().message.c_str());
+    if (!libDir.empty()) std::filesystem::remove_all(libDir);
     return 1;
   }
   DaemonRun d = runDaemon(count, adaptor, smoke, libDir);
