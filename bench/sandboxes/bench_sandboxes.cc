@@ -105,6 +105,12 @@ const std::string& stateRoot() {
   return root;
 }
 
+// A new directory under `root`; empty if it could not be made.
+std::string tempDir(const char* prefix, const std::string& root = stateRoot()) {
+  std::string dir = root + "/" + prefix + "-XXXXXX";  // short: unix socket paths
+  return ::mkdtemp(dir.data()) ? dir : std::string();
+}
+
 std::string idOf(int n) {
   char buf[65];
   std::snprintf(buf, sizeof buf, "%08x%056x", 0xbe000000u + n, n);
@@ -163,11 +169,13 @@ struct Run {
 };
 
 Run runAdaptor(int count, int workers) {
-  auto dir =
-      std::filesystem::path(stateRoot()) / ("pb" + std::to_string(std::random_device{}() % 100000));
-  std::filesystem::create_directories(dir);
-  uint16_t port = static_cast<uint16_t>(20000 + std::random_device{}() % 20000);
   Run run;
+  const std::filesystem::path dir = tempDir("pb");
+  if (dir.empty()) {
+    std::fprintf(stderr, "bench_sandboxes: mkdtemp failed\n");
+    return run;
+  }
+  uint16_t port = static_cast<uint16_t>(20000 + std::random_device{}() % 20000);
   {
     fakes::FakeProvider provider(port);
     provider.createDelay = 1s;
@@ -220,9 +228,9 @@ Run runAdaptor(int count, int workers) {
 // The same number of fake VMs without the adaptor: what the fake cloud itself costs.
 long fakeVmsOnlyKiB(int count) {
   uint16_t port = static_cast<uint16_t>(20000 + std::random_device{}() % 20000);
-  auto dir =
-      std::filesystem::path("/tmp") / ("pf" + std::to_string(std::random_device{}() % 100000));
-  auto issuer = adaptor::OpensslCertIssuer::loadOrCreate(dir.string());
+  const std::string dir = tempDir("pf");
+  if (dir.empty()) return 0;
+  auto issuer = adaptor::OpensslCertIssuer::loadOrCreate(dir + "/tls");
   fakes::FakeProvider provider(port);
   long before = rssKiB();
   std::vector<std::string> ids;
@@ -464,11 +472,6 @@ bool waitForDaemon(const std::filesystem::path& dir, pid_t pid) {
   for (int i = 0; i < 100 && !std::filesystem::exists(socket); ++i)
     std::this_thread::sleep_for(50ms);
   return std::filesystem::exists(socket) && ::waitpid(pid, nullptr, WNOHANG) == 0;
-}
-
-std::string tempDir(const char* prefix, const std::string& root = stateRoot()) {
-  std::string dir = root + "/" + prefix + "-XXXXXX";  // short: unix socket paths
-  return ::mkdtemp(dir.data()) ? dir : std::string();
 }
 
 // The daemon's idle pages only (started, listening, nothing asked of it).
@@ -771,8 +774,8 @@ int main(int argc, char** argv) {
               static_cast<double>(adaptorDelta) / count);
   if (!daemon) return r.ok == count ? 0 : 1;
   // The daemon loads its own copies of its shared libraries, as on a node, where they come
-  // from its container image and no other process maps those files.
-  // On disk, as an image's layers: a process cannot page out library pages held in a tmpfs.
+  // from its container image and no other process maps those files. On disk, as an image's
+  // layers are: a process cannot page out library pages held in a tmpfs.
   const std::string libDir = tempDir("pbl", "/tmp");
   if (auto st = copyLibraries(adaptor, libDir); !st) {
     std::fprintf(stderr, "bench_sandboxes: %s\n", st.error().message.c_str());
